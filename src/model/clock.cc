@@ -1,0 +1,31 @@
+#include "authrouter/clock.h"
+
+#include "absl/time/clock.h"
+
+namespace authrouter {
+inline namespace v0 {
+
+absl::Time SystemClock::Now() const { return absl::Now(); }
+
+SystemClock& SystemClock::Default() {
+  static SystemClock* const kClock = new SystemClock();
+  return *kClock;
+}
+
+ManualClock::ManualClock(absl::Time start) : unix_nanos_(absl::ToUnixNanos(start)) {}
+
+absl::Time ManualClock::Now() const {
+  return absl::FromUnixNanos(unix_nanos_.load(std::memory_order_acquire));
+}
+
+void ManualClock::Set(absl::Time t) {
+  unix_nanos_.store(absl::ToUnixNanos(t), std::memory_order_release);
+}
+
+absl::Time ManualClock::Advance(absl::Duration d) {
+  const int64_t delta = absl::ToInt64Nanoseconds(d);
+  return absl::FromUnixNanos(unix_nanos_.fetch_add(delta, std::memory_order_acq_rel) + delta);
+}
+
+}  // namespace v0
+}  // namespace authrouter
