@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what is missing, then builds and runs the whole test suite twice:
+#   1. Release build;
+#   2. Debug build with AddressSanitizer + UndefinedBehaviorSanitizer.
+# Each run ends with ctest's summary. Exits non-zero if any build or test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run_suite() {
+  local name=$1 dir=$2
+  shift 2
+  echo "==> [$name] configure"
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  echo "==> [$name] build"
+  cmake --build "$dir" -j "$jobs"
+  echo "==> [$name] test"
+  ctest --test-dir "$dir" -j "$jobs" --output-on-failure
+}
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+run_suite release build/release -DCMAKE_BUILD_TYPE=Release -DAUTHROUTER_BUILD_TESTS=ON
+run_suite asan-ubsan build/asan -DCMAKE_BUILD_TYPE=Debug -DAUTHROUTER_BUILD_TESTS=ON \
+  -DAUTHROUTER_SANITIZE=address,undefined
+
+echo "==> all test suites passed"
