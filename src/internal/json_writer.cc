@@ -25,18 +25,34 @@ constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 }  // namespace
 
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
+namespace {
+
+void AppendEscaped(std::string* out, std::string_view s, bool go_compatible) {
   size_t i = 0;
   while (i < s.size()) {
     size_t run = i;
-    while (run < s.size() && !kNeedsEscape.v[static_cast<unsigned char>(s[run])]) ++run;
+    while (run < s.size() && !kNeedsEscape.v[static_cast<unsigned char>(s[run])] &&
+           !(go_compatible && (s[run] == '<' || s[run] == '>' || s[run] == '&'))) {
+      ++run;
+    }
     out->append(s.data() + i, run - i);
     i = run;
     if (i == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
+    if (go_compatible && (c == '<' || c == '>' || c == '&')) {
+      out->append(c == '<' ? "\\u003c" : c == '>' ? "\\u003e" : "\\u0026");
+      ++i;
+      continue;
+    }
     if (c >= 0x80) {
       const size_t len = Utf8SequenceLength(s.substr(i));
+      if (go_compatible && len == 3 && c == 0xE2 && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+          (static_cast<unsigned char>(s[i + 2]) == 0xA8 ||
+           static_cast<unsigned char>(s[i + 2]) == 0xA9)) {
+        out->append(static_cast<unsigned char>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029");
+        i += 3;
+        continue;
+      }
       if (len == 0) {
         out->append(kReplacement);
         ++i;
@@ -76,6 +92,19 @@ void AppendJsonString(std::string* out, std::string_view s) {
     }
     ++i;
   }
+}
+
+}  // namespace
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  AppendEscaped(out, s, false);
+  out->push_back('"');
+}
+
+void AppendGoJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  AppendEscaped(out, s, true);
   out->push_back('"');
 }
 

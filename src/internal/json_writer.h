@@ -19,6 +19,11 @@ namespace authrouter::internal {
 // AppendJsonString appends `s` as a quoted, escaped JSON string.
 void AppendJsonString(std::string* out, std::string_view s);
 
+// AppendGoJsonString is AppendJsonString plus the escapes Go's encoding/json adds by default:
+// '<', '>' and '&' as \u003c, \u003e, \u0026, and U+2028, U+2029 as \u2028, \u2029. Used where
+// bytes must match upstream's output.
+void AppendGoJsonString(std::string* out, std::string_view s);
+
 // JsonWriter builds a JSON text into a caller-owned string, inserting commas itself. It does not
 // check that calls nest correctly; callers are internal and tested.
 class JsonWriter {
