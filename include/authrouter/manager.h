@@ -1,0 +1,155 @@
+// manager.h -- the Manager: the credential pool a gateway asks, on every request, which
+// credential should serve it.
+//
+// Typical use:
+//
+//   auto manager = authrouter::Manager::Create({}).value();
+//   manager->Register(credential);                       // from CredentialFromJson, or built
+//   manager->RegisterModels("claude-a.json", models);    // which models this credential serves
+//   absl::StatusOr<authrouter::PickResult> pick = manager->Pick("claude", "claude-sonnet-4-5");
+//   if (!pick.ok()) {                                   // auth_not_found, model_cooldown, ...
+//     auto detail = authrouter::GetRoutingError(pick.status());  // HTTP status, Retry-After, body
+//   }
+//
+// A credential becomes pickable for a model the moment both it and that model registration
+// exist, whichever comes first. Picks run on an index per (provider, canonical model): O(1) in
+// the number of credentials, no allocation in steady state.
+//
+// Thread-safety: a Manager is safe for concurrent use from any number of threads without external
+// synchronisation. Published credentials are immutable snapshots.
+#ifndef AUTHROUTER_MANAGER_H_
+#define AUTHROUTER_MANAGER_H_
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "authrouter/clock.h"
+#include "authrouter/credential.h"
+#include "authrouter/routing_error.h"
+#include "authrouter/selector.h"
+
+namespace authrouter {
+inline namespace v0 {
+
+// ManagerOptions configures a Manager.
+struct ManagerOptions {
+  // --- behaviour ---
+  // The built-in strategy. Default: round-robin.
+  RoutingStrategy strategy = RoutingStrategy::kRoundRobin;
+  // A host selector used instead of the strategy. Default: none.
+  std::shared_ptr<Selector> selector{};
+
+  // --- environment ---
+  // The time source. Default: SystemClock::Default(). REQUIRES: outlives the Manager.
+  const Clock* clock = nullptr;
+};
+
+// PickRequest describes one pick. Every view must stay valid for the duration of the call only.
+struct PickRequest {
+  // The providers that can serve the request, in preference order (e.g. from the host's model
+  // registry). Compared trimmed and ASCII lower-cased; blanks and duplicates are dropped.
+  std::span<const std::string_view> providers;
+  // The model as the client asked for it; may carry a thinking suffix ("gpt-5(high)"), which
+  // routing ignores. Empty: any credential of the provider.
+  std::string_view model;
+  // IDs already tried for this request; they are never picked again. Checked linearly.
+  std::span<const std::string_view> tried;
+  // When set, only this credential may be picked (it still must be available).
+  std::string_view pinned_id;
+  // The downstream client is on a websocket: for provider "codex", prefer websocket-capable
+  // credentials, even from a lower priority tier.
+  bool downstream_websocket = false;
+};
+
+// PickResult is a successful pick.
+struct PickResult {
+  std::shared_ptr<const Credential> credential;
+  // The normalised provider key that served the pick. Valid for the Manager's lifetime.
+  std::string_view provider;
+};
+
+// Manager holds the credential pool and makes the picks.
+class Manager {
+ public:
+  // Create builds a Manager. Returns InvalidArgumentError for unusable options.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Manager>> Create(ManagerOptions options);
+
+  ~Manager();
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+
+  // --- credentials ---
+
+  // Register adds `credential`, replacing any credential with the same ID. An empty ID gets a
+  // random UUID v4. Model states are re-keyed by canonical model (suffix variants merged, later
+  // fix B1) and the stable index is assigned. Returns the published snapshot, or
+  // InvalidArgumentError when Credential::Validate fails (nothing is changed then). A credential
+  // without a provider is stored but never picked; a disabled one is stored and never picked.
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Register(Credential credential);
+
+  // Update replaces an existing credential. The stable index carries over when `credential` has
+  // none. Returns NotFoundError when the ID is unknown, InvalidArgumentError as Register.
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Update(Credential credential);
+
+  // SetDisabled disables (status "disabled") or re-enables (status "active") a credential.
+  // Returns NotFoundError when the ID is unknown.
+  [[nodiscard]] absl::Status SetDisabled(std::string_view id, bool disabled);
+
+  // Remove deletes a credential and its routing state (later fix B6). Its model registrations
+  // stay, so a credential re-created under the same ID is routable at once. Returns NotFoundError
+  // when the ID is unknown.
+  [[nodiscard]] absl::Status Remove(std::string_view id);
+
+  // Get returns the current snapshot of a credential, or nullptr.
+  std::shared_ptr<const Credential> Get(std::string_view id) const;
+
+  // List returns every credential, sorted by ID.
+  std::vector<std::shared_ptr<const Credential>> List() const;
+
+  // --- models ---
+
+  // RegisterModels sets the models credential `id` serves (replacing earlier ones; each stored by
+  // canonical key). The credential need not exist yet. Takes effect for picks at once.
+  void RegisterModels(std::string_view id, std::span<const std::string_view> models);
+  void RegisterModels(std::string_view id, std::initializer_list<std::string_view> models) {
+    RegisterModels(id, std::span<const std::string_view>(models.begin(), models.size()));
+  }
+
+  // UnregisterModels drops every model registration of `id`.
+  void UnregisterModels(std::string_view id);
+
+  // Models returns the canonical model keys registered for `id`, sorted.
+  std::vector<std::string> Models(std::string_view id) const;
+
+  // --- picking ---
+
+  // Pick chooses the credential for one request. On failure the status carries a RoutingError
+  // (see routing_error.h): NOT_FOUND auth_not_found, UNAVAILABLE auth_unavailable,
+  // RESOURCE_EXHAUSTED model_cooldown (with Retry-After), INVALID_ARGUMENT provider_not_found.
+  [[nodiscard]] absl::StatusOr<PickResult> Pick(const PickRequest& request);
+
+  // Pick for one provider and a model.
+  [[nodiscard]] absl::StatusOr<PickResult> Pick(std::string_view provider, std::string_view model);
+
+  // SetStrategy switches the built-in strategy. Rotation cursors are kept.
+  void SetStrategy(RoutingStrategy strategy);
+  RoutingStrategy strategy() const;
+
+  // SetSelector installs a host selector (nullptr restores the built-in strategy).
+  void SetSelector(std::shared_ptr<Selector> selector);
+
+ private:
+  struct Impl;
+  explicit Manager(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace v0
+}  // namespace authrouter
+
+#endif  // AUTHROUTER_MANAGER_H_

@@ -1,0 +1,365 @@
+#include "authrouter/manager.h"
+
+#include <algorithm>
+#include <array>
+#include <mutex>
+#include <random>
+#include <shared_mutex>
+
+#include "authrouter/model_key.h"
+#include "internal/br_lock.h"
+#include "internal/strings.h"
+#include "routing/scheduler.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+using internal::PickSpec;
+using internal::SchedulerPick;
+
+// NewUuid returns a random UUID v4 string.
+std::string NewUuid() {
+  thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                   (static_cast<uint64_t>(std::random_device{}()) << 32)};
+  const uint64_t hi = (rng() & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull;
+  const uint64_t lo = (rng() & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (int i = 0; i < 32; ++i) {
+    const uint64_t word = i < 16 ? hi : lo;
+    const int shift = 60 - 4 * (i % 16);
+    out.push_back(kHex[(word >> shift) & 0xF]);
+    if (i == 7 || i == 11 || i == 15 || i == 19) out.push_back('-');
+  }
+  return out;
+}
+
+// MergeModelState folds a suffixed model state into its canonical entry (later fix B1).
+void MergeModelState(ModelState& into, const ModelState& from) {
+  into.unavailable = into.unavailable || from.unavailable;
+  into.quota.exceeded = into.quota.exceeded || from.quota.exceeded;
+  into.next_retry_after = std::max(into.next_retry_after, from.next_retry_after);
+  into.quota.next_recover_at = std::max(into.quota.next_recover_at, from.quota.next_recover_at);
+  into.quota.backoff_level = std::max(into.quota.backoff_level, from.quota.backoff_level);
+  if (into.quota.reason.empty()) into.quota.reason = from.quota.reason;
+  if (from.updated_at > into.updated_at) {
+    into.status = from.status;
+    into.status_message = from.status_message;
+    into.last_error = from.last_error;
+    into.updated_at = from.updated_at;
+  }
+}
+
+// CanonicalizeModelStates re-keys model states by canonical model, merging suffix variants.
+void CanonicalizeModelStates(Credential& c) {
+  bool clean = true;
+  for (const auto& [key, state] : c.model_states) {
+    if (CanonicalModelKey(key) != key) {
+      clean = false;
+      break;
+    }
+  }
+  if (clean) return;
+  Credential::Map<ModelState> merged;
+  // Canonical keys first, so a suffixed state merges into an existing canonical one.
+  for (auto& [key, state] : c.model_states) {
+    if (CanonicalModelKey(key) == key) merged.emplace(key, std::move(state));
+  }
+  for (auto& [key, state] : c.model_states) {
+    const std::string_view canonical = CanonicalModelKey(key);
+    if (canonical == key) continue;
+    auto [it, inserted] = merged.try_emplace(std::string(canonical), state);
+    if (!inserted) MergeModelState(it->second, state);
+  }
+  c.model_states = std::move(merged);
+}
+
+// ProviderList normalises the requested providers (trimmed, ASCII lower-cased, blanks and
+// duplicates dropped, order kept) without allocating for ordinary requests.
+class ProviderList {
+ public:
+  explicit ProviderList(std::span<const std::string_view> providers) {
+    for (std::string_view raw : providers) {
+      raw = TrimSpace(raw);
+      if (raw.empty()) continue;
+      std::string_view key = Lower(raw);
+      if (std::find(begin(), end(), key) != end()) continue;
+      Push(key);
+    }
+  }
+  ProviderList(const ProviderList&) = delete;
+  ProviderList& operator=(const ProviderList&) = delete;
+
+  std::span<const std::string_view> view() const {
+    return heap_views_.empty() ? std::span<const std::string_view>(views_.data(), size_)
+                               : std::span<const std::string_view>(heap_views_);
+  }
+
+ private:
+  const std::string_view* begin() const { return view().data(); }
+  const std::string_view* end() const { return view().data() + view().size(); }
+
+  std::string_view Lower(std::string_view raw) {
+    const bool has_upper =
+        std::any_of(raw.begin(), raw.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+    if (!has_upper) return raw;
+    char* dst;
+    if (used_ + raw.size() <= buf_.size()) {
+      dst = buf_.data() + used_;
+      used_ += raw.size();
+    } else {
+      heap_strings_.push_back(std::make_unique<char[]>(raw.size()));
+      dst = heap_strings_.back().get();
+    }
+    for (size_t i = 0; i < raw.size(); ++i) {
+      const char c = raw[i];
+      dst[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    }
+    return std::string_view(dst, raw.size());
+  }
+
+  void Push(std::string_view key) {
+    if (heap_views_.empty() && size_ < views_.size()) {
+      views_[size_++] = key;
+      return;
+    }
+    if (heap_views_.empty()) heap_views_.assign(views_.begin(), views_.begin() + size_);
+    heap_views_.push_back(key);
+  }
+
+  std::array<char, 256> buf_;
+  size_t used_ = 0;
+  std::array<std::string_view, 16> views_;
+  size_t size_ = 0;
+  std::vector<std::string_view> heap_views_;
+  std::vector<std::unique_ptr<char[]>> heap_strings_;  // only for unusually long lists
+};
+
+// FixedClock reads one instant, so a pick under the exclusive lock sees a consistent time.
+class FixedClock final : public Clock {
+ public:
+  explicit FixedClock(absl::Time t) : t_(t) {}
+  absl::Time Now() const override { return t_; }
+
+ private:
+  absl::Time t_;
+};
+
+}  // namespace
+
+struct Manager::Impl {
+  const Clock* clock = nullptr;
+  mutable internal::BrLock mu;
+  internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
+  internal::Scheduler scheduler;                                     // guarded by mu
+  std::shared_ptr<Selector> selector;                                // guarded by mu
+
+  // Publish stores a snapshot and routes it. REQUIRES: mu held exclusively.
+  void Publish(std::shared_ptr<const Credential> snapshot) {
+    records.insert_or_assign(snapshot->id, snapshot);
+    scheduler.Upsert(std::move(snapshot), clock->Now());
+  }
+};
+
+Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Manager::~Manager() = default;
+
+absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
+  impl->scheduler.SetStrategy(options.strategy);
+  impl->selector = std::move(options.selector);
+  return std::unique_ptr<Manager>(new Manager(std::move(impl)));
+}
+
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential credential) {
+  if (credential.id.empty()) credential.id = NewUuid();
+  if (absl::Status s = credential.Validate(); !s.ok()) return s;
+  CanonicalizeModelStates(credential);
+  credential.EnsureIndex();
+  auto snapshot = std::make_shared<const Credential>(std::move(credential));
+  std::unique_lock lock(impl_->mu);
+  impl_->Publish(snapshot);
+  return snapshot;
+}
+
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential credential) {
+  if (absl::Status s = credential.Validate(); !s.ok()) return s;
+  CanonicalizeModelStates(credential);
+  std::unique_lock lock(impl_->mu);
+  auto it = impl_->records.find(credential.id);
+  if (it == impl_->records.end()) {
+    return absl::NotFoundError(internal::Cat("credential not found: ", credential.id));
+  }
+  if (!credential.index_assigned && credential.index.empty()) {
+    credential.index = it->second->index;
+    credential.index_assigned = it->second->index_assigned;
+  }
+  credential.EnsureIndex();
+  auto snapshot = std::make_shared<const Credential>(std::move(credential));
+  impl_->Publish(snapshot);
+  return snapshot;
+}
+
+absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
+  std::unique_lock lock(impl_->mu);
+  auto it = impl_->records.find(id);
+  if (it == impl_->records.end()) {
+    return absl::NotFoundError(internal::Cat("credential not found: ", id));
+  }
+  Credential next = *it->second;
+  next.disabled = disabled;
+  next.status = disabled ? CredentialStatus::kDisabled : CredentialStatus::kActive;
+  next.status_message = disabled ? "disabled" : "";
+  next.updated_at = impl_->clock->Now();
+  impl_->Publish(std::make_shared<const Credential>(std::move(next)));
+  return absl::OkStatus();
+}
+
+absl::Status Manager::Remove(std::string_view id) {
+  std::unique_lock lock(impl_->mu);
+  auto it = impl_->records.find(id);
+  if (it == impl_->records.end()) {
+    return absl::NotFoundError(internal::Cat("credential not found: ", id));
+  }
+  impl_->scheduler.Remove(id);
+  impl_->records.erase(it);
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const Credential> Manager::Get(std::string_view id) const {
+  std::shared_lock lock(impl_->mu);
+  auto it = impl_->records.find(id);
+  return it == impl_->records.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<const Credential>> Manager::List() const {
+  std::vector<std::shared_ptr<const Credential>> out;
+  {
+    std::shared_lock lock(impl_->mu);
+    out.reserve(impl_->records.size());
+    for (const auto& [id, c] : impl_->records) out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a->id < b->id; });
+  return out;
+}
+
+void Manager::RegisterModels(std::string_view id, std::span<const std::string_view> models) {
+  std::vector<std::string> keys;
+  keys.reserve(models.size());
+  for (std::string_view m : models) {
+    const std::string_view key = CanonicalModelKey(m);
+    if (!key.empty()) keys.emplace_back(key);
+  }
+  std::unique_lock lock(impl_->mu);
+  impl_->scheduler.SetModels(id, std::move(keys), impl_->clock->Now());
+}
+
+void Manager::UnregisterModels(std::string_view id) {
+  std::unique_lock lock(impl_->mu);
+  impl_->scheduler.SetModels(id, {}, impl_->clock->Now());
+}
+
+std::vector<std::string> Manager::Models(std::string_view id) const {
+  std::shared_lock lock(impl_->mu);
+  return impl_->scheduler.Models(id);
+}
+
+void Manager::SetStrategy(RoutingStrategy strategy) {
+  std::unique_lock lock(impl_->mu);
+  impl_->scheduler.SetStrategy(strategy);
+}
+
+RoutingStrategy Manager::strategy() const {
+  std::shared_lock lock(impl_->mu);
+  return impl_->scheduler.strategy();
+}
+
+void Manager::SetSelector(std::shared_ptr<Selector> selector) {
+  std::shared_ptr<Selector> old;
+  {
+    std::unique_lock lock(impl_->mu);
+    old = std::exchange(impl_->selector, std::move(selector));
+  }
+  // `old` is released here, outside the lock.
+}
+
+absl::StatusOr<PickResult> Manager::Pick(std::string_view provider, std::string_view model) {
+  PickRequest request;
+  request.providers = std::span<const std::string_view>(&provider, 1);
+  request.model = model;
+  return Pick(request);
+}
+
+absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
+  const ProviderList providers(request.providers);
+  if (providers.view().empty()) return ProviderNotFoundError();
+  PickSpec spec;
+  spec.providers = providers.view();
+  spec.model = request.model;
+  spec.model_key = CanonicalModelKey(request.model);
+  spec.pred.tried = request.tried;
+  spec.pred.pinned = TrimSpace(request.pinned_id);
+  spec.downstream_websocket = request.downstream_websocket;
+  Impl& impl = *impl_;
+
+  std::shared_ptr<Selector> selector;
+  {
+    std::shared_lock lock(impl.mu);
+    if (impl.selector == nullptr) {
+      SchedulerPick r = impl.scheduler.Pick(spec, *impl.clock);
+      if (r.kind == SchedulerPick::kPicked) return PickResult{std::move(r.credential), r.provider};
+      if (r.kind == SchedulerPick::kError) return std::move(r.error);
+    } else {
+      selector = impl.selector;
+    }
+  }
+
+  if (selector == nullptr) {
+    // The pick first needs a shard built, a cooldown promoted or a rotation created.
+    std::unique_lock lock(impl.mu);
+    const FixedClock now(impl.clock->Now());
+    impl.scheduler.Prepare(spec, now.Now());
+    if (impl.selector == nullptr) {
+      SchedulerPick r = impl.scheduler.Pick(spec, now);
+      if (r.kind == SchedulerPick::kPicked) return PickResult{std::move(r.credential), r.provider};
+      if (r.kind == SchedulerPick::kError) return std::move(r.error);
+      return absl::InternalError("scheduler pick did not settle");
+    }
+    selector = impl.selector;
+  }
+
+  // A host selector: collect the candidates, then call it outside every lock.
+  std::vector<std::shared_ptr<const Credential>> candidates;
+  std::vector<std::string_view> candidate_providers;
+  absl::Status status;
+  {
+    std::shared_lock lock(impl.mu);
+    if (!impl.scheduler.NeedsPrepare(spec, *impl.clock)) {
+      status = impl.scheduler.Candidates(spec, *impl.clock, &candidates, &candidate_providers);
+    } else {
+      status = absl::UnavailableError("retry");
+    }
+  }
+  if (absl::IsUnavailable(status) && status.message() == "retry") {
+    std::unique_lock lock(impl.mu);
+    const FixedClock now(impl.clock->Now());
+    impl.scheduler.Prepare(spec, now.Now());
+    status = impl.scheduler.Candidates(spec, now, &candidates, &candidate_providers);
+  }
+  if (!status.ok()) return status;
+  SelectContext context;
+  context.provider = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
+  context.model = request.model;
+  context.downstream_websocket = request.downstream_websocket;
+  absl::StatusOr<size_t> chosen = selector->Select(context, candidates);
+  if (!chosen.ok() || *chosen >= candidates.size()) {
+    return AuthNotFoundError("selector returned no auth", spec.providers, spec.model);
+  }
+  return PickResult{std::move(candidates[*chosen]), candidate_providers[*chosen]};
+}
+
+}  // namespace v0
+}  // namespace authrouter

@@ -1,0 +1,899 @@
+#include "routing/scheduler.h"
+
+#include <algorithm>
+
+#include "authrouter/model_key.h"
+#include "authrouter/routing_error.h"
+#include "internal/strings.h"
+
+namespace authrouter::internal {
+namespace {
+
+// How many picks ahead the round-robin hot path prefetches a credential's control block.
+constexpr size_t kPrefetchDistance = 4;
+
+bool IdLess(const Entry* a, std::string_view id) { return a->meta->id() < id; }
+
+size_t LowerBound(const std::vector<Entry*>& flat, std::string_view id) {
+  return static_cast<size_t>(std::lower_bound(flat.begin(), flat.end(), id, IdLess) - flat.begin());
+}
+
+// Normalize reduces an ever-growing cursor to a position in [0, n).
+uint64_t Normalize(uint64_t cursor, size_t n) { return n == 0 ? 0 : cursor % n; }
+
+// Position is the rotation's place for edits: the number of entries before the next one, where a
+// rotation that has wrapped (cursor a positive multiple of n) is after the last entry, so that it
+// continues after the credential it picked last.
+uint64_t Position(uint64_t cursor, size_t n) {
+  if (n == 0 || cursor == 0) return 0;
+  const uint64_t c = cursor % n;
+  return c == 0 ? n : c;
+}
+
+// Regroup rebuilds the two-level rotation of a view. Each rotation continues after the parent
+// (and, within a group, the child) it picked last, the same rule flat lists follow: a rotation
+// that has not moved (cursor 0) starts from the beginning.
+void Regroup(View& v) {
+  const bool should = v.with_parent == v.flat.size() && v.parent_counts.size() >= 2;
+  if (!should) {
+    v.groups.clear();
+    v.parent_cursor = 0;
+    return;
+  }
+  std::string last_parent;
+  std::map<std::string, std::string, std::less<>> last_child;  // parent -> last picked child
+  if (!v.groups.empty()) {
+    const uint64_t pc = Position(v.parent_cursor, v.groups.size());
+    if (pc > 0) last_parent = v.groups[pc - 1].parent;
+    for (const View::Group& g : v.groups) {
+      const uint64_t cc = Position(g.cursor, g.children.size());
+      if (cc > 0) last_child[g.parent] = std::string(g.children[cc - 1]->meta->id());
+    }
+  }
+  std::vector<View::Group> groups;
+  groups.reserve(v.parent_counts.size());
+  for (const auto& [parent, count] : v.parent_counts) {
+    View::Group g;
+    g.parent = parent;
+    g.children.reserve(count);
+    groups.push_back(std::move(g));
+  }
+  const auto parent_less = [](const View::Group& g, std::string_view p) { return g.parent < p; };
+  for (Entry* e : v.flat) {
+    std::lower_bound(groups.begin(), groups.end(), e->indexed_parent, parent_less)
+        ->children.push_back(e);
+  }
+  for (View::Group& g : groups) {
+    auto lc = last_child.find(g.parent);
+    if (lc == last_child.end()) continue;
+    const auto it = std::upper_bound(
+        g.children.begin(), g.children.end(), lc->second,
+        [](std::string_view id, const Entry* e) { return id < e->meta->id(); });
+    g.cursor = static_cast<uint64_t>(it - g.children.begin());
+  }
+  uint64_t parent_cursor = 0;
+  if (!last_parent.empty()) {
+    const auto it = std::upper_bound(
+        groups.begin(), groups.end(), last_parent,
+        [](std::string_view p, const View::Group& g) { return p < g.parent; });
+    parent_cursor = static_cast<uint64_t>(it - groups.begin());
+  }
+  v.groups = std::move(groups);
+  v.parent_cursor = parent_cursor;
+}
+
+void ResetWeights(View& v) {
+  v.wrr_weights.clear();
+  v.wrr_current.clear();
+}
+
+// Insert adds `e` in ID order. The rotation keeps its place by credential: it continues after
+// the credential it picked last (so a newcomer placed right after that one is next).
+void Insert(View& v, Entry* e) {
+  const size_t n = v.flat.size();
+  uint64_t c = Position(v.cursor.load(std::memory_order_relaxed), n);
+  const size_t pos = LowerBound(v.flat, e->meta->id());
+  v.flat.insert(v.flat.begin() + static_cast<std::ptrdiff_t>(pos), e);
+  v.creds.insert(v.creds.begin() + static_cast<std::ptrdiff_t>(pos), e->meta->credential);
+  if (pos < c) ++c;
+  v.cursor.store(c, std::memory_order_relaxed);
+  if (!e->indexed_parent.empty()) {
+    ++v.with_parent;
+    ++v.parent_counts[e->indexed_parent];
+  }
+  ResetWeights(v);
+  if (v.with_parent > 0 || v.grouped()) Regroup(v);
+}
+
+void Erase(View& v, Entry* e) {
+  const size_t n = v.flat.size();
+  const size_t pos = LowerBound(v.flat, e->meta->id());
+  if (pos == n || v.flat[pos] != e) return;
+  uint64_t c = Position(v.cursor.load(std::memory_order_relaxed), n);
+  v.flat.erase(v.flat.begin() + static_cast<std::ptrdiff_t>(pos));
+  v.creds.erase(v.creds.begin() + static_cast<std::ptrdiff_t>(pos));
+  if (pos < c) --c;
+  v.cursor.store(c, std::memory_order_relaxed);
+  if (!e->indexed_parent.empty()) {
+    --v.with_parent;
+    auto it = v.parent_counts.find(e->indexed_parent);
+    if (it != v.parent_counts.end() && --it->second == 0) v.parent_counts.erase(it);
+  }
+  ResetWeights(v);
+  if (v.with_parent > 0 || v.grouped()) Regroup(v);
+}
+
+// PickSmooth is smooth weighted round-robin over `entries` (later fix B3): every passing entry
+// with a positive weight gains its weight, the highest score wins (ties to the first in ID
+// order) and loses the total. The state restarts whenever the weight vector changes. Returns the
+// winner's index, or entries.size() when nothing passes.
+size_t PickSmooth(const std::vector<Entry*>& entries, std::vector<int64_t>& weights,
+                  std::vector<int64_t>& current, const Predicate& pred) {
+  const size_t n = entries.size();
+  bool reset = weights.size() != n || current.size() != n;
+  if (reset) {
+    weights.assign(n, -1);
+    current.assign(n, 0);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const Entry* e = entries[i];
+    const int64_t w = pred(e) && e->meta->weight > 0 ? e->meta->weight : 0;
+    if (weights[i] != w) {
+      weights[i] = w;
+      reset = true;
+    }
+  }
+  if (reset) std::fill(current.begin(), current.end(), 0);
+  int64_t total = 0;
+  size_t best = n;
+  for (size_t i = 0; i < n; ++i) {
+    if (weights[i] <= 0) continue;
+    current[i] += weights[i];
+    total += weights[i];
+    if (best == n || current[i] > current[best]) best = i;
+  }
+  if (best != n) current[best] -= total;
+  return best;
+}
+
+// PickView picks within one view. Returns the credential handle, or nullptr.
+const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred,
+                                                  RoutingStrategy strategy) {
+  const size_t n = v.flat.size();
+  if (n == 0) return nullptr;
+  switch (strategy) {
+    case RoutingStrategy::kFillFirst:
+      for (size_t i = 0; i < n; ++i) {
+        if (pred(v.flat[i])) return &v.creds[i];
+      }
+      return nullptr;
+    case RoutingStrategy::kWeightedRoundRobin: {
+      std::lock_guard<std::mutex> lock(v.mu);
+      const size_t i = PickSmooth(v.flat, v.wrr_weights, v.wrr_current, pred);
+      return i < n ? &v.creds[i] : nullptr;
+    }
+    case RoutingStrategy::kRoundRobin:
+      break;
+  }
+  if (v.grouped()) {
+    std::lock_guard<std::mutex> lock(v.mu);
+    const size_t parents = v.groups.size();
+    const uint64_t start = Normalize(v.parent_cursor, parents);
+    for (size_t off = 0; off < parents; ++off) {
+      const size_t pi = (start + off) % parents;
+      View::Group& g = v.groups[pi];
+      const size_t m = g.children.size();
+      const uint64_t cstart = Normalize(g.cursor, m);
+      for (size_t k = 0; k < m; ++k) {
+        const size_t ci = (cstart + k) % m;
+        if (pred(g.children[ci])) {
+          g.cursor = ci + 1;
+          v.parent_cursor = pi + 1;
+          return &g.children[ci]->meta->credential;
+        }
+      }
+    }
+    return nullptr;
+  }
+  if (pred.trivial()) {
+    // The hot path: one atomic increment, no lock, no scan. The credential a few picks ahead is
+    // prefetched, so that large pools (whose control blocks are not in cache) cost no more.
+    const uint64_t i = v.cursor.fetch_add(1, std::memory_order_relaxed);
+    const std::shared_ptr<const Credential>& ahead = v.creds[(i + kPrefetchDistance) % n];
+    __builtin_prefetch(reinterpret_cast<const char*>(ahead.get()) - 16, 1, 1);
+    return &v.creds[i % n];
+  }
+  std::lock_guard<std::mutex> lock(v.mu);
+  const uint64_t start = Normalize(v.cursor.load(std::memory_order_relaxed), n);
+  for (size_t k = 0; k < n; ++k) {
+    const size_t j = (start + k) % n;
+    if (pred(v.flat[j])) {
+      v.cursor.store(j + 1, std::memory_order_relaxed);
+      return &v.creds[j];
+    }
+  }
+  return nullptr;
+}
+
+bool ViewHasPassing(const View& v, const Predicate& pred) {
+  if (pred.trivial()) return !v.flat.empty();
+  return std::any_of(v.flat.begin(), v.flat.end(), [&](const Entry* e) { return pred(e); });
+}
+
+std::string NormalizeProvider(std::string_view provider) {
+  return AsciiLower(TrimSpace(provider));
+}
+
+SchedulerPick PickedResult(const std::shared_ptr<const Credential>& credential,
+                     std::string_view provider) {
+  SchedulerPick r;
+  r.kind = SchedulerPick::kPicked;
+  r.credential = credential;
+  r.provider = provider;
+  return r;
+}
+
+SchedulerPick Failed(absl::Status error) {
+  SchedulerPick r;
+  r.kind = SchedulerPick::kError;
+  r.error = std::move(error);
+  return r;
+}
+
+SchedulerPick NeedsWrite() {
+  SchedulerPick r;
+  r.kind = SchedulerPick::kNeedsWrite;
+  return r;
+}
+
+// MixedKeyBuffer joins providers and model as "p1,p2:model" on the stack for a lookup.
+class MixedKeyBuffer {
+ public:
+  explicit MixedKeyBuffer(const PickSpec& spec) {
+    size_t len = spec.model_key.size() + 1;
+    for (std::string_view p : spec.providers) len += p.size() + 1;
+    char* out = len <= sizeof inline_ ? inline_ : (heap_ = std::make_unique<char[]>(len)).get();
+    char* w = out;
+    for (size_t i = 0; i < spec.providers.size(); ++i) {
+      if (i > 0) *w++ = ',';
+      w = std::copy(spec.providers[i].begin(), spec.providers[i].end(), w);
+    }
+    *w++ = ':';
+    w = std::copy(spec.model_key.begin(), spec.model_key.end(), w);
+    key_ = std::string_view(out, static_cast<size_t>(w - out));
+  }
+  std::string_view key() const { return key_; }
+
+ private:
+  char inline_[192];
+  std::unique_ptr<char[]> heap_;
+  std::string_view key_;
+};
+
+}  // namespace
+
+// ---- block evaluation (spec 02 §2) ----------------------------------------------------------
+
+BlockResult EvaluateBlock(const Credential& c, std::string_view model_key, absl::Time now) {
+  BlockResult r;
+  if (c.disabled || c.status == CredentialStatus::kDisabled) {
+    r.blocked = true;
+    r.reason = BlockReason::kDisabled;
+    return r;
+  }
+  const absl::Time* retry_after = nullptr;
+  const QuotaState* quota = nullptr;
+  if (!model_key.empty()) {
+    if (c.model_states.empty()) return r;
+    auto it = c.model_states.find(model_key);
+    if (it == c.model_states.end()) return r;
+    const ModelState& st = it->second;
+    if (st.status == CredentialStatus::kDisabled) {
+      r.blocked = true;
+      r.reason = BlockReason::kDisabled;
+      return r;
+    }
+    if (!st.unavailable || IsZeroTime(st.next_retry_after) || st.next_retry_after <= now) return r;
+    retry_after = &st.next_retry_after;
+    quota = &st.quota;
+  } else {
+    if (!c.unavailable || c.next_retry_after <= now) return r;
+    retry_after = &c.next_retry_after;
+    quota = &c.quota;
+  }
+  r.blocked = true;
+  r.reason = quota->exceeded ? BlockReason::kCooldown : BlockReason::kOther;
+  r.next = *retry_after;
+  if (!IsZeroTime(quota->next_recover_at) && quota->next_recover_at > now) {
+    r.next = quota->next_recover_at;  // replacement, not max (spec 02 §2)
+  }
+  if (r.next < now) r.next = now;
+  r.wake = *retry_after;
+  return r;
+}
+
+// ---- Meta and Predicate ---------------------------------------------------------------------
+
+bool Meta::Supports(std::string_view model_key) const {
+  if (model_key.empty()) return true;
+  return std::binary_search(models.begin(), models.end(), model_key, std::less<>());
+}
+
+std::string_view Meta::StateKey(std::string_view model_key) const {
+  if (!prefix.empty() && model_key.size() > prefix.size() + 1 &&
+      model_key.substr(0, prefix.size()) == prefix && model_key[prefix.size()] == '/') {
+    return CanonicalModelKey(model_key.substr(prefix.size() + 1));
+  }
+  return model_key;
+}
+
+bool Predicate::operator()(const Entry* e) const {
+  const std::string_view id = e->meta->id();
+  if (!pinned.empty() && id != pinned) return false;
+  if (require_weight && e->meta->weight <= 0) return false;
+  for (std::string_view t : tried) {
+    if (t == id) return false;
+  }
+  return true;
+}
+
+// ---- Shard ----------------------------------------------------------------------------------
+
+void Shard::Upsert(Meta* meta, absl::Time now) {
+  auto [it, inserted] = entries_.try_emplace(meta);
+  Entry& e = it->second;
+  e.meta = meta;
+  const BlockResult b = EvaluateBlock(*meta->credential, meta->StateKey(model_key_), now);
+  EntryState state = EntryState::kReady;
+  if (b.blocked) {
+    state = b.reason == BlockReason::kCooldown   ? EntryState::kCooldown
+            : b.reason == BlockReason::kDisabled ? EntryState::kDisabled
+                                                 : EntryState::kBlocked;
+  }
+  e.next_retry = b.blocked && b.reason != BlockReason::kDisabled ? b.next : ZeroTime();
+  if (b.blocked && b.wake != absl::InfiniteFuture()) {
+    SetTimer(&e, b.wake);
+  } else {
+    ClearTimer(&e);
+  }
+  const bool reindex = inserted || state != e.state ||
+                       (state == EntryState::kReady &&
+                        (e.indexed_priority != meta->priority || e.indexed_ws != meta->websockets ||
+                         e.indexed_parent != meta->parent));
+  if (reindex) {
+    if (e.indexed) Unindex(&e);
+    e.state = state;
+    if (state == EntryState::kReady) Index(&e);
+  } else if (e.indexed) {
+    RefreshCredential(&e);
+  }
+  UpdateNextWake();
+}
+
+void Shard::RefreshCredential(Entry* e) {
+  Tier* t = TierAt(e->indexed_priority);
+  if (t == nullptr) return;
+  for (View* v : {&t->all, &t->ws}) {
+    const size_t pos = LowerBound(v->flat, e->meta->id());
+    if (pos < v->flat.size() && v->flat[pos] == e) v->creds[pos] = e->meta->credential;
+  }
+}
+
+void Shard::Remove(const Meta* meta) {
+  auto it = entries_.find(meta);
+  if (it == entries_.end()) return;
+  Entry& e = it->second;
+  if (e.indexed) Unindex(&e);
+  ClearTimer(&e);
+  entries_.erase(it);
+  UpdateNextWake();
+}
+
+void Shard::Promote(absl::Time now) {
+  while (!timers_.empty() && timers_.begin()->first <= now) {
+    Entry* e = timers_.begin()->second;
+    ClearTimer(e);
+    Upsert(e->meta, now);
+  }
+  UpdateNextWake();
+}
+
+void Shard::SetTimer(Entry* e, absl::Time wake) {
+  if (e->has_timer) {
+    if (e->timer->first == wake) return;
+    timers_.erase(e->timer);
+  }
+  e->timer = timers_.emplace(wake, e);
+  e->has_timer = true;
+}
+
+void Shard::ClearTimer(Entry* e) {
+  if (!e->has_timer) return;
+  timers_.erase(e->timer);
+  e->has_timer = false;
+}
+
+void Shard::UpdateNextWake() {
+  next_wake_nanos_.store(timers_.empty() ? INT64_MAX : absl::ToUnixNanos(timers_.begin()->first),
+                         std::memory_order_release);
+}
+
+void Shard::Index(Entry* e) {
+  e->indexed_priority = e->meta->priority;
+  e->indexed_ws = e->meta->websockets;
+  e->indexed_parent = e->meta->parent;
+  auto it = std::lower_bound(tiers_.begin(), tiers_.end(), e->indexed_priority,
+                             [](const std::unique_ptr<Tier>& t, int64_t p) { return t->priority > p; });
+  if (it == tiers_.end() || (*it)->priority != e->indexed_priority) {
+    auto tier = std::make_unique<Tier>();
+    tier->priority = e->indexed_priority;
+    it = tiers_.insert(it, std::move(tier));
+  }
+  Insert((*it)->all, e);
+  if (e->indexed_ws) Insert((*it)->ws, e);
+  e->indexed = true;
+}
+
+void Shard::Unindex(Entry* e) {
+  auto it = std::lower_bound(tiers_.begin(), tiers_.end(), e->indexed_priority,
+                             [](const std::unique_ptr<Tier>& t, int64_t p) { return t->priority > p; });
+  e->indexed = false;
+  if (it == tiers_.end() || (*it)->priority != e->indexed_priority) return;
+  Erase((*it)->all, e);
+  if (e->indexed_ws) Erase((*it)->ws, e);
+  if ((*it)->all.flat.empty()) tiers_.erase(it);
+}
+
+Tier* Shard::TierAt(int64_t priority) const {
+  for (const auto& t : tiers_) {
+    if (t->priority == priority) return t.get();
+  }
+  return nullptr;
+}
+
+Picked Shard::Pick(const Predicate& pred, bool prefer_ws, RoutingStrategy strategy) {
+  if (prefer_ws) {
+    for (const auto& t : tiers_) {
+      if (auto* c = PickView(t->ws, pred, strategy)) return Picked{c, provider_};
+    }
+  }
+  for (const auto& t : tiers_) {
+    if (auto* c = PickView(t->all, pred, strategy)) return Picked{c, provider_};
+  }
+  return Picked{};
+}
+
+Picked Shard::PickAt(const Predicate& pred, int64_t priority, RoutingStrategy strategy) {
+  Tier* t = TierAt(priority);
+  if (t == nullptr) return Picked{};
+  if (auto* c = PickView(t->all, pred, strategy)) return Picked{c, provider_};
+  return Picked{};
+}
+
+bool Shard::BestPriority(const Predicate& pred, int64_t* priority) const {
+  for (const auto& t : tiers_) {
+    if (ViewHasPassing(t->all, pred)) {
+      *priority = t->priority;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Shard::Collect(const Predicate& pred, int64_t priority, std::vector<Entry*>* out) const {
+  const Tier* t = TierAt(priority);
+  if (t == nullptr) return;
+  for (Entry* e : t->all.flat) {
+    if (pred(e)) out->push_back(e);
+  }
+}
+
+void Shard::Summarize(const Predicate& pred, Summary* s) const {
+  for (const auto& [meta, e] : entries_) {
+    if (!pred(&e)) continue;
+    ++s->total;
+    if (e.state != EntryState::kCooldown) continue;
+    ++s->cooldown;
+    if (!IsZeroTime(e.next_retry) && (IsZeroTime(s->earliest) || e.next_retry < s->earliest)) {
+      s->earliest = e.next_retry;
+    }
+  }
+}
+
+// ---- Scheduler ------------------------------------------------------------------------------
+
+bool ProviderState::Serves(std::string_view model_key) const {
+  if (model_key.empty()) return !metas.empty();
+  auto it = served.find(model_key);
+  return it != served.end() && it->second > 0;
+}
+
+void Scheduler::CountModels(ProviderState* ps, const std::vector<std::string>& models, bool add) {
+  for (const std::string& m : models) {
+    if (add) {
+      if (++ps->served[m] == 1) Changed();  // a cached "nobody serves it" is now wrong
+      continue;
+    }
+    auto it = ps->served.find(m);
+    if (it == ps->served.end() || --it->second > 0) continue;
+    ps->served.erase(it);
+    if (ps->shards.erase(m) > 0) Changed();  // nobody serves this model any more
+  }
+  if (ps->metas.empty() && ps->shards.erase(std::string()) > 0) Changed();
+}
+
+uint64_t Scheduler::NextInstance() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Scheduler::Upsert(std::shared_ptr<const Credential> credential, absl::Time now) {
+  const std::string id = credential->id;
+  const std::string provider = NormalizeProvider(credential->provider);
+  if (id.empty() || provider.empty() || credential->disabled) {
+    Remove(id);
+    return;
+  }
+  if (auto it = provider_of_.find(id); it != provider_of_.end() && it->second->key != provider) {
+    Remove(id);
+  }
+  auto& ps = providers_[provider];
+  if (!ps) {
+    ps = std::make_unique<ProviderState>();
+    ps->key = provider;
+    Changed();
+  }
+  auto& slot = ps->metas[id];
+  std::vector<std::string> old_models;
+  if (!slot) {
+    slot = std::make_unique<Meta>();
+    if (ps->metas.size() == 1) Changed();  // the provider serves model-less requests again
+  } else {
+    old_models = std::move(slot->models);
+  }
+  Meta* meta = slot.get();
+  meta->credential = std::move(credential);
+  meta->provider = ps->key;
+  meta->priority = meta->credential->Priority();
+  meta->weight = meta->credential->Weight();
+  meta->websockets = meta->credential->WebsocketsEnabled();
+  meta->parent = std::string(meta->credential->VirtualParent());
+  meta->prefix = std::string(TrimSpace(meta->credential->prefix));
+  while (!meta->prefix.empty() && meta->prefix.back() == '/') meta->prefix.pop_back();
+  auto models = models_.find(id);
+  meta->models = models == models_.end() ? std::vector<std::string>() : models->second;
+  provider_of_[id] = ps.get();
+  CountModels(ps.get(), meta->models, true);
+  CountModels(ps.get(), old_models, false);
+  ApplyModels(meta, now);
+}
+
+void Scheduler::ApplyModels(Meta* meta, absl::Time now) {
+  ProviderState* ps = provider_of_.find(meta->id())->second;
+  for (auto& [key, shard] : ps->shards) {
+    if (meta->Supports(key)) {
+      shard->Upsert(meta, now);
+    } else {
+      shard->Remove(meta);
+    }
+  }
+}
+
+void Scheduler::Remove(std::string_view id) {
+  auto it = provider_of_.find(id);
+  if (it == provider_of_.end()) return;
+  ProviderState* ps = it->second;
+  auto meta = ps->metas.find(id);
+  if (meta != ps->metas.end()) {
+    for (auto& [key, shard] : ps->shards) shard->Remove(meta->second.get());
+    const std::vector<std::string> models = std::move(meta->second->models);
+    ps->metas.erase(meta);
+    CountModels(ps, models, false);
+  }
+  provider_of_.erase(it);
+}
+
+void Scheduler::SetModels(std::string_view id, std::vector<std::string> model_keys,
+                          absl::Time now) {
+  std::sort(model_keys.begin(), model_keys.end());
+  model_keys.erase(std::unique(model_keys.begin(), model_keys.end()), model_keys.end());
+  if (model_keys.empty()) {
+    if (auto it = models_.find(id); it != models_.end()) models_.erase(it);
+  } else {
+    models_[std::string(id)] = model_keys;
+  }
+  auto routed = provider_of_.find(id);
+  if (routed == provider_of_.end()) return;
+  ProviderState* ps = routed->second;
+  Meta* meta = ps->metas.find(id)->second.get();
+  std::vector<std::string> old_models = std::move(meta->models);
+  meta->models = std::move(model_keys);
+  CountModels(ps, meta->models, true);
+  CountModels(ps, old_models, false);
+  ApplyModels(meta, now);
+}
+
+std::vector<std::string> Scheduler::Models(std::string_view id) const {
+  auto it = models_.find(id);
+  return it == models_.end() ? std::vector<std::string>() : it->second;
+}
+
+void Scheduler::SetStrategy(RoutingStrategy strategy) {
+  strategy_ = strategy;
+  mixed_.clear();
+  Changed();
+}
+
+std::string_view Scheduler::ProviderOf(std::string_view id) const {
+  auto it = provider_of_.find(id);
+  return it == provider_of_.end() ? std::string_view() : std::string_view(it->second->key);
+}
+
+Shard* Scheduler::FindShard(std::string_view provider, std::string_view model_key) const {
+  auto p = providers_.find(provider);
+  if (p == providers_.end()) return nullptr;
+  auto s = p->second->shards.find(model_key);
+  return s == p->second->shards.end() ? nullptr : s->second.get();
+}
+
+Shard* Scheduler::EnsureShard(ProviderState* ps, std::string_view model_key, absl::Time now) {
+  auto it = ps->shards.find(model_key);
+  if (it != ps->shards.end()) {
+    it->second->Promote(now);
+    return it->second.get();
+  }
+  auto shard = std::make_unique<Shard>(ps->key, std::string(model_key));
+  for (auto& [id, meta] : ps->metas) {
+    if (meta->Supports(model_key)) shard->Upsert(meta.get(), now);
+  }
+  Shard* raw = shard.get();
+  ps->shards.emplace(std::string(model_key), std::move(shard));
+  Changed();
+  return raw;
+}
+
+Scheduler::MixedState* Scheduler::FindMixed(const PickSpec& spec) const {
+  const MixedKeyBuffer key(spec);
+  auto it = mixed_.find(key.key());
+  return it == mixed_.end() ? nullptr : it->second.get();
+}
+
+std::string Scheduler::MixedKey(const PickSpec& spec) {
+  return std::string(MixedKeyBuffer(spec).key());
+}
+
+bool Scheduler::NeedsPrepare(const PickSpec& spec, const Clock& clock) const {
+  for (std::string_view provider : spec.providers) {
+    auto p = providers_.find(provider);
+    if (p == providers_.end()) continue;
+    auto s = p->second->shards.find(spec.model_key);
+    if (s == p->second->shards.end()) {
+      if (p->second->Serves(spec.model_key)) return true;
+      continue;
+    }
+    if (s->second->has_timers() && s->second->PromotionDue(clock.Now())) return true;
+  }
+  return false;
+}
+
+void Scheduler::Prepare(const PickSpec& spec, absl::Time now) {
+  for (std::string_view provider : spec.providers) {
+    auto p = providers_.find(provider);
+    if (p != providers_.end() && p->second->Serves(spec.model_key)) {
+      EnsureShard(p->second.get(), spec.model_key, now);
+    }
+  }
+  if (spec.providers.size() > 1 && spec.pred.pinned.empty() && FindMixed(spec) == nullptr) {
+    mixed_.emplace(MixedKey(spec), std::make_unique<MixedState>());
+    Changed();
+  }
+}
+
+absl::Status Scheduler::ErrorFor(const PickSpec& spec, std::span<const std::string_view> providers,
+                                 std::string_view label, const Clock& clock) const {
+  Shard::Summary sum;
+  for (std::string_view provider : providers) {
+    if (const Shard* shard = FindShard(provider, spec.model_key)) shard->Summarize(spec.pred, &sum);
+  }
+  if (sum.total == 0) return AuthNotFoundError("no auth available", spec.providers, spec.model);
+  if (sum.cooldown == sum.total && !IsZeroTime(sum.earliest)) {
+    return ModelCooldownError(spec.model, label, sum.earliest - clock.Now());
+  }
+  return AuthUnavailableError(spec.providers, spec.model);
+}
+
+SchedulerPick Scheduler::Pick(const PickSpec& spec, const Clock& clock) {
+  const size_t n = spec.providers.size();
+  const MixedKeyBuffer key(spec);
+  thread_local PickCache cache;
+  if (cache.instance != instance_ || cache.generation != generation_ || cache.key != key.key()) {
+    // Resolve every provider's shard; a missing shard that should exist needs the exclusive
+    // lock first (and is not cached).
+    cache.instance = 0;
+    cache.shards.assign(n, nullptr);
+    for (size_t i = 0; i < n; ++i) {
+      auto p = providers_.find(spec.providers[i]);
+      if (p == providers_.end()) continue;
+      auto s = p->second->shards.find(spec.model_key);
+      if (s == p->second->shards.end()) {
+        if (p->second->Serves(spec.model_key)) return NeedsWrite();
+        continue;
+      }
+      cache.shards[i] = s->second.get();
+    }
+    auto m = n > 1 ? mixed_.find(key.key()) : mixed_.end();
+    cache.mixed = m == mixed_.end() ? nullptr : m->second.get();
+    cache.key.assign(key.key());
+    cache.generation = generation_;
+    cache.instance = instance_;
+  }
+  Shard* const* shards = cache.shards.data();
+  for (size_t i = 0; i < n; ++i) {
+    // An expired cooldown is promoted before the pick (under the exclusive lock).
+    if (shards[i] != nullptr && shards[i]->has_timers() && shards[i]->PromotionDue(clock.Now())) {
+      return NeedsWrite();
+    }
+  }
+  return n == 1 ? PickSingle(spec, shards[0], clock) : PickMixed(spec, shards, cache.mixed, clock);
+}
+
+SchedulerPick Scheduler::PickSingle(const PickSpec& spec, Shard* shard, const Clock& clock) {
+  const std::string_view provider = spec.providers.front();
+  if (shard == nullptr) {
+    return Failed(AuthNotFoundError("no auth available", spec.providers, spec.model));
+  }
+  const bool prefer_ws =
+      spec.downstream_websocket && provider == "codex" && spec.pred.pinned.empty();
+  Predicate pred = spec.pred;
+  pred.require_weight = strategy_ == RoutingStrategy::kWeightedRoundRobin;
+  if (const internal::Picked p = shard->Pick(pred, prefer_ws, strategy_)) {
+    return PickedResult(*p.credential, p.provider);
+  }
+  PickSpec error_spec = spec;
+  error_spec.pred = pred;
+  return Failed(ErrorFor(error_spec, spec.providers, provider, clock));
+}
+
+SchedulerPick Scheduler::PickMixed(const PickSpec& spec, Shard* const* shards,
+                                   MixedState* ms, const Clock& clock) {
+  PickSpec s = spec;
+  s.pred.require_weight = strategy_ == RoutingStrategy::kWeightedRoundRobin;
+  const size_t n = s.providers.size();
+  if (!s.pred.pinned.empty()) {
+    const std::string_view provider = ProviderOf(s.pred.pinned);
+    Shard* shard = nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      if (s.providers[i] == provider) shard = shards[i];
+    }
+    if (shard == nullptr) {
+      return Failed(AuthNotFoundError("no auth available", s.providers, s.model));
+    }
+    if (const internal::Picked p = shard->Pick(s.pred, false, strategy_)) {
+      return PickedResult(*p.credential, p.provider);
+    }
+    const std::string_view only[] = {provider};
+    return Failed(ErrorFor(s, only, "mixed", clock));
+  }
+  auto failed = [&] { return Failed(ErrorFor(s, s.providers, "mixed", clock)); };
+
+  bool any = false;
+  int64_t best = 0;
+  for (size_t i = 0; i < n; ++i) {
+    int64_t p;
+    if (shards[i] != nullptr && shards[i]->BestPriority(s.pred, &p) && (!any || p > best)) {
+      best = p;
+      any = true;
+    }
+  }
+  if (!any) return failed();
+
+  if (strategy_ == RoutingStrategy::kFillFirst) {
+    for (size_t i = 0; i < n; ++i) {
+      if (shards[i] == nullptr) continue;
+      if (const internal::Picked p = shards[i]->PickAt(s.pred, best, strategy_)) {
+        return PickedResult(*p.credential, p.provider);
+      }
+    }
+    return failed();
+  }
+
+  if (ms == nullptr) return NeedsWrite();
+
+  if (strategy_ == RoutingStrategy::kWeightedRoundRobin) {
+    std::lock_guard<std::mutex> lock(ms->mu);
+    ms->scratch.clear();
+    for (size_t i = 0; i < n; ++i) {
+      const Tier* t = shards[i] ? shards[i]->TierAt(best) : nullptr;
+      if (t != nullptr) ms->scratch.insert(ms->scratch.end(), t->all.flat.begin(), t->all.flat.end());
+    }
+    std::sort(ms->scratch.begin(), ms->scratch.end(),
+              [](const Entry* a, const Entry* b) { return a->meta->id() < b->meta->id(); });
+    const size_t i = PickSmooth(ms->scratch, ms->wrr_weights, ms->wrr_current, s.pred);
+    if (i == ms->scratch.size()) return failed();
+    const Meta* meta = ms->scratch[i]->meta;
+    return PickedResult(meta->credential, meta->provider);
+  }
+
+  // Round-robin across providers, weighted by each provider's ready count at the best tier
+  // (tried credentials included, as upstream counts them).
+  constexpr size_t kInline = 16;
+  size_t inline_weights[kInline];
+  std::unique_ptr<size_t[]> heap_weights;
+  size_t* weights = inline_weights;
+  if (n > kInline) {
+    heap_weights = std::make_unique<size_t[]>(n);
+    weights = heap_weights.get();
+  }
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const Tier* t = shards[i] ? shards[i]->TierAt(best) : nullptr;
+    weights[i] = t ? t->all.flat.size() : 0;
+    total += weights[i];
+  }
+  if (total == 0) return failed();
+  const uint64_t start_slot = ms->cursor.load(std::memory_order_relaxed) % total;
+  size_t start = n;
+  uint64_t seg_start = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (weights[i] > 0 && start_slot < seg_start + weights[i]) {
+      start = i;
+      break;
+    }
+    seg_start += weights[i];
+  }
+  for (size_t off = 0; off < n; ++off) {
+    const size_t i = (start + off) % n;
+    if (weights[i] == 0) continue;
+    uint64_t slot = start_slot;
+    if (i != start) {
+      slot = 0;
+      for (size_t j = 0; j < i; ++j) slot += weights[j];
+    }
+    if (const internal::Picked p = shards[i]->PickAt(s.pred, best, RoutingStrategy::kRoundRobin)) {
+      ms->cursor.store(slot + 1, std::memory_order_relaxed);
+      return PickedResult(*p.credential, p.provider);
+    }
+  }
+  return failed();
+}
+
+absl::Status Scheduler::Candidates(const PickSpec& spec, const Clock& clock,
+                                   std::vector<std::shared_ptr<const Credential>>* out,
+                                   std::vector<std::string_view>* out_providers) {
+  std::string_view pinned_provider;
+  std::span<const std::string_view> providers = spec.providers;
+  if (!spec.pred.pinned.empty()) {
+    pinned_provider = ProviderOf(spec.pred.pinned);
+    if (std::find(providers.begin(), providers.end(), pinned_provider) == providers.end()) {
+      return AuthNotFoundError("no auth available", spec.providers, spec.model);
+    }
+    providers = std::span<const std::string_view>(&pinned_provider, 1);
+  }
+  const std::string_view label = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
+  bool any = false;
+  int64_t best = 0;
+  for (std::string_view provider : providers) {
+    const Shard* shard = FindShard(provider, spec.model_key);
+    int64_t p;
+    if (shard != nullptr && shard->BestPriority(spec.pred, &p) && (!any || p > best)) {
+      best = p;
+      any = true;
+    }
+  }
+  if (!any) return ErrorFor(spec, providers, label, clock);
+  std::vector<Entry*> entries;
+  for (std::string_view provider : providers) {
+    if (const Shard* shard = FindShard(provider, spec.model_key)) {
+      shard->Collect(spec.pred, best, &entries);
+    }
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry* a, const Entry* b) { return a->meta->id() < b->meta->id(); });
+  for (const Entry* e : entries) {
+    out->push_back(e->meta->credential);
+    out_providers->push_back(e->meta->provider);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace authrouter::internal

@@ -1,0 +1,308 @@
+// The scheduler: indexed routing state per provider and canonical model (spec 02 §5).
+//
+// For every (provider, canonical model) pair that has been asked for, a shard keeps its
+// credentials partitioned into ready sets per priority tier (each a list sorted by ID with a
+// rotation cursor, plus a websocket-only list) and a timer set of cooling or blocked credentials
+// ordered by the time they must be re-evaluated. Credentials move between the sets when their
+// state changes, never when a request arrives, so a pick does not scan.
+//
+// Thread-safety: the owner (the Manager) guards the structure with a shared lock. Pick* calls
+// run under the shared lock and only touch atomics and per-view mutexes; everything else needs
+// the exclusive lock. Pick* report kNeedsWrite when the pick first needs a structural change
+// (a shard to build, a cooldown to promote, a mixed cursor to create); the caller then takes the
+// exclusive lock, calls Prepare, and picks again.
+#ifndef AUTHROUTER_ROUTING_SCHEDULER_H_
+#define AUTHROUTER_ROUTING_SCHEDULER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "authrouter/clock.h"
+#include "authrouter/credential.h"
+#include "authrouter/selector.h"
+
+namespace authrouter::internal {
+
+// StringHash / StringEq give std::unordered_map<std::string, ...> lookups by std::string_view.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+struct StringEq {
+  using is_transparent = void;
+  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, StringEq>;
+
+// BlockReason and BlockResult are the outcome of spec 02 §2.
+enum class BlockReason : uint8_t { kNone, kCooldown, kDisabled, kOther };
+struct BlockResult {
+  bool blocked = false;
+  BlockReason reason = BlockReason::kNone;
+  absl::Time next = ZeroTime();     // the retry time reported in errors
+  absl::Time wake = absl::InfiniteFuture();  // when the block must be re-evaluated
+};
+
+// EvaluateBlock applies spec 02 §2 to `credential` for `model_key` (a canonical key; "" for a
+// model-less request) at `now`. Model states are keyed by canonical model (later fix B1).
+BlockResult EvaluateBlock(const Credential& credential, std::string_view model_key, absl::Time now);
+
+// Meta is a credential's routing data within its provider.
+struct Meta {
+  std::shared_ptr<const Credential> credential;
+  std::string_view provider;  // normalised provider key; views ProviderState::key (never freed)
+  int64_t priority = 0;
+  int64_t weight = 1;
+  bool websockets = false;
+  std::string parent;    // virtual parent, "" = none
+  std::string prefix;    // trimmed model prefix, "" = none
+  std::vector<std::string> models;  // supported canonical model keys, sorted
+
+  std::string_view id() const { return credential->id; }
+  bool Supports(std::string_view model_key) const;
+  // StateKey returns the model-state key for a shard model: the key without this credential's
+  // "<prefix>/" when it starts with it.
+  std::string_view StateKey(std::string_view model_key) const;
+};
+
+enum class EntryState : uint8_t { kReady, kCooldown, kBlocked, kDisabled };
+
+struct Tier;
+
+// Entry is a credential inside one shard.
+struct Entry {
+  Meta* meta = nullptr;
+  EntryState state = EntryState::kReady;
+  absl::Time next_retry = ZeroTime();
+  // How the entry is indexed right now (meta may already hold newer values during an upsert).
+  bool indexed = false;
+  int64_t indexed_priority = 0;
+  bool indexed_ws = false;
+  std::string indexed_parent;
+  bool has_timer = false;
+  std::multimap<absl::Time, Entry*>::iterator timer;
+};
+
+// View is an ordered list of ready entries with its rotation state.
+struct View {
+  std::vector<Entry*> flat;          // sorted by ID
+  // creds[i] is flat[i]'s credential, kept inline so that the hot path reads one sequential
+  // array instead of chasing entry -> meta -> credential through cold memory.
+  std::vector<std::shared_ptr<const Credential>> creds;
+  std::atomic<uint64_t> cursor{0};   // next position (mod flat.size())
+  std::mutex mu;                     // guards the scan-and-store paths below
+
+  // Two-level rotation when every entry has a virtual parent and there are >= 2 parents.
+  struct Group {
+    std::string parent;
+    std::vector<Entry*> children;
+    uint64_t cursor = 0;
+  };
+  size_t with_parent = 0;
+  std::map<std::string, size_t, std::less<>> parent_counts;
+  std::vector<Group> groups;  // non-empty only when grouped
+  uint64_t parent_cursor = 0;
+
+  // Smooth weighted round-robin state, aligned with `flat`.
+  std::vector<int64_t> wrr_weights;
+  std::vector<int64_t> wrr_current;
+
+  bool grouped() const { return !groups.empty(); }
+};
+
+struct Tier {
+  int64_t priority = 0;
+  View all;
+  View ws;
+};
+
+// Predicate is what a pick filters candidates by: the tried set and the pinned ID.
+struct Predicate {
+  std::span<const std::string_view> tried;
+  std::string_view pinned;
+  bool require_weight = false;
+
+  bool trivial() const { return tried.empty() && pinned.empty() && !require_weight; }
+  bool operator()(const Entry* e) const;
+};
+
+// Picked is what a pick chose: the credential handle (owned by the structure; copy it before
+// the lock is released) and the provider key.
+struct Picked {
+  const std::shared_ptr<const Credential>* credential = nullptr;
+  std::string_view provider;
+  explicit operator bool() const { return credential != nullptr; }
+};
+
+class Shard {
+ public:
+  Shard(std::string_view provider, std::string model_key)
+      : provider_(provider), model_key_(std::move(model_key)) {}
+
+  const std::string& model_key() const { return model_key_; }
+
+  void Upsert(Meta* meta, absl::Time now);
+  void Remove(const Meta* meta);
+  // Promote re-evaluates every entry whose wake time has come.
+  void Promote(absl::Time now);
+  bool has_timers() const { return next_wake_nanos_.load(std::memory_order_acquire) != INT64_MAX; }
+  bool PromotionDue(absl::Time now) const {
+    return next_wake_nanos_.load(std::memory_order_acquire) <= absl::ToUnixNanos(now);
+  }
+
+  // Pick returns the chosen credential, or an empty Picked when nothing passes.
+  Picked Pick(const Predicate& pred, bool prefer_ws, RoutingStrategy strategy);
+  // PickAt picks round-robin (or by `strategy`) in the `all` view of one priority.
+  Picked PickAt(const Predicate& pred, int64_t priority, RoutingStrategy strategy);
+  std::string_view provider() const { return provider_; }
+  // BestPriority returns the highest priority with a passing ready entry.
+  bool BestPriority(const Predicate& pred, int64_t* priority) const;
+  Tier* TierAt(int64_t priority) const;
+  // Collect appends the passing ready entries of `priority` (ID order).
+  void Collect(const Predicate& pred, int64_t priority, std::vector<Entry*>* out) const;
+
+  struct Summary {
+    int total = 0;
+    int cooldown = 0;
+    absl::Time earliest = ZeroTime();
+  };
+  void Summarize(const Predicate& pred, Summary* s) const;
+
+ private:
+  void Index(Entry* e);
+  void Unindex(Entry* e);
+  void SetTimer(Entry* e, absl::Time wake);
+  void ClearTimer(Entry* e);
+  void UpdateNextWake();
+
+  void RefreshCredential(Entry* e);
+
+  std::string_view provider_;
+  std::string model_key_;
+  std::unordered_map<const Meta*, Entry> entries_;
+  std::vector<std::unique_ptr<Tier>> tiers_;  // priority descending
+  std::multimap<absl::Time, Entry*> timers_;
+  std::atomic<int64_t> next_wake_nanos_{INT64_MAX};
+};
+
+struct ProviderState {
+  std::string key;
+  StringMap<std::unique_ptr<Meta>> metas;    // by credential ID
+  // Shards exist only for model keys some credential serves ("" while any credential exists),
+  // so requests for unknown models create no state.
+  StringMap<std::unique_ptr<Shard>> shards;  // by canonical model key
+  StringMap<size_t> served;                  // model key -> credentials serving it
+
+  bool Serves(std::string_view model_key) const;
+};
+
+// SchedulerPick is the outcome of a pick attempt.
+struct SchedulerPick {
+  enum Kind { kPicked, kError, kNeedsWrite } kind = kError;
+  std::shared_ptr<const Credential> credential;
+  std::string_view provider;
+  absl::Status error;
+};
+
+// PickSpec is a normalised pick request.
+struct PickSpec {
+  std::span<const std::string_view> providers;  // normalised, non-empty, unique
+  std::string_view model;                       // route model as requested
+  std::string_view model_key;                   // canonical
+  Predicate pred;
+  bool downstream_websocket = false;
+};
+
+class Scheduler {
+ public:
+  Scheduler() = default;
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Upsert places the credential (already validated) into routing; a disabled credential, or
+  // one without ID or provider, is removed instead. REQUIRES: exclusive lock.
+  void Upsert(std::shared_ptr<const Credential> credential, absl::Time now);
+  // Remove takes the credential out of routing. REQUIRES: exclusive lock.
+  void Remove(std::string_view id);
+  // SetModels replaces the credential's supported models (canonical keys). Works whether or not
+  // the credential is registered yet. REQUIRES: exclusive lock.
+  void SetModels(std::string_view id, std::vector<std::string> model_keys, absl::Time now);
+  std::vector<std::string> Models(std::string_view id) const;
+
+  void SetStrategy(RoutingStrategy strategy);
+  RoutingStrategy strategy() const { return strategy_; }
+
+  // Pick runs a pick under the shared lock. The clock is read only when a cooldown may have
+  // expired or an error must report a reset time.
+  SchedulerPick Pick(const PickSpec& spec, const Clock& clock);
+  // Prepare makes the structural changes a pick needs. REQUIRES: exclusive lock.
+  void Prepare(const PickSpec& spec, absl::Time now);
+  // Candidates collects the available credentials of the best tier for a host Selector.
+  absl::Status Candidates(const PickSpec& spec, const Clock& clock,
+                          std::vector<std::shared_ptr<const Credential>>* out,
+                          std::vector<std::string_view>* providers);
+  // NeedsPrepare reports whether Candidates/Pick would need Prepare first.
+  bool NeedsPrepare(const PickSpec& spec, const Clock& clock) const;
+
+  // ProviderOf returns the normalised provider of a routed credential, or "".
+  std::string_view ProviderOf(std::string_view id) const;
+
+ private:
+  struct MixedState {
+    std::atomic<uint64_t> cursor{0};
+    std::mutex mu;  // weighted state
+    std::vector<Entry*> scratch;
+    std::vector<int64_t> wrr_weights;
+    std::vector<int64_t> wrr_current;
+  };
+
+  Shard* FindShard(std::string_view provider, std::string_view model_key) const;
+  Shard* EnsureShard(ProviderState* provider, std::string_view model_key, absl::Time now);
+  SchedulerPick PickSingle(const PickSpec& spec, Shard* shard, const Clock& clock);
+  SchedulerPick PickMixed(const PickSpec& spec, Shard* const* shards, MixedState* mixed,
+                          const Clock& clock);
+  // Changed marks that shards, providers or rotations were created or destroyed, which
+  // invalidates every thread's pick cache.
+  void Changed() { ++generation_; }
+  absl::Status ErrorFor(const PickSpec& spec, std::span<const std::string_view> providers,
+                        std::string_view label, const Clock& clock) const;
+  MixedState* FindMixed(const PickSpec& spec) const;
+  static std::string MixedKey(const PickSpec& spec);
+  void ApplyModels(Meta* meta, absl::Time now);
+  void CountModels(ProviderState* ps, const std::vector<std::string>& models, bool add);
+
+  // Each thread remembers the shards and rotation its last pick resolved, keyed by this
+  // scheduler's instance and generation, so repeated picks skip the hash lookups.
+  struct PickCache {
+    uint64_t instance = 0;
+    uint64_t generation = 0;
+    std::string key;  // "p1,p2:model"
+    std::vector<Shard*> shards;
+    MixedState* mixed = nullptr;
+  };
+
+  const uint64_t instance_ = NextInstance();
+  uint64_t generation_ = 0;  // guarded by the owner's lock
+  static uint64_t NextInstance();
+
+  RoutingStrategy strategy_ = RoutingStrategy::kRoundRobin;
+  StringMap<std::unique_ptr<ProviderState>> providers_;
+  StringMap<ProviderState*> provider_of_;           // credential ID -> provider
+  StringMap<std::vector<std::string>> models_;      // credential ID -> canonical model keys
+  StringMap<std::unique_ptr<MixedState>> mixed_;  // "p1,p2:model" -> rotation state
+};
+
+}  // namespace authrouter::internal
+
+#endif  // AUTHROUTER_ROUTING_SCHEDULER_H_
