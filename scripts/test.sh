@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what is missing, then builds and runs the whole test suite twice:
+# Installs what is missing, then builds and runs the whole test suite three times:
 #   1. Release build;
-#   2. Debug build with AddressSanitizer + UndefinedBehaviorSanitizer.
+#   2. Debug build with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   3. RelWithDebInfo build with ThreadSanitizer.
 # Each run ends with ctest's summary. Exits non-zero if any build or test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,9 +24,12 @@ run_suite() {
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 run_suite release build/release -DCMAKE_BUILD_TYPE=Release -DAUTHROUTER_BUILD_TESTS=ON
 run_suite asan-ubsan build/asan -DCMAKE_BUILD_TYPE=Debug -DAUTHROUTER_BUILD_TESTS=ON \
   -DAUTHROUTER_SANITIZE=address,undefined
+run_suite tsan build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAUTHROUTER_BUILD_TESTS=ON \
+  -DAUTHROUTER_SANITIZE=thread
 
 echo "==> all test suites passed"
