@@ -107,7 +107,8 @@ TEST_CASE("Suffix variants of a model state merge into one canonical state (B1)"
   CHECK(m.status_message == "newest");
 }
 
-TEST_CASE("A record-level block does not block a model with its own states", "[scheduler]") {
+TEST_CASE("Note fixed: a record-level block never hides a credential available for the model",
+          "[scheduler]") {
   ManagerFixture f;
   auto c = f.Make({.id = "a"});
   c.unavailable = true;
@@ -284,7 +285,7 @@ TEST_CASE("A single parent or a mix of grouped and ungrouped rotates flat", "[sc
 
 // ---- §5.2 supported models, §9 registry sync ------------------------------------------------
 
-TEST_CASE("Fixed: a credential becomes pickable the moment its models are registered",
+TEST_CASE("Note fixed: a credential becomes pickable the moment its models are registered",
           "[scheduler]") {
   ManagerFixture f;
   auto r = f.manager->Register(f.Make({.id = "a"}));
@@ -310,7 +311,7 @@ TEST_CASE("Note kept: supported models compare by case-sensitive canonical key",
   CHECK(f.PickId("claude", "") == "a");  // a model-less request sees every credential
 }
 
-TEST_CASE("Fixed: requests for unknown models create no routing state", "[scheduler]") {
+TEST_CASE("Note fixed: requests for unknown models create no routing state", "[scheduler]") {
   ManagerFixture f;
   f.Add({.id = "a"});
   for (int i = 0; i < 1000; ++i) {
@@ -343,7 +344,7 @@ TEST_CASE("Fixed (B8): a rotation keeps its place by credential across changes",
   CHECK(f.PickIds("claude", 3) == Ids{"a", "b", "c"});
 }
 
-TEST_CASE("Fixed (B8): a failed pick never resets other rotations", "[scheduler]") {
+TEST_CASE("Note fixed (B8): a failed pick never resets other rotations", "[scheduler]") {
   ManagerFixture f;
   for (const char* id : {"a", "b", "c"}) f.Add({.id = id});
   CHECK(f.PickId("claude") == "a");
@@ -518,7 +519,8 @@ TEST_CASE("Note kept: the mixed rotation counts tried credentials in provider we
   CHECK(got == Ids{"a2", "a2", "b1"});
 }
 
-TEST_CASE("Provider lists are normalised; none at all is provider_not_found", "[scheduler]") {
+TEST_CASE("Note fixed: one pick path normalises providers; none at all is provider_not_found",
+          "[scheduler]") {
   ManagerFixture f;
   f.Add({.id = "g", .provider = "gemini"});
   const std::string_view messy[] = {" Gemini ", "GEMINI", "", "gemini"};
@@ -667,7 +669,7 @@ TEST_CASE("Weighted mixed picks run one smooth rotation over all providers", "[s
   CHECK(got == Ids{"a", "a", "b", "a", "a", "a", "b", "a"});
 }
 
-TEST_CASE("Switching strategy keeps rotations", "[scheduler]") {
+TEST_CASE("Fixed: switching strategy keeps rotations instead of rebuilding", "[scheduler]") {
   ManagerFixture f;
   for (const char* id : {"a", "b", "c"}) f.Add({.id = id});
   CHECK(f.PickId("claude") == "a");
@@ -792,4 +794,17 @@ TEST_CASE("Picks stay correct as routing state appears and disappears", "[schedu
   f.manager->SetStrategy(ar::RoutingStrategy::kRoundRobin);
   const std::string got = f.PickId(req);
   CHECK((got == "b" || got == "g"));
+}
+
+TEST_CASE("Note fixed: registering the same models again never clears a live cooldown",
+          "[scheduler]") {
+  ManagerFixture f;
+  auto c = f.Make({.id = "a"});
+  c.model_states["m"] = CoolingState(f.clock.Now() + absl::Minutes(30), true);
+  f.AddCredential(c);
+  CHECK(f.PickId("claude") == "<model_cooldown>");
+  f.manager->RegisterModels("a", {"m", "n"});
+  f.manager->RegisterModels("a", {"m"});
+  CHECK(f.PickId("claude") == "<model_cooldown>");
+  CHECK(f.manager->Get("a")->model_states.at("m").unavailable);
 }
