@@ -808,3 +808,76 @@ TEST_CASE("Note fixed: registering the same models again never clears a live coo
   CHECK(f.PickId("claude") == "<model_cooldown>");
   CHECK(f.manager->Get("a")->model_states.at("m").unavailable);
 }
+
+// ---- regressions found in review --------------------------------------------------------------
+
+TEST_CASE("Provider and model names with separators never share routing state", "[scheduler]") {
+  ManagerFixture f;
+  f.Add({.id = "ab", .provider = "a,b"});
+  f.Add({.id = "a1", .provider = "a"});
+  f.Add({.id = "b1", .provider = "b"});
+  f.Add({.id = "o1", .provider = "ollama", .models = {"llama3:8b"}});
+  CHECK(f.PickId("a,b") == "ab");
+  const std::string_view split[] = {"a", "b"};
+  ar::PickRequest req;
+  req.providers = split;
+  req.model = "m";
+  CHECK(f.PickId(req) == "a1");
+  CHECK(f.PickId("ollama", "llama3:8b") == "o1");
+  CHECK(f.PickId("ollama:llama3", "8b") == "<auth_not_found>");
+}
+
+TEST_CASE("A retry time between two nanoseconds settles", "[scheduler]") {
+  ManagerFixture f;
+  auto c = f.Make({.id = "a"});
+  c.model_states["m"] = CoolingState(f.clock.Now() + absl::Nanoseconds(0.5), true);
+  f.AddCredential(c);
+  CHECK(f.PickId("claude") == "<model_cooldown>");
+  f.clock.Advance(absl::Nanoseconds(1));
+  CHECK(f.PickId("claude") == "a");
+}
+
+TEST_CASE("Note kept: a cooling entry is re-checked at its reported retry time", "[scheduler]") {
+  ManagerFixture f;
+  // Recovery before the retry time: re-checked at recovery, then reported until the retry time.
+  auto c = f.Make({.id = "a"});
+  auto st = CoolingState(f.clock.Now() + absl::Minutes(10), true);
+  st.quota.next_recover_at = f.clock.Now() + absl::Minutes(1);
+  c.model_states["m"] = st;
+  f.AddCredential(c);
+  CHECK(ar::GetRoutingError(f.manager->Pick("claude", "m").status())->retry_after ==
+        absl::Minutes(1));
+  f.clock.Advance(absl::Minutes(2));
+  CHECK(ar::GetRoutingError(f.manager->Pick("claude", "m").status())->retry_after ==
+        absl::Minutes(8));
+  // Recovery after the retry time: the scheduler keeps it cooling until recovery (upstream).
+  ManagerFixture g;
+  auto d = g.Make({.id = "d"});
+  auto late = CoolingState(g.clock.Now() + absl::Minutes(1), true);
+  late.quota.next_recover_at = g.clock.Now() + absl::Minutes(10);
+  d.model_states["m"] = late;
+  g.AddCredential(d);
+  CHECK(g.PickId("claude") == "<model_cooldown>");  // evaluated while cooling
+  g.clock.Advance(absl::Minutes(2));
+  CHECK(g.PickId("claude") == "<model_cooldown>");
+  g.clock.Advance(absl::Minutes(8));
+  CHECK(g.PickId("claude") == "d");
+}
+
+TEST_CASE("Fixed: retries do not restart the weighted rotation", "[scheduler]") {
+  ManagerFixture f({.strategy = ar::RoutingStrategy::kWeightedRoundRobin});
+  f.Add({.id = "a", .weight = "1"});
+  f.Add({.id = "b", .weight = "1"});
+  const std::string_view provider = "claude";
+  const std::string_view tried[] = {"a"};
+  ar::PickRequest retry;
+  retry.providers = {&provider, 1};
+  retry.model = "m";
+  retry.tried = tried;
+  Ids normal;
+  for (int i = 0; i < 4; ++i) {
+    normal.push_back(f.PickId("claude"));
+    CHECK(f.PickId(retry) == "b");
+  }
+  CHECK(normal == Ids{"a", "b", "a", "b"});  // upstream: a, a, a, a
+}

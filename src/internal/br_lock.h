@@ -42,7 +42,8 @@ class BrLock {
     writer_mu_.lock();
     writer_.store(true, std::memory_order_seq_cst);
     for (Slot& slot : slots_) {
-      while (slot.readers.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+      // seq_cst pairs with the reader's increment-then-check (a store-load handshake).
+      while (slot.readers.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();
     }
   }
 

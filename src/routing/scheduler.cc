@@ -1,6 +1,7 @@
 #include "routing/scheduler.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "authrouter/model_key.h"
 #include "authrouter/routing_error.h"
@@ -95,8 +96,13 @@ void Insert(View& v, Entry* e) {
   const size_t pos = LowerBound(v.flat, e->meta->id());
   v.flat.insert(v.flat.begin() + static_cast<std::ptrdiff_t>(pos), e);
   v.creds.insert(v.creds.begin() + static_cast<std::ptrdiff_t>(pos), e->meta->credential);
-  if (pos < c) ++c;
+  // A newcomer landing where the last-picked credential was erased (and nothing was picked
+  // since) goes before the cursor when it sorts no later than that credential.
+  const bool before_gap = v.gap_cursor == v.cursor.load(std::memory_order_relaxed) &&
+                          pos == c && e->meta->id() <= v.gap_id;
+  if (pos < c || before_gap) ++c;
   v.cursor.store(c, std::memory_order_relaxed);
+  v.gap_cursor = UINT64_MAX;
   if (!e->indexed_parent.empty()) {
     ++v.with_parent;
     ++v.parent_counts[e->indexed_parent];
@@ -110,10 +116,13 @@ void Erase(View& v, Entry* e) {
   const size_t pos = LowerBound(v.flat, e->meta->id());
   if (pos == n || v.flat[pos] != e) return;
   uint64_t c = Position(v.cursor.load(std::memory_order_relaxed), n);
+  const bool was_last_picked = c > 0 && pos == c - 1;
+  if (was_last_picked) v.gap_id.assign(e->meta->id());
   v.flat.erase(v.flat.begin() + static_cast<std::ptrdiff_t>(pos));
   v.creds.erase(v.creds.begin() + static_cast<std::ptrdiff_t>(pos));
   if (pos < c) --c;
   v.cursor.store(c, std::memory_order_relaxed);
+  v.gap_cursor = was_last_picked ? c : UINT64_MAX;
   if (!e->indexed_parent.empty()) {
     --v.with_parent;
     auto it = v.parent_counts.find(e->indexed_parent);
@@ -125,8 +134,10 @@ void Erase(View& v, Entry* e) {
 
 // PickSmooth is smooth weighted round-robin over `entries` (later fix B3): every passing entry
 // with a positive weight gains its weight, the highest score wins (ties to the first in ID
-// order) and loses the total. The state restarts whenever the weight vector changes. Returns the
-// winner's index, or entries.size() when nothing passes.
+// order) and loses the total of the passing weights. The state restarts whenever the configured
+// weight vector changes; credentials a pick skips (tried, pinned away) take no part in that pick
+// and do not restart it (upstream restarted on every retry). Returns the winner's index, or
+// entries.size() when nothing passes.
 size_t PickSmooth(const std::vector<Entry*>& entries, std::vector<int64_t>& weights,
                   std::vector<int64_t>& current, const Predicate& pred) {
   const size_t n = entries.size();
@@ -136,8 +147,7 @@ size_t PickSmooth(const std::vector<Entry*>& entries, std::vector<int64_t>& weig
     current.assign(n, 0);
   }
   for (size_t i = 0; i < n; ++i) {
-    const Entry* e = entries[i];
-    const int64_t w = pred(e) && e->meta->weight > 0 ? e->meta->weight : 0;
+    const int64_t w = std::max<int64_t>(entries[i]->meta->weight, 0);
     if (weights[i] != w) {
       weights[i] = w;
       reset = true;
@@ -147,7 +157,7 @@ size_t PickSmooth(const std::vector<Entry*>& entries, std::vector<int64_t>& weig
   int64_t total = 0;
   size_t best = n;
   for (size_t i = 0; i < n; ++i) {
-    if (weights[i] <= 0) continue;
+    if (weights[i] <= 0 || !pred(entries[i])) continue;
     current[i] += weights[i];
     total += weights[i];
     if (best == n || current[i] > current[best]) best = i;
@@ -246,19 +256,22 @@ SchedulerPick NeedsWrite() {
   return r;
 }
 
-// MixedKeyBuffer joins providers and model as "p1,p2:model" on the stack for a lookup.
-class MixedKeyBuffer {
+// RoutingKeyBuffer names a pick's providers and model unambiguously on the stack:
+// "<len>:<provider>" for each provider, then "|<model key>". Provider and model names may hold
+// any byte (",", ":" and "|" included), so the lengths keep distinct requests distinct.
+class RoutingKeyBuffer {
  public:
-  explicit MixedKeyBuffer(const PickSpec& spec) {
+  explicit RoutingKeyBuffer(const PickSpec& spec) {
     size_t len = spec.model_key.size() + 1;
-    for (std::string_view p : spec.providers) len += p.size() + 1;
+    for (std::string_view p : spec.providers) len += p.size() + 21;
     char* out = len <= sizeof inline_ ? inline_ : (heap_ = std::make_unique<char[]>(len)).get();
     char* w = out;
-    for (size_t i = 0; i < spec.providers.size(); ++i) {
-      if (i > 0) *w++ = ',';
-      w = std::copy(spec.providers[i].begin(), spec.providers[i].end(), w);
+    for (std::string_view p : spec.providers) {
+      w = std::to_chars(w, w + 20, p.size()).ptr;
+      *w++ = ':';
+      w = std::copy(p.begin(), p.end(), w);
     }
-    *w++ = ':';
+    *w++ = '|';
     w = std::copy(spec.model_key.begin(), spec.model_key.end(), w);
     key_ = std::string_view(out, static_cast<size_t>(w - out));
   }
@@ -308,7 +321,6 @@ BlockResult EvaluateBlock(const Credential& c, std::string_view model_key, absl:
     r.next = quota->next_recover_at;  // replacement, not max (spec 02 §2)
   }
   if (r.next < now) r.next = now;
-  r.wake = *retry_after;
   return r;
 }
 
@@ -351,8 +363,10 @@ void Shard::Upsert(Meta* meta, absl::Time now) {
                                                  : EntryState::kBlocked;
   }
   e.next_retry = b.blocked && b.reason != BlockReason::kDisabled ? b.next : ZeroTime();
-  if (b.blocked && b.wake != absl::InfiniteFuture()) {
-    SetTimer(&e, b.wake);
+  // A cooling or blocked entry is re-evaluated at its reported retry time (spec 02 §5.6); a
+  // re-evaluation that still blocks always reports a later time, so promotion terminates.
+  if (b.blocked && b.reason != BlockReason::kDisabled) {
+    SetTimer(&e, b.next);
   } else {
     ClearTimer(&e);
   }
@@ -414,8 +428,14 @@ void Shard::ClearTimer(Entry* e) {
 }
 
 void Shard::UpdateNextWake() {
-  next_wake_nanos_.store(timers_.empty() ? INT64_MAX : absl::ToUnixNanos(timers_.begin()->first),
-                         std::memory_order_release);
+  // Rounded up to the nanosecond, so that "due" on the shared path (whole nanoseconds) implies
+  // due for Promote (exact time).
+  int64_t wake = INT64_MAX;
+  if (!timers_.empty()) {
+    wake = absl::ToInt64Nanoseconds(
+        absl::Ceil(timers_.begin()->first - absl::UnixEpoch(), absl::Nanoseconds(1)));
+  }
+  next_wake_nanos_.store(wake, std::memory_order_release);
 }
 
 void Shard::Index(Entry* e) {
@@ -653,13 +673,13 @@ Shard* Scheduler::EnsureShard(ProviderState* ps, std::string_view model_key, abs
 }
 
 Scheduler::MixedState* Scheduler::FindMixed(const PickSpec& spec) const {
-  const MixedKeyBuffer key(spec);
+  const RoutingKeyBuffer key(spec);
   auto it = mixed_.find(key.key());
   return it == mixed_.end() ? nullptr : it->second.get();
 }
 
 std::string Scheduler::MixedKey(const PickSpec& spec) {
-  return std::string(MixedKeyBuffer(spec).key());
+  return std::string(RoutingKeyBuffer(spec).key());
 }
 
 bool Scheduler::NeedsPrepare(const PickSpec& spec, const Clock& clock) const {
@@ -704,7 +724,7 @@ absl::Status Scheduler::ErrorFor(const PickSpec& spec, std::span<const std::stri
 
 SchedulerPick Scheduler::Pick(const PickSpec& spec, const Clock& clock) {
   const size_t n = spec.providers.size();
-  const MixedKeyBuffer key(spec);
+  const RoutingKeyBuffer key(spec);
   thread_local PickCache cache;
   if (cache.instance != instance_ || cache.generation != generation_ || cache.key != key.key()) {
     // Resolve every provider's shard; a missing shard that should exist needs the exclusive

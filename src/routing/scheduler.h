@@ -50,8 +50,7 @@ enum class BlockReason : uint8_t { kNone, kCooldown, kDisabled, kOther };
 struct BlockResult {
   bool blocked = false;
   BlockReason reason = BlockReason::kNone;
-  absl::Time next = ZeroTime();     // the retry time reported in errors
-  absl::Time wake = absl::InfiniteFuture();  // when the block must be re-evaluated
+  absl::Time next = ZeroTime();  // the retry time reported in errors and re-evaluated at
 };
 
 // EvaluateBlock applies spec 02 §2 to `credential` for `model_key` (a canonical key; "" for a
@@ -102,6 +101,10 @@ struct View {
   std::vector<std::shared_ptr<const Credential>> creds;
   std::atomic<uint64_t> cursor{0};   // next position (mod flat.size())
   std::mutex mu;                     // guards the scan-and-store paths below
+  // When the last-picked entry is erased: its ID and the cursor value right after, so that a
+  // newcomer inserted there before any further pick keeps the rotation in ID order.
+  std::string gap_id;
+  uint64_t gap_cursor = UINT64_MAX;
 
   // Two-level rotation when every entry has a virtual parent and there are >= 2 parents.
   struct Group {
@@ -239,6 +242,8 @@ class Scheduler {
   // the credential is registered yet. REQUIRES: exclusive lock.
   void SetModels(std::string_view id, std::vector<std::string> model_keys, absl::Time now);
   std::vector<std::string> Models(std::string_view id) const;
+  // HasRegistration reports whether models were ever registered for `id` and not all dropped.
+  bool HasRegistration(std::string_view id) const { return models_.find(id) != models_.end(); }
 
   void SetStrategy(RoutingStrategy strategy);
   RoutingStrategy strategy() const { return strategy_; }
