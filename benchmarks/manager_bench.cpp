@@ -89,3 +89,56 @@ AUTHROUTER_PICK_BENCHMARK(BM_ManagerPickNextMixedPriority, true, true)->Arg(500)
 AUTHROUTER_PICK_BENCHMARK(BM_ManagerPickNextMixedPriority, true, true)->Arg(500)->Threads(2);
 
 }  // namespace
+
+namespace {
+
+// A pick followed by a success on the picked (healthy) credential: the steady state of a gateway.
+void BM_ManagerPickNextAndMarkResult(benchmark::State& state) {
+  ar::PickRequest request;
+  request.providers = kSingle;
+  request.model = kModel;
+  ar::Manager& manager = *g_manager;
+  {
+    ar::bench::AllocCounter allocs(state);
+    for (auto _ : state) {
+      absl::StatusOr<ar::PickResult> r = manager.Pick(request);
+      ar::Result result;
+      result.credential_id = r->credential->id;
+      result.model = kModel;
+      result.success = true;
+      absl::Status s = manager.MarkResult(result);
+      benchmark::DoNotOptimize(s);
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+AUTHROUTER_PICK_BENCHMARK(BM_ManagerPickNextAndMarkResult, false, false)->Arg(1000);
+
+// A 429 then a success on the same credential, alternating: each result publishes a snapshot.
+void BM_ManagerMarkResultFailure(benchmark::State& state) {
+  ar::Manager& manager = *g_manager;
+  const std::string id = manager.List().front()->id;
+  ar::Result failure;
+  failure.credential_id = id;
+  failure.model = kModel;
+  failure.http_status = 429;
+  failure.error_message = "rate limited";
+  failure.retry_after = absl::Seconds(30);
+  ar::Result success;
+  success.credential_id = id;
+  success.model = kModel;
+  success.success = true;
+  bool fail = true;
+  {
+    ar::bench::AllocCounter allocs(state);
+    for (auto _ : state) {
+      absl::Status s = manager.MarkResult(fail ? failure : success);
+      benchmark::DoNotOptimize(s);
+      fail = !fail;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+AUTHROUTER_PICK_BENCHMARK(BM_ManagerMarkResultFailure, false, false)->Arg(1000);
+
+}  // namespace

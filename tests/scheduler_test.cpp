@@ -881,3 +881,15 @@ TEST_CASE("Fixed: retries do not restart the weighted rotation", "[scheduler]") 
   }
   CHECK(normal == Ids{"a", "b", "a", "b"});  // upstream: a, a, a, a
 }
+
+TEST_CASE("A credential that cools and recovers before its next turn keeps ID order",
+          "[scheduler]") {
+  ManagerFixture f;
+  for (const char* id : {"a", "c", "e"}) f.Add({.id = id});
+  CHECK(f.PickIds("claude", 2) == Ids{"a", "c"});
+  auto c = f.Make({.id = "c"});
+  c.model_states["m"] = CoolingState(f.clock.Now() + absl::Seconds(5), true);
+  REQUIRE(f.manager->Update(c).ok());
+  REQUIRE(f.manager->ResetCooldowns("c").ok());
+  CHECK(f.PickIds("claude", 3) == Ids{"e", "a", "c"});
+}

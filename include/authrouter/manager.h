@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
+#include "authrouter/result.h"
 #include "authrouter/routing_error.h"
 #include "authrouter/selector.h"
 
@@ -43,6 +44,13 @@ struct ManagerOptions {
   RoutingStrategy strategy = RoutingStrategy::kRoundRobin;
   // A host selector used instead of the strategy. Default: none.
   std::shared_ptr<Selector> selector{};
+  // Turns cooldowns off: failures are recorded but never block a credential (model-support
+  // errors still suspend for 12 h). A credential's metadata `disable_cooling` overrides this
+  // either way (later fix C4). Default: false.
+  bool disable_cooling = false;
+  // Cooldown after 408/500/502/503/504 (later fix C3): 0 means 60 s, > 0 that many seconds,
+  // < 0 no cooldown. Default: 0.
+  int64_t transient_error_cooldown_seconds = 0;
 
   // --- environment ---
   // The time source. Default: SystemClock::Default(). REQUIRES: outlives the Manager.
@@ -93,7 +101,10 @@ class Manager {
   [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Register(Credential credential);
 
   // Update replaces an existing credential. The stable index carries over when `credential` has
-  // none. Returns NotFoundError when the ID is unknown, InvalidArgumentError as Register.
+  // none, and so does creation time. Runtime state (model states, last refresh, next refresh)
+  // carries over when `credential` has none of its own and neither the existing nor the incoming
+  // record is disabled; a credential disabled and re-enabled this way starts clean. Returns
+  // NotFoundError when the ID is unknown, InvalidArgumentError as Register.
   [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Update(Credential credential);
 
   // SetDisabled disables (status "disabled") or re-enables (status "active") a credential.
@@ -115,6 +126,10 @@ class Manager {
 
   // RegisterModels sets the models credential `id` serves (replacing earlier ones; each stored by
   // canonical key). The credential need not exist yet. Takes effect for picks at once.
+  // Model states are reconciled: states of models no longer registered are dropped, and a model
+  // added to an earlier registration starts clean. Registering the same models again changes
+  // nothing, so a live cooldown survives it (unlike upstream, spec 07 §F); so does the first
+  // registration after a restart, so persisted cooldowns keep holding.
   void RegisterModels(std::string_view id, std::span<const std::string_view> models);
   void RegisterModels(std::string_view id, std::initializer_list<std::string_view> models) {
     RegisterModels(id, std::span<const std::string_view>(models.begin(), models.size()));
@@ -126,6 +141,21 @@ class Manager {
   // Models returns the canonical model keys registered for `id`, sorted.
   std::vector<std::string> Models(std::string_view id) const;
 
+  // --- results ---
+
+  // MarkResult records the outcome of an upstream call (spec 04): a failure may cool the model
+  // down, a success clears it. A success on a healthy credential changes nothing and takes no
+  // exclusive lock. Results of client cancellations and closed connections (later fix C7) and
+  // request-scoped 404s change nothing. An empty credential ID is ignored.
+  // Returns NotFoundError for an unknown credential, InvalidArgumentError for a negative
+  // retry_after or one over 30 days, or an HTTP status outside 0..999.
+  [[nodiscard]] absl::Status MarkResult(const Result& result);
+
+  // ResetCooldowns clears the cooldown and quota state of one model of a credential, or of all
+  // its models and the credential itself when `model` is empty (later fix C14). Returns
+  // NotFoundError when the ID is unknown.
+  [[nodiscard]] absl::Status ResetCooldowns(std::string_view id, std::string_view model = {});
+
   // --- picking ---
 
   // Pick chooses the credential for one request. On failure the status carries a RoutingError
@@ -136,7 +166,8 @@ class Manager {
   // Pick for one provider and a model.
   [[nodiscard]] absl::StatusOr<PickResult> Pick(std::string_view provider, std::string_view model);
 
-  // SetStrategy switches the built-in strategy. Rotation cursors are kept.
+  // SetStrategy switches the built-in strategy. Rotation cursors within each provider are kept;
+  // mixed-provider rotations (and weighted scores) start over.
   void SetStrategy(RoutingStrategy strategy);
   RoutingStrategy strategy() const;
 

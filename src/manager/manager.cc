@@ -9,6 +9,7 @@
 #include "authrouter/model_key.h"
 #include "internal/br_lock.h"
 #include "internal/strings.h"
+#include "manager/result_state.h"
 #include "routing/scheduler.h"
 
 namespace authrouter {
@@ -147,10 +148,63 @@ class FixedClock final : public Clock {
   absl::Time t_;
 };
 
+// IsDisabled reports whether a credential is disabled by flag or status.
+bool IsDisabled(const Credential& c) {
+  return c.disabled || c.status == CredentialStatus::kDisabled;
+}
+
+// Reconcile drops the states of models `c` no longer serves and resets the states of models
+// newly added to an earlier registration. Returns whether anything changed.
+// StateKeys returns the model-state keys a registration covers: each model, and for a prefixed
+// credential the model without its "<prefix>/" (the key its states are recorded under).
+std::vector<std::string> StateKeys(const Credential& c, const std::vector<std::string>& models) {
+  std::string prefix(TrimSpace(c.prefix));
+  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  std::vector<std::string> keys = models;
+  if (!prefix.empty()) {
+    for (const std::string& m : models) {
+      if (m.size() > prefix.size() + 1 && m.compare(0, prefix.size(), prefix) == 0 &&
+          m[prefix.size()] == '/') {
+        keys.emplace_back(CanonicalModelKey(std::string_view(m).substr(prefix.size() + 1)));
+      }
+    }
+  }
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+bool Reconcile(Credential& c, const std::vector<std::string>& before_models,
+               bool had_registration, const std::vector<std::string>& after_models,
+               absl::Time now) {
+  const std::vector<std::string> before = StateKeys(c, before_models);
+  const std::vector<std::string> after = StateKeys(c, after_models);
+  bool changed = false;
+  for (auto it = c.model_states.begin(); it != c.model_states.end();) {
+    const std::string_view key = CanonicalModelKey(it->first);
+    const bool served = std::binary_search(after.begin(), after.end(), key, std::less<>());
+    if (!served) {
+      it = c.model_states.erase(it);
+      changed = true;
+      continue;
+    }
+    const bool added =
+        had_registration && !std::binary_search(before.begin(), before.end(), key, std::less<>());
+    if (added && !internal::IsClean(it->second)) {
+      internal::ResetModelState(it->second);
+      it->second.updated_at = now;
+      changed = true;
+    }
+    ++it;
+  }
+  if (changed) internal::RecomputeAggregates(c, now);
+  return changed;
+}
+
 }  // namespace
 
 struct Manager::Impl {
   const Clock* clock = nullptr;
+  internal::ResultPolicy policy;
   mutable internal::BrLock mu;
   internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
   internal::Scheduler scheduler;                                     // guarded by mu
@@ -169,6 +223,8 @@ Manager::~Manager() = default;
 absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
+  impl->policy.disable_cooling = options.disable_cooling;
+  impl->policy.transient_cooldown_seconds = options.transient_error_cooldown_seconds;
   impl->scheduler.SetStrategy(options.strategy);
   impl->selector = std::move(options.selector);
   return std::unique_ptr<Manager>(new Manager(std::move(impl)));
@@ -193,9 +249,20 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential cre
   if (it == impl_->records.end()) {
     return absl::NotFoundError(internal::Cat("credential not found: ", credential.id));
   }
+  const Credential& existing = *it->second;
   if (!credential.index_assigned && credential.index.empty()) {
-    credential.index = it->second->index;
-    credential.index_assigned = it->second->index_assigned;
+    credential.index = existing.index;
+    credential.index_assigned = existing.index_assigned;
+  }
+  if (IsZeroTime(credential.created_at)) credential.created_at = existing.created_at;
+  if (!IsDisabled(existing) && !IsDisabled(credential)) {
+    if (credential.model_states.empty()) credential.model_states = existing.model_states;
+    if (IsZeroTime(credential.last_refreshed_at)) {
+      credential.last_refreshed_at = existing.last_refreshed_at;
+    }
+    if (IsZeroTime(credential.next_refresh_after)) {
+      credential.next_refresh_after = existing.next_refresh_after;
+    }
   }
   credential.EnsureIndex();
   auto snapshot = std::make_shared<const Credential>(std::move(credential));
@@ -253,13 +320,88 @@ void Manager::RegisterModels(std::string_view id, std::span<const std::string_vi
     const std::string_view key = CanonicalModelKey(m);
     if (!key.empty()) keys.emplace_back(key);
   }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   std::unique_lock lock(impl_->mu);
-  impl_->scheduler.SetModels(id, std::move(keys), impl_->clock->Now());
+  const absl::Time now = impl_->clock->Now();
+  const std::vector<std::string> before = impl_->scheduler.Models(id);
+  const bool had_registration = impl_->scheduler.HasRegistration(id);
+  impl_->scheduler.SetModels(id, keys, now);
+  auto it = impl_->records.find(id);
+  if (it == impl_->records.end()) return;
+  Credential next = *it->second;
+  if (Reconcile(next, before, had_registration, keys, now)) {
+    impl_->Publish(std::make_shared<const Credential>(std::move(next)));
+  }
 }
 
 void Manager::UnregisterModels(std::string_view id) {
+  RegisterModels(id, std::span<const std::string_view>());
+}
+
+absl::Status Manager::MarkResult(const Result& result) {
+  if (result.credential_id.empty()) return absl::OkStatus();
+  if (result.retry_after &&
+      (*result.retry_after < absl::ZeroDuration() || *result.retry_after > absl::Hours(24 * 30))) {
+    return absl::InvalidArgumentError("retry_after must be between 0 and 30 days");
+  }
+  if (result.http_status < 0 || result.http_status > 999) {
+    return absl::InvalidArgumentError("http_status must be between 0 and 999");
+  }
+  Impl& impl = *impl_;
+  if (result.success) {
+    // The common case: a success on a healthy credential changes nothing.
+    std::shared_lock lock(impl.mu);
+    auto it = impl.records.find(result.credential_id);
+    if (it == impl.records.end()) {
+      return absl::NotFoundError(internal::Cat("credential not found: ", result.credential_id));
+    }
+    if (internal::IsHealthyFor(*it->second, CanonicalModelKey(result.model), impl.clock->Now())) {
+      return absl::OkStatus();
+    }
+  }
+  std::unique_lock lock(impl.mu);
+  auto it = impl.records.find(result.credential_id);
+  if (it == impl.records.end()) {
+    return absl::NotFoundError(internal::Cat("credential not found: ", result.credential_id));
+  }
+  Credential next = *it->second;
+  if (internal::ApplyResult(next, result, impl.policy, impl.clock->Now())) {
+    impl.Publish(std::make_shared<const Credential>(std::move(next)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model) {
   std::unique_lock lock(impl_->mu);
-  impl_->scheduler.SetModels(id, {}, impl_->clock->Now());
+  auto it = impl_->records.find(id);
+  if (it == impl_->records.end()) {
+    return absl::NotFoundError(internal::Cat("credential not found: ", id));
+  }
+  const absl::Time now = impl_->clock->Now();
+  Credential next = *it->second;
+  const std::string_view key = CanonicalModelKey(model);
+  for (auto& [state_key, state] : next.model_states) {
+    if (!key.empty() && state_key != key) continue;
+    if (internal::IsClean(state)) continue;
+    internal::ResetModelState(state);
+    state.updated_at = now;
+  }
+  internal::RecomputeAggregates(next, now);
+  if (key.empty()) {
+    next.unavailable = false;
+    next.next_retry_after = ZeroTime();
+    next.quota = QuotaState{};
+  }
+  if (!internal::HasModelError(next, now) && !IsDisabled(next)) {
+    next.last_error.reset();
+    next.status_message.clear();
+    next.status = CredentialStatus::kActive;
+  }
+  if (next == *it->second) return absl::OkStatus();
+  next.updated_at = now;
+  impl_->Publish(std::make_shared<const Credential>(std::move(next)));
+  return absl::OkStatus();
 }
 
 std::vector<std::string> Manager::Models(std::string_view id) const {

@@ -1,0 +1,309 @@
+#include "manager/result_state.h"
+
+#include <array>
+
+#include "authrouter/model_key.h"
+#include "internal/strings.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+bool ContainsLower(std::string_view haystack, std::string_view needle_lower) {
+  return internal::AsciiLower(haystack).find(needle_lower) != std::string::npos;
+}
+
+constexpr std::array<std::string_view, 10> kModelSupportPhrases = {
+    "model_not_supported",        "requested model is not supported",
+    "requested model is unsupported", "requested model is unavailable",
+    "model is not supported",     "model not supported",
+    "unsupported model",          "model unavailable",
+    "not available for your plan", "not available for your account",
+};
+
+}  // namespace
+
+bool IsRequestScopedNotFound(int http_status, std::string_view message) {
+  if (http_status != 404) return false;
+  const std::string lower = internal::AsciiLower(message);
+  return lower.find("item with id") != std::string::npos &&
+         lower.find("not found") != std::string::npos &&
+         lower.find("items are not persisted when `store` is set to false") != std::string::npos;
+}
+
+bool IsModelSupportError(int http_status, std::string_view message) {
+  if (http_status != 400 && http_status != 422) return false;
+  const std::string lower = internal::AsciiLower(message);
+  for (std::string_view phrase : kModelSupportPhrases) {
+    if (lower.find(phrase) != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool IsInvalidGrant(int http_status, std::string_view code, std::string_view message) {
+  if (http_status != 400 && http_status != 401) return false;
+  return ContainsLower(code, "invalid_grant") || ContainsLower(message, "invalid_grant");
+}
+
+bool IsConnectionLifecycle(int http_status, std::string_view code, std::string_view message) {
+  if (code == "connection_lifecycle") return true;
+  // Response text never overrides a real HTTP status (a 429 body cannot dodge its cooldown).
+  if (http_status != 0) return false;
+  const std::string lower = internal::AsciiLower(TrimSpace(message));
+  if (lower.empty()) return false;
+  if (lower == "context canceled" || lower == "context deadline exceeded" || lower == "eof" ||
+      lower == "unexpected eof") {
+    return true;
+  }
+  return lower.find("websocket: close 1000") != std::string::npos ||
+         lower.find("websocket: close 1001") != std::string::npos ||
+         lower.find("websocket: close 1006") != std::string::npos ||
+         lower.find("unexpected eof") != std::string::npos;
+}
+
+bool IsRequestInvalid(int http_status, std::string_view message) {
+  if (IsModelSupportError(http_status, message)) return false;
+  if (IsInvalidGrant(http_status, {}, message)) return false;
+  if (http_status == 400) return message.find("invalid_request_error") != std::string_view::npos;
+  if (http_status == 404) return IsRequestScopedNotFound(http_status, message);
+  return http_status == 422;
+}
+
+std::pair<absl::Duration, int> QuotaBackoff(int level) {
+  constexpr absl::Duration kCap = absl::Minutes(30);
+  if (level < 0) level = 0;
+  if (level >= 11) return {kCap, level};  // 2^11 s > 30 min: the ladder has topped out
+  const absl::Duration cooldown = absl::Seconds(int64_t{1} << level);
+  if (cooldown >= kCap) return {kCap, level};
+  return {cooldown, level + 1};
+}
+
+}  // namespace v0
+}  // namespace authrouter
+
+namespace authrouter::internal {
+namespace {
+
+bool IsTransient(int status) {
+  return status == 408 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+absl::Duration TransientCooldown(const ResultPolicy& p) {
+  if (p.transient_cooldown_seconds < 0) return absl::ZeroDuration();
+  if (p.transient_cooldown_seconds == 0) return absl::Minutes(1);
+  return absl::Seconds(p.transient_cooldown_seconds);
+}
+
+// QuotaNext computes a 429's retry time and the backoff level to store: the Retry-After hint
+// when there is one; else, while the previous quota window is still open, that same window
+// (later fix C1: concurrent 429s do not escalate the level); else the next step of the ladder.
+std::pair<absl::Time, int> QuotaNext(const QuotaState& q, const Result& r, bool cooling,
+                                     absl::Time now) {
+  if (r.retry_after) return {cooling ? now + *r.retry_after : ZeroTime(), q.backoff_level};
+  if (!cooling) return {ZeroTime(), q.backoff_level};
+  if (q.exceeded && q.next_recover_at > now) return {q.next_recover_at, q.backoff_level};
+  const auto [cooldown, level] = QuotaBackoff(q.backoff_level);
+  return {now + cooldown, level};
+}
+
+bool ClearRecord(Credential& c) {
+  const bool dirty = c.unavailable || c.status != CredentialStatus::kActive ||
+                     !c.status_message.empty() || !(c.quota == QuotaState{}) ||
+                     c.last_error.has_value() || !IsZeroTime(c.next_retry_after);
+  c.unavailable = false;
+  c.status = CredentialStatus::kActive;
+  c.status_message.clear();
+  c.quota = QuotaState{};
+  c.last_error.reset();
+  c.next_retry_after = ZeroTime();
+  return dirty;
+}
+
+ErrorRecord ErrorOf(const Result& r) {
+  ErrorRecord e;
+  e.code = std::string(r.error_code);
+  e.message = std::string(r.error_message);
+  e.http_status = r.http_status;
+  e.retryable = r.http_status == 429 || IsTransient(r.http_status) || r.http_status == 0;
+  return e;
+}
+
+bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r,
+                       const ResultPolicy& policy, absl::Time now) {
+  const bool cooling = !c.DisableCooling(policy.disable_cooling);
+  ModelState& st = c.model_states[std::string(key)];
+  st.unavailable = true;
+  st.status = CredentialStatus::kError;
+  st.updated_at = now;
+  const ErrorRecord err = ErrorOf(r);
+  st.last_error = err;
+  st.status_message = err.message;
+  c.last_error = err;
+  c.status_message = err.message;
+
+  const int status = r.http_status;
+  absl::Time next = ZeroTime();
+  if (IsModelSupportError(status, r.error_message)) {
+    next = now + absl::Hours(12);  // even with cooling disabled (spec 04 §3 Note)
+  } else if (IsInvalidGrant(status, r.error_code, r.error_message)) {
+    if (cooling) next = now + absl::Minutes(30);
+  } else if (status == 401 || status == 402 || status == 403) {
+    if (cooling) next = now + absl::Minutes(30);
+  } else if (status == 404) {
+    if (cooling) next = now + absl::Hours(12);
+  } else if (status == 429) {
+    const auto [quota_next, level] = QuotaNext(st.quota, r, cooling, now);
+    next = quota_next;
+    st.quota = QuotaState{true, "quota", next, level};
+  } else if (IsTransient(status)) {
+    const absl::Duration d = TransientCooldown(policy);
+    if (cooling && d > absl::ZeroDuration()) next = now + d;
+  }
+  st.next_retry_after = next;
+  c.status = CredentialStatus::kError;
+  c.updated_at = now;
+  RecomputeAggregates(c, now);
+  return true;
+}
+
+bool ApplyRecordFailure(Credential& c, const Result& r, const ResultPolicy& policy,
+                        absl::Time now) {
+  const bool cooling = !c.DisableCooling(policy.disable_cooling);
+  c.unavailable = true;
+  c.status = CredentialStatus::kError;
+  c.updated_at = now;
+  c.last_error = ErrorOf(r);
+  if (!r.error_message.empty()) c.status_message = std::string(r.error_message);
+  const int status = r.http_status;
+  const auto set = [&](std::string_view message, absl::Duration d) {
+    c.status_message = std::string(message);
+    c.next_retry_after = cooling ? now + d : ZeroTime();
+  };
+  if (status == 401) {
+    set("unauthorized", absl::Minutes(30));
+  } else if (status == 402 || status == 403) {
+    set("payment_required", absl::Minutes(30));
+  } else if (status == 404) {
+    set("not_found", absl::Hours(12));
+  } else if (status == 429) {
+    c.status_message = "quota exhausted";
+    const auto [next, level] = QuotaNext(c.quota, r, cooling, now);
+    c.next_retry_after = next;
+    c.quota = QuotaState{true, "quota", next, level};
+  } else if (IsTransient(status)) {
+    const absl::Duration d = TransientCooldown(policy);
+    c.status_message = "transient upstream error";
+    c.next_retry_after = cooling && d > absl::ZeroDuration() ? now + d : ZeroTime();
+  } else if (c.status_message.empty()) {
+    c.status_message = "request failed";
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsClean(const ModelState& m) {
+  return m.status == CredentialStatus::kActive && m.status_message.empty() && !m.unavailable &&
+         IsZeroTime(m.next_retry_after) && !m.last_error && m.quota == QuotaState{};
+}
+
+void ResetModelState(ModelState& m) {
+  const absl::Time updated = m.updated_at;
+  m = ModelState{};
+  m.updated_at = updated;
+}
+
+void RecomputeAggregates(Credential& c, absl::Time now) {
+  if (c.model_states.empty()) {
+    c.unavailable = false;
+    c.next_retry_after = ZeroTime();
+    c.quota = QuotaState{};
+    return;
+  }
+  bool all_unavailable = true;
+  absl::Time earliest = ZeroTime();
+  bool exceeded = false;
+  absl::Time recover = ZeroTime();
+  int32_t level = 0;
+  for (auto& [key, st] : c.model_states) {
+    if (st.unavailable && !IsZeroTime(st.next_retry_after) && st.next_retry_after <= now) {
+      st.unavailable = false;
+      st.next_retry_after = ZeroTime();
+    }
+    const bool disabled = st.status == CredentialStatus::kDisabled;
+    const bool unavailable_now = disabled || (st.unavailable && st.next_retry_after > now);
+    if (!unavailable_now) {
+      all_unavailable = false;
+    } else if (!disabled && !IsZeroTime(st.next_retry_after) &&
+               (IsZeroTime(earliest) || st.next_retry_after < earliest)) {
+      earliest = st.next_retry_after;
+    }
+    if (st.quota.exceeded) {
+      exceeded = true;
+      if (!IsZeroTime(st.quota.next_recover_at) &&
+          (IsZeroTime(recover) || st.quota.next_recover_at < recover)) {
+        recover = st.quota.next_recover_at;
+      }
+      level = std::max(level, st.quota.backoff_level);
+    }
+  }
+  c.quota = exceeded ? QuotaState{true, "quota", recover, level} : QuotaState{};
+  c.unavailable = all_unavailable;
+  c.next_retry_after = all_unavailable ? earliest : ZeroTime();
+}
+
+bool HasModelError(const Credential& c, absl::Time now) {
+  for (const auto& [key, st] : c.model_states) {
+    if (st.last_error) return true;
+    if (st.status == CredentialStatus::kError && st.unavailable &&
+        (IsZeroTime(st.next_retry_after) || st.next_retry_after > now)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time now) {
+  if (model_key.empty()) {
+    return !c.unavailable && c.status == CredentialStatus::kActive && c.status_message.empty() &&
+           c.quota == QuotaState{} && !c.last_error && IsZeroTime(c.next_retry_after);
+  }
+  auto it = c.model_states.find(model_key);
+  if (it != c.model_states.end() && !IsClean(it->second)) return false;
+  const bool record_clean =
+      c.status == CredentialStatus::kActive && !c.last_error && c.status_message.empty();
+  return record_clean || HasModelError(c, now);
+}
+
+bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now) {
+  const std::string_view key = CanonicalModelKey(r.model);
+  if (r.success) {
+    if (key.empty()) {
+      if (!ClearRecord(c)) return false;
+      c.updated_at = now;
+      return true;
+    }
+    bool changed = false;
+    if (auto it = c.model_states.find(key); it != c.model_states.end() && !IsClean(it->second)) {
+      ResetModelState(it->second);
+      it->second.updated_at = now;
+      changed = true;
+    }
+    if (changed) RecomputeAggregates(c, now);
+    if (!HasModelError(c, now) &&
+        (c.last_error || !c.status_message.empty() || c.status != CredentialStatus::kActive)) {
+      c.last_error.reset();
+      c.status_message.clear();
+      c.status = CredentialStatus::kActive;
+      changed = true;
+    }
+    if (changed) c.updated_at = now;
+    return changed;
+  }
+  if (IsRequestScopedNotFound(r.http_status, r.error_message)) return false;
+  if (IsConnectionLifecycle(r.http_status, r.error_code, r.error_message)) return false;
+  if (key.empty()) return ApplyRecordFailure(c, r, policy, now);
+  return ApplyModelFailure(c, key, r, policy, now);
+}
+
+}  // namespace authrouter::internal

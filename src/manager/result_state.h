@@ -1,0 +1,40 @@
+// The result state machine (spec 04 §2-§6): how a Result changes a credential.
+#ifndef AUTHROUTER_MANAGER_RESULT_STATE_H_
+#define AUTHROUTER_MANAGER_RESULT_STATE_H_
+
+#include "absl/time/time.h"
+#include "authrouter/credential.h"
+#include "authrouter/result.h"
+
+namespace authrouter::internal {
+
+// ResultPolicy holds the global settings the state machine reads.
+struct ResultPolicy {
+  bool disable_cooling = false;              // global switch; a credential may override it
+  int64_t transient_cooldown_seconds = 0;    // 0: 60 s, > 0: that many seconds, < 0: none
+};
+
+// ApplyResult applies `r` to `c` at `now` and reports whether anything changed. A success on an
+// already-healthy model changes nothing (not even updated_at).
+bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now);
+
+// IsHealthyFor reports whether a success for `model` would leave `c` unchanged; used to answer
+// the common case without the exclusive lock.
+bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time now);
+
+// RecomputeAggregates derives the record-level availability from the model states (spec 04
+// §6.1), clearing states whose retry time has passed.
+void RecomputeAggregates(Credential& c, absl::Time now);
+
+// HasModelError is spec 04 §6.2.
+bool HasModelError(const Credential& c, absl::Time now);
+
+// IsClean reports whether a model state is a fresh one (active, nothing else set).
+bool IsClean(const ModelState& m);
+
+// ResetModelState makes `m` a fresh state.
+void ResetModelState(ModelState& m);
+
+}  // namespace authrouter::internal
+
+#endif  // AUTHROUTER_MANAGER_RESULT_STATE_H_
