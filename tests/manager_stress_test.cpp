@@ -97,3 +97,75 @@ TEST_CASE("Concurrent picks, registrations, updates and disables stay consistent
         }) == 8);
   CHECK(f.manager->Get("gone") == nullptr);
 }
+
+#include "support/memory_store.h"
+
+TEST_CASE("Concurrent picks, results, updates, removes and loads end consistent",
+          "[manager][stress]") {
+  auto store = std::make_shared<authrouter::testing::MemoryStore>();
+  ManagerFixture f({.store = store});
+  auto file = [&](const std::string& id) {
+    auto c = f.Make({.id = id});
+    c.metadata = *ar::Metadata::Parse(R"({"type":"claude"})");
+    return c;
+  };
+  for (int i = 0; i < 6; ++i) f.AddCredential(file("stable-" + std::to_string(i)));
+  for (int i = 0; i < 4; ++i) f.AddCredential(file("churn-" + std::to_string(i)));
+  f.AddCredential(file("gone"));
+  REQUIRE(f.manager->Remove("gone").ok());
+
+  std::atomic<int> failures{0}, bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5000; ++i) {
+        auto r = f.manager->Pick("claude", "m");
+        if (!r.ok()) {
+          failures.fetch_add(1);
+          continue;
+        }
+        if (r->credential->id == "gone") bad.fetch_add(1);
+        ar::Result result;
+        result.credential_id = r->credential->id;
+        result.model = "m";
+        // Stable credentials only ever succeed, so some credential is always available.
+        const bool stable = r->credential->id.rfind("stable-", 0) == 0;
+        result.success = stable || (i + t) % 3 != 0;
+        result.http_status = result.success ? 200 : 503;
+        (void)f.manager->MarkResult(result);
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; i < 300; ++i) {
+      const std::string id = "churn-" + std::to_string(i % 4);
+      switch (i % 4) {
+        case 0:
+          (void)f.manager->Remove(id);
+          break;
+        case 1:
+          f.AddCredential(file(id));
+          break;
+        case 2:
+          (void)f.manager->Update(file(id));
+          break;
+        default:
+          (void)f.manager->Load();
+          f.manager->RegisterModels(id, {"m"});
+      }
+      f.clock.Advance(absl::Seconds(20));  // transient cooldowns expire during the run
+    }
+  });
+  for (auto& t : threads) t.join();
+  CHECK(failures.load() == 0);
+  CHECK(bad.load() == 0);
+  // Nothing was lost: every stable credential is in memory and in the store.
+  const auto files = store->Files();
+  for (int i = 0; i < 6; ++i) {
+    const std::string id = "stable-" + std::to_string(i);
+    CHECK(f.manager->Get(id) != nullptr);
+    CHECK(files.count(id) == 1);
+  }
+  CHECK(f.manager->Get("gone") == nullptr);
+  CHECK(files.count("gone") == 0);
+}

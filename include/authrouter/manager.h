@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
+#include "authrouter/host.h"
 #include "authrouter/result.h"
 #include "authrouter/routing_error.h"
 #include "authrouter/selector.h"
@@ -55,6 +56,17 @@ struct ManagerOptions {
   // --- environment ---
   // The time source. Default: SystemClock::Default(). REQUIRES: outlives the Manager.
   const Clock* clock = nullptr;
+  // Where credentials persist. Default: none (memory only).
+  std::shared_ptr<Store> store{};
+  // Who hears about changes. Default: none.
+  std::shared_ptr<Hooks> hooks{};
+};
+
+// WriteOptions qualifies one change.
+struct WriteOptions {
+  // Write the change through the Store. A host applying a change that came from its store (for
+  // example a file watcher) sets this to false, so the change is not written back. Default: true.
+  bool persist = true;
 };
 
 // PickRequest describes one pick. Every view must stay valid for the duration of the call only.
@@ -98,14 +110,20 @@ class Manager {
   // fix B1) and the stable index is assigned. Returns the published snapshot, or
   // InvalidArgumentError when Credential::Validate fails (nothing is changed then). A credential
   // without a provider is stored but never picked; a disabled one is stored and never picked.
-  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Register(Credential credential);
+  //
+  // With a Store, the credential is then saved (see host.h for what is never saved); a failing
+  // store returns its error, while the registration itself stands. The same holds for every
+  // change below.
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Register(
+      Credential credential, WriteOptions options = {});
 
   // Update replaces an existing credential. The stable index carries over when `credential` has
   // none, and so does creation time. Runtime state (model states, last refresh, next refresh)
   // carries over when `credential` has none of its own and neither the existing nor the incoming
   // record is disabled; a credential disabled and re-enabled this way starts clean. Returns
   // NotFoundError when the ID is unknown, InvalidArgumentError as Register.
-  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Update(Credential credential);
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Update(
+      Credential credential, WriteOptions options = {});
 
   // SetDisabled disables (status "disabled") or re-enables (status "active") a credential.
   // Returns NotFoundError when the ID is unknown.
@@ -114,7 +132,14 @@ class Manager {
   // Remove deletes a credential and its routing state (later fix B6). Its model registrations
   // stay, so a credential re-created under the same ID is routable at once. Returns NotFoundError
   // when the ID is unknown.
-  [[nodiscard]] absl::Status Remove(std::string_view id);
+  [[nodiscard]] absl::Status Remove(std::string_view id, WriteOptions options = {});
+
+  // Load replaces every credential with the Store's list (startup). Cooldowns saved with the
+  // credentials hold again (later fix C6). Nothing is written back and no hook runs. A stored
+  // credential that fails Credential::Validate is skipped and reported through
+  // Hooks::OnStoreError. Returns FailedPreconditionError without a Store, or the Store's error
+  // (the Manager is then unchanged).
+  [[nodiscard]] absl::Status Load();
 
   // Get returns the current snapshot of a credential, or nullptr.
   std::shared_ptr<const Credential> Get(std::string_view id) const;
@@ -134,6 +159,9 @@ class Manager {
   void RegisterModels(std::string_view id, std::initializer_list<std::string_view> models) {
     RegisterModels(id, std::span<const std::string_view>(models.begin(), models.size()));
   }
+
+  // A credential whose model states changed is saved and reported through Hooks::OnUpdated; a
+  // store failure reaches Hooks::OnStoreError.
 
   // UnregisterModels drops every model registration of `id`.
   void UnregisterModels(std::string_view id);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
@@ -173,9 +175,8 @@ std::vector<std::string> StateKeys(const Credential& c, const std::vector<std::s
   return keys;
 }
 
-bool Reconcile(Credential& c, const std::vector<std::string>& before_models,
-               bool had_registration, const std::vector<std::string>& after_models,
-               absl::Time now) {
+bool Reconcile(Credential& c, const std::vector<std::string>& before_models, bool had_registration,
+               const std::vector<std::string>& after_models, absl::Time now) {
   const std::vector<std::string> before = StateKeys(c, before_models);
   const std::vector<std::string> after = StateKeys(c, after_models);
   bool changed = false;
@@ -200,20 +201,143 @@ bool Reconcile(Credential& c, const std::vector<std::string>& before_models,
   return changed;
 }
 
+// ShouldPersist is the persistence policy of spec 04 §9: never runtime-only credentials, never
+// credentials without metadata (API keys from configuration).
+bool ShouldPersist(const Credential& c) { return !c.RuntimeOnly() && !c.metadata.empty(); }
+
+// OwnedResult keeps a Result's strings for a hook that runs after the call returned.
+struct OwnedResult {
+  explicit OwnedResult(const Result& r)
+      : id(r.credential_id),
+        provider(r.provider),
+        model(r.model),
+        code(r.error_code),
+        message(r.error_message),
+        view(r) {
+    view.credential_id = id;
+    view.provider = provider;
+    view.model = model;
+    view.error_code = code;
+    view.error_message = message;
+  }
+  std::string id, provider, model, code, message;
+  Result view;
+};
+
+// Event is one change on its way to the Store and the Hooks.
+struct Event {
+  enum class Kind { kRegistered, kUpdated, kRemoved, kResult } kind;
+  std::shared_ptr<const Credential> credential;  // the snapshot (kRemoved: the removed one)
+  bool persist = false;
+  std::optional<OwnedResult> result;
+  absl::Status status;  // the store's answer
+  bool done = false;
+};
+
 }  // namespace
 
 struct Manager::Impl {
   const Clock* clock = nullptr;
   internal::ResultPolicy policy;
+  std::shared_ptr<Store> store;
+  std::shared_ptr<Hooks> hooks;
   mutable internal::BrLock mu;
   internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
-  internal::Scheduler scheduler;                                     // guarded by mu
-  std::shared_ptr<Selector> selector;                                // guarded by mu
+  internal::Scheduler scheduler;                                   // guarded by mu
+  std::shared_ptr<Selector> selector;                              // guarded by mu
+
+  // The outbox: changes wait here, in the order they were published, for the Store and Hooks,
+  // which run outside `mu`. One caller at a time drains it; every caller waits for its own event.
+  std::mutex out_mu;
+  std::condition_variable out_cv;
+  std::deque<std::shared_ptr<Event>> outbox;  // guarded by out_mu
+  bool draining = false;                      // guarded by out_mu
 
   // Publish stores a snapshot and routes it. REQUIRES: mu held exclusively.
   void Publish(std::shared_ptr<const Credential> snapshot) {
     records.insert_or_assign(snapshot->id, snapshot);
     scheduler.Upsert(std::move(snapshot), clock->Now());
+  }
+
+  // Enqueue queues a change for the Store and Hooks. REQUIRES: mu held (exclusively for a
+  // change), so that the outbox order is the publication order. Returns nullptr when there is
+  // nobody to tell.
+  std::shared_ptr<Event> Enqueue(Event::Kind kind, std::shared_ptr<const Credential> credential,
+                                 bool persist, const Result* result = nullptr) {
+    persist = persist && store != nullptr && ShouldPersist(*credential);
+    if (!persist && hooks == nullptr) return nullptr;
+    auto e = std::make_shared<Event>();
+    e->kind = kind;
+    e->credential = std::move(credential);
+    e->persist = persist;
+    if (result != nullptr) e->result.emplace(*result);
+    std::lock_guard<std::mutex> lock(out_mu);
+    outbox.push_back(e);
+    return e;
+  }
+
+  // Finish delivers queued events (or waits for the thread delivering them) until `e` is done,
+  // and returns the store's answer for it. REQUIRES: mu not held.
+  absl::Status Finish(const std::shared_ptr<Event>& e) {
+    if (e == nullptr) return absl::OkStatus();
+    thread_local const Impl* delivering = nullptr;
+    if (delivering == this) return absl::OkStatus();  // a hook's own change: delivered after it
+    std::unique_lock<std::mutex> lock(out_mu);
+    while (!e->done) {
+      if (draining) {
+        out_cv.wait(lock);
+        continue;
+      }
+      draining = true;
+      while (!outbox.empty()) {
+        std::shared_ptr<Event> next = std::move(outbox.front());
+        outbox.pop_front();
+        lock.unlock();
+        delivering = this;
+        Deliver(*next);
+        delivering = nullptr;
+        lock.lock();
+        next->done = true;
+      }
+      draining = false;
+      out_cv.notify_all();
+    }
+    return e->status;
+  }
+
+  void Deliver(Event& e) {
+    const std::string& id = e.credential->id;
+    if (e.persist) {
+      try {
+        e.status = e.kind == Event::Kind::kRemoved ? store->Delete(id) : store->Save(*e.credential);
+      } catch (...) {
+        e.status = absl::InternalError("the store threw an exception");
+      }
+      if (!e.status.ok() && hooks) {
+        try {
+          hooks->OnStoreError(id, e.status);
+        } catch (...) {
+        }
+      }
+    }
+    if (!hooks) return;
+    try {
+      switch (e.kind) {
+        case Event::Kind::kRegistered:
+          hooks->OnRegistered(e.credential);
+          break;
+        case Event::Kind::kUpdated:
+          hooks->OnUpdated(e.credential);
+          break;
+        case Event::Kind::kRemoved:
+          hooks->OnRemoved(id);
+          break;
+        case Event::Kind::kResult:
+          hooks->OnResult(e.result->view, e.credential);
+          break;
+      }
+    } catch (...) {
+    }
   }
 };
 
@@ -223,6 +347,8 @@ Manager::~Manager() = default;
 absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
+  impl->store = std::move(options.store);
+  impl->hooks = std::move(options.hooks);
   impl->policy.disable_cooling = options.disable_cooling;
   impl->policy.transient_cooldown_seconds = options.transient_error_cooldown_seconds;
   impl->scheduler.SetStrategy(options.strategy);
@@ -230,69 +356,135 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   return std::unique_ptr<Manager>(new Manager(std::move(impl)));
 }
 
-absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential credential) {
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential credential,
+                                                                    WriteOptions options) {
   if (credential.id.empty()) credential.id = NewUuid();
   if (absl::Status s = credential.Validate(); !s.ok()) return s;
   CanonicalizeModelStates(credential);
   credential.EnsureIndex();
   auto snapshot = std::make_shared<const Credential>(std::move(credential));
-  std::unique_lock lock(impl_->mu);
-  impl_->Publish(snapshot);
+  std::shared_ptr<Event> event;
+  {
+    std::unique_lock lock(impl_->mu);
+    impl_->Publish(snapshot);
+    event = impl_->Enqueue(Event::Kind::kRegistered, snapshot, options.persist);
+  }
+  if (absl::Status s = impl_->Finish(event); !s.ok()) return s;
   return snapshot;
 }
 
-absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential credential) {
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential credential,
+                                                                  WriteOptions options) {
   if (absl::Status s = credential.Validate(); !s.ok()) return s;
   CanonicalizeModelStates(credential);
-  std::unique_lock lock(impl_->mu);
-  auto it = impl_->records.find(credential.id);
-  if (it == impl_->records.end()) {
-    return absl::NotFoundError(internal::Cat("credential not found: ", credential.id));
-  }
-  const Credential& existing = *it->second;
-  if (!credential.index_assigned && credential.index.empty()) {
-    credential.index = existing.index;
-    credential.index_assigned = existing.index_assigned;
-  }
-  if (IsZeroTime(credential.created_at)) credential.created_at = existing.created_at;
-  if (!IsDisabled(existing) && !IsDisabled(credential)) {
-    if (credential.model_states.empty()) credential.model_states = existing.model_states;
-    if (IsZeroTime(credential.last_refreshed_at)) {
-      credential.last_refreshed_at = existing.last_refreshed_at;
+  std::shared_ptr<Event> event;
+  std::shared_ptr<const Credential> snapshot;
+  {
+    std::unique_lock lock(impl_->mu);
+    auto it = impl_->records.find(credential.id);
+    if (it == impl_->records.end()) {
+      return absl::NotFoundError(internal::Cat("credential not found: ", credential.id));
     }
-    if (IsZeroTime(credential.next_refresh_after)) {
-      credential.next_refresh_after = existing.next_refresh_after;
+    const Credential& existing = *it->second;
+    if (!credential.index_assigned && credential.index.empty()) {
+      credential.index = existing.index;
+      credential.index_assigned = existing.index_assigned;
     }
+    if (IsZeroTime(credential.created_at)) credential.created_at = existing.created_at;
+    if (!IsDisabled(existing) && !IsDisabled(credential)) {
+      if (credential.model_states.empty()) credential.model_states = existing.model_states;
+      if (IsZeroTime(credential.last_refreshed_at)) {
+        credential.last_refreshed_at = existing.last_refreshed_at;
+      }
+      if (IsZeroTime(credential.next_refresh_after)) {
+        credential.next_refresh_after = existing.next_refresh_after;
+      }
+    }
+    credential.EnsureIndex();
+    snapshot = std::make_shared<const Credential>(std::move(credential));
+    impl_->Publish(snapshot);
+    event = impl_->Enqueue(Event::Kind::kUpdated, snapshot, options.persist);
   }
-  credential.EnsureIndex();
-  auto snapshot = std::make_shared<const Credential>(std::move(credential));
-  impl_->Publish(snapshot);
+  if (absl::Status s = impl_->Finish(event); !s.ok()) return s;
   return snapshot;
 }
 
 absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
-  std::unique_lock lock(impl_->mu);
-  auto it = impl_->records.find(id);
-  if (it == impl_->records.end()) {
-    return absl::NotFoundError(internal::Cat("credential not found: ", id));
+  std::shared_ptr<Event> event;
+  {
+    std::unique_lock lock(impl_->mu);
+    auto it = impl_->records.find(id);
+    if (it == impl_->records.end()) {
+      return absl::NotFoundError(internal::Cat("credential not found: ", id));
+    }
+    Credential next = *it->second;
+    next.disabled = disabled;
+    next.status = disabled ? CredentialStatus::kDisabled : CredentialStatus::kActive;
+    next.status_message = disabled ? "disabled" : "";
+    next.updated_at = impl_->clock->Now();
+    auto snapshot = std::make_shared<const Credential>(std::move(next));
+    impl_->Publish(snapshot);
+    event = impl_->Enqueue(Event::Kind::kUpdated, std::move(snapshot), true);
   }
-  Credential next = *it->second;
-  next.disabled = disabled;
-  next.status = disabled ? CredentialStatus::kDisabled : CredentialStatus::kActive;
-  next.status_message = disabled ? "disabled" : "";
-  next.updated_at = impl_->clock->Now();
-  impl_->Publish(std::make_shared<const Credential>(std::move(next)));
-  return absl::OkStatus();
+  return impl_->Finish(event);
 }
 
-absl::Status Manager::Remove(std::string_view id) {
-  std::unique_lock lock(impl_->mu);
-  auto it = impl_->records.find(id);
-  if (it == impl_->records.end()) {
-    return absl::NotFoundError(internal::Cat("credential not found: ", id));
+absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
+  std::shared_ptr<Event> event;
+  {
+    std::unique_lock lock(impl_->mu);
+    auto it = impl_->records.find(id);
+    if (it == impl_->records.end()) {
+      return absl::NotFoundError(internal::Cat("credential not found: ", id));
+    }
+    std::shared_ptr<const Credential> removed = std::move(it->second);
+    impl_->scheduler.Remove(id);
+    impl_->records.erase(it);
+    event = impl_->Enqueue(Event::Kind::kRemoved, std::move(removed), options.persist);
   }
-  impl_->scheduler.Remove(id);
-  impl_->records.erase(it);
+  return impl_->Finish(event);
+}
+
+absl::Status Manager::Load() {
+  if (impl_->store == nullptr) return absl::FailedPreconditionError("no store configured");
+  absl::StatusOr<std::vector<Credential>> listed;
+  try {
+    listed = impl_->store->List();
+  } catch (...) {
+    listed = absl::InternalError("the store threw an exception");
+  }
+  if (!listed.ok()) return listed.status();
+  std::vector<std::shared_ptr<const Credential>> snapshots;
+  std::vector<std::pair<std::string, absl::Status>> rejected;
+  for (Credential& c : *listed) {
+    if (c.id.empty()) {
+      rejected.emplace_back("", absl::InvalidArgumentError("stored credential without an id"));
+      continue;
+    }
+    if (absl::Status s = c.Validate(); !s.ok()) {
+      rejected.emplace_back(c.id, s);
+      continue;
+    }
+    CanonicalizeModelStates(c);
+    c.EnsureIndex();
+    snapshots.push_back(std::make_shared<const Credential>(std::move(c)));
+  }
+  {
+    std::unique_lock lock(impl_->mu);
+    std::vector<std::string> old_ids;
+    for (const auto& [id, c] : impl_->records) old_ids.push_back(id);
+    for (const std::string& id : old_ids) impl_->scheduler.Remove(id);
+    impl_->records.clear();
+    for (auto& snapshot : snapshots) impl_->Publish(std::move(snapshot));
+  }
+  if (impl_->hooks) {
+    for (const auto& [id, error] : rejected) {
+      try {
+        impl_->hooks->OnStoreError(id, error);
+      } catch (...) {
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -322,17 +514,23 @@ void Manager::RegisterModels(std::string_view id, std::span<const std::string_vi
   }
   std::sort(keys.begin(), keys.end());
   keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  std::unique_lock lock(impl_->mu);
-  const absl::Time now = impl_->clock->Now();
-  const std::vector<std::string> before = impl_->scheduler.Models(id);
-  const bool had_registration = impl_->scheduler.HasRegistration(id);
-  impl_->scheduler.SetModels(id, keys, now);
-  auto it = impl_->records.find(id);
-  if (it == impl_->records.end()) return;
-  Credential next = *it->second;
-  if (Reconcile(next, before, had_registration, keys, now)) {
-    impl_->Publish(std::make_shared<const Credential>(std::move(next)));
+  std::shared_ptr<Event> event;
+  {
+    std::unique_lock lock(impl_->mu);
+    const absl::Time now = impl_->clock->Now();
+    const std::vector<std::string> before = impl_->scheduler.Models(id);
+    const bool had_registration = impl_->scheduler.HasRegistration(id);
+    impl_->scheduler.SetModels(id, keys, now);
+    auto it = impl_->records.find(id);
+    if (it == impl_->records.end()) return;
+    Credential next = *it->second;
+    if (!Reconcile(next, before, had_registration, keys, now)) return;
+    next.updated_at = now;
+    auto snapshot = std::make_shared<const Credential>(std::move(next));
+    impl_->Publish(snapshot);
+    event = impl_->Enqueue(Event::Kind::kUpdated, std::move(snapshot), true);
   }
+  (void)impl_->Finish(event);  // a store failure reaches Hooks::OnStoreError
 }
 
 void Manager::UnregisterModels(std::string_view id) {
@@ -349,6 +547,7 @@ absl::Status Manager::MarkResult(const Result& result) {
     return absl::InvalidArgumentError("http_status must be between 0 and 999");
   }
   Impl& impl = *impl_;
+  std::shared_ptr<Event> event;
   if (result.success) {
     // The common case: a success on a healthy credential changes nothing.
     std::shared_lock lock(impl.mu);
@@ -357,19 +556,26 @@ absl::Status Manager::MarkResult(const Result& result) {
       return absl::NotFoundError(internal::Cat("credential not found: ", result.credential_id));
     }
     if (internal::IsHealthyFor(*it->second, CanonicalModelKey(result.model), impl.clock->Now())) {
-      return absl::OkStatus();
+      if (impl.hooks == nullptr) return absl::OkStatus();
+      event = impl.Enqueue(Event::Kind::kResult, it->second, false, &result);
     }
   }
-  std::unique_lock lock(impl.mu);
-  auto it = impl.records.find(result.credential_id);
-  if (it == impl.records.end()) {
-    return absl::NotFoundError(internal::Cat("credential not found: ", result.credential_id));
+  if (event == nullptr) {
+    std::unique_lock lock(impl.mu);
+    auto it = impl.records.find(result.credential_id);
+    if (it == impl.records.end()) {
+      return absl::NotFoundError(internal::Cat("credential not found: ", result.credential_id));
+    }
+    Credential next = *it->second;
+    std::shared_ptr<const Credential> snapshot = it->second;
+    const bool changed = internal::ApplyResult(next, result, impl.policy, impl.clock->Now());
+    if (changed) {
+      snapshot = std::make_shared<const Credential>(std::move(next));
+      impl.Publish(snapshot);
+    }
+    event = impl.Enqueue(Event::Kind::kResult, std::move(snapshot), changed, &result);
   }
-  Credential next = *it->second;
-  if (internal::ApplyResult(next, result, impl.policy, impl.clock->Now())) {
-    impl.Publish(std::make_shared<const Credential>(std::move(next)));
-  }
-  return absl::OkStatus();
+  return impl.Finish(event);
 }
 
 absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model) {
@@ -400,8 +606,11 @@ absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model
   }
   if (next == *it->second) return absl::OkStatus();
   next.updated_at = now;
-  impl_->Publish(std::make_shared<const Credential>(std::move(next)));
-  return absl::OkStatus();
+  auto snapshot = std::make_shared<const Credential>(std::move(next));
+  impl_->Publish(snapshot);
+  std::shared_ptr<Event> event = impl_->Enqueue(Event::Kind::kUpdated, std::move(snapshot), true);
+  lock.unlock();
+  return impl_->Finish(event);
 }
 
 std::vector<std::string> Manager::Models(std::string_view id) const {

@@ -1,0 +1,77 @@
+// host.h -- the interfaces a host implements for authrouter: where credentials are stored and
+// what it wants to hear about.
+//
+// Every method here is called by authrouter outside its internal locks, so an implementation may
+// call back into the Manager (see each method for the exceptions). Implementations must not throw;
+// an exception that escapes anyway is turned into an InternalError status.
+#ifndef AUTHROUTER_HOST_H_
+#define AUTHROUTER_HOST_H_
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "authrouter/credential.h"
+#include "authrouter/result.h"
+
+namespace authrouter {
+inline namespace v0 {
+
+// Store persists credentials. The Manager writes through it whenever a credential's persisted
+// state changes (registration, update, a result that changed its health, a reset), so cooldowns
+// survive a restart (later fix C6). It never writes a credential whose `runtime_only` attribute is
+// "true" or whose metadata is empty (API keys from configuration), and never for a change that
+// came from the store itself (WriteOptions::persist = false, Load).
+//
+// Thread-safety: calls for one Manager are serialised (one at a time, in the order the changes
+// were made), but may come from any thread.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // List returns every stored credential (Manager::Load). An error leaves the Manager unchanged.
+  virtual absl::StatusOr<std::vector<Credential>> List() = 0;
+
+  // Save stores `credential`, replacing the stored version. It must be atomic: after a crash
+  // the store holds either the old or the new version. credential_json.h gives the JSON form.
+  virtual absl::Status Save(const Credential& credential) = 0;
+
+  // Delete removes the stored credential `id`; deleting a missing one is not an error.
+  virtual absl::Status Delete(std::string_view id) = 0;
+};
+
+// Hooks hears about changes. Every method has an empty default. For one Manager the calls are
+// serialised and in the order of the changes, so per credential they arrive in order.
+// A hook may call back into the Manager; a change it makes is delivered after the hook returns.
+class Hooks {
+ public:
+  virtual ~Hooks() = default;
+
+  // OnRegistered: a credential was registered (Load registers silently).
+  virtual void OnRegistered(const std::shared_ptr<const Credential>& credential) {
+    (void)credential;
+  }
+  // OnUpdated: a credential changed (Update, SetDisabled, a result, a reset, a reconcile).
+  virtual void OnUpdated(const std::shared_ptr<const Credential>& credential) { (void)credential; }
+  // OnRemoved: a credential was removed.
+  virtual void OnRemoved(std::string_view id) { (void)id; }
+  // OnResult: a result was recorded for credential `result.credential_id` (also when it changed
+  // nothing). `credential` is the snapshot after the result.
+  virtual void OnResult(const Result& result, const std::shared_ptr<const Credential>& credential) {
+    (void)result;
+    (void)credential;
+  }
+  // OnStoreError: the store failed to save or delete credential `id`. The in-memory state
+  // stands; the call that caused the write also returns `error`.
+  virtual void OnStoreError(std::string_view id, const absl::Status& error) {
+    (void)id;
+    (void)error;
+  }
+};
+
+}  // namespace v0
+}  // namespace authrouter
+
+#endif  // AUTHROUTER_HOST_H_
