@@ -24,6 +24,11 @@ class Clock {
 
   // Now returns the current instant.
   virtual absl::Time Now() const = 0;
+
+  // SleepFor waits `d` (used between retry rounds), returning early when `*cancelled` becomes
+  // true. Returns false when cancelled. The default waits on the wall clock in slices of at most
+  // 20 ms, checking `cancelled` between them; a test clock overrides it to move itself instead.
+  virtual bool SleepFor(absl::Duration d, const std::atomic<bool>* cancelled) const;
 };
 
 // SystemClock reads the real wall clock (absl::Now()).
@@ -51,8 +56,12 @@ class ManualClock final : public Clock {
   // instant.
   absl::Time Advance(absl::Duration d);
 
+  // SleepFor does not wait: it advances the clock by `d` (unless already cancelled), so code
+  // that waits between retries runs instantly and deterministically in tests.
+  bool SleepFor(absl::Duration d, const std::atomic<bool>* cancelled) const override;
+
  private:
-  std::atomic<int64_t> unix_nanos_;
+  mutable std::atomic<int64_t> unix_nanos_;
 };
 
 }  // namespace v0

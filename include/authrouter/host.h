@@ -8,6 +8,8 @@
 #define AUTHROUTER_HOST_H_
 
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -69,6 +71,44 @@ class Hooks {
     (void)id;
     (void)error;
   }
+};
+
+// Attempt is one upstream call Manager::Execute asks an Executor to make.
+struct Attempt {
+  const Credential& credential;  // the picked credential (valid for the call)
+  std::string_view provider;     // its normalised provider
+  std::string_view model;        // the route model as requested
+  int round = 0;                 // retry round, from 0
+  int index = 0;                 // attempt within the round, from 0
+};
+
+// Outcome is what the Executor reports about one upstream call.
+struct Outcome {
+  bool success = false;
+  int http_status = 0;        // the upstream status; 0 for a transport failure
+  std::string error_code;     // optional machine code ("empty_stream", "connection_lifecycle")
+  std::string error_message;  // the upstream error text
+  std::optional<absl::Duration> retry_after;  // the upstream Retry-After, if any
+  // The caller went away during the call: nothing is recorded and Execute stops.
+  bool cancelled = false;
+  // Streaming: bytes already reached the client, so the request cannot move to another
+  // credential; Execute records the result and stops.
+  bool first_byte_sent = false;
+  // Streaming: the stream ended before its first payload. Recorded as the retryable failure
+  // "empty_stream" (status 0, which cools nothing) and the next credential is tried (C13).
+  bool empty_stream = false;
+};
+
+// Executor makes upstream calls for Manager::Execute.
+//
+// Thread-safety: Execute is called on the thread that called Manager::Execute, outside every
+// authrouter lock; it may call back into the Manager. It must not throw.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+
+  // Execute makes one upstream call with `attempt.credential` and reports the outcome.
+  virtual Outcome Execute(const Attempt& attempt) = 0;
 };
 
 }  // namespace v0

@@ -20,6 +20,7 @@
 #ifndef AUTHROUTER_MANAGER_H_
 #define AUTHROUTER_MANAGER_H_
 
+#include <atomic>
 #include <memory>
 #include <span>
 #include <string>
@@ -53,6 +54,18 @@ struct ManagerOptions {
   // < 0 no cooldown. Default: 0.
   int64_t transient_error_cooldown_seconds = 0;
 
+  // --- execution (Manager::Execute) ---
+  // Extra retry rounds after a round in which every credential failed (`request-retry`). A
+  // credential's metadata `request_retry` overrides it for that credential. REQUIRES: 0..100.
+  // Default: 0.
+  int64_t request_retry = 0;
+  // Credentials tried per round at most; 0 means all (`max-retry-credentials`).
+  // REQUIRES: >= 0. Default: 0.
+  int64_t max_retry_credentials = 0;
+  // The longest wait before another round; 0 disables retry rounds (`max-retry-interval`).
+  // REQUIRES: 0..1 h. Default: 0.
+  absl::Duration max_retry_interval = absl::ZeroDuration();
+
   // --- environment ---
   // The time source. Default: SystemClock::Default(). REQUIRES: outlives the Manager.
   const Clock* clock = nullptr;
@@ -84,6 +97,25 @@ struct PickRequest {
   // The downstream client is on a websocket: for provider "codex", prefer websocket-capable
   // credentials, even from a lower priority tier.
   bool downstream_websocket = false;
+};
+
+// ExecuteRequest describes one request for Manager::Execute.
+struct ExecuteRequest {
+  std::span<const std::string_view> providers;  // as PickRequest::providers
+  std::string_view model;                       // as PickRequest::model
+  std::string_view pinned_id;                   // as PickRequest::pinned_id
+  bool downstream_websocket = false;            // as PickRequest::downstream_websocket
+  // Set to true when the client goes away: no new attempt starts and waits end early.
+  const std::atomic<bool>* cancelled = nullptr;
+};
+
+// ExecuteResult is the end of Manager::Execute that reached an upstream.
+struct ExecuteResult {
+  std::shared_ptr<const Credential> credential;  // the credential of the last attempt
+  std::string provider;                          // its provider
+  Outcome outcome;                               // the last attempt's outcome
+  int attempts = 0;                              // upstream calls made
+  int rounds = 0;                                // rounds run
 };
 
 // PickResult is a successful pick.
@@ -193,6 +225,22 @@ class Manager {
 
   // Pick for one provider and a model.
   [[nodiscard]] absl::StatusOr<PickResult> Pick(std::string_view provider, std::string_view model);
+
+  // --- execution ---
+
+  // Execute runs a request with failover and retries (spec 04 §8): it picks a credential, calls
+  // `executor`, records the result, and on failure tries the next untried credential (at most
+  // max_retry_credentials per round). When a round fails everywhere it waits for the closest
+  // cooldown (or a 429's Retry-After) and runs another round, while the wait is at most
+  // max_retry_interval and the credentials' request-retry allows; waits carry a small random
+  // jitter that never crosses max_retry_interval (later fixes C1, C2). A request-invalid error
+  // (see result.h), a stream that already sent bytes, or a cancellation ends it at once.
+  //
+  // Returns the ExecuteResult of the last upstream call (outcome.success tells whether the
+  // request succeeded), or the pick's RoutingError when no upstream was called at all, or
+  // CancelledError when the caller went away.
+  [[nodiscard]] absl::StatusOr<ExecuteResult> Execute(const ExecuteRequest& request,
+                                                      Executor& executor);
 
   // SetStrategy switches the built-in strategy. Rotation cursors within each provider are kept;
   // mixed-provider rotations (and weighted scores) start over.

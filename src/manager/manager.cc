@@ -11,6 +11,7 @@
 #include "authrouter/model_key.h"
 #include "internal/br_lock.h"
 #include "internal/strings.h"
+#include "manager/manager_impl.h"
 #include "manager/result_state.h"
 #include "routing/scheduler.h"
 
@@ -18,6 +19,7 @@ namespace authrouter {
 inline namespace v0 {
 namespace {
 
+using internal::Event;
 using internal::PickSpec;
 using internal::SchedulerPick;
 
@@ -201,151 +203,26 @@ bool Reconcile(Credential& c, const std::vector<std::string>& before_models, boo
   return changed;
 }
 
-// ShouldPersist is the persistence policy of spec 04 §9: never runtime-only credentials, never
-// credentials without metadata (API keys from configuration).
-bool ShouldPersist(const Credential& c) { return !c.RuntimeOnly() && !c.metadata.empty(); }
-
-// OwnedResult keeps a Result's strings for a hook that runs after the call returned.
-struct OwnedResult {
-  explicit OwnedResult(const Result& r)
-      : id(r.credential_id),
-        provider(r.provider),
-        model(r.model),
-        code(r.error_code),
-        message(r.error_message),
-        view(r) {
-    view.credential_id = id;
-    view.provider = provider;
-    view.model = model;
-    view.error_code = code;
-    view.error_message = message;
-  }
-  std::string id, provider, model, code, message;
-  Result view;
-};
-
-// Event is one change on its way to the Store and the Hooks.
-struct Event {
-  enum class Kind { kRegistered, kUpdated, kRemoved, kResult } kind;
-  std::shared_ptr<const Credential> credential;  // the snapshot (kRemoved: the removed one)
-  bool persist = false;
-  std::optional<OwnedResult> result;
-  absl::Status status;  // the store's answer
-  bool done = false;
-};
-
 }  // namespace
-
-struct Manager::Impl {
-  const Clock* clock = nullptr;
-  internal::ResultPolicy policy;
-  std::shared_ptr<Store> store;
-  std::shared_ptr<Hooks> hooks;
-  mutable internal::BrLock mu;
-  internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
-  internal::Scheduler scheduler;                                   // guarded by mu
-  std::shared_ptr<Selector> selector;                              // guarded by mu
-
-  // The outbox: changes wait here, in the order they were published, for the Store and Hooks,
-  // which run outside `mu`. One caller at a time drains it; every caller waits for its own event.
-  std::mutex out_mu;
-  std::condition_variable out_cv;
-  std::deque<std::shared_ptr<Event>> outbox;  // guarded by out_mu
-  bool draining = false;                      // guarded by out_mu
-
-  // Publish stores a snapshot and routes it. REQUIRES: mu held exclusively.
-  void Publish(std::shared_ptr<const Credential> snapshot) {
-    records.insert_or_assign(snapshot->id, snapshot);
-    scheduler.Upsert(std::move(snapshot), clock->Now());
-  }
-
-  // Enqueue queues a change for the Store and Hooks. REQUIRES: mu held (exclusively for a
-  // change), so that the outbox order is the publication order. Returns nullptr when there is
-  // nobody to tell.
-  std::shared_ptr<Event> Enqueue(Event::Kind kind, std::shared_ptr<const Credential> credential,
-                                 bool persist, const Result* result = nullptr) {
-    persist = persist && store != nullptr && ShouldPersist(*credential);
-    if (!persist && hooks == nullptr) return nullptr;
-    auto e = std::make_shared<Event>();
-    e->kind = kind;
-    e->credential = std::move(credential);
-    e->persist = persist;
-    if (result != nullptr) e->result.emplace(*result);
-    std::lock_guard<std::mutex> lock(out_mu);
-    outbox.push_back(e);
-    return e;
-  }
-
-  // Finish delivers queued events (or waits for the thread delivering them) until `e` is done,
-  // and returns the store's answer for it. REQUIRES: mu not held.
-  absl::Status Finish(const std::shared_ptr<Event>& e) {
-    if (e == nullptr) return absl::OkStatus();
-    thread_local const Impl* delivering = nullptr;
-    if (delivering == this) return absl::OkStatus();  // a hook's own change: delivered after it
-    std::unique_lock<std::mutex> lock(out_mu);
-    while (!e->done) {
-      if (draining) {
-        out_cv.wait(lock);
-        continue;
-      }
-      draining = true;
-      while (!outbox.empty()) {
-        std::shared_ptr<Event> next = std::move(outbox.front());
-        outbox.pop_front();
-        lock.unlock();
-        delivering = this;
-        Deliver(*next);
-        delivering = nullptr;
-        lock.lock();
-        next->done = true;
-      }
-      draining = false;
-      out_cv.notify_all();
-    }
-    return e->status;
-  }
-
-  void Deliver(Event& e) {
-    const std::string& id = e.credential->id;
-    if (e.persist) {
-      try {
-        e.status = e.kind == Event::Kind::kRemoved ? store->Delete(id) : store->Save(*e.credential);
-      } catch (...) {
-        e.status = absl::InternalError("the store threw an exception");
-      }
-      if (!e.status.ok() && hooks) {
-        try {
-          hooks->OnStoreError(id, e.status);
-        } catch (...) {
-        }
-      }
-    }
-    if (!hooks) return;
-    try {
-      switch (e.kind) {
-        case Event::Kind::kRegistered:
-          hooks->OnRegistered(e.credential);
-          break;
-        case Event::Kind::kUpdated:
-          hooks->OnUpdated(e.credential);
-          break;
-        case Event::Kind::kRemoved:
-          hooks->OnRemoved(id);
-          break;
-        case Event::Kind::kResult:
-          hooks->OnResult(e.result->view, e.credential);
-          break;
-      }
-    } catch (...) {
-    }
-  }
-};
 
 Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Manager::~Manager() = default;
 
 absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
+  if (options.request_retry < 0 || options.request_retry > 100) {
+    return absl::InvalidArgumentError("request_retry must be between 0 and 100");
+  }
+  if (options.max_retry_credentials < 0) {
+    return absl::InvalidArgumentError("max_retry_credentials must not be negative");
+  }
+  if (options.max_retry_interval < absl::ZeroDuration() ||
+      options.max_retry_interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError("max_retry_interval must be between 0 and 1h");
+  }
   auto impl = std::make_unique<Impl>();
+  impl->request_retry = options.request_retry;
+  impl->max_retry_credentials = options.max_retry_credentials;
+  impl->max_retry_interval = options.max_retry_interval;
   impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
   impl->store = std::move(options.store);
   impl->hooks = std::move(options.hooks);

@@ -1,9 +1,21 @@
 #include "authrouter/clock.h"
 
+#include <algorithm>
+
 #include "absl/time/clock.h"
 
 namespace authrouter {
 inline namespace v0 {
+
+bool Clock::SleepFor(absl::Duration d, const std::atomic<bool>* cancelled) const {
+  const absl::Time end = absl::Now() + d;
+  for (;;) {
+    if (cancelled != nullptr && cancelled->load(std::memory_order_acquire)) return false;
+    const absl::Duration left = end - absl::Now();
+    if (left <= absl::ZeroDuration()) return true;
+    absl::SleepFor(std::min(left, absl::Milliseconds(20)));
+  }
+}
 
 absl::Time SystemClock::Now() const { return absl::Now(); }
 
@@ -20,6 +32,14 @@ absl::Time ManualClock::Now() const {
 
 void ManualClock::Set(absl::Time t) {
   unix_nanos_.store(absl::ToUnixNanos(t), std::memory_order_release);
+}
+
+bool ManualClock::SleepFor(absl::Duration d, const std::atomic<bool>* cancelled) const {
+  if (cancelled != nullptr && cancelled->load(std::memory_order_acquire)) return false;
+  if (d > absl::ZeroDuration()) {
+    unix_nanos_.fetch_add(absl::ToInt64Nanoseconds(d), std::memory_order_acq_rel);
+  }
+  return true;
 }
 
 absl::Time ManualClock::Advance(absl::Duration d) {

@@ -709,6 +709,14 @@ void Scheduler::Prepare(const PickSpec& spec, absl::Time now) {
   }
 }
 
+void Scheduler::Resync(const PickSpec& spec, absl::Time now) {
+  for (std::string_view provider : spec.providers) {
+    auto p = providers_.find(provider);
+    if (p == providers_.end()) continue;
+    for (auto& [id, meta] : p->second->metas) ApplyModels(meta.get(), now);
+  }
+}
+
 absl::Status Scheduler::ErrorFor(const PickSpec& spec, std::span<const std::string_view> providers,
                                  std::string_view label, const Clock& clock) const {
   Shard::Summary sum;

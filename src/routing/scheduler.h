@@ -253,6 +253,9 @@ class Scheduler {
   SchedulerPick Pick(const PickSpec& spec, const Clock& clock);
   // Prepare makes the structural changes a pick needs. REQUIRES: exclusive lock.
   void Prepare(const PickSpec& spec, absl::Time now);
+  // Resync re-evaluates every credential of the request's shards from its current snapshot (the
+  // safety net after a failed pick). Cursors are kept. REQUIRES: exclusive lock.
+  void Resync(const PickSpec& spec, absl::Time now);
   // Candidates collects the available credentials of the best tier for a host Selector.
   absl::Status Candidates(const PickSpec& spec, const Clock& clock,
                           std::vector<std::shared_ptr<const Credential>>* out,

@@ -1,0 +1,185 @@
+// Manager::Execute: failover across credentials and retry rounds (spec 04 §8).
+#include <random>
+#include <shared_mutex>
+
+#include "authrouter/manager.h"
+#include "authrouter/model_key.h"
+#include "internal/strings.h"
+#include "manager/manager_impl.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+bool Cancelled(const ExecuteRequest& r) {
+  return r.cancelled != nullptr && r.cancelled->load(std::memory_order_acquire);
+}
+
+// IsStalePickError: errors a stale routing view could cause (spec 02 §8 step 5).
+bool IsStalePickError(const absl::Status& s) {
+  const std::optional<RoutingError> e = GetRoutingError(s);
+  return e && (e->code == "model_cooldown" || e->code == "auth_not_found" ||
+               e->code == "auth_unavailable");
+}
+
+// Jitter returns a random extra wait in [0, min(wait / 4, 2 s)), never taking the total past
+// `limit` (later fixes C1, C2): requests that wait for the same cooldown do not wake together.
+absl::Duration Jitter(absl::Duration wait, absl::Duration limit) {
+  absl::Duration span = std::min(wait / 4, absl::Seconds(2));
+  span = std::min(span, limit - wait);
+  if (span <= absl::ZeroDuration()) return absl::ZeroDuration();
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_int_distribution<int64_t> pick(0, absl::ToInt64Nanoseconds(span) - 1);
+  return absl::Nanoseconds(pick(rng));
+}
+
+}  // namespace
+
+absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Executor& executor) {
+  Impl& impl = *impl_;
+  std::vector<std::string> providers;  // normalised, for the cooldown scan
+  for (std::string_view p : request.providers) {
+    std::string key = internal::AsciiLower(TrimSpace(p));
+    if (!key.empty() && std::find(providers.begin(), providers.end(), key) == providers.end()) {
+      providers.push_back(std::move(key));
+    }
+  }
+  if (providers.empty()) return ProviderNotFoundError();
+
+  std::optional<ExecuteResult> last;  // the last upstream call
+  absl::Status pick_error;            // the last round's pick failure
+  int attempts = 0;
+  for (int round = 0;; ++round) {
+    // ---- one round: each untried credential at most once ----
+    std::vector<std::string> tried;
+    std::vector<std::string_view> tried_views;
+    pick_error = absl::OkStatus();
+    bool resynced = false;
+    for (int index = 0;; ++index) {
+      if (Cancelled(request)) return absl::CancelledError("the request was cancelled");
+      if (impl.max_retry_credentials > 0 &&
+          static_cast<int64_t>(tried.size()) >= impl.max_retry_credentials) {
+        break;
+      }
+      tried_views.assign(tried.begin(), tried.end());
+      PickRequest pick_request;
+      pick_request.providers = request.providers;
+      pick_request.model = request.model;
+      pick_request.tried = tried_views;
+      pick_request.pinned_id = request.pinned_id;
+      pick_request.downstream_websocket = request.downstream_websocket;
+      absl::StatusOr<PickResult> pick = Pick(pick_request);
+      if (!pick.ok() && !resynced && !request.model.empty() && IsStalePickError(pick.status())) {
+        // The safety net: re-evaluate this request's shards once, then pick again. Only these
+        // shards are touched and no rotation is reset (B8).
+        resynced = true;
+        internal::PickSpec spec;
+        std::vector<std::string_view> views(providers.begin(), providers.end());
+        spec.providers = views;
+        spec.model_key = CanonicalModelKey(request.model);
+        {
+          std::unique_lock lock(impl.mu);
+          impl.scheduler.Resync(spec, impl.clock->Now());
+        }
+        pick = Pick(pick_request);
+      }
+      if (!pick.ok()) {
+        pick_error = pick.status();
+        break;
+      }
+      const std::shared_ptr<const Credential>& credential = pick->credential;
+      tried.push_back(credential->id);
+      Attempt attempt{*credential, pick->provider, request.model, round, index};
+      Outcome outcome;
+      try {
+        outcome = executor.Execute(attempt);
+      } catch (...) {
+        outcome = Outcome{};
+        outcome.error_message = "the executor threw an exception";
+      }
+      ++attempts;
+      if (outcome.cancelled || Cancelled(request)) {
+        return absl::CancelledError("the request was cancelled");  // nothing is recorded
+      }
+      if (outcome.empty_stream && !outcome.success) {
+        outcome.http_status = 0;
+        outcome.error_code = "empty_stream";
+        if (outcome.error_message.empty()) {
+          outcome.error_message = "upstream stream closed before first payload";
+        }
+      }
+      Result result;
+      result.credential_id = credential->id;
+      result.provider = pick->provider;
+      result.model = request.model;
+      result.success = outcome.success;
+      result.http_status = outcome.http_status;
+      result.error_code = outcome.error_code;
+      result.error_message = outcome.error_message;
+      result.retry_after = outcome.retry_after;
+      if (result.retry_after && *result.retry_after > absl::Hours(24 * 30)) {
+        result.retry_after = absl::Hours(24 * 30);
+      }
+      if (result.retry_after && *result.retry_after < absl::ZeroDuration()) {
+        result.retry_after.reset();
+      }
+      if (result.http_status < 0 || result.http_status > 999) result.http_status = 0;
+      (void)MarkResult(result);  // a store failure is reported through the hooks
+
+      last = ExecuteResult{credential, std::string(pick->provider), std::move(outcome), attempts,
+                           round + 1};
+      const Outcome& o = last->outcome;
+      if (o.success || o.first_byte_sent || IsRequestInvalid(o.http_status, o.error_message)) {
+        return *std::move(last);
+      }
+    }
+    // ---- between rounds (spec 04 §8.5) ----
+    // When nothing could be called (everything cooling), the pick error's status stands in for
+    // the upstream's: model_cooldown is a 429, so a cooling pool is waited for.
+    if (impl.max_retry_interval <= absl::ZeroDuration()) break;
+    int status = 0;
+    if (last) {
+      status = last->outcome.http_status;
+    } else if (std::optional<RoutingError> e = GetRoutingError(pick_error)) {
+      status = e->http_status;
+    }
+    if (last && IsRequestInvalid(status, last->outcome.error_message)) break;
+    const absl::Time now = impl.clock->Now();
+    std::optional<absl::Duration> wait;
+    bool any_retry_left = false;
+    {
+      std::shared_lock lock(impl.mu);
+      const std::string_view model_key = CanonicalModelKey(request.model);
+      for (const auto& [id, c] : impl.records) {
+        const std::string provider = internal::AsciiLower(TrimSpace(c->provider));
+        if (std::find(providers.begin(), providers.end(), provider) == providers.end()) continue;
+        if (round >= c->RequestRetry(impl.request_retry)) continue;
+        any_retry_left = true;
+        internal::Meta meta;  // only for the prefix rule of the state key
+        meta.prefix = std::string(TrimSpace(c->prefix));
+        const internal::BlockResult b =
+            internal::EvaluateBlock(*c, meta.StateKey(model_key), now);
+        if (!b.blocked || b.reason == internal::BlockReason::kDisabled || IsZeroTime(b.next)) {
+          continue;
+        }
+        const absl::Duration d = b.next - now;
+        if (d >= absl::ZeroDuration() && (!wait || d < *wait)) wait = d;
+      }
+    }
+    if (!wait && status == 429 && any_retry_left && last && last->outcome.retry_after &&
+        *last->outcome.retry_after > absl::ZeroDuration()) {
+      wait = *last->outcome.retry_after;
+    }
+    if (!wait || *wait > impl.max_retry_interval) break;
+    const absl::Duration total = *wait + Jitter(*wait, impl.max_retry_interval);
+    if (!impl.clock->SleepFor(total, request.cancelled)) {
+      return absl::CancelledError("the request was cancelled");
+    }
+  }
+  if (last) return *std::move(last);
+  if (!pick_error.ok()) return pick_error;
+  return AuthNotFoundError("no auth available", {}, request.model);
+}
+
+}  // namespace v0
+}  // namespace authrouter

@@ -1,0 +1,170 @@
+// Manager::Impl: the Manager's state, shared by manager.cc (lifecycle, picks, results) and
+// execute.cc (execution with retries).
+#ifndef AUTHROUTER_MANAGER_MANAGER_IMPL_H_
+#define AUTHROUTER_MANAGER_MANAGER_IMPL_H_
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "authrouter/host.h"
+#include "authrouter/manager.h"
+#include "internal/br_lock.h"
+#include "manager/result_state.h"
+#include "routing/scheduler.h"
+
+namespace authrouter::internal {
+
+// ShouldPersist is the persistence policy of spec 04 §9: never runtime-only credentials, never
+// credentials without metadata (API keys from configuration).
+inline bool ShouldPersist(const Credential& c) { return !c.RuntimeOnly() && !c.metadata.empty(); }
+
+// OwnedResult keeps a Result's strings for a hook that runs after the call returned.
+struct OwnedResult {
+  explicit OwnedResult(const Result& r)
+      : id(r.credential_id),
+        provider(r.provider),
+        model(r.model),
+        code(r.error_code),
+        message(r.error_message),
+        view(r) {
+    view.credential_id = id;
+    view.provider = provider;
+    view.model = model;
+    view.error_code = code;
+    view.error_message = message;
+  }
+  std::string id, provider, model, code, message;
+  Result view;
+};
+
+// Event is one change on its way to the Store and the Hooks.
+struct Event {
+  enum class Kind { kRegistered, kUpdated, kRemoved, kResult } kind;
+  std::shared_ptr<const Credential> credential;  // the snapshot (kRemoved: the removed one)
+  bool persist = false;
+  std::optional<OwnedResult> result;
+  absl::Status status;  // the store's answer
+  bool done = false;
+};
+
+}  // namespace authrouter::internal
+
+namespace authrouter {
+inline namespace v0 {
+
+struct Manager::Impl {
+  const Clock* clock = nullptr;
+  internal::ResultPolicy policy;
+  int64_t request_retry = 0;
+  int64_t max_retry_credentials = 0;
+  absl::Duration max_retry_interval = absl::ZeroDuration();
+  std::shared_ptr<Store> store;
+  std::shared_ptr<Hooks> hooks;
+  mutable internal::BrLock mu;
+  internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
+  internal::Scheduler scheduler;                                   // guarded by mu
+  std::shared_ptr<Selector> selector;                              // guarded by mu
+
+  // The outbox: changes wait here, in the order they were published, for the Store and Hooks,
+  // which run outside `mu`. One caller at a time drains it; every caller waits for its own event.
+  std::mutex out_mu;
+  std::condition_variable out_cv;
+  std::deque<std::shared_ptr<internal::Event>> outbox;  // guarded by out_mu
+  bool draining = false;                      // guarded by out_mu
+
+  // Publish stores a snapshot and routes it. REQUIRES: mu held exclusively.
+  void Publish(std::shared_ptr<const Credential> snapshot) {
+    records.insert_or_assign(snapshot->id, snapshot);
+    scheduler.Upsert(std::move(snapshot), clock->Now());
+  }
+
+  // Enqueue queues a change for the Store and Hooks. REQUIRES: mu held (exclusively for a
+  // change), so that the outbox order is the publication order. Returns nullptr when there is
+  // nobody to tell.
+  std::shared_ptr<internal::Event> Enqueue(internal::Event::Kind kind, std::shared_ptr<const Credential> credential,
+                                 bool persist, const Result* result = nullptr) {
+    persist = persist && store != nullptr && internal::ShouldPersist(*credential);
+    if (!persist && hooks == nullptr) return nullptr;
+    auto e = std::make_shared<internal::Event>();
+    e->kind = kind;
+    e->credential = std::move(credential);
+    e->persist = persist;
+    if (result != nullptr) e->result.emplace(*result);
+    std::lock_guard<std::mutex> lock(out_mu);
+    outbox.push_back(e);
+    return e;
+  }
+
+  // Finish delivers queued events (or waits for the thread delivering them) until `e` is done,
+  // and returns the store's answer for it. REQUIRES: mu not held.
+  absl::Status Finish(const std::shared_ptr<internal::Event>& e) {
+    if (e == nullptr) return absl::OkStatus();
+    thread_local const Impl* delivering = nullptr;
+    if (delivering == this) return absl::OkStatus();  // a hook's own change: delivered after it
+    std::unique_lock<std::mutex> lock(out_mu);
+    while (!e->done) {
+      if (draining) {
+        out_cv.wait(lock);
+        continue;
+      }
+      draining = true;
+      while (!outbox.empty()) {
+        std::shared_ptr<internal::Event> next = std::move(outbox.front());
+        outbox.pop_front();
+        lock.unlock();
+        delivering = this;
+        Deliver(*next);
+        delivering = nullptr;
+        lock.lock();
+        next->done = true;
+      }
+      draining = false;
+      out_cv.notify_all();
+    }
+    return e->status;
+  }
+
+  void Deliver(internal::Event& e) {
+    const std::string& id = e.credential->id;
+    if (e.persist) {
+      try {
+        e.status = e.kind == internal::Event::Kind::kRemoved ? store->Delete(id) : store->Save(*e.credential);
+      } catch (...) {
+        e.status = absl::InternalError("the store threw an exception");
+      }
+      if (!e.status.ok() && hooks) {
+        try {
+          hooks->OnStoreError(id, e.status);
+        } catch (...) {
+        }
+      }
+    }
+    if (!hooks) return;
+    try {
+      switch (e.kind) {
+        case internal::Event::Kind::kRegistered:
+          hooks->OnRegistered(e.credential);
+          break;
+        case internal::Event::Kind::kUpdated:
+          hooks->OnUpdated(e.credential);
+          break;
+        case internal::Event::Kind::kRemoved:
+          hooks->OnRemoved(id);
+          break;
+        case internal::Event::Kind::kResult:
+          hooks->OnResult(e.result->view, e.credential);
+          break;
+      }
+    } catch (...) {
+    }
+  }
+};
+
+}  // namespace v0
+}  // namespace authrouter
+
+#endif  // AUTHROUTER_MANAGER_MANAGER_IMPL_H_
