@@ -128,7 +128,7 @@ TEST_CASE("Request-invalid errors stop the request at once", "[execute]") {
   }
 }
 
-TEST_CASE("Retry rounds wait for the closest cooldown within max-retry-interval", "[execute]") {
+TEST_CASE("Note kept: retry rounds follow cooldowns, not a list of statuses", "[execute]") {
   ManagerFixture f({.request_retry = 3, .max_retry_interval = absl::Seconds(30)});
   f.Add({.id = "a"});
   ScriptedExecutor ex;
@@ -229,7 +229,7 @@ TEST_CASE("Note kept: a request that finds everything cooling waits and tries ag
   CHECK(ar::GetRoutingError(none.status())->code == "model_cooldown");
 }
 
-TEST_CASE("Cancellation stops the request and records nothing (later fix C7)", "[execute]") {
+TEST_CASE("Note kept (C7): a cancelled request records nothing", "[execute]") {
   ManagerFixture f({.request_retry = 3, .max_retry_interval = absl::Seconds(30)});
   auto before = f.Add({.id = "a"});
   f.Add({.id = "b"});
@@ -267,7 +267,7 @@ TEST_CASE("A stream that already sent bytes never moves to another credential", 
   CHECK(f.manager->Get("a")->model_states.at("m").unavailable);  // the failure is recorded
 }
 
-TEST_CASE("Fixed (later fix C13): an empty stream is a retryable failure", "[execute]") {
+TEST_CASE("Note fixed (C13): an empty stream is a retryable failure, not a crash", "[execute]") {
   ManagerFixture f;
   f.Add({.id = "a"});
   f.Add({.id = "b"});
@@ -321,4 +321,26 @@ TEST_CASE("The safety net re-checks only the request's shards and keeps rotation
   // Upstream rebuilt the whole scheduler here, resetting every rotation (B8); ours go on.
   CHECK(f.PickId("gemini") == "g2");
   CHECK(f.PickId("claude", "other") == "y");
+}
+
+TEST_CASE("Note kept: the cooldown scan ignores model support", "[execute]") {
+  // "b" serves no model (nothing registered), but its cooling state for m still sets the wait
+  // between rounds. (A registration that leaves m out would drop that state.)
+  ManagerFixture f({.request_retry = 1, .max_retry_interval = absl::Seconds(30)});
+  f.Add({.id = "a"});
+  auto b = f.Make({.id = "b"});
+  b.model_states["m"] = CoolingState(f.clock.Now() + absl::Seconds(3), true);
+  REQUIRE(f.manager->Register(b).ok());
+  ScriptedExecutor ex;
+  ex.script["a"] = [](int call) {
+    return call == 1 ? ScriptedExecutor::Fail(403) : ScriptedExecutor::Ok();
+  };
+  const absl::Time start = f.clock.Now();
+  auto r = f.manager->Execute(Request(&kClaude), ex);
+  // a is suspended 30 min after its 403, so round 2 finds nothing to call; the wait was b's.
+  CHECK(f.clock.Now() - start >= absl::Seconds(3));
+  CHECK(f.clock.Now() - start < absl::Seconds(4));
+  CHECK(ex.calls == Ids{"a"});
+  REQUIRE(r.ok());
+  CHECK(r->outcome.http_status == 403);
 }

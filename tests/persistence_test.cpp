@@ -197,7 +197,8 @@ TEST_CASE("Load replaces the credentials, skips invalid ones and reports them", 
   CHECK(absl::IsFailedPrecondition(no_store.manager->Load()));
 }
 
-TEST_CASE("Hooks run outside locks, in order, and may call back", "[persistence]") {
+TEST_CASE("Note fixed: the store and hooks run outside locks, in order, and may call back",
+          "[persistence]") {
   Env e;
   e.f.AddCredential(e.File("a"));
   std::atomic<int> nested{0};

@@ -48,7 +48,8 @@ void Mark(ManagerFixture& f, const ar::Result& r) { REQUIRE(f.manager->MarkResul
 
 }  // namespace
 
-TEST_CASE("The 429 backoff ladder doubles from 1 s and caps at 30 min", "[result]") {
+TEST_CASE("Note fixed: the 429 ladder doubles from 1 s and caps at 30 min without overflow",
+          "[result]") {
   for (int level = 0; level <= 10; ++level) {
     const auto [d, next] = ar::QuotaBackoff(level);
     CHECK(d == absl::Seconds(int64_t{1} << level));
@@ -116,7 +117,7 @@ TEST_CASE("Each failure status sets its retry time (spec 04 §3)", "[result]") {
   }
 }
 
-TEST_CASE("A 429 with Retry-After cools for exactly that long", "[result]") {
+TEST_CASE("Note fixed: a 429's Retry-After always reaches the state machine", "[result]") {
   ManagerFixture f;
   f.Add({.id = "a"});
   Mark(f, Failure("a", "m", 429, "rate limited", absl::Seconds(42)));
@@ -131,7 +132,7 @@ TEST_CASE("A 429 with Retry-After cools for exactly that long", "[result]") {
   CHECK(f.PickId("claude") == "a");
 }
 
-TEST_CASE("A 429 without Retry-After climbs the ladder once per window (later fix C1)",
+TEST_CASE("Note fixed (C1): a 429 without Retry-After climbs the ladder once per window",
           "[result]") {
   ManagerFixture f;
   f.Add({.id = "a"});
@@ -298,7 +299,7 @@ TEST_CASE("A success on a healthy credential writes nothing", "[result]") {
   CHECK(f.manager->Get("a") == before);
 }
 
-TEST_CASE("Fixed (B1): results on suffixed models are kept under the canonical model",
+TEST_CASE("Note fixed (B1): results on suffixed models are kept under the canonical model",
           "[result]") {
   ManagerFixture f;
   f.Add({.id = "a"});
@@ -464,4 +465,15 @@ TEST_CASE("Model registration reconciles model states", "[result]") {
   f.manager->RegisterModels("a", {"m", "n"});
   CHECK(f.PickId("claude", "n") == "a");
   CHECK(f.PickId("claude", "m") == "<model_cooldown>");  // unchanged registration: kept
+}
+
+TEST_CASE("A credential removed and re-created under its ID starts clean", "[result]") {
+  ManagerFixture f;
+  f.Add({.id = "a"});
+  Mark(f, Failure("a", "m", 429, "", absl::Minutes(30)));
+  CHECK(f.PickId("claude") == "<model_cooldown>");
+  REQUIRE(f.manager->Remove("a").ok());
+  auto again = f.Add({.id = "a"});
+  CHECK(again->model_states.empty());
+  CHECK(f.PickId("claude") == "a");
 }
