@@ -3,8 +3,10 @@
 // 1. Loads credentials in the persisted JSON form a gateway keeps on disk and shows the routing
 //    properties authrouter derives from them (priority tier, weight, expiry, account kind, index).
 // 2. Registers them with a Manager, says which models each serves, and picks: round-robin within
-//    the best priority tier, mixed providers, a tried set, and the model_cooldown error a gateway
-//    returns to its client (status, Retry-After, body) when every credential is cooling down.
+//    the best priority tier and across providers.
+// 3. Reports upstream 429s: the result state machine cools the model down, the pick fails over to
+//    the next tier, and finally returns the model_cooldown error a gateway answers its client
+//    with (status, Retry-After, body). Time moves on and the pool recovers.
 #include <cstdio>
 #include <string>
 
@@ -82,17 +84,17 @@ int main() {
   mixed.model = "gemini-2.5-pro";
   for (int i = 0; i < 3; ++i) std::printf(" %s", Show(manager->Pick(mixed)).c_str());
 
-  // A 429 for alice and bob: the backup tier takes over; when it cools too, the client gets
-  // model_cooldown with Retry-After. (Result handling lands next; here the states are set directly.)
+  // Upstream answers 429 with Retry-After: 90 for alice and bob: the backup tier takes over;
+  // when it is rate-limited too, the client gets model_cooldown with Retry-After.
   for (const char* id : {"claude-alice.json", "claude-bob.json", "claude-backup.json"}) {
-    ar::Credential c = *manager->Get(id);
-    ar::ModelState& m = c.model_states["claude-sonnet-4-5"];
-    m.status = ar::CredentialStatus::kError;
-    m.unavailable = true;
-    m.quota.exceeded = true;
-    m.next_retry_after = clock.Now() + absl::Seconds(90);
-    if (!manager->Update(c).ok()) return 1;
-    std::printf("\n\n%s cools down 90 s; pick: %s", id,
+    ar::Result result;
+    result.credential_id = id;
+    result.model = "claude-sonnet-4-5(16384)";  // suffix variants share one cooldown
+    result.http_status = 429;
+    result.error_message = "rate_limit_error";
+    result.retry_after = absl::Seconds(90);
+    if (!manager->MarkResult(result).ok()) return 1;
+    std::printf("\n\n%s got a 429 (Retry-After 90 s); pick: %s", id,
                 Show(manager->Pick("claude", "claude-sonnet-4-5")).c_str());
   }
   const absl::StatusOr<ar::PickResult> cooling = manager->Pick("claude", "claude-sonnet-4-5");
