@@ -210,7 +210,7 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
     // prefetched, so that large pools (whose control blocks are not in cache) cost no more.
     const uint64_t i = v.cursor.fetch_add(1, std::memory_order_relaxed);
     const std::shared_ptr<const Credential>& ahead = v.creds[(i + kPrefetchDistance) % n];
-    __builtin_prefetch(reinterpret_cast<const char*>(ahead.get()) - 16, 1, 1);
+    __builtin_prefetch(reinterpret_cast<const char*>(ahead.get()) - 16, 0, 1);
     return &v.creds[i % n];
   }
   std::lock_guard<std::mutex> lock(v.mu);

@@ -99,8 +99,10 @@ struct View {
   // creds[i] is flat[i]'s credential, kept inline so that the hot path reads one sequential
   // array instead of chasing entry -> meta -> credential through cold memory.
   std::vector<std::shared_ptr<const Credential>> creds;
-  std::atomic<uint64_t> cursor{0};   // next position (mod flat.size())
-  std::mutex mu;                     // guards the scan-and-store paths below
+  // The rotation cursor is written by every pick on every thread: it gets a cache line of its
+  // own, so that it never drags the read-mostly fields above along with it.
+  alignas(64) std::atomic<uint64_t> cursor{0};  // next position (mod flat.size())
+  alignas(64) std::mutex mu;                    // guards the scan-and-store paths below
   // When the last-picked entry is erased: its ID and the cursor value right after, so that a
   // newcomer inserted there before any further pick keeps the rotation in ID order.
   std::string gap_id;
@@ -268,8 +270,8 @@ class Scheduler {
 
  private:
   struct MixedState {
-    std::atomic<uint64_t> cursor{0};
-    std::mutex mu;  // weighted state
+    alignas(64) std::atomic<uint64_t> cursor{0};
+    alignas(64) std::mutex mu;  // weighted state
     std::vector<Entry*> scratch;
     std::vector<int64_t> wrr_weights;
     std::vector<int64_t> wrr_current;
