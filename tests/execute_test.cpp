@@ -341,6 +341,54 @@ TEST_CASE("Note kept: the cooldown scan ignores model support", "[execute]") {
   CHECK(f.clock.Now() - start >= absl::Seconds(3));
   CHECK(f.clock.Now() - start < absl::Seconds(4));
   CHECK(ex.calls == Ids{"a"});
+  // The last round called nothing, so its pick error is the answer (spec 04 §8.4 step 2).
+  REQUIRE_FALSE(r.ok());
+  CHECK(ar::GetRoutingError(r.status())->code == "auth_unavailable");
+}
+
+// ---- regressions found in review --------------------------------------------------------------
+
+TEST_CASE("A round that calls nothing answers with its own pick error", "[execute]") {
+  ManagerFixture f({.request_retry = 3, .max_retry_interval = absl::Seconds(30)});
+  f.Add({.id = "a"});
+  ScriptedExecutor ex;
+  ex.script["a"] = [&f](int) {
+    (void)f.manager->SetDisabled("a", true);  // the credential goes away during the call
+    return ScriptedExecutor::Fail(429, "slow down", absl::Seconds(1));
+  };
+  const absl::Time start = f.clock.Now();
+  auto r = f.manager->Execute(Request(&kClaude), ex);
+  REQUIRE_FALSE(r.ok());
+  CHECK(ar::GetRoutingError(r.status())->code == "auth_not_found");
+  CHECK(ex.calls == Ids{"a"});
+  CHECK(f.clock.Now() - start < absl::Seconds(3));  // at most one wait, not three
+}
+
+TEST_CASE("An invalid_grant code fails over instead of stopping the request", "[execute]") {
+  ManagerFixture f;
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  ScriptedExecutor ex;
+  ex.script["a"] = [](int) {
+    ar::Outcome o = ScriptedExecutor::Fail(400, "invalid_request_error: grant revoked");
+    o.error_code = "invalid_grant";
+    return o;
+  };
+  auto r = f.manager->Execute(Request(&kClaude), ex);
   REQUIRE(r.ok());
-  CHECK(r->outcome.http_status == 403);
+  CHECK(r->outcome.success);
+  CHECK(ex.calls == Ids{"a", "b"});
+  CHECK_FALSE(ar::IsRequestInvalid(400, "invalid_grant", "invalid_request_error"));
+}
+
+TEST_CASE("Upstream text that is not UTF-8 is stored with replacement characters", "[execute]") {
+  ManagerFixture f;
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  ScriptedExecutor ex;
+  ex.Always("a", ScriptedExecutor::Fail(500, "bad \xff byte"));
+  REQUIRE(f.manager->Execute(Request(&kClaude), ex).ok());
+  auto c = f.manager->Get("a");
+  CHECK(c->Validate().ok());
+  CHECK(c->last_error->message == "bad \xEF\xBF\xBD byte");
 }

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "authrouter/manager.h"
@@ -242,4 +243,57 @@ TEST_CASE("Concurrent changes reach the store in publication order", "[persisten
     expected.index_assigned = false;
     CHECK(*stored == expected);
   }
+}
+
+// ---- regressions found in review --------------------------------------------------------------
+
+namespace {
+
+// ForwardingHooks calls `fn` on every update it hears.
+class ForwardingHooks : public ar::Hooks {
+ public:
+  std::function<void(const std::string&)> fn;
+  void OnUpdated(const std::shared_ptr<const ar::Credential>& c) override {
+    if (fn) fn(c->id);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Hooks calling across two managers and back never deadlock", "[persistence]") {
+  auto hooks_x = std::make_shared<ForwardingHooks>();
+  auto hooks_y = std::make_shared<ForwardingHooks>();
+  ManagerFixture x({.hooks = hooks_x});
+  ManagerFixture y({.hooks = hooks_y});
+  x.Add({.id = "a"});
+  y.Add({.id = "b"});
+  int depth = 0;
+  hooks_x->fn = [&](const std::string&) {
+    if (++depth > 3) return;
+    (void)y.manager->SetDisabled("b", depth % 2 == 0);  // Y's hook calls back into X
+  };
+  hooks_y->fn = [&](const std::string&) {
+    if (depth > 3) return;
+    (void)x.manager->SetDisabled("a", depth % 2 == 0);
+  };
+  REQUIRE(x.manager->SetDisabled("a", true).ok());
+  CHECK(depth >= 2);
+  CHECK(x.manager->Get("a") != nullptr);
+  CHECK(y.manager->Get("b") != nullptr);
+}
+
+TEST_CASE("Load waits for queued writes, so the store never goes back in time", "[persistence]") {
+  Env e;
+  e.f.AddCredential(e.File("a"));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; !stop; ++i) (void)e.f.manager->MarkResult(Failure("a", i % 2 ? 500 : 0));
+  });
+  for (int i = 0; i < 20; ++i) REQUIRE(e.f.manager->Load().ok());
+  stop = true;
+  writer.join();
+  REQUIRE(e.f.manager->Load().ok());
+  auto stored = ar::CredentialFromJson(e.store->Files().at("a"));
+  REQUIRE(stored.ok());
+  CHECK(stored->updated_at == e.f.manager->Get("a")->updated_at);
 }

@@ -477,3 +477,39 @@ TEST_CASE("A credential removed and re-created under its ID starts clean", "[res
   CHECK(again->model_states.empty());
   CHECK(f.PickId("claude") == "a");
 }
+
+// ---- regressions found in review --------------------------------------------------------------
+
+TEST_CASE("MarkResult rejects text that is not UTF-8", "[result]") {
+  ManagerFixture f;
+  auto before = f.Add({.id = "a"});
+  CHECK(absl::IsInvalidArgument(f.manager->MarkResult(Failure("a", "m", 500, "bad \xff"))));
+  CHECK(absl::IsInvalidArgument(f.manager->MarkResult(Failure("a", "m\xc0", 500))));
+  CHECK(f.manager->Get("a") == before);
+}
+
+TEST_CASE("A model success clears a model-less cooldown too", "[result]") {
+  ManagerFixture f;
+  f.Add({.id = "a"});
+  Mark(f, Failure("a", "", 429));
+  CHECK(f.PickId("claude", "") == "<model_cooldown>");
+  Mark(f, Success("a", "m"));
+  auto c = f.manager->Get("a");
+  CHECK_FALSE(c->unavailable);
+  CHECK_FALSE(c->quota.exceeded);
+  CHECK(c->status == ar::CredentialStatus::kActive);
+  CHECK(f.PickId("claude", "") == "a");
+}
+
+TEST_CASE("A success never re-enables a disabled credential", "[result]") {
+  ManagerFixture f;
+  f.Add({.id = "a"});
+  Mark(f, Failure("a", "m", 500));
+  REQUIRE(f.manager->SetDisabled("a", true).ok());
+  Mark(f, Success("a", "m"));
+  Mark(f, Success("a", ""));
+  auto c = f.manager->Get("a");
+  CHECK(c->disabled);
+  CHECK(c->status == ar::CredentialStatus::kDisabled);
+  CHECK(f.PickId("claude") == "<auth_not_found>");
+}

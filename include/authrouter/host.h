@@ -46,7 +46,11 @@ class Store {
 
 // Hooks hears about changes. Every method has an empty default. For one Manager the calls are
 // serialised and in the order of the changes, so per credential they arrive in order.
-// A hook may call back into the Manager; a change it makes is delivered after the hook returns.
+//
+// A hook may call back into the Manager (or another Manager). A change it makes is delivered
+// after the hook returns, and that change's store error reaches OnStoreError only (the call made
+// from the hook returns OK). IMPORTANT: a hook must not block waiting for another thread that
+// itself calls this Manager: that thread waits for the hook to finish.
 class Hooks {
  public:
   virtual ~Hooks() = default;
@@ -60,7 +64,8 @@ class Hooks {
   // OnRemoved: a credential was removed.
   virtual void OnRemoved(std::string_view id) { (void)id; }
   // OnResult: a result was recorded for credential `result.credential_id` (also when it changed
-  // nothing). `credential` is the snapshot after the result.
+  // nothing). `credential` is the snapshot after the result. Not called for an unknown
+  // credential (MarkResult returns NotFoundError instead; upstream called the hook anyway).
   virtual void OnResult(const Result& result, const std::shared_ptr<const Credential>& credential) {
     (void)result;
     (void)credential;

@@ -54,6 +54,9 @@ bool IsConnectionLifecycle(int http_status, std::string_view code, std::string_v
 // model-support error or an invalid grant. Such errors stop a request at once.
 bool IsRequestInvalid(int http_status, std::string_view message);
 
+// IsRequestInvalid with the error code too (an "invalid_grant" code is never request-invalid).
+bool IsRequestInvalid(int http_status, std::string_view code, std::string_view message);
+
 // QuotaBackoff returns the cooldown for a 429 without Retry-After at backoff `level`, and the
 // level to store next: 1 s * 2^level, capped at 30 min (where the level stops rising). A negative
 // level counts as 0.

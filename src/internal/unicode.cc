@@ -60,6 +60,24 @@ size_t DecodeLastUtf8(std::string_view s, char32_t* code_point) {
   return 0;
 }
 
+void ReplaceInvalidUtf8(std::string* s) {
+  if (IsValidUtf8(*s)) return;
+  std::string out;
+  out.reserve(s->size() + 8);
+  std::string_view in(*s);
+  while (!in.empty()) {
+    const size_t len = Utf8SequenceLength(in);
+    if (len == 0) {
+      out.append("\xEF\xBF\xBD");
+      in.remove_prefix(1);
+    } else {
+      out.append(in.substr(0, len));
+      in.remove_prefix(len);
+    }
+  }
+  *s = std::move(out);
+}
+
 bool IsUnicodeSpace(char32_t c) {
   switch (c) {
     case U'\t':

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace authrouter::internal {
@@ -23,6 +24,10 @@ size_t DecodeUtf8(std::string_view s, char32_t* code_point);
 // DecodeLastUtf8 decodes the sequence that ends at the last byte of `s` and returns its length,
 // or 0 when the tail is not a well-formed sequence. REQUIRES: !s.empty().
 size_t DecodeLastUtf8(std::string_view s, char32_t* code_point);
+
+// ReplaceInvalidUtf8 replaces every byte that does not start a well-formed UTF-8 sequence with
+// U+FFFD (the JSON writer's policy), in place.
+void ReplaceInvalidUtf8(std::string* s);
 
 // IsUnicodeSpace reports whether `c` is white space as Go's unicode.IsSpace defines it.
 bool IsUnicodeSpace(char32_t c);

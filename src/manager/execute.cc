@@ -5,6 +5,7 @@
 #include "authrouter/manager.h"
 #include "authrouter/model_key.h"
 #include "internal/strings.h"
+#include "internal/unicode.h"
 #include "manager/manager_impl.h"
 
 namespace authrouter {
@@ -46,11 +47,13 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
   }
   if (providers.empty()) return ProviderNotFoundError();
 
-  std::optional<ExecuteResult> last;  // the last upstream call
-  absl::Status pick_error;            // the last round's pick failure
+  std::optional<ExecuteResult> last;  // this round's last upstream call
+  absl::Status pick_error;            // this round's pick failure
   int attempts = 0;
   for (int round = 0;; ++round) {
-    // ---- one round: each untried credential at most once ----
+    // ---- one round: each untried credential at most once (spec 04 §8.4) ----
+    // A round's error is its own last failure, or its pick error when it called nothing.
+    last.reset();
     std::vector<std::string> tried;
     std::vector<std::string_view> tried_views;
     pick_error = absl::OkStatus();
@@ -101,6 +104,9 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       if (outcome.cancelled || Cancelled(request)) {
         return absl::CancelledError("the request was cancelled");  // nothing is recorded
       }
+      // Upstream text goes into credentials (which must hold valid UTF-8) and error bodies.
+      internal::ReplaceInvalidUtf8(&outcome.error_code);
+      internal::ReplaceInvalidUtf8(&outcome.error_message);
       if (outcome.empty_stream && !outcome.success) {
         outcome.http_status = 0;
         outcome.error_code = "empty_stream";
@@ -129,7 +135,8 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       last = ExecuteResult{credential, std::string(pick->provider), std::move(outcome), attempts,
                            round + 1};
       const Outcome& o = last->outcome;
-      if (o.success || o.first_byte_sent || IsRequestInvalid(o.http_status, o.error_message)) {
+      if (o.success || o.first_byte_sent ||
+          IsRequestInvalid(o.http_status, o.error_code, o.error_message)) {
         return *std::move(last);
       }
     }
@@ -143,7 +150,9 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
     } else if (std::optional<RoutingError> e = GetRoutingError(pick_error)) {
       status = e->http_status;
     }
-    if (last && IsRequestInvalid(status, last->outcome.error_message)) break;
+    if (last && IsRequestInvalid(status, last->outcome.error_code, last->outcome.error_message)) {
+      break;
+    }
     const absl::Time now = impl.clock->Now();
     std::optional<absl::Duration> wait;
     bool any_retry_left = false;
@@ -153,7 +162,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       for (const auto& [id, c] : impl.records) {
         const std::string provider = internal::AsciiLower(TrimSpace(c->provider));
         if (std::find(providers.begin(), providers.end(), provider) == providers.end()) continue;
-        if (round >= c->RequestRetry(impl.request_retry)) continue;
+        if (round >= std::min<int64_t>(c->RequestRetry(impl.request_retry), 100)) continue;
         any_retry_left = true;
         internal::Meta meta;  // only for the prefix rule of the state key
         meta.prefix = std::string(TrimSpace(c->prefix));

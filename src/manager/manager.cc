@@ -11,6 +11,7 @@
 #include "authrouter/model_key.h"
 #include "internal/br_lock.h"
 #include "internal/strings.h"
+#include "internal/unicode.h"
 #include "manager/manager_impl.h"
 #include "manager/result_state.h"
 #include "routing/scheduler.h"
@@ -324,45 +325,52 @@ absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
 
 absl::Status Manager::Load() {
   if (impl_->store == nullptr) return absl::FailedPreconditionError("no store configured");
-  absl::StatusOr<std::vector<Credential>> listed;
-  try {
-    listed = impl_->store->List();
-  } catch (...) {
-    listed = absl::InternalError("the store threw an exception");
-  }
-  if (!listed.ok()) return listed.status();
-  std::vector<std::shared_ptr<const Credential>> snapshots;
-  std::vector<std::pair<std::string, absl::Status>> rejected;
-  for (Credential& c : *listed) {
-    if (c.id.empty()) {
-      rejected.emplace_back("", absl::InvalidArgumentError("stored credential without an id"));
-      continue;
+  absl::Status status;
+  // Load runs as the only Store/Hooks caller, after every change queued before it.
+  impl_->Serialized([&] {
+    absl::StatusOr<std::vector<Credential>> listed;
+    try {
+      listed = impl_->store->List();
+    } catch (...) {
+      listed = absl::InternalError("the store threw an exception");
     }
-    if (absl::Status s = c.Validate(); !s.ok()) {
-      rejected.emplace_back(c.id, s);
-      continue;
+    if (!listed.ok()) {
+      status = listed.status();
+      return;
     }
-    CanonicalizeModelStates(c);
-    c.EnsureIndex();
-    snapshots.push_back(std::make_shared<const Credential>(std::move(c)));
-  }
-  {
-    std::unique_lock lock(impl_->mu);
-    std::vector<std::string> old_ids;
-    for (const auto& [id, c] : impl_->records) old_ids.push_back(id);
-    for (const std::string& id : old_ids) impl_->scheduler.Remove(id);
-    impl_->records.clear();
-    for (auto& snapshot : snapshots) impl_->Publish(std::move(snapshot));
-  }
-  if (impl_->hooks) {
-    for (const auto& [id, error] : rejected) {
-      try {
-        impl_->hooks->OnStoreError(id, error);
-      } catch (...) {
+    std::vector<std::shared_ptr<const Credential>> snapshots;
+    std::vector<std::pair<std::string, absl::Status>> rejected;
+    for (Credential& c : *listed) {
+      if (c.id.empty()) {
+        rejected.emplace_back("", absl::InvalidArgumentError("stored credential without an id"));
+        continue;
+      }
+      if (absl::Status s = c.Validate(); !s.ok()) {
+        rejected.emplace_back(c.id, s);
+        continue;
+      }
+      CanonicalizeModelStates(c);
+      c.EnsureIndex();
+      snapshots.push_back(std::make_shared<const Credential>(std::move(c)));
+    }
+    {
+      std::unique_lock lock(impl_->mu);
+      std::vector<std::string> old_ids;
+      for (const auto& [id, c] : impl_->records) old_ids.push_back(id);
+      for (const std::string& id : old_ids) impl_->scheduler.Remove(id);
+      impl_->records.clear();
+      for (auto& snapshot : snapshots) impl_->Publish(std::move(snapshot));
+    }
+    if (impl_->hooks) {
+      for (const auto& [id, error] : rejected) {
+        try {
+          impl_->hooks->OnStoreError(id, error);
+        } catch (...) {
+        }
       }
     }
-  }
-  return absl::OkStatus();
+  });
+  return status;
 }
 
 std::shared_ptr<const Credential> Manager::Get(std::string_view id) const {
@@ -422,6 +430,13 @@ absl::Status Manager::MarkResult(const Result& result) {
   }
   if (result.http_status < 0 || result.http_status > 999) {
     return absl::InvalidArgumentError("http_status must be between 0 and 999");
+  }
+  for (const auto& [field, value] :
+       {std::pair<const char*, std::string_view>{"model", result.model},
+        {"error_code", result.error_code}, {"error_message", result.error_message}}) {
+    if (!internal::IsValidUtf8(value)) {
+      return absl::InvalidArgumentError(internal::Cat(field, " is not valid UTF-8"));
+    }
   }
   Impl& impl = *impl_;
   std::shared_ptr<Event> event;

@@ -3,7 +3,9 @@
 #ifndef AUTHROUTER_MANAGER_MANAGER_IMPL_H_
 #define AUTHROUTER_MANAGER_MANAGER_IMPL_H_
 
+#include <algorithm>
 #include <condition_variable>
+#include <vector>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -37,9 +39,23 @@ struct OwnedResult {
     view.error_code = code;
     view.error_message = message;
   }
+  OwnedResult(const OwnedResult&) = delete;  // `view` points into this object
+  OwnedResult& operator=(const OwnedResult&) = delete;
+
   std::string id, provider, model, code, message;
   Result view;
 };
+
+// DeliveringFor reports whether this thread is delivering events for `owner` right now (a hook
+// of `owner` is running further up the stack), across any number of Managers.
+inline std::vector<const void*>& DeliveringStack() {
+  thread_local std::vector<const void*> stack;
+  return stack;
+}
+inline bool DeliveringFor(const void* owner) {
+  const auto& stack = DeliveringStack();
+  return std::find(stack.begin(), stack.end(), owner) != stack.end();
+}
 
 // Event is one change on its way to the Store and the Hooks.
 struct Event {
@@ -101,31 +117,66 @@ struct Manager::Impl {
 
   // Finish delivers queued events (or waits for the thread delivering them) until `e` is done,
   // and returns the store's answer for it. REQUIRES: mu not held.
+  //
+  // A change made by one of this Manager's hooks (this thread is already delivering for it) is
+  // delivered after that hook returns; its store error then reaches Hooks::OnStoreError only.
   absl::Status Finish(const std::shared_ptr<internal::Event>& e) {
     if (e == nullptr) return absl::OkStatus();
-    thread_local const Impl* delivering = nullptr;
-    if (delivering == this) return absl::OkStatus();  // a hook's own change: delivered after it
+    if (internal::DeliveringFor(this)) return absl::OkStatus();
     std::unique_lock<std::mutex> lock(out_mu);
     while (!e->done) {
       if (draining) {
         out_cv.wait(lock);
         continue;
       }
-      draining = true;
-      while (!outbox.empty()) {
-        std::shared_ptr<internal::Event> next = std::move(outbox.front());
-        outbox.pop_front();
-        lock.unlock();
-        delivering = this;
-        Deliver(*next);
-        delivering = nullptr;
-        lock.lock();
-        next->done = true;
-      }
-      draining = false;
-      out_cv.notify_all();
+      DrainLocked(lock);
     }
     return e->status;
+  }
+
+  // DrainLocked delivers every queued event. REQUIRES: out_mu held via `lock`, !draining.
+  void DrainLocked(std::unique_lock<std::mutex>& lock) {
+    draining = true;
+    while (!outbox.empty()) {
+      std::shared_ptr<internal::Event> next = std::move(outbox.front());
+      outbox.pop_front();
+      lock.unlock();
+      internal::DeliveringStack().push_back(this);
+      Deliver(*next);
+      internal::DeliveringStack().pop_back();
+      lock.lock();
+      next->done = true;
+    }
+    draining = false;
+    out_cv.notify_all();
+  }
+
+  // Serialized runs `fn` as the only Store/Hooks caller: after every queued event, before any
+  // later one (Load uses it, so the store is never written with an older snapshot afterwards).
+  template <typename Fn>
+  void Serialized(Fn&& fn) {
+    if (internal::DeliveringFor(this)) {
+      fn();  // called from one of our hooks: we already are the only caller
+      return;
+    }
+    std::unique_lock<std::mutex> lock(out_mu);
+    for (;;) {
+      if (draining) {
+        out_cv.wait(lock);
+      } else if (!outbox.empty()) {
+        DrainLocked(lock);
+      } else {
+        break;
+      }
+    }
+    draining = true;
+    lock.unlock();
+    internal::DeliveringStack().push_back(this);
+    fn();
+    internal::DeliveringStack().pop_back();
+    lock.lock();
+    draining = false;
+    out_cv.notify_all();
   }
 
   void Deliver(internal::Event& e) {

@@ -62,8 +62,12 @@ bool IsConnectionLifecycle(int http_status, std::string_view code, std::string_v
 }
 
 bool IsRequestInvalid(int http_status, std::string_view message) {
+  return IsRequestInvalid(http_status, {}, message);
+}
+
+bool IsRequestInvalid(int http_status, std::string_view code, std::string_view message) {
   if (IsModelSupportError(http_status, message)) return false;
-  if (IsInvalidGrant(http_status, {}, message)) return false;
+  if (IsInvalidGrant(http_status, code, message)) return false;
   if (http_status == 400) return message.find("invalid_request_error") != std::string_view::npos;
   if (http_status == 404) return IsRequestScopedNotFound(http_status, message);
   return http_status == 422;
@@ -106,17 +110,44 @@ std::pair<absl::Time, int> QuotaNext(const QuotaState& q, const Result& r, bool 
   return {now + cooldown, level};
 }
 
+bool IsDisabledRecord(const Credential& c) {
+  return c.disabled || c.status == CredentialStatus::kDisabled;
+}
+
+// ClearRecord is the record-level success reset. A disabled credential stays disabled: an
+// in-flight success must not flip it back to active.
 bool ClearRecord(Credential& c) {
-  const bool dirty = c.unavailable || c.status != CredentialStatus::kActive ||
-                     !c.status_message.empty() || !(c.quota == QuotaState{}) ||
-                     c.last_error.has_value() || !IsZeroTime(c.next_retry_after);
+  const bool keep_status = IsDisabledRecord(c);
+  const bool dirty = c.unavailable || !(c.quota == QuotaState{}) || c.last_error.has_value() ||
+                     !IsZeroTime(c.next_retry_after) ||
+                     (!keep_status &&
+                      (c.status != CredentialStatus::kActive || !c.status_message.empty()));
   c.unavailable = false;
-  c.status = CredentialStatus::kActive;
-  c.status_message.clear();
   c.quota = QuotaState{};
   c.last_error.reset();
   c.next_retry_after = ZeroTime();
+  if (!keep_status) {
+    c.status = CredentialStatus::kActive;
+    c.status_message.clear();
+  }
   return dirty;
+}
+
+// AggregateQuota is the record-level quota RecomputeAggregates derives from the model states.
+QuotaState AggregateQuota(const Credential& c) {
+  bool exceeded = false;
+  absl::Time recover = ZeroTime();
+  int32_t level = 0;
+  for (const auto& [key, st] : c.model_states) {
+    if (!st.quota.exceeded) continue;
+    exceeded = true;
+    if (!IsZeroTime(st.quota.next_recover_at) &&
+        (IsZeroTime(recover) || st.quota.next_recover_at < recover)) {
+      recover = st.quota.next_recover_at;
+    }
+    level = std::max(level, st.quota.backoff_level);
+  }
+  return exceeded ? QuotaState{true, "quota", recover, level} : QuotaState{};
 }
 
 ErrorRecord ErrorOf(const Result& r) {
@@ -264,15 +295,24 @@ bool HasModelError(const Credential& c, absl::Time now) {
 }
 
 bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time now) {
+  const bool status_clean = IsDisabledRecord(c) || (c.status == CredentialStatus::kActive &&
+                                                    c.status_message.empty());
   if (model_key.empty()) {
-    return !c.unavailable && c.status == CredentialStatus::kActive && c.status_message.empty() &&
-           c.quota == QuotaState{} && !c.last_error && IsZeroTime(c.next_retry_after);
+    return !c.unavailable && status_clean && c.quota == QuotaState{} && !c.last_error &&
+           IsZeroTime(c.next_retry_after);
   }
   auto it = c.model_states.find(model_key);
   if (it != c.model_states.end() && !IsClean(it->second)) return false;
-  const bool record_clean =
-      c.status == CredentialStatus::kActive && !c.last_error && c.status_message.empty();
-  return record_clean || HasModelError(c, now);
+  // A success on this model leaves the record available, with the quota its states imply.
+  if (c.unavailable || !IsZeroTime(c.next_retry_after) || !(c.quota == AggregateQuota(c))) {
+    return false;
+  }
+  for (const auto& [key, st] : c.model_states) {
+    if (st.unavailable && !IsZeroTime(st.next_retry_after) && st.next_retry_after <= now) {
+      return false;  // the aggregate would clear it
+    }
+  }
+  return (status_clean && !c.last_error) || HasModelError(c, now);
 }
 
 bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now) {
@@ -283,22 +323,27 @@ bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, abs
       c.updated_at = now;
       return true;
     }
-    bool changed = false;
+    // Spec 04 §2: the model's state is reset (a missing state counts as a fresh one; none is
+    // created for a healthy model), the aggregates recomputed with the model available, and the
+    // record cleared when no model error remains.
+    const Credential before = c;
     if (auto it = c.model_states.find(key); it != c.model_states.end() && !IsClean(it->second)) {
       ResetModelState(it->second);
       it->second.updated_at = now;
-      changed = true;
     }
-    if (changed) RecomputeAggregates(c, now);
-    if (!HasModelError(c, now) &&
-        (c.last_error || !c.status_message.empty() || c.status != CredentialStatus::kActive)) {
+    RecomputeAggregates(c, now);
+    c.unavailable = false;  // this model is available now
+    c.next_retry_after = ZeroTime();
+    if (!HasModelError(c, now) && !IsDisabledRecord(c)) {
       c.last_error.reset();
       c.status_message.clear();
       c.status = CredentialStatus::kActive;
-      changed = true;
+    } else if (!HasModelError(c, now)) {
+      c.last_error.reset();
     }
-    if (changed) c.updated_at = now;
-    return changed;
+    if (c == before) return false;
+    c.updated_at = now;
+    return true;
   }
   if (IsRequestScopedNotFound(r.http_status, r.error_message)) return false;
   if (IsConnectionLifecycle(r.http_status, r.error_code, r.error_message)) return false;
