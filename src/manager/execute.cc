@@ -164,10 +164,9 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
         if (std::find(providers.begin(), providers.end(), provider) == providers.end()) continue;
         if (round >= std::min<int64_t>(c->RequestRetry(impl.request_retry), 100)) continue;
         any_retry_left = true;
-        internal::Meta meta;  // only for the prefix rule of the state key
-        meta.prefix = std::string(TrimSpace(c->prefix));
+        const std::string prefix = internal::NormalizePrefix(c->prefix);
         const internal::BlockResult b =
-            internal::EvaluateBlock(*c, meta.StateKey(model_key), now);
+            internal::EvaluateBlock(*c, internal::StateKeyFor(prefix, model_key), now);
         if (!b.blocked || b.reason == internal::BlockReason::kDisabled || IsZeroTime(b.next)) {
           continue;
         }

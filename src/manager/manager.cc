@@ -163,16 +163,11 @@ bool IsDisabled(const Credential& c) {
 // StateKeys returns the model-state keys a registration covers: each model, and for a prefixed
 // credential the model without its "<prefix>/" (the key its states are recorded under).
 std::vector<std::string> StateKeys(const Credential& c, const std::vector<std::string>& models) {
-  std::string prefix(TrimSpace(c.prefix));
-  while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+  const std::string prefix = internal::NormalizePrefix(c.prefix);
   std::vector<std::string> keys = models;
-  if (!prefix.empty()) {
-    for (const std::string& m : models) {
-      if (m.size() > prefix.size() + 1 && m.compare(0, prefix.size(), prefix) == 0 &&
-          m[prefix.size()] == '/') {
-        keys.emplace_back(CanonicalModelKey(std::string_view(m).substr(prefix.size() + 1)));
-      }
-    }
+  for (const std::string& m : models) {
+    const std::string_view key = internal::StateKeyFor(prefix, m);
+    if (key != m) keys.emplace_back(key);
   }
   std::sort(keys.begin(), keys.end());
   return keys;

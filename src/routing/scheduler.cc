@@ -331,7 +331,13 @@ bool Meta::Supports(std::string_view model_key) const {
   return std::binary_search(models.begin(), models.end(), model_key, std::less<>());
 }
 
-std::string_view Meta::StateKey(std::string_view model_key) const {
+std::string NormalizePrefix(std::string_view prefix) {
+  prefix = TrimSpace(prefix);
+  while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
+  return std::string(prefix);
+}
+
+std::string_view StateKeyFor(std::string_view prefix, std::string_view model_key) {
   if (!prefix.empty() && model_key.size() > prefix.size() + 1 &&
       model_key.substr(0, prefix.size()) == prefix && model_key[prefix.size()] == '/') {
     return CanonicalModelKey(model_key.substr(prefix.size() + 1));
@@ -578,8 +584,7 @@ void Scheduler::Upsert(std::shared_ptr<const Credential> credential, absl::Time 
   meta->weight = meta->credential->Weight();
   meta->websockets = meta->credential->WebsocketsEnabled();
   meta->parent = std::string(meta->credential->VirtualParent());
-  meta->prefix = std::string(TrimSpace(meta->credential->prefix));
-  while (!meta->prefix.empty() && meta->prefix.back() == '/') meta->prefix.pop_back();
+  meta->prefix = NormalizePrefix(meta->credential->prefix);
   auto models = models_.find(id);
   meta->models = models == models_.end() ? std::vector<std::string>() : models->second;
   provider_of_[id] = ps.get();

@@ -57,6 +57,15 @@ struct BlockResult {
 // model-less request) at `now`. Model states are keyed by canonical model (later fix B1).
 BlockResult EvaluateBlock(const Credential& credential, std::string_view model_key, absl::Time now);
 
+// NormalizePrefix returns a credential's model prefix as routing compares it: trimmed, without
+// trailing '/'.
+std::string NormalizePrefix(std::string_view prefix);
+
+// StateKeyFor returns the model-state key for a routing model key: the canonical key of what
+// follows "<prefix>/" when `model_key` starts with it, else `model_key` itself. `prefix` is
+// normalised (NormalizePrefix).
+std::string_view StateKeyFor(std::string_view prefix, std::string_view model_key);
+
 // Meta is a credential's routing data within its provider.
 struct Meta {
   std::shared_ptr<const Credential> credential;
@@ -65,14 +74,15 @@ struct Meta {
   int64_t weight = 1;
   bool websockets = false;
   std::string parent;    // virtual parent, "" = none
-  std::string prefix;    // trimmed model prefix, "" = none
+  std::string prefix;    // NormalizePrefix of the credential's prefix, "" = none
   std::vector<std::string> models;  // supported canonical model keys, sorted
 
   std::string_view id() const { return credential->id; }
   bool Supports(std::string_view model_key) const;
-  // StateKey returns the model-state key for a shard model: the key without this credential's
-  // "<prefix>/" when it starts with it.
-  std::string_view StateKey(std::string_view model_key) const;
+  // StateKey returns the model-state key for a shard model (StateKeyFor with this prefix).
+  std::string_view StateKey(std::string_view model_key) const {
+    return StateKeyFor(prefix, model_key);
+  }
 };
 
 enum class EntryState : uint8_t { kReady, kCooldown, kBlocked, kDisabled };
