@@ -1,0 +1,77 @@
+// Session-ID extraction throughput per body format and size. Bodies are generated: a
+// conversation of turns whose texts fill the body; Claude bodies carry metadata.user_id after the
+// messages, so the extractor must skip the whole conversation to find it.
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "alloc_counter.h"
+#include "authrouter/session_id.h"
+
+namespace {
+
+namespace ar = authrouter;
+
+std::string Turns(const char* format, size_t target) {
+  const std::string text(200, 'x');
+  std::string out;
+  for (int i = 0; out.size() < target; ++i) {
+    const bool user = i % 2 == 0;
+    std::string t = text + std::to_string(i);
+    if (!out.empty()) out += ",";
+    if (std::string_view(format) == "gemini") {
+      out += std::string(R"({"role":")") + (user ? "user" : "model") + R"(","parts":[{"text":")" + t + R"("}]})";
+    } else if (std::string_view(format) == "responses") {
+      out += std::string(R"({"type":"message","role":")") + (user ? "user" : "assistant") +
+             R"(","content":[{"type":")" + (user ? "input_text" : "output_text") +
+             R"(","text":")" + t + R"("}]})";
+    } else {
+      out += std::string(R"({"role":")") + (user ? "user" : "assistant") + R"(","content":")" + t + R"("})";
+    }
+  }
+  return out;
+}
+
+std::string Body(const char* format, size_t target) {
+  const std::string_view f(format);
+  if (f == "openai") {
+    return R"({"model":"gpt-5","messages":[{"role":"system","content":"You are helpful"},)" +
+           Turns(format, target) + "]}";
+  }
+  if (f == "claude") {
+    return R"({"model":"claude-sonnet-4-5","system":[{"type":"text","text":"You are Claude Code"}],"messages":[)" +
+           Turns(format, target) +
+           R"(],"metadata":{"user_id":"user_3f22_account__session_ac980658-63bd-4fb3-97ba-8da64cb1e344"}})";
+  }
+  if (f == "gemini") {
+    return R"({"systemInstruction":{"parts":[{"text":"You are helpful"}]},"contents":[)" +
+           Turns(format, target) + "]}";
+  }
+  return R"({"model":"gpt-5","instructions":"You are Codex","input":[)" + Turns(format, target) + "]}";
+}
+
+void BM_SessionId_Extract(benchmark::State& state, const char* format) {
+  const std::string body = Body(format, static_cast<size_t>(state.range(0)));
+  ar::SessionIdExtractor extractor;
+  benchmark::DoNotOptimize(extractor.Extract({}, body));  // warm the buffers
+  {
+    ar::bench::AllocCounter allocs(state);
+    for (auto _ : state) {
+      ar::SessionIds ids = extractor.Extract({}, body);
+      benchmark::DoNotOptimize(ids);
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(body.size()));
+}
+
+#define AUTHROUTER_SESSION_BENCH(format)                                                  \
+  BENCHMARK_CAPTURE(BM_SessionId_Extract, format, #format)                                \
+      ->Arg(1 << 10)->Arg(16 << 10)->Arg(256 << 10)->Arg(2 << 20)
+
+AUTHROUTER_SESSION_BENCH(openai);
+AUTHROUTER_SESSION_BENCH(claude);
+AUTHROUTER_SESSION_BENCH(gemini);
+AUTHROUTER_SESSION_BENCH(responses);
+
+}  // namespace

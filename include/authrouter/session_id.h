@@ -1,0 +1,81 @@
+// session_id.h -- which conversation a request belongs to, from its headers and raw body.
+//
+// Session affinity keeps a conversation on one credential so the upstream prompt cache keeps
+// hitting. The session ID comes from the first source that has one, in upstream's order (later
+// fix A4); IDs are byte-identical to upstream's so mixed fleets agree:
+//
+//   1. header X-Claude-Code-Session-Id                 "claude:<v>"
+//   2. body metadata.user_id of Claude Code: a JSON object's session_id, or the legacy
+//      "..._session_<lower-case hex and ->" suffix      "claude:<v>"
+//   3. header Session-Id, then Session_id              "codex:<v>"
+//   4. header X-Session-ID                             "header:<v>"
+//   5. header X-Session-Affinity                       "affinity:<v>"
+//   6. header X-Client-Request-Id                      "clientreq:<v>"
+//   7. body session_id, then sessionId                 "session:<v>"
+//   8. body prompt_cache_key                           "pck:<v>", fallback "conv:<conversation>"
+//   9. body conversation.id, or a string conversation  "conv:<v>"
+//  10. body metadata.user_id                           "user:<v>"
+//  11. body conversation_id                            "conv:<v>"
+//  12. a hash of the first system, user and assistant texts (OpenAI messages, Claude system,
+//      Gemini systemInstruction/contents, Responses instructions/input), 100 bytes each:
+//      "msg:<16 hex>", with the hash without the assistant text as fallback once a reply exists.
+//
+// Every explicit ID is validated: one with a control character is skipped, the rest is trimmed,
+// and an empty one or one over 256 bytes is skipped. Header names match case-insensitively.
+// A body that is not a JSON object, not valid UTF-8, nested deeper than 1024 levels or larger than
+// kMaxBodyBytes yields nothing (the headers still count). authrouter never invents a session or an
+// Idempotency-Key.
+#ifndef AUTHROUTER_SESSION_ID_H_
+#define AUTHROUTER_SESSION_ID_H_
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace authrouter {
+inline namespace v0 {
+
+// HttpHeader is one request header as the host received it.
+struct HttpHeader {
+  std::string_view name;
+  std::string_view value;
+};
+
+// SessionIds is the result of an extraction. Both views point into the extractor and stay valid
+// until its next Extract call. An empty primary means "no session".
+struct SessionIds {
+  std::string_view primary;
+  std::string_view fallback;
+};
+
+// SessionIdExtractor extracts session IDs. It keeps its parser and buffers between calls, so an
+// extraction allocates nothing once warmed up.
+//
+// Thread-safety: one extractor per thread (or external synchronisation); it is cheap to create.
+class SessionIdExtractor {
+ public:
+  // kMaxBodyBytes is the largest body inspected (64 MiB).
+  static constexpr size_t kMaxBodyBytes = size_t{64} << 20;
+
+  SessionIdExtractor();
+  ~SessionIdExtractor();
+  SessionIdExtractor(const SessionIdExtractor&) = delete;
+  SessionIdExtractor& operator=(const SessionIdExtractor&) = delete;
+
+  // Extract returns the session IDs of a request. Never fails: unusable input yields no session.
+  SessionIds Extract(std::span<const HttpHeader> headers, std::string_view body);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// NormalizeExplicitSessionId applies the validation rule above; "" means "rejected".
+std::string_view NormalizeExplicitSessionId(std::string_view raw);
+
+}  // namespace v0
+}  // namespace authrouter
+
+#endif  // AUTHROUTER_SESSION_ID_H_

@@ -1,0 +1,703 @@
+// Session-ID extraction (spec 03 §2-§3 with later fix A4), over simdjson On-Demand.
+//
+// One pass over the body's top-level fields collects the explicit sources; only when none of
+// them yields an ID does a second pass (a rewind, without re-indexing) collect the texts for the
+// message hash. Values are rendered as upstream's gjson renders them: strings decoded, integers
+// as written, other numbers in shortest fixed notation, booleans as true/false, objects and arrays
+// as their raw JSON text, null as "". Among duplicate keys the first counts, as in gjson.
+#include "authrouter/session_id.h"
+
+#include <charconv>
+#include <cstring>
+#include <vector>
+
+#include "authrouter/values.h"
+#include "simdjson.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+constexpr size_t kTextCap = 100;  // bytes of each text that enter the hash
+
+bool IsAsciiWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+constexpr size_t kMaxIdBytes = 256;
+
+// Render writes `v` as gjson's String() would. Returns false on a parse error.
+bool Render(od::value v, std::string* out) {
+  out->clear();
+  od::json_type type;
+  if (v.type().get(type)) return false;
+  switch (type) {
+    case od::json_type::string: {
+      std::string_view s;
+      if (v.get_string().get(s)) return false;
+      out->assign(s);
+      return true;
+    }
+    case od::json_type::number: {
+      std::string_view raw = v.raw_json_token();
+      while (!raw.empty() && IsAsciiWs(raw.back())) raw.remove_suffix(1);
+      size_t i = !raw.empty() && raw[0] == '-' ? 1 : 0;
+      bool integer = i < raw.size();
+      for (; i < raw.size(); ++i) integer = integer && raw[i] >= '0' && raw[i] <= '9';
+      if (integer) {
+        out->assign(raw);
+        return true;
+      }
+      double d;
+      if (v.get_double().get(d)) return false;
+      char buf[400];
+      auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
+      if (r.ec != std::errc()) return false;
+      out->assign(buf, r.ptr);
+      return true;
+    }
+    case od::json_type::boolean: {
+      bool b;
+      if (v.get_bool().get(b)) return false;
+      out->assign(b ? "true" : "false");
+      return true;
+    }
+    case od::json_type::null:
+      return true;
+    case od::json_type::object: {
+      od::object o;
+      std::string_view raw;
+      if (v.get_object().get(o) || o.raw_json().get(raw)) return false;
+      out->assign(raw);
+      return true;
+    }
+    case od::json_type::array: {
+      od::array a;
+      std::string_view raw;
+      if (v.get_array().get(a) || a.raw_json().get(raw)) return false;
+      out->assign(raw);
+      return true;
+    }
+  }
+  return false;
+}
+
+// Text gathers one hash text: pieces joined with one space, cut to its first 100 bytes.
+struct Text {
+  std::string value;  // at most kTextCap bytes
+  bool set = false;   // a non-empty text was found
+
+  void Clear() {
+    value.clear();
+    set = false;
+  }
+  void AppendPiece(std::string_view piece) {
+    if (piece.empty()) return;
+    if (set && value.size() < kTextCap) value.push_back(' ');
+    set = true;
+    if (value.size() < kTextCap) value.append(piece.substr(0, kTextCap - value.size()));
+  }
+  void Assign(std::string_view s) {
+    value.assign(s.substr(0, kTextCap));
+    set = true;
+  }
+};
+
+}  // namespace
+
+std::string_view NormalizeExplicitSessionId(std::string_view raw) {
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const auto c = static_cast<unsigned char>(raw[i]);
+    if (c < 0x20 || c == 0x7F) return {};
+    // U+0080..U+009F (C1 controls) are C2 80..C2 9F in UTF-8.
+    if (c == 0xC2 && i + 1 < raw.size()) {
+      const auto n = static_cast<unsigned char>(raw[i + 1]);
+      if (n >= 0x80 && n <= 0x9F) return {};
+    }
+  }
+  raw = TrimSpace(raw);
+  if (raw.empty() || raw.size() > kMaxIdBytes) return {};
+  return raw;
+}
+
+struct SessionIdExtractor::Impl {
+  od::parser parser;
+  od::parser inner;  // for a JSON-encoded metadata.user_id
+  std::vector<char> padded;
+  std::vector<char> inner_padded;
+  std::string primary, fallback;
+  std::string scratch, scratch2, part_text, role, type;
+  Text item_text;  // the text of the element being read
+
+  // Body fields of the first pass (explicit sources).
+  struct Explicit {
+    bool user_id_set = false;
+    std::string user_id;
+    bool session_id_set = false, session_id_camel_set = false;
+    std::string session_id, session_id_camel;
+    bool conversation_set = false;
+    std::string conversation;  // conv ID: conversation.id or the string conversation
+    bool prompt_cache_key_set = false;
+    std::string prompt_cache_key;
+    bool conversation_id_set = false;
+    std::string conversation_id;
+    bool metadata_seen = false;
+    bool conversation_seen = false;
+  } ex;
+
+  // Hash texts of the second pass.
+  Text a_sys, a_usr, a_ast;               // stage A (messages)
+  bool system_seen = false;
+  bool system_is_string = false;
+  Text b_sys;                             // stage B (top-level system)
+  Text c_sys, c_usr, c_ast;               // stage C (Gemini)
+  Text d_instr;                           // stage D instructions
+  Text d_sys, d_usr, d_ast;               // stage D input
+  size_t d_sys_idx = 0, d_usr_idx = 0, d_ast_idx = 0;
+  bool messages_seen = false, sysinstr_seen = false, contents_seen = false;
+  bool instructions_seen = false, input_seen = false;
+
+  bool Load(std::string_view body, std::vector<char>& buffer, od::parser& p, od::document& doc) {
+    buffer.resize(body.size() + simdjson::SIMDJSON_PADDING);
+    std::memcpy(buffer.data(), body.data(), body.size());
+    return !p.iterate(buffer.data(), body.size(), buffer.size()).get(doc);
+  }
+
+  bool FirstPass(od::object root);
+  bool SecondPass(od::object root);
+  bool ReadMessages(od::value v);
+  bool ReadSystem(od::value v);
+  bool ReadSystemInstruction(od::value v);
+  bool ReadContents(od::value v);
+  bool ReadInput(od::value v);
+  std::string_view ClaudeSession();
+  void Hash();
+};
+
+SessionIdExtractor::SessionIdExtractor() : impl_(std::make_unique<Impl>()) {}
+SessionIdExtractor::~SessionIdExtractor() = default;
+
+bool SessionIdExtractor::Impl::FirstPass(od::object root) {
+  for (auto field : root) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return false;
+    od::value v;
+    if (field.value().get(v)) return false;
+    if (key == "metadata" && !ex.metadata_seen) {
+      ex.metadata_seen = true;
+      od::json_type t;
+      if (v.type().get(t)) return false;
+      if (t != od::json_type::object) continue;
+      od::object meta;
+      if (v.get_object().get(meta)) return false;
+      for (auto mf : meta) {
+        std::string_view mkey;
+        if (mf.unescaped_key().get(mkey)) return false;
+        if (mkey != "user_id" || ex.user_id_set) continue;
+        od::value mv;
+        if (mf.value().get(mv) || !Render(mv, &ex.user_id)) return false;
+        ex.user_id_set = true;
+      }
+    } else if (key == "session_id" && !ex.session_id_set) {
+      if (!Render(v, &ex.session_id)) return false;
+      ex.session_id_set = true;
+    } else if (key == "sessionId" && !ex.session_id_camel_set) {
+      if (!Render(v, &ex.session_id_camel)) return false;
+      ex.session_id_camel_set = true;
+    } else if (key == "conversation" && !ex.conversation_seen) {
+      ex.conversation_seen = true;
+      od::json_type t;
+      if (v.type().get(t)) return false;
+      if (t == od::json_type::object) {
+        od::object conv;
+        if (v.get_object().get(conv)) return false;
+        bool id_seen = false;
+        for (auto cf : conv) {
+          std::string_view ckey;
+          if (cf.unescaped_key().get(ckey)) return false;
+          if (ckey != "id" || id_seen) continue;
+          id_seen = true;
+          od::value cv;
+          if (cf.value().get(cv) || !Render(cv, &scratch)) return false;
+          if (std::string_view id = NormalizeExplicitSessionId(scratch); !id.empty()) {
+            ex.conversation.assign(id);
+            ex.conversation_set = true;
+          }
+        }
+      } else if (t == od::json_type::string) {
+        if (!Render(v, &scratch)) return false;
+        if (std::string_view id = NormalizeExplicitSessionId(scratch); !id.empty()) {
+          ex.conversation.assign(id);
+          ex.conversation_set = true;
+        }
+      }
+    } else if (key == "prompt_cache_key" && !ex.prompt_cache_key_set) {
+      if (!Render(v, &ex.prompt_cache_key)) return false;
+      ex.prompt_cache_key_set = true;
+    } else if (key == "conversation_id" && !ex.conversation_id_set) {
+      if (!Render(v, &ex.conversation_id)) return false;
+      ex.conversation_id_set = true;
+    }
+  }
+  return true;
+}
+
+// ClaudeSession returns the Claude Code session in metadata.user_id, if any.
+std::string_view SessionIdExtractor::Impl::ClaudeSession() {
+  if (!ex.user_id_set) return {};
+  const std::string_view user_id = TrimSpace(ex.user_id);
+  if (user_id.empty()) return {};
+  if (user_id.front() == '{') {
+    od::document doc;
+    if (!Load(user_id, inner_padded, inner, doc)) return {};
+    od::object o;
+    if (doc.get_object().get(o)) return {};
+    for (auto f : o) {
+      std::string_view k;
+      if (f.unescaped_key().get(k)) return {};
+      if (k != "session_id") continue;
+      od::value v;
+      if (f.value().get(v) || !Render(v, &scratch2)) return {};
+      return NormalizeExplicitSessionId(scratch2);
+    }
+    return {};
+  }
+  // Legacy form: the leftmost "_session_" followed only by [a-f0-9-]+ to the end.
+  for (size_t pos = user_id.find("_session_"); pos != std::string_view::npos;
+       pos = user_id.find("_session_", pos + 1)) {
+    const std::string_view rest = user_id.substr(pos + 9);
+    bool ok = !rest.empty();
+    for (char c : rest) ok = ok && ((c >= 'a' && c <= 'f') || (c >= '0' && c <= '9') || c == '-');
+    if (ok) return NormalizeExplicitSessionId(rest);
+  }
+  return {};
+}
+
+// MessageText reads an OpenAI/Claude message `content`: a string, or the non-empty `text` of the
+// elements whose `type` is "text", joined with spaces.
+static bool MessageText(od::value v, Text* out, std::string* scratch, std::string* text,
+                        bool responses_types) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t == od::json_type::string) {
+    std::string_view s;
+    if (v.get_string().get(s)) return false;
+    out->Assign(s);
+    if (s.empty()) out->set = false;
+    return true;
+  }
+  if (t != od::json_type::array) return true;
+  od::array parts;
+  if (v.get_array().get(parts)) return false;
+  for (auto part : parts) {
+    od::value pv;
+    if (part.get(pv)) return false;
+    od::json_type pt;
+    if (pv.type().get(pt)) return false;
+    if (pt != od::json_type::object) continue;
+    od::object po;
+    if (pv.get_object().get(po)) return false;
+    bool type_seen = false, text_seen = false, type_ok = false;
+    text->clear();
+    for (auto f : po) {
+      std::string_view k;
+      if (f.unescaped_key().get(k)) return false;
+      od::value fv;
+      if (k == "type" && !type_seen) {
+        type_seen = true;
+        if (f.value().get(fv) || !Render(fv, scratch)) return false;
+        type_ok = *scratch == "text" ||
+                  (responses_types && (*scratch == "input_text" || *scratch == "output_text"));
+      } else if (k == "text" && !text_seen) {
+        text_seen = true;
+        if (f.value().get(fv) || !Render(fv, text)) return false;
+      }
+    }
+    if (type_ok) out->AppendPiece(*text);
+  }
+  return true;
+}
+
+bool SessionIdExtractor::Impl::ReadMessages(od::value v) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t != od::json_type::array) return true;
+  od::array messages;
+  if (v.get_array().get(messages)) return false;
+  Text& text = item_text;
+  for (auto item : messages) {
+    if (a_sys.set && a_usr.set && a_ast.set) break;
+    od::value mv;
+    if (item.get(mv)) return false;
+    od::json_type mt;
+    if (mv.type().get(mt)) return false;
+    if (mt != od::json_type::object) continue;
+    od::object m;
+    if (mv.get_object().get(m)) return false;
+    bool role_seen = false, content_seen = false;
+    role.clear();
+    text.Clear();
+    for (auto f : m) {
+      std::string_view k;
+      if (f.unescaped_key().get(k)) return false;
+      od::value fv;
+      if (k == "role" && !role_seen) {
+        role_seen = true;
+        if (f.value().get(fv) || !Render(fv, &role)) return false;
+      } else if (k == "content" && !content_seen) {
+        content_seen = true;
+        if (f.value().get(fv) || !MessageText(fv, &text, &scratch, &part_text, false)) {
+          return false;
+        }
+      }
+    }
+    if (!text.set) continue;
+    Text* slot = role == "system" ? &a_sys : role == "user" ? &a_usr : role == "assistant" ? &a_ast : nullptr;
+    if (slot != nullptr && !slot->set) *slot = text;
+  }
+  return true;
+}
+
+bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t == od::json_type::string) {
+    std::string_view s;
+    if (v.get_string().get(s)) return false;
+    b_sys.Assign(s);  // even an empty string counts as "found" (S stays empty for the hash)
+    system_is_string = true;
+    return true;
+  }
+  if (t != od::json_type::array) return true;
+  od::array parts;
+  if (v.get_array().get(parts)) return false;
+  for (auto part : parts) {
+    od::value pv;
+    if (part.get(pv)) return false;
+    od::json_type pt;
+    if (pv.type().get(pt)) return false;
+    if (pt != od::json_type::object) continue;
+    od::object po;
+    if (pv.get_object().get(po)) return false;
+    for (auto f : po) {
+      std::string_view k;
+      if (f.unescaped_key().get(k)) return false;
+      if (k != "text") continue;
+      od::value fv;
+      if (f.value().get(fv) || !Render(fv, &scratch)) return false;
+      break;  // the first "text" counts
+    }
+    if (!scratch.empty()) {
+      b_sys.Assign(scratch);
+      return true;
+    }
+    scratch.clear();
+  }
+  return true;
+}
+
+// FirstPartText reads the first part of `parts` with a non-empty `text`.
+static bool FirstPartText(od::value v, Text* out, std::string* scratch) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t != od::json_type::array) return true;
+  od::array parts;
+  if (v.get_array().get(parts)) return false;
+  for (auto part : parts) {
+    od::value pv;
+    if (part.get(pv)) return false;
+    od::json_type pt;
+    if (pv.type().get(pt)) return false;
+    if (pt != od::json_type::object) continue;
+    od::object po;
+    if (pv.get_object().get(po)) return false;
+    scratch->clear();
+    for (auto f : po) {
+      std::string_view k;
+      if (f.unescaped_key().get(k)) return false;
+      if (k != "text") continue;
+      od::value fv;
+      if (f.value().get(fv) || !Render(fv, scratch)) return false;
+      break;
+    }
+    if (!scratch->empty()) {
+      out->Assign(*scratch);
+      return true;
+    }
+  }
+  return true;
+}
+
+bool SessionIdExtractor::Impl::ReadSystemInstruction(od::value v) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t != od::json_type::object) return true;
+  od::object o;
+  if (v.get_object().get(o)) return false;
+  for (auto f : o) {
+    std::string_view k;
+    if (f.unescaped_key().get(k)) return false;
+    if (k != "parts") continue;
+    od::value pv;
+    if (f.value().get(pv)) return false;
+    return FirstPartText(pv, &c_sys, &scratch);
+  }
+  return true;
+}
+
+bool SessionIdExtractor::Impl::ReadContents(od::value v) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t != od::json_type::array) return true;
+  od::array contents;
+  if (v.get_array().get(contents)) return false;
+  Text& text = item_text;
+  for (auto item : contents) {
+    if (c_usr.set && c_ast.set) break;
+    od::value cv;
+    if (item.get(cv)) return false;
+    od::json_type ct;
+    if (cv.type().get(ct)) return false;
+    if (ct != od::json_type::object) continue;
+    od::object c;
+    if (cv.get_object().get(c)) return false;
+    bool role_seen = false, parts_seen = false;
+    role.clear();
+    text.Clear();
+    for (auto f : c) {
+      std::string_view k;
+      if (f.unescaped_key().get(k)) return false;
+      od::value fv;
+      if (k == "role" && !role_seen) {
+        role_seen = true;
+        if (f.value().get(fv) || !Render(fv, &role)) return false;
+      } else if (k == "parts" && !parts_seen) {
+        parts_seen = true;
+        if (f.value().get(fv) || !FirstPartText(fv, &text, &scratch)) return false;
+      }
+    }
+    if (!text.set) continue;
+    if (role == "user" && !c_usr.set) c_usr = text;
+    if (role == "model" && !c_ast.set) c_ast = text;
+  }
+  return true;
+}
+
+bool SessionIdExtractor::Impl::ReadInput(od::value v) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t != od::json_type::array) return true;  // a string input is ignored
+  od::array items;
+  if (v.get_array().get(items)) return false;
+  Text& text = item_text;
+  size_t index = 0;
+  for (auto item : items) {
+    // Upstream stops once a user and an assistant text are found; nothing later matters.
+    if (d_usr.set && d_ast.set) break;
+    ++index;
+    od::value iv;
+    if (item.get(iv)) return false;
+    od::json_type it;
+    if (iv.type().get(it)) return false;
+    if (it != od::json_type::object) continue;
+    od::object o;
+    if (iv.get_object().get(o)) return false;
+    bool type_seen = false, role_seen = false, content_seen = false;
+    type.clear();
+    role.clear();
+    text.Clear();
+    for (auto f : o) {
+      std::string_view k;
+      if (f.unescaped_key().get(k)) return false;
+      od::value fv;
+      if (k == "type" && !type_seen) {
+        type_seen = true;
+        if (f.value().get(fv) || !Render(fv, &type)) return false;
+      } else if (k == "role" && !role_seen) {
+        role_seen = true;
+        if (f.value().get(fv) || !Render(fv, &role)) return false;
+      } else if (k == "content" && !content_seen) {
+        content_seen = true;
+        if (f.value().get(fv) || !MessageText(fv, &text, &scratch, &part_text, true)) {
+          return false;
+        }
+      }
+    }
+    if (type == "reasoning" || (!type.empty() && type != "message")) continue;
+    if (type.empty() && role.empty()) continue;
+    if (!text.set) continue;
+    if ((role == "developer" || role == "system") && !d_sys.set) {
+      d_sys = text;
+      d_sys_idx = index;
+    } else if (role == "user" && !d_usr.set) {
+      d_usr = text;
+      d_usr_idx = index;
+    } else if (role == "assistant" && !d_ast.set) {
+      d_ast = text;
+      d_ast_idx = index;
+    }
+  }
+  return true;
+}
+
+bool SessionIdExtractor::Impl::SecondPass(od::object root) {
+  for (auto field : root) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return false;
+    od::value v;
+    if (field.value().get(v)) return false;
+    bool ok = true;
+    if (key == "messages" && !messages_seen) {
+      messages_seen = true;
+      ok = ReadMessages(v);
+    } else if (key == "system" && !system_seen) {
+      system_seen = true;
+      ok = ReadSystem(v);
+    } else if (key == "systemInstruction" && !sysinstr_seen) {
+      sysinstr_seen = true;
+      ok = ReadSystemInstruction(v);
+    } else if (key == "contents" && !contents_seen) {
+      contents_seen = true;
+      ok = ReadContents(v);
+    } else if (key == "instructions" && !instructions_seen) {
+      instructions_seen = true;
+      ok = Render(v, &scratch);
+      if (ok && !scratch.empty()) d_instr.Assign(scratch);
+    } else if (key == "input" && !input_seen) {
+      input_seen = true;
+      ok = ReadInput(v);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void SessionIdExtractor::Impl::Hash() {
+  // Stage A, then B, C and D in order, as upstream applies them.
+  const Text* s = &a_sys;
+  const Text* u = &a_usr;
+  const Text* a = &a_ast;
+  if (!s->set && b_sys.set) s = &b_sys;
+  if (!s->set && !u->set) {
+    if (c_sys.set) s = &c_sys;
+    if (!u->set && c_usr.set) u = &c_usr;
+    if (!a->set && c_ast.set) a = &c_ast;
+  }
+  if (!s->set && !u->set) {
+    if (d_instr.set) s = &d_instr;
+    // The input loop stops once U and A are both set; later items are not read.
+    const bool a_preset = a->set;
+    size_t stop = SIZE_MAX;
+    if (d_usr.set && (a_preset || d_ast.set)) {
+      stop = a_preset ? d_usr_idx : std::max(d_usr_idx, d_ast_idx);
+    }
+    if (!s->set && d_sys.set && d_sys_idx <= stop) s = &d_sys;
+    if (d_usr.set) u = &d_usr;
+    if (!a->set && d_ast.set && d_ast_idx <= stop) a = &d_ast;
+  }
+  const bool has_s = s->set && !s->value.empty();
+  const bool has_u = u->set && !u->value.empty();
+  if (!has_s && !has_u) return;
+  const auto fnv = [](uint64_t h, std::string_view bytes) {
+    for (char c : bytes) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 0x100000001b3ull;
+    }
+    return h;
+  };
+  uint64_t h = 0xcbf29ce484222325ull;
+  if (has_s) h = fnv(fnv(fnv(h, "sys:"), s->value), "\n");
+  if (has_u) h = fnv(fnv(fnv(h, "usr:"), u->value), "\n");
+  const auto hex = [](uint64_t v, std::string* out) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out->assign("msg:");
+    for (int shift = 60; shift >= 0; shift -= 4) out->push_back(kHex[(v >> shift) & 0xF]);
+  };
+  const bool has_a = a->set && !a->value.empty();
+  if (!has_a) {
+    hex(h, &primary);
+    return;
+  }
+  hex(h, &fallback);
+  hex(fnv(fnv(fnv(h, "ast:"), a->value), "\n"), &primary);
+}
+
+SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers,
+                                       std::string_view body) {
+  Impl& m = *impl_;
+  m.primary.clear();
+  m.fallback.clear();
+  const auto header = [&](std::string_view name) -> std::string_view {
+    for (const HttpHeader& h : headers) {
+      if (h.name.size() != name.size()) continue;
+      bool same = true;
+      for (size_t i = 0; i < name.size() && same; ++i) {
+        const char a = h.name[i], b = name[i];
+        same = (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) ==
+               (b >= 'A' && b <= 'Z' ? static_cast<char>(b - 'A' + 'a') : b);
+      }
+      if (!same) continue;
+      if (std::string_view v = NormalizeExplicitSessionId(h.value); !v.empty()) return v;
+    }
+    return {};
+  };
+  const auto done = [&](std::string_view prefix, std::string_view id,
+                        std::string_view fallback = {}) {
+    m.primary.assign(prefix);
+    m.primary.append(id);
+    return SessionIds{m.primary, fallback};
+  };
+  if (std::string_view v = header("X-Claude-Code-Session-Id"); !v.empty()) return done("claude:", v);
+
+  // The body's explicit sources (first pass).
+  m.ex = Impl::Explicit{};
+  od::document doc;
+  bool body_ok = !body.empty() && body.size() <= kMaxBodyBytes && m.Load(body, m.padded, m.parser, doc);
+  od::object root;
+  if (body_ok) body_ok = !doc.get_object().get(root) && m.FirstPass(root);
+  if (!body_ok) m.ex = Impl::Explicit{};  // a malformed body yields nothing
+
+  if (std::string_view v = m.ClaudeSession(); !v.empty()) return done("claude:", v);
+  if (std::string_view v = header("Session-Id"); !v.empty()) return done("codex:", v);
+  if (std::string_view v = header("Session_id"); !v.empty()) return done("codex:", v);
+  if (std::string_view v = header("X-Session-ID"); !v.empty()) return done("header:", v);
+  if (std::string_view v = header("X-Session-Affinity"); !v.empty()) return done("affinity:", v);
+  if (std::string_view v = header("X-Client-Request-Id"); !v.empty()) return done("clientreq:", v);
+  if (!body_ok) return {};
+  if (std::string_view v = NormalizeExplicitSessionId(m.ex.session_id); !v.empty()) {
+    return done("session:", v);
+  }
+  if (std::string_view v = NormalizeExplicitSessionId(m.ex.session_id_camel); !v.empty()) {
+    return done("session:", v);
+  }
+  if (std::string_view v = NormalizeExplicitSessionId(m.ex.prompt_cache_key); !v.empty()) {
+    if (m.ex.conversation_set) {
+      m.fallback.assign("conv:");
+      m.fallback.append(m.ex.conversation);
+    }
+    return done("pck:", v, m.fallback);
+  }
+  if (m.ex.conversation_set) return done("conv:", m.ex.conversation);
+  if (std::string_view v = NormalizeExplicitSessionId(m.ex.user_id); !v.empty()) {
+    return done("user:", v);
+  }
+  if (std::string_view v = NormalizeExplicitSessionId(m.ex.conversation_id); !v.empty()) {
+    return done("conv:", v);
+  }
+
+  // The message hash (second pass over the same index).
+  for (Text* t : {&m.a_sys, &m.a_usr, &m.a_ast, &m.b_sys, &m.c_sys, &m.c_usr, &m.c_ast,
+                  &m.d_instr, &m.d_sys, &m.d_usr, &m.d_ast}) {
+    t->Clear();
+  }
+  m.messages_seen = m.system_seen = m.system_is_string = m.sysinstr_seen = m.contents_seen =
+      m.instructions_seen = m.input_seen = false;
+  doc.rewind();
+  if (doc.get_object().get(root) || !m.SecondPass(root)) {
+    return {};
+  }
+  m.Hash();
+  return SessionIds{m.primary, m.fallback};
+}
+
+}  // namespace v0
+}  // namespace authrouter

@@ -1,0 +1,184 @@
+// Session-ID extraction: the 26 worked examples of spec 03 §4 and the sources and validation
+// rules of later fix A4.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "authrouter/session_id.h"
+
+namespace ar = authrouter;
+
+namespace {
+
+struct Ids {
+  std::string primary, fallback;
+  bool operator==(const Ids&) const = default;
+};
+
+Ids Extract(std::string_view body, std::vector<ar::HttpHeader> headers = {}) {
+  static ar::SessionIdExtractor extractor;
+  const ar::SessionIds ids = extractor.Extract(headers, body);
+  return Ids{std::string(ids.primary), std::string(ids.fallback)};
+}
+
+const std::string kE9 =
+    R"({"messages":[{"role":"system","content":"You are helpful"},{"role":"user","content":"Hello"}]})";
+const std::string kE10 =
+    R"({"messages":[{"role":"system","content":"You are helpful"},{"role":"user","content":"Hello"},{"role":"assistant","content":"Hi there!"},{"role":"user","content":"Help me"}]})";
+const std::string kE11 =
+    R"({"messages":[{"role":"system","content":"You are helpful"},{"role":"user","content":"Hello"},{"role":"assistant","content":"Hi there!"},{"role":"user","content":"Help me"},{"role":"assistant","content":"Sure!"},{"role":"user","content":"Thanks"}]})";
+
+}  // namespace
+
+namespace Catch {
+template <>
+struct StringMaker<Ids> {
+  static std::string convert(const Ids& ids) { return "{" + ids.primary + " | " + ids.fallback + "}"; }
+};
+}  // namespace Catch
+
+TEST_CASE("Worked examples E1-E8: explicit IDs", "[session_id]") {
+  CHECK(Extract(R"({"model":"claude-sonnet-4-5","metadata":{"user_id":"user_3f22_account__session_ac980658-63bd-4fb3-97ba-8da64cb1e344"},"messages":[{"role":"user","content":"hi"}]})") ==
+        Ids{"claude:ac980658-63bd-4fb3-97ba-8da64cb1e344", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":"{\"device_id\":\"d1\",\"account_uuid\":\"\",\"session_id\":\"e26d4046-0f88-4b09-bb5b-f863ab5fb24e\"}"}})",
+                {{"X-Session-ID", "hdr-1"}}) ==
+        Ids{"claude:e26d4046-0f88-4b09-bb5b-f863ab5fb24e", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":"user_42"},"messages":[{"role":"user","content":"Hello"}]})",
+                {{"x-session-id", "my-explicit-session"}}) == Ids{"header:my-explicit-session", ""});
+  CHECK(Extract("", {{"X-Session-ID", "only-header"}}) == Ids{"header:only-header", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":"user_x_account__session_AC980658-63BD-4FB3-97BA-8DA64CB1E344"}})") ==
+        Ids{"user:user_x_account__session_AC980658-63BD-4FB3-97BA-8DA64CB1E344", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":"{\"device_id\":\"abc123\"}"}})") ==
+        Ids{R"(user:{"device_id":"abc123"})", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":12345}})") == Ids{"user:12345", ""});
+  CHECK(Extract(R"({"conversation_id":"conv-12345","messages":[{"role":"user","content":"Hello"}]})") ==
+        Ids{"conv:conv-12345", ""});
+}
+
+TEST_CASE("Worked examples E9-E11: a conversation keeps its ID across turns", "[session_id]") {
+  CHECK(Extract(kE9) == Ids{"msg:db09d768eef0153d", ""});
+  CHECK(Extract(kE10) == Ids{"msg:46d2b383fc6205a1", "msg:db09d768eef0153d"});
+  CHECK(Extract(kE11) == Ids{"msg:46d2b383fc6205a1", "msg:db09d768eef0153d"});
+}
+
+TEST_CASE("Worked examples E12-E14: Claude, Gemini and Responses bodies", "[session_id]") {
+  CHECK(Extract(R"({"system":[{"type":"text","text":"You are Claude Code"},{"type":"text","text":"second block"}],"messages":[{"role":"user","content":[{"type":"text","text":"Hello"},{"type":"image","source":{"data":"..."}},{"type":"text","text":"world"}]},{"role":"assistant","content":[{"type":"text","text":"Hi!"}]}]})") ==
+        Ids{"msg:cdadd13f616a3bf4", "msg:df5c64e1734670fe"});
+  CHECK(Extract(R"({"systemInstruction":{"parts":[{"text":"You are helpful"}]},"contents":[{"role":"user","parts":[{"text":"Hello Gemini"}]},{"role":"model","parts":[{"text":"Hi!"}]},{"role":"user","parts":[{"text":"Help"}]}]})") ==
+        Ids{"msg:d4cf67cbc0de8a9c", "msg:0c9d455ee9507166"});
+  CHECK(Extract(R"({"instructions":"You are Codex, based on GPT-5.","input":[{"type":"message","role":"developer","content":[{"type":"input_text","text":"system instructions"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]},{"type":"reasoning","summary":[{"type":"summary_text","text":"thinking..."}],"encrypted_content":"xxx"},{"type":"function_call","name":"f","arguments":"{}"},{"role":"assistant","content":"Hello!"},{"type":"message","role":"user","content":[{"type":"input_text","text":"what can you do"}]}]})") ==
+        Ids{"msg:bae4ad1b6626e0e5", "msg:049d86cbff4d8a84"});
+}
+
+TEST_CASE("Worked examples E15-E17: texts are cut to their first 100 bytes", "[session_id]") {
+  const std::string text =
+      "Please summarise the following design document for the routing layer and list every "
+      "constant you find in it.";
+  CHECK(text.size() == 108);
+  CHECK(Extract(R"({"messages":[{"role":"user","content":")" + text + R"("}]})") ==
+        Ids{"msg:521a5d1f2e7a2919", ""});
+  CHECK(Extract(R"({"messages":[{"role":"user","content":")" + text.substr(0, 100) + R"("}]})") ==
+        Ids{"msg:521a5d1f2e7a2919", ""});
+  CHECK(Extract(R"({"messages":[{"role":"user","content":")" + std::string(99, 'a') +
+                "\xC3\xA9 and more\"}]}") == Ids{"msg:cca9334f0c5519af", ""});
+}
+
+TEST_CASE("Worked examples E18-E25", "[session_id]") {
+  CHECK(Extract(R"({"messages":[{"role":"assistant","content":"orphan"}]})") == Ids{});
+  CHECK(Extract(R"({"messages":[{"role":"developer","content":"dev prompt"},{"role":"user","content":""},{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]},{"role":"user","content":"real question"}]})") ==
+        Ids{"msg:c3776f71f48be98f", ""});
+  CHECK(Extract(R"({"model":"claude-3"})") == Ids{});
+  CHECK(Extract(R"({"metadata":{"user_id":"user_xxx_account__session_failover-test-uuid"}})") ==
+        Ids{"user:user_xxx_account__session_failover-test-uuid", ""});
+  CHECK(Extract(R"({"instructions":"Be terse.","input":"What is 2+2?"})") ==
+        Ids{"msg:ecb5670dd6ca05f2", ""});
+  CHECK(Extract(R"({"contents":[{"role":"user","parts":[{"text":""},{"inlineData":{"mimeType":"image/png","data":"..."}},{"text":"Describe this"}]}]})") ==
+        Ids{"msg:636a209104742e9e", ""});
+  CHECK(Extract(R"({"system":"top-level ignored","messages":[{"role":"system","content":[{"type":"text","text":"Sys A"},{"type":"text","text":"Sys B"}]},{"role":"user","content":"Q"}]})") ==
+        Ids{"msg:ceee5f2ebf55ee2a", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":{"session_id":"abc-1"}}})") == Ids{"claude:abc-1", ""});
+}
+
+TEST_CASE("Note fixed (A4): worked example E26's header value is trimmed", "[session_id]") {
+  // April kept "header: s1 "; later fix A4 validates and trims every explicit ID.
+  CHECK(Extract("", {{"X-Session-ID", " s1 "}}) == Ids{"header:s1", ""});
+}
+
+TEST_CASE("Later fix A4: every source in its order", "[session_id]") {
+  const std::string body =
+      R"({"metadata":{"user_id":"u-1"},"session_id":"s-1","prompt_cache_key":"p-1","conversation":{"id":"c-1"},"conversation_id":"cid-1"})";
+  CHECK(Extract(body, {{"X-Claude-Code-Session-Id", "cc"}, {"Session-Id", "x"}}) ==
+        Ids{"claude:cc", ""});
+  CHECK(Extract(body, {{"session-id", "codex-1"}, {"X-Session-ID", "h"}}) == Ids{"codex:codex-1", ""});
+  CHECK(Extract(body, {{"Session_id", "codex-2"}}) == Ids{"codex:codex-2", ""});
+  CHECK(Extract(body, {{"X-Session-Affinity", "aff"}}) == Ids{"affinity:aff", ""});
+  CHECK(Extract(body, {{"X-Client-Request-Id", "req"}}) == Ids{"clientreq:req", ""});
+  CHECK(Extract(body) == Ids{"session:s-1", ""});
+  CHECK(Extract(R"({"sessionId":"s-2","prompt_cache_key":"p"})") == Ids{"session:s-2", ""});
+  CHECK(Extract(R"({"prompt_cache_key":"p-1","conversation":{"id":"c-1"}})") ==
+        Ids{"pck:p-1", "conv:c-1"});
+  CHECK(Extract(R"({"prompt_cache_key":"p-1","conversation":"c-2"})") == Ids{"pck:p-1", "conv:c-2"});
+  CHECK(Extract(R"({"prompt_cache_key":"p-1"})") == Ids{"pck:p-1", ""});
+  CHECK(Extract(R"({"conversation":{"id":"c-1"},"metadata":{"user_id":"u"}})") == Ids{"conv:c-1", ""});
+  CHECK(Extract(R"({"conversation":"c-3"})") == Ids{"conv:c-3", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":"u-1"},"conversation_id":"cid"})") == Ids{"user:u-1", ""});
+  CHECK(Extract(R"({"conversation_id":"cid","messages":[{"role":"user","content":"x"}]})") ==
+        Ids{"conv:cid", ""});
+}
+
+TEST_CASE("Explicit IDs are validated: control characters, blanks and length", "[session_id]") {
+  CHECK(ar::NormalizeExplicitSessionId("  id-1 \xC2\xA0") == "id-1");  // Unicode space trimmed
+  CHECK(ar::NormalizeExplicitSessionId("id-1\t").empty());  // a tab is a control character
+  CHECK(ar::NormalizeExplicitSessionId("a\x01" "b").empty());
+  CHECK(ar::NormalizeExplicitSessionId("a\nb").empty());
+  CHECK(ar::NormalizeExplicitSessionId("a\x7f").empty());
+  CHECK(ar::NormalizeExplicitSessionId("a\xC2\x85" "b").empty());  // U+0085 (C1 control)
+  CHECK(ar::NormalizeExplicitSessionId("   ").empty());
+  CHECK(ar::NormalizeExplicitSessionId(std::string(256, 'x')).size() == 256);
+  CHECK(ar::NormalizeExplicitSessionId(std::string(257, 'x')).empty());
+  // A rejected value falls through to the next source (here: the next header value).
+  CHECK(Extract("", {{"X-Session-ID", "bad\x01"}, {"x-session-id", "good"}}) == Ids{"header:good", ""});
+  CHECK(Extract(R"({"session_id":"   ","conversation_id":"c"})") == Ids{"conv:c", ""});
+  CHECK(Extract(R"({"session_id":")" + std::string(300, 'x') + R"(","conversation_id":"c"})") ==
+        Ids{"conv:c", ""});
+}
+
+TEST_CASE("Values render as gjson renders them", "[session_id]") {
+  CHECK(Extract(R"({"session_id":12})") == Ids{"session:12", ""});
+  CHECK(Extract(R"({"session_id":-1.50})") == Ids{"session:-1.5", ""});
+  CHECK(Extract(R"({"session_id":1e3})") == Ids{"session:1000", ""});
+  CHECK(Extract(R"({"session_id":true})") == Ids{"session:true", ""});
+  CHECK(Extract(R"({"session_id":null,"conversation_id":"c"})") == Ids{"conv:c", ""});
+  CHECK(Extract(R"({"session_id":{"a": 1}})") == Ids{R"(session:{"a": 1})", ""});
+  CHECK(Extract(R"({"session_id":"\u00e9t\u00e9"})") == Ids{"session:\xC3\xA9t\xC3\xA9", ""});
+  // The first of duplicate keys counts.
+  CHECK(Extract(R"({"session_id":"first","session_id":"second"})") == Ids{"session:first", ""});
+}
+
+TEST_CASE("Unusable bodies yield no session, and headers still count", "[session_id]") {
+  for (std::string_view body : {std::string_view("{"), std::string_view("[1,2]"),
+                                std::string_view("\"str\""), std::string_view("null"),
+                                std::string_view("{\"session_id\":\"a\xff\"}"),
+                                std::string_view("{\"session_id\":\"a\"} trailing"),
+                                std::string_view("not json at all")}) {
+    INFO(body);
+    CHECK(Extract(body).primary.empty());
+    CHECK(Extract(body, {{"X-Session-ID", "h"}}) == Ids{"header:h", ""});
+  }
+  std::string deep = R"({"messages":)";
+  for (int i = 0; i < 5000; ++i) deep += "[";
+  CHECK(Extract(deep).primary.empty());
+  CHECK(Extract(R"({"messages":"not an array","system":7})").primary.empty());
+}
+
+TEST_CASE("Repeated extraction reuses its buffers and results stay independent", "[session_id]") {
+  ar::SessionIdExtractor e;
+  const ar::HttpHeader none[] = {{"X-Other", "1"}};
+  for (int i = 0; i < 3; ++i) {
+    CHECK(e.Extract(none, kE10).primary == "msg:46d2b383fc6205a1");
+    CHECK(e.Extract({}, R"({"session_id":"abc"})").primary == "session:abc");
+    CHECK(e.Extract({}, R"({"session_id":"abc"})").fallback.empty());
+    CHECK(e.Extract({}, "").primary.empty());
+  }
+}
