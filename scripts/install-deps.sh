@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libsimdjson-dev libabsl-dev catch2 libbenchmark-dev
   libcurl4-openssl-dev libssl-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -2,7 +2,8 @@
 # Installs what is missing, then builds and runs the whole test suite three times:
 #   1. Release build;
 #   2. Debug build with AddressSanitizer + UndefinedBehaviorSanitizer;
-#   3. RelWithDebInfo build with ThreadSanitizer.
+#   3. RelWithDebInfo build with ThreadSanitizer;
+# and finally fuzzes session-ID extraction for 60 s (clang, libFuzzer, ASan+UBSan).
 # Each run ends with ctest's summary. Exits non-zero if any build or test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,5 +32,7 @@ run_suite asan-ubsan build/asan -DCMAKE_BUILD_TYPE=Debug -DAUTHROUTER_BUILD_TEST
   -DAUTHROUTER_SANITIZE=address,undefined
 run_suite tsan build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAUTHROUTER_BUILD_TESTS=ON \
   -DAUTHROUTER_SANITIZE=thread
+
+scripts/fuzz.sh 60
 
 echo "==> all test suites passed"

@@ -182,3 +182,18 @@ TEST_CASE("Repeated extraction reuses its buffers and results stay independent",
     CHECK(e.Extract({}, "").primary.empty());
   }
 }
+
+TEST_CASE("A system part without text never reuses an earlier value (found by fuzzing)",
+          "[session_id]") {
+  const std::string body =
+      R"({"system":[{"type":"tede"}],"messages":[{"role":"user","content":[{"type":"text","text":"Hello"},{"type":"text","text":"world"}]},{"role":"assistant","content":[{"type":"text","text":"Hi!"}]}]})";
+  ar::SessionIdExtractor fresh;
+  const std::string expected(fresh.Extract({}, body).primary);
+  ar::SessionIdExtractor used;
+  (void)used.Extract({}, R"({"session_id":"leftover text in a scratch buffer"})");
+  CHECK(used.Extract({}, body).primary == expected);
+  CHECK(used.Extract({}, body).primary == expected);
+  // usr:Hello world + ast:Hi! (no system text), as upstream hashes it.
+  CHECK(Extract(body) == Ids{"msg:" + std::string(Extract(R"({"messages":[{"role":"user","content":"Hello world"},{"role":"assistant","content":"Hi!"}]})").primary).substr(4),
+                             std::string(Extract(R"({"messages":[{"role":"user","content":"Hello world"}]})").primary)});
+}

@@ -378,6 +378,7 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
     if (pt != od::json_type::object) continue;
     od::object po;
     if (pv.get_object().get(po)) return false;
+    scratch.clear();  // a part without "text" has none (never a previous value)
     for (auto f : po) {
       std::string_view k;
       if (f.unescaped_key().get(k)) return false;
@@ -390,7 +391,6 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
       b_sys.Assign(scratch);
       return true;
     }
-    scratch.clear();
   }
   return true;
 }

@@ -1,0 +1,49 @@
+// libFuzzer target for session-ID extraction. The input is split at its first NUL byte: before
+// it, "Name: value" header lines; after it, the body. Checks the extractor's invariants.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+#include <vector>
+
+#include "authrouter/session_id.h"
+
+namespace {
+
+bool IsValidPrefix(std::string_view id) {
+  for (std::string_view p : {"claude:", "codex:", "header:", "affinity:", "clientreq:", "session:",
+                             "pck:", "conv:", "user:", "msg:"}) {
+    if (id.substr(0, p.size()) == p) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static authrouter::SessionIdExtractor extractor;
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  const size_t nul = input.find('\0');
+  const std::string_view head = nul == std::string_view::npos ? std::string_view() : input.substr(0, nul);
+  const std::string_view body = nul == std::string_view::npos ? input : input.substr(nul + 1);
+  std::vector<authrouter::HttpHeader> headers;
+  for (size_t start = 0; start < head.size();) {
+    size_t end = head.find('\n', start);
+    if (end == std::string_view::npos) end = head.size();
+    const std::string_view line = head.substr(start, end - start);
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      headers.push_back({line.substr(0, colon), line.substr(colon + 1)});
+    }
+    start = end + 1;
+  }
+  const authrouter::SessionIds ids = extractor.Extract(headers, body);
+  if (ids.primary.empty() && !ids.fallback.empty()) std::abort();
+  if (!ids.primary.empty() && !IsValidPrefix(ids.primary)) std::abort();
+  if (!ids.fallback.empty() && !IsValidPrefix(ids.fallback)) std::abort();
+  // The same input gives the same answer (buffers are reused between calls).
+  const std::string primary(ids.primary), fallback(ids.fallback);
+  const authrouter::SessionIds again = extractor.Extract(headers, body);
+  if (again.primary != primary || again.fallback != fallback) std::abort();
+  return 0;
+}
