@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include <string>
+#include <vector>
 
 #include "alloc_counter.h"
 #include "authrouter/session_id.h"
@@ -73,5 +74,33 @@ AUTHROUTER_SESSION_BENCH(openai);
 AUTHROUTER_SESSION_BENCH(claude);
 AUTHROUTER_SESSION_BENCH(gemini);
 AUTHROUTER_SESSION_BENCH(responses);
+
+}  // namespace
+
+#include "authrouter/session_cache.h"
+
+namespace {
+
+// A binding written and read back among 10,000 live sessions.
+void BM_SessionCache_SetGet(benchmark::State& state) {
+  auto cache = *ar::SessionCache::Create({.ttl = absl::Hours(1), .sweeper = false});
+  std::vector<std::string> keys;
+  for (int i = 0; i < 10000; ++i) {
+    keys.push_back("mixed::msg:" + std::to_string(1000000000000000ull + i) + "::claude-sonnet-4-5");
+    cache->Set(keys.back(), "claude-" + std::to_string(i % 1000) + ".json");
+  }
+  std::string bound;
+  size_t i = 0;
+  {
+    ar::bench::AllocCounter allocs(state);
+    for (auto _ : state) {
+      const std::string& key = keys[i++ % keys.size()];
+      benchmark::DoNotOptimize(cache->GetAndRefresh(key, &bound));
+      cache->Set(key, bound);
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SessionCache_SetGet);
 
 }  // namespace

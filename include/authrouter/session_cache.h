@@ -1,0 +1,140 @@
+// session_cache.h -- session-to-credential bindings with a time to live.
+//
+// Session affinity binds a conversation's key to the credential that served it, so later turns go
+// to the same credential. Keys that name the same conversation (a primary and a fallback ID,
+// later fix A5) form an alias group: written together, refreshed together, expired together.
+// A binding expires when now >= its expiry; reading it with GetAndRefresh or Touch restarts its
+// time to live.
+//
+// Memory: one binding costs about 200 bytes plus its key (a hash-map slot and node, the group
+// record, and the list link); a group adds about 90 bytes plus the credential ID. At the default
+// bound of 1,000,000 bindings with 80-byte keys that is roughly 300 MB; size `max_entries` to
+// the traffic. When the bound is reached the groups refreshed longest ago are evicted first.
+//
+// Thread-safety: safe for concurrent use. The optional sweeper thread is joined by Stop() and by
+// the destructor.
+#ifndef AUTHROUTER_SESSION_CACHE_H_
+#define AUTHROUTER_SESSION_CACHE_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "authrouter/clock.h"
+
+namespace authrouter {
+inline namespace v0 {
+
+class SessionCache {
+ public:
+  // kMaxAliases is the most keys one group holds (A5); further aliases are ignored.
+  static constexpr size_t kMaxAliases = 64;
+
+  struct Options {
+    // Time to live of a binding. REQUIRES: > 0 and <= 30 days. Default: 1 h.
+    absl::Duration ttl = absl::Hours(1);
+    // Most bindings (keys) held; the oldest groups are evicted beyond it. REQUIRES: > 0.
+    // Default: 1,000,000.
+    size_t max_entries = 1'000'000;
+    // Run a sweeper thread that removes expired bindings every ttl/2. Without it, call Sweep()
+    // from the host's own loop. Default: true.
+    bool sweeper = true;
+    // The time source. Default: SystemClock::Default(). REQUIRES: outlives the cache.
+    const Clock* clock = nullptr;
+  };
+
+  // Create validates `options` and builds a cache. Returns InvalidArgumentError for a ttl out of
+  // range or a zero max_entries.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<SessionCache>> Create(Options options);
+
+  ~SessionCache();
+  SessionCache(const SessionCache&) = delete;
+  SessionCache& operator=(const SessionCache&) = delete;
+
+  // Get writes the credential bound to `key` into *credential_id and returns true, or returns
+  // false when there is no live binding (an expired one is removed). The time to live is not
+  // extended. An empty key never binds.
+  bool Get(std::string_view key, std::string* credential_id);
+
+  // GetAndRefresh is Get, and a hit restarts the time to live of the key's whole group.
+  bool GetAndRefresh(std::string_view key, std::string* credential_id);
+
+  // Set binds `key` to `credential_id` (a group of one), replacing any earlier binding of the
+  // key. An empty key or credential ID is ignored.
+  void Set(std::string_view key, std::string_view credential_id);
+
+  // SetAliases binds every key of `keys` (at most kMaxAliases; empty ones skipped) as one group.
+  void SetAliases(std::span<const std::string_view> keys, std::string_view credential_id);
+
+  // Touch restarts the time to live of `key`'s group if the key is still bound to
+  // `credential_id` (a success, A7). Returns whether it was.
+  bool Touch(std::string_view key, std::string_view credential_id);
+
+  // CompareAndDelete removes `key`'s group if the key is still bound to `credential_id` (a
+  // failure, A7): a binding already moved elsewhere is left alone. Returns whether it removed.
+  bool CompareAndDelete(std::string_view key, std::string_view credential_id);
+
+  // Invalidate removes `key`'s group.
+  void Invalidate(std::string_view key);
+
+  // InvalidateCredential removes every group bound to `credential_id`. O(bindings).
+  void InvalidateCredential(std::string_view credential_id);
+
+  // Sweep removes every expired binding now and returns how many keys it removed.
+  size_t Sweep();
+
+  // Stop ends the sweeper thread and waits for it. Idempotent, and safe to call concurrently.
+  void Stop();
+
+  // size returns the number of keys held (live or not yet swept).
+  size_t size() const;
+
+  absl::Duration ttl() const { return ttl_; }
+
+ private:
+  struct Group;
+  struct StringHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  struct StringEq {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+  };
+  using GroupList = std::list<Group>;
+
+  explicit SessionCache(const Options& options);
+  bool Lookup(std::string_view key, bool refresh, std::string* credential_id);
+  void EraseGroupLocked(GroupList::iterator group);
+  void RefreshLocked(GroupList::iterator group, absl::Time now);
+  void EvictLocked();
+  void SweeperLoop();
+
+  const absl::Duration ttl_;
+  const size_t max_entries_;
+  const Clock* const clock_;
+
+  mutable std::mutex mu_;
+  GroupList groups_;  // oldest refresh first; guarded by mu_
+  std::unordered_map<std::string, GroupList::iterator, StringHash, StringEq> keys_;  // mu_
+
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;  // guarded by stop_mu_
+  std::thread sweeper_;
+  std::once_flag stop_once_;
+};
+
+}  // namespace v0
+}  // namespace authrouter
+
+#endif  // AUTHROUTER_SESSION_CACHE_H_

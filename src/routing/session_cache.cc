@@ -1,0 +1,187 @@
+#include "authrouter/session_cache.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+
+#include <vector>
+
+namespace authrouter {
+inline namespace v0 {
+
+struct SessionCache::Group {
+  std::string credential_id;
+  absl::Time expires_at;
+  std::vector<std::string> keys;  // the aliases that point here
+};
+
+absl::StatusOr<std::unique_ptr<SessionCache>> SessionCache::Create(Options options) {
+  if (options.ttl <= absl::ZeroDuration() || options.ttl > absl::Hours(24 * 30)) {
+    return absl::InvalidArgumentError("session cache ttl must be greater than 0 and at most 30 days");
+  }
+  if (options.max_entries == 0) {
+    return absl::InvalidArgumentError("session cache max_entries must be greater than 0");
+  }
+  return std::unique_ptr<SessionCache>(new SessionCache(options));
+}
+
+SessionCache::SessionCache(const Options& options)
+    : ttl_(options.ttl),
+      max_entries_(options.max_entries),
+      clock_(options.clock != nullptr ? options.clock : &SystemClock::Default()) {
+  if (options.sweeper) {
+    sweeper_ = std::thread([this] { SweeperLoop(); });
+    pthread_setname_np(sweeper_.native_handle(), "ar-session-sweep");
+  }
+}
+
+SessionCache::~SessionCache() { Stop(); }
+
+void SessionCache::Stop() {
+  std::call_once(stop_once_, [this] {
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (sweeper_.joinable()) sweeper_.join();
+  });
+}
+
+void SessionCache::SweeperLoop() {
+  std::unique_lock<std::mutex> lock(stop_mu_);
+  const auto period = absl::ToChronoMilliseconds(std::max(ttl_ / 2, absl::Milliseconds(1)));
+  while (!stop_cv_.wait_for(lock, period, [this] { return stopping_; })) {
+    lock.unlock();
+    Sweep();
+    lock.lock();
+  }
+}
+
+void SessionCache::EraseGroupLocked(GroupList::iterator group) {
+  for (const std::string& key : group->keys) {
+    auto it = keys_.find(key);
+    if (it != keys_.end() && it->second == group) keys_.erase(it);
+  }
+  groups_.erase(group);
+}
+
+void SessionCache::RefreshLocked(GroupList::iterator group, absl::Time now) {
+  group->expires_at = now + ttl_;
+  groups_.splice(groups_.end(), groups_, group);  // newest refresh last
+}
+
+void SessionCache::EvictLocked() {
+  while (keys_.size() > max_entries_ && !groups_.empty()) EraseGroupLocked(groups_.begin());
+}
+
+bool SessionCache::Lookup(std::string_view key, bool refresh, std::string* credential_id) {
+  if (key.empty()) return false;
+  const absl::Time now = clock_->Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = keys_.find(key);
+  if (it == keys_.end()) return false;
+  const GroupList::iterator group = it->second;
+  if (now >= group->expires_at) {
+    EraseGroupLocked(group);
+    return false;
+  }
+  if (refresh) RefreshLocked(group, now);
+  credential_id->assign(group->credential_id);
+  return true;
+}
+
+bool SessionCache::Get(std::string_view key, std::string* credential_id) {
+  return Lookup(key, false, credential_id);
+}
+
+bool SessionCache::GetAndRefresh(std::string_view key, std::string* credential_id) {
+  return Lookup(key, true, credential_id);
+}
+
+void SessionCache::Set(std::string_view key, std::string_view credential_id) {
+  SetAliases(std::span<const std::string_view>(&key, 1), credential_id);
+}
+
+void SessionCache::SetAliases(std::span<const std::string_view> keys,
+                              std::string_view credential_id) {
+  if (credential_id.empty()) return;
+  const absl::Time now = clock_->Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  Group group;
+  group.credential_id.assign(credential_id);
+  group.expires_at = now + ttl_;
+  for (std::string_view key : keys) {
+    if (key.empty() || group.keys.size() == kMaxAliases) continue;
+    if (std::find(group.keys.begin(), group.keys.end(), key) != group.keys.end()) continue;
+    group.keys.emplace_back(key);
+  }
+  if (group.keys.empty()) return;
+  // A key moves to the new group; an old group left without keys disappears.
+  for (const std::string& key : group.keys) {
+    auto it = keys_.find(key);
+    if (it == keys_.end()) continue;
+    const GroupList::iterator old = it->second;
+    keys_.erase(it);
+    std::erase(old->keys, key);
+    if (old->keys.empty()) groups_.erase(old);
+  }
+  groups_.push_back(std::move(group));
+  const GroupList::iterator added = std::prev(groups_.end());
+  for (const std::string& key : added->keys) keys_.emplace(key, added);
+  EvictLocked();
+}
+
+bool SessionCache::Touch(std::string_view key, std::string_view credential_id) {
+  const absl::Time now = clock_->Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = keys_.find(key);
+  if (it == keys_.end() || it->second->credential_id != credential_id) return false;
+  if (now >= it->second->expires_at) {
+    EraseGroupLocked(it->second);
+    return false;
+  }
+  RefreshLocked(it->second, now);
+  return true;
+}
+
+bool SessionCache::CompareAndDelete(std::string_view key, std::string_view credential_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = keys_.find(key);
+  if (it == keys_.end() || it->second->credential_id != credential_id) return false;
+  EraseGroupLocked(it->second);
+  return true;
+}
+
+void SessionCache::Invalidate(std::string_view key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = keys_.find(key);
+  if (it != keys_.end()) EraseGroupLocked(it->second);
+}
+
+void SessionCache::InvalidateCredential(std::string_view credential_id) {
+  if (credential_id.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto g = groups_.begin(); g != groups_.end();) {
+    auto next = std::next(g);
+    if (g->credential_id == credential_id) EraseGroupLocked(g);
+    g = next;
+  }
+}
+
+size_t SessionCache::Sweep() {
+  const absl::Time now = clock_->Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  const size_t before = keys_.size();
+  // Groups are ordered by refresh time and all share one ttl, so the expired ones lead.
+  while (!groups_.empty() && now >= groups_.front().expires_at) EraseGroupLocked(groups_.begin());
+  return before - keys_.size();
+}
+
+size_t SessionCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return keys_.size();
+}
+
+}  // namespace v0
+}  // namespace authrouter

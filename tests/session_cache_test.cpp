@@ -1,0 +1,193 @@
+// SessionCache: TTL bindings (spec 03 §5) with later fixes A5 (alias groups, "now >= expiry")
+// and A7 (touch, compare-and-delete), driven by the manual clock.
+#include <catch2/catch.hpp>
+
+#include <thread>
+#include <vector>
+
+#include "authrouter/session_cache.h"
+#include "support/time_helpers.h"
+
+namespace ar = authrouter;
+
+namespace {
+
+std::unique_ptr<ar::SessionCache> Cache(ar::ManualClock& clock, absl::Duration ttl,
+                                        size_t max_entries = 1000) {
+  auto c = ar::SessionCache::Create(
+      {.ttl = ttl, .max_entries = max_entries, .sweeper = false, .clock = &clock});
+  REQUIRE(c.ok());
+  return *std::move(c);
+}
+
+std::string Bound(ar::SessionCache& c, std::string_view key, bool refresh = false) {
+  std::string id;
+  const bool hit = refresh ? c.GetAndRefresh(key, &id) : c.Get(key, &id);
+  return hit ? id : "<miss>";
+}
+
+// Name returns prefix + n (built piecewise: GCC 12 warns falsely on "literal" + std::string).
+std::string Name(std::string_view prefix, int n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("GetAndRefresh extends a binding; the spec's 100 ms sequence", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Milliseconds(100));
+  c->Set("k", "auth-a");
+  CHECK(Bound(*c, "k", true) == "auth-a");
+  clock.Advance(absl::Milliseconds(60));
+  CHECK(Bound(*c, "k", true) == "auth-a");  // now lives until 160 ms
+  clock.Advance(absl::Milliseconds(60));
+  CHECK(Bound(*c, "k", true) == "auth-a");  // at 120 ms; until 220 ms
+  clock.Advance(absl::Milliseconds(110));
+  CHECK(Bound(*c, "k", true) == "<miss>");
+  CHECK(c->size() == 0);  // the expired binding was removed on read
+}
+
+TEST_CASE("Get does not extend, and a binding expires at its expiry (A5)", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  c->Set("k", "a");
+  clock.Advance(absl::Seconds(9));
+  CHECK(Bound(*c, "k") == "a");
+  clock.Advance(absl::Seconds(1));  // now == expiry
+  CHECK(Bound(*c, "k") == "<miss>");
+}
+
+TEST_CASE("Empty keys and credential IDs never bind", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  c->Set("", "a");
+  c->Set("k", "");
+  CHECK(c->size() == 0);
+  CHECK(Bound(*c, "") == "<miss>");
+}
+
+TEST_CASE("Aliases are written, refreshed and removed together (A5)", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  const std::string_view keys[] = {"primary", "fallback", "", "primary"};
+  c->SetAliases(keys, "a");
+  CHECK(c->size() == 2);
+  clock.Advance(absl::Seconds(8));
+  CHECK(Bound(*c, "fallback", true) == "a");  // refreshes the whole group
+  clock.Advance(absl::Seconds(8));
+  CHECK(Bound(*c, "primary") == "a");
+  // Rebinding one alias moves it to a new group; the rest of the old group stays.
+  c->Set("primary", "b");
+  CHECK(Bound(*c, "primary") == "b");
+  CHECK(Bound(*c, "fallback") == "a");
+  std::vector<std::string> many;
+  for (size_t i = 0; i < ar::SessionCache::kMaxAliases + 10; ++i) many.push_back(Name("k", static_cast<int>(i)));
+  std::vector<std::string_view> views(many.begin(), many.end());
+  c->SetAliases(views, "z");
+  CHECK(c->size() == 2 + ar::SessionCache::kMaxAliases);
+}
+
+TEST_CASE("Touch and compare-and-delete act only while the binding is unchanged (A7)",
+          "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  const std::string_view keys[] = {"p", "f"};
+  c->SetAliases(keys, "a");
+  clock.Advance(absl::Seconds(9));
+  CHECK_FALSE(c->Touch("p", "b"));
+  CHECK(c->Touch("p", "a"));
+  clock.Advance(absl::Seconds(9));
+  CHECK(Bound(*c, "f") == "a");  // the touch refreshed the group
+  CHECK_FALSE(c->CompareAndDelete("p", "b"));  // bound elsewhere: a late failure is ignored
+  CHECK(c->CompareAndDelete("f", "a"));
+  CHECK(Bound(*c, "p") == "<miss>");  // the whole group went
+  CHECK_FALSE(c->Touch("p", "a"));
+}
+
+TEST_CASE("Invalidate removes a key's group; InvalidateCredential every group of a credential",
+          "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  c->Set("k1", "a");
+  c->Set("k2", "a");
+  c->Set("k3", "b");
+  c->Invalidate("k3");
+  CHECK(Bound(*c, "k3") == "<miss>");
+  c->InvalidateCredential("a");
+  CHECK(c->size() == 0);
+  c->InvalidateCredential("");
+}
+
+TEST_CASE("Sweep removes exactly the expired bindings", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  c->Set("old", "a");
+  clock.Advance(absl::Seconds(5));
+  const std::string_view keys[] = {"new", "new-alias"};
+  c->SetAliases(keys, "b");
+  clock.Advance(absl::Seconds(5));
+  CHECK(c->Sweep() == 1);
+  CHECK(Bound(*c, "new") == "b");
+  clock.Advance(absl::Seconds(5));
+  CHECK(c->Sweep() == 2);
+  CHECK(c->size() == 0);
+}
+
+TEST_CASE("Beyond max_entries the least recently refreshed groups go first", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Hours(1), 3);
+  c->Set("a", "1");
+  clock.Advance(absl::Seconds(1));
+  c->Set("b", "2");
+  clock.Advance(absl::Seconds(1));
+  c->Set("c", "3");
+  CHECK(Bound(*c, "a", true) == "1");  // refreshed: now the newest
+  c->Set("d", "4");
+  CHECK(Bound(*c, "b") == "<miss>");
+  CHECK(Bound(*c, "a") == "1");
+  CHECK(c->size() == 3);
+}
+
+TEST_CASE("Create rejects absurd settings", "[session_cache]") {
+  CHECK(absl::IsInvalidArgument(ar::SessionCache::Create({.ttl = absl::ZeroDuration()}).status()));
+  CHECK(absl::IsInvalidArgument(ar::SessionCache::Create({.ttl = -absl::Seconds(1)}).status()));
+  CHECK(absl::IsInvalidArgument(ar::SessionCache::Create({.ttl = absl::Hours(24 * 31)}).status()));
+  CHECK(absl::IsInvalidArgument(ar::SessionCache::Create({.max_entries = 0}).status()));
+}
+
+TEST_CASE("The sweeper thread stops once, from any number of threads", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = ar::SessionCache::Create({.ttl = absl::Hours(1), .clock = &clock});
+  REQUIRE(c.ok());
+  std::vector<std::thread> stoppers;
+  for (int i = 0; i < 4; ++i) stoppers.emplace_back([&] { (*c)->Stop(); });
+  for (auto& t : stoppers) t.join();
+  (*c)->Stop();
+  (*c)->Set("k", "a");  // still usable after stop
+  CHECK(Bound(**c, "k") == "a");
+}
+
+TEST_CASE("Concurrent readers and writers keep the cache consistent", "[session_cache][stress]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(30), 500);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::string id;
+      for (int i = 0; i < 5000; ++i) {
+        const std::string key = Name("s", static_cast<int>((i * 7 + t) % 800));
+        switch (i % 5) {
+          case 0: c->Set(key, Name("a", static_cast<int>(t))); break;
+          case 1: (void)c->GetAndRefresh(key, &id); break;
+          case 2: (void)c->CompareAndDelete(key, Name("a", static_cast<int>(t))); break;
+          case 3: (void)c->Touch(key, "a0"); break;
+          default: clock.Advance(absl::Milliseconds(10)); (void)c->Sweep();
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(c->size() <= 500);
+}
