@@ -35,6 +35,8 @@
 #include "authrouter/result.h"
 #include "authrouter/routing_error.h"
 #include "authrouter/selector.h"
+#include "authrouter/session_cache.h"
+#include "authrouter/session_id.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -53,6 +55,15 @@ struct ManagerOptions {
   // Cooldown after 408/500/502/503/504 (later fix C3): 0 means 60 s, > 0 that many seconds,
   // < 0 no cooldown. Default: 0.
   int64_t transient_error_cooldown_seconds = 0;
+
+  // --- session affinity (spec 03, later fixes A4-A9) ---
+  // Keep each conversation on the credential that served it (session IDs from headers and body,
+  // see session_id.h), so the upstream prompt cache keeps hitting. Default: false.
+  bool session_affinity = false;
+  // How long a binding lives without use. REQUIRES: > 0 and <= 30 days. Default: 1 h.
+  absl::Duration session_affinity_ttl = absl::Hours(1);
+  // The most bindings kept (oldest evicted first). REQUIRES: > 0. Default: 1,000,000.
+  size_t session_affinity_max_entries = 1'000'000;
 
   // --- execution (Manager::Execute) ---
   // Extra retry rounds after a round in which every credential failed (`request-retry`). A
@@ -97,6 +108,9 @@ struct PickRequest {
   // The downstream client is on a websocket: for provider "codex", prefer websocket-capable
   // credentials, even from a lower priority tier.
   bool downstream_websocket = false;
+  // With session affinity: the request's headers and raw body, where its session ID is found.
+  std::span<const HttpHeader> headers;
+  std::string_view body;
 };
 
 // ExecuteRequest describes one request for Manager::Execute.
@@ -105,6 +119,8 @@ struct ExecuteRequest {
   std::string_view model;                       // as PickRequest::model
   std::string_view pinned_id;                   // as PickRequest::pinned_id
   bool downstream_websocket = false;            // as PickRequest::downstream_websocket
+  std::span<const HttpHeader> headers;          // as PickRequest::headers
+  std::string_view body;                        // as PickRequest::body
   // Set to true when the client goes away: no new attempt starts and waits end early.
   const std::atomic<bool>* cancelled = nullptr;
 };
@@ -123,6 +139,9 @@ struct PickResult {
   std::shared_ptr<const Credential> credential;
   // The normalised provider key that served the pick. Valid for the Manager's lifetime.
   std::string_view provider;
+  // With session affinity: the session binding this pick used or made. Pass it back as
+  // Result::session_key so that a success keeps the binding and a failure releases it (A7).
+  std::shared_ptr<const std::string> session;
 };
 
 // Manager holds the credential pool and makes the picks.
@@ -247,12 +266,19 @@ class Manager {
   void SetStrategy(RoutingStrategy strategy);
   RoutingStrategy strategy() const;
 
+  // SetSessionAffinity turns session affinity on or off, or changes the binding TTL (hot reload,
+  // later fix A9). Turning it off drops every binding and stops the cache's sweeper once;
+  // changing only the TTL keeps every binding. Returns InvalidArgumentError for a TTL out of
+  // range.
+  [[nodiscard]] absl::Status SetSessionAffinity(bool enabled, absl::Duration ttl);
+
   // SetSelector installs a host selector (nullptr restores the built-in strategy).
   void SetSelector(std::shared_ptr<Selector> selector);
 
  private:
   struct Impl;
   explicit Manager(std::unique_ptr<Impl> impl);
+  absl::StatusOr<PickResult> PickUnbound(const PickRequest& request);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -30,6 +30,9 @@ struct Result {
   std::string_view error_code;     // optional machine code, e.g. "connection_lifecycle"
   std::string_view error_message;  // upstream error text (never logged by authrouter)
   std::optional<absl::Duration> retry_after;  // the upstream Retry-After hint, if any
+  // The session binding of the pick (PickResult::session), if any: a success keeps it alive, a
+  // failure other than a request-scoped or connection-lifecycle one releases it (later fix A7).
+  std::string_view session_key;
 };
 
 // IsRequestScopedNotFound: a 404 about a request-scoped item (OpenAI "item with id ... not

@@ -16,6 +16,7 @@
 #ifndef AUTHROUTER_SESSION_CACHE_H_
 #define AUTHROUTER_SESSION_CACHE_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <list>
@@ -65,15 +66,20 @@ class SessionCache {
   // extended. An empty key never binds.
   bool Get(std::string_view key, std::string* credential_id);
 
-  // GetAndRefresh is Get, and a hit restarts the time to live of the key's whole group.
-  bool GetAndRefresh(std::string_view key, std::string* credential_id);
+  // GetAndRefresh is Get, and a hit restarts the time to live of the key's whole group. With
+  // `handle`, a hit also returns the group's handle (its first key, shared with the cache).
+  bool GetAndRefresh(std::string_view key, std::string* credential_id,
+                     std::shared_ptr<const std::string>* handle = nullptr);
 
   // Set binds `key` to `credential_id` (a group of one), replacing any earlier binding of the
   // key. An empty key or credential ID is ignored.
   void Set(std::string_view key, std::string_view credential_id);
 
-  // SetAliases binds every key of `keys` (at most kMaxAliases; empty ones skipped) as one group.
-  void SetAliases(std::span<const std::string_view> keys, std::string_view credential_id);
+  // SetAliases binds every key of `keys` (at most kMaxAliases; empty ones skipped) as one group,
+  // and returns the group's handle: its first key as a shared string that outlives the binding
+  // (nullptr when nothing was bound).
+  std::shared_ptr<const std::string> SetAliases(std::span<const std::string_view> keys,
+                                                std::string_view credential_id);
 
   // Touch restarts the time to live of `key`'s group if the key is still bound to
   // `credential_id` (a success, A7). Returns whether it was.
@@ -98,7 +104,11 @@ class SessionCache {
   // size returns the number of keys held (live or not yet swept).
   size_t size() const;
 
-  absl::Duration ttl() const { return ttl_; }
+  absl::Duration ttl() const { return absl::Nanoseconds(ttl_nanos_.load()); }
+
+  // set_ttl changes the time to live of bindings written or refreshed from now on (a reload
+  // that keeps affinity on keeps every binding). REQUIRES: as Options::ttl.
+  void set_ttl(absl::Duration ttl) { ttl_nanos_.store(absl::ToInt64Nanoseconds(ttl)); }
 
  private:
   struct Group;
@@ -113,13 +123,14 @@ class SessionCache {
   using GroupList = std::list<Group>;
 
   explicit SessionCache(const Options& options);
-  bool Lookup(std::string_view key, bool refresh, std::string* credential_id);
+  bool Lookup(std::string_view key, bool refresh, std::string* credential_id,
+              std::shared_ptr<const std::string>* handle);
   void EraseGroupLocked(GroupList::iterator group);
   void RefreshLocked(GroupList::iterator group, absl::Time now);
   void EvictLocked();
   void SweeperLoop();
 
-  const absl::Duration ttl_;
+  std::atomic<int64_t> ttl_nanos_;
   const size_t max_entries_;
   const Clock* const clock_;
 

@@ -71,6 +71,8 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       pick_request.tried = tried_views;
       pick_request.pinned_id = request.pinned_id;
       pick_request.downstream_websocket = request.downstream_websocket;
+      pick_request.headers = request.headers;
+      pick_request.body = request.body;
       absl::StatusOr<PickResult> pick = Pick(pick_request);
       if (!pick.ok() && !resynced && !request.model.empty() && IsStalePickError(pick.status())) {
         // The safety net: re-evaluate this request's shards once, then pick again. Only these
@@ -123,6 +125,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       result.error_code = outcome.error_code;
       result.error_message = outcome.error_message;
       result.retry_after = outcome.retry_after;
+      if (pick->session) result.session_key = *pick->session;
       if (result.retry_after && *result.retry_after > absl::Hours(24 * 30)) {
         result.retry_after = absl::Hours(24 * 30);
       }

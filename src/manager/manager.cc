@@ -215,7 +215,11 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
       options.max_retry_interval > absl::Hours(1)) {
     return absl::InvalidArgumentError("max_retry_interval must be between 0 and 1h");
   }
+  if (options.session_affinity_max_entries == 0) {
+    return absl::InvalidArgumentError("session_affinity_max_entries must be greater than 0");
+  }
   auto impl = std::make_unique<Impl>();
+  impl->session_max_entries = options.session_affinity_max_entries;
   impl->request_retry = options.request_retry;
   impl->max_retry_credentials = options.max_retry_credentials;
   impl->max_retry_interval = options.max_retry_interval;
@@ -226,7 +230,14 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   impl->policy.transient_cooldown_seconds = options.transient_error_cooldown_seconds;
   impl->scheduler.SetStrategy(options.strategy);
   impl->selector = std::move(options.selector);
-  return std::unique_ptr<Manager>(new Manager(std::move(impl)));
+  impl->selector_set.store(impl->selector != nullptr);
+  auto manager = std::unique_ptr<Manager>(new Manager(std::move(impl)));
+  if (options.session_affinity) {
+    if (absl::Status s = manager->SetSessionAffinity(true, options.session_affinity_ttl); !s.ok()) {
+      return s;
+    }
+  }
+  return manager;
 }
 
 absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential credential,
@@ -434,6 +445,21 @@ absl::Status Manager::MarkResult(const Result& result) {
     }
   }
   Impl& impl = *impl_;
+  if (!result.session_key.empty() && impl.affinity.load(std::memory_order_acquire)) {
+    std::shared_ptr<SessionCache> sessions;
+    {
+      std::shared_lock lock(impl.mu);
+      sessions = impl.sessions;
+    }
+    // Later fix A7: a success keeps the binding alive; a failure releases it, unless the binding
+    // has moved on meanwhile, or the failure says nothing about the credential.
+    if (sessions && result.success) {
+      sessions->Touch(result.session_key, result.credential_id);
+    } else if (sessions && !IsRequestScopedNotFound(result.http_status, result.error_message) &&
+               !IsConnectionLifecycle(result.http_status, result.error_code, result.error_message)) {
+      sessions->CompareAndDelete(result.session_key, result.credential_id);
+    }
+  }
   std::shared_ptr<Event> event;
   if (result.success) {
     // The common case: a success on a healthy credential changes nothing.
@@ -520,6 +546,7 @@ void Manager::SetSelector(std::shared_ptr<Selector> selector) {
   {
     std::unique_lock lock(impl_->mu);
     old = std::exchange(impl_->selector, std::move(selector));
+    impl_->selector_set.store(impl_->selector != nullptr, std::memory_order_release);
   }
   // `old` is released here, outside the lock.
 }
@@ -531,7 +558,110 @@ absl::StatusOr<PickResult> Manager::Pick(std::string_view provider, std::string_
   return Pick(request);
 }
 
+absl::Status Manager::SetSessionAffinity(bool enabled, absl::Duration ttl) {
+  if (ttl <= absl::ZeroDuration() || ttl > absl::Hours(24 * 30)) {
+    return absl::InvalidArgumentError("session affinity ttl must be greater than 0 and at most 30 days");
+  }
+  std::shared_ptr<SessionCache> old;
+  {
+    std::unique_lock lock(impl_->mu);
+    if (enabled && impl_->sessions) {
+      impl_->sessions->set_ttl(ttl);  // a reload that keeps affinity on keeps every binding
+      return absl::OkStatus();
+    }
+    if (enabled) {
+      absl::StatusOr<std::unique_ptr<SessionCache>> cache = SessionCache::Create(
+          {.ttl = ttl, .max_entries = impl_->session_max_entries, .clock = impl_->clock});
+      if (!cache.ok()) return cache.status();
+      impl_->sessions = std::shared_ptr<SessionCache>(*std::move(cache));
+    } else {
+      old = std::move(impl_->sessions);
+      impl_->sessions = nullptr;
+    }
+    impl_->affinity.store(impl_->sessions != nullptr, std::memory_order_release);
+  }
+  if (old) old->Stop();  // once, outside the lock; in-flight picks may still hold it
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
+  Impl& impl = *impl_;
+  if (!impl.affinity.load(std::memory_order_acquire) || impl.selector_set.load()) {
+    return PickUnbound(request);
+  }
+  std::shared_ptr<SessionCache> sessions;
+  {
+    std::shared_lock lock(impl.mu);
+    sessions = impl.sessions;
+  }
+  if (!sessions) return PickUnbound(request);
+  thread_local SessionIdExtractor extractor;
+  const SessionIds ids = extractor.Extract(request.headers, request.body);
+  if (ids.primary.empty()) return PickUnbound(request);
+
+  const ProviderList providers(request.providers);
+  if (providers.view().empty()) return ProviderNotFoundError();
+  PickSpec spec;
+  spec.providers = providers.view();
+  spec.model = request.model;
+  spec.model_key = CanonicalModelKey(request.model);
+  spec.pred.tried = request.tried;
+  spec.pred.pinned = TrimSpace(request.pinned_id);
+  spec.downstream_websocket = request.downstream_websocket;
+
+  // Cache keys are "<provider or mixed>::<session ID>::<canonical model>" (later fix A8).
+  const std::string_view label = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
+  thread_local std::string key, fallback_key, bound;
+  const auto make_key = [&](std::string* out, std::string_view id) {
+    out->clear();
+    internal::Append(out, label, "::", id, "::", spec.model_key);
+  };
+  make_key(&key, ids.primary);
+  if (!ids.fallback.empty() && ids.fallback != ids.primary) {
+    make_key(&fallback_key, ids.fallback);
+  } else {
+    fallback_key.clear();
+  }
+
+  // PickBound answers whether credential `id` can take this request now, in any tier (A6).
+  const auto pick_bound = [&](std::string_view id) -> std::optional<PickResult> {
+    SchedulerPick r;
+    {
+      std::shared_lock lock(impl.mu);
+      r = impl.scheduler.PickBound(spec, id, *impl.clock);
+    }
+    if (r.kind == SchedulerPick::kNeedsWrite) {
+      std::unique_lock lock(impl.mu);
+      const FixedClock now(impl.clock->Now());
+      impl.scheduler.Prepare(spec, now.Now());
+      r = impl.scheduler.PickBound(spec, id, now);
+    }
+    if (r.kind != SchedulerPick::kPicked) return std::nullopt;
+    return PickResult{std::move(r.credential), r.provider, nullptr};
+  };
+  const auto bind = [&](absl::StatusOr<PickResult> pick) -> absl::StatusOr<PickResult> {
+    if (!pick.ok()) return pick;
+    const std::string_view keys[] = {key, fallback_key};
+    pick->session = sessions->SetAliases(keys, pick->credential->id);
+    return pick;
+  };
+
+  std::shared_ptr<const std::string> handle;
+  if (sessions->GetAndRefresh(key, &bound, &handle)) {
+    if (std::optional<PickResult> hit = pick_bound(bound)) {
+      hit->session = std::move(handle);
+      return *std::move(hit);
+    }
+    return bind(PickUnbound(request));  // the bound credential is out: re-bind
+  }
+  if (!fallback_key.empty() && sessions->Get(fallback_key, &bound)) {
+    // The second turn inherits the first turn's binding (primary and fallback bound together).
+    if (std::optional<PickResult> hit = pick_bound(bound)) return bind(*std::move(hit));
+  }
+  return bind(PickUnbound(request));
+}
+
+absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
   const ProviderList providers(request.providers);
   if (providers.view().empty()) return ProviderNotFoundError();
   PickSpec spec;
@@ -548,7 +678,9 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
     std::shared_lock lock(impl.mu);
     if (impl.selector == nullptr) {
       SchedulerPick r = impl.scheduler.Pick(spec, *impl.clock);
-      if (r.kind == SchedulerPick::kPicked) return PickResult{std::move(r.credential), r.provider};
+      if (r.kind == SchedulerPick::kPicked) {
+        return PickResult{std::move(r.credential), r.provider, nullptr};
+      }
       if (r.kind == SchedulerPick::kError) return std::move(r.error);
     } else {
       selector = impl.selector;
@@ -562,7 +694,9 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
     impl.scheduler.Prepare(spec, now.Now());
     if (impl.selector == nullptr) {
       SchedulerPick r = impl.scheduler.Pick(spec, now);
-      if (r.kind == SchedulerPick::kPicked) return PickResult{std::move(r.credential), r.provider};
+      if (r.kind == SchedulerPick::kPicked) {
+        return PickResult{std::move(r.credential), r.provider, nullptr};
+      }
       if (r.kind == SchedulerPick::kError) return std::move(r.error);
       return absl::InternalError("scheduler pick did not settle");
     }
@@ -596,7 +730,7 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   if (!chosen.ok() || *chosen >= candidates.size()) {
     return AuthNotFoundError("selector returned no auth", spec.providers, spec.model);
   }
-  return PickResult{std::move(candidates[*chosen]), candidate_providers[*chosen]};
+  return PickResult{std::move(candidates[*chosen]), candidate_providers[*chosen], nullptr};
 }
 
 }  // namespace v0

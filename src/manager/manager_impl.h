@@ -4,6 +4,7 @@
 #define AUTHROUTER_MANAGER_MANAGER_IMPL_H_
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <vector>
 #include <deque>
@@ -84,6 +85,10 @@ struct Manager::Impl {
   internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
   internal::Scheduler scheduler;                                   // guarded by mu
   std::shared_ptr<Selector> selector;                              // guarded by mu
+  std::shared_ptr<SessionCache> sessions;  // non-null while affinity is on; guarded by mu
+  std::atomic<bool> affinity{false};       // mirrors sessions != nullptr (a cheap first check)
+  std::atomic<bool> selector_set{false};   // mirrors selector != nullptr
+  size_t session_max_entries = 1'000'000;
 
   // The outbox: changes wait here, in the order they were published, for the Store and Hooks,
   // which run outside `mu`. One caller at a time drains it; every caller waits for its own event.

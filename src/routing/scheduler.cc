@@ -714,6 +714,27 @@ void Scheduler::Prepare(const PickSpec& spec, absl::Time now) {
   }
 }
 
+SchedulerPick Scheduler::PickBound(const PickSpec& spec, std::string_view id, const Clock& clock) {
+  auto routed = provider_of_.find(id);
+  if (routed == provider_of_.end()) return Failed(absl::Status());
+  ProviderState* ps = routed->second;
+  if (std::find(spec.providers.begin(), spec.providers.end(), ps->key) == spec.providers.end()) {
+    return Failed(absl::Status());
+  }
+  auto s = ps->shards.find(spec.model_key);
+  if (s == ps->shards.end()) {
+    return ps->Serves(spec.model_key) ? NeedsWrite() : Failed(absl::Status());
+  }
+  const Shard& shard = *s->second;
+  if (shard.has_timers() && shard.PromotionDue(clock.Now())) return NeedsWrite();
+  const Meta* meta = ps->metas.find(id)->second.get();
+  const Entry* e = shard.Find(meta);
+  Predicate pred = spec.pred;
+  pred.require_weight = strategy_ == RoutingStrategy::kWeightedRoundRobin;
+  if (e == nullptr || e->state != EntryState::kReady || !pred(e)) return Failed(absl::Status());
+  return PickedResult(meta->credential, meta->provider);
+}
+
 void Scheduler::Resync(const PickSpec& spec, absl::Time now) {
   for (std::string_view provider : spec.providers) {
     auto p = providers_.find(provider);

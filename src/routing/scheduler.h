@@ -184,6 +184,11 @@ class Shard {
   // BestPriority returns the highest priority with a passing ready entry.
   bool BestPriority(const Predicate& pred, int64_t* priority) const;
   Tier* TierAt(int64_t priority) const;
+  // Find returns the entry of `meta`, or nullptr.
+  const Entry* Find(const Meta* meta) const {
+    auto it = entries_.find(meta);
+    return it == entries_.end() ? nullptr : &it->second;
+  }
   // Collect appends the passing ready entries of `priority` (ID order).
   void Collect(const Predicate& pred, int64_t priority, std::vector<Entry*>* out) const;
 
@@ -263,6 +268,10 @@ class Scheduler {
   // Pick runs a pick under the shared lock. The clock is read only when a cooldown may have
   // expired or an error must report a reset time.
   SchedulerPick Pick(const PickSpec& spec, const Clock& clock);
+  // PickBound picks credential `id` if it can serve the request right now: routed under one of
+  // the request's providers, serving its model, ready (in any priority tier, later fix A6) and
+  // passing the request's predicate. kError (with an empty status) when it cannot.
+  SchedulerPick PickBound(const PickSpec& spec, std::string_view id, const Clock& clock);
   // Prepare makes the structural changes a pick needs. REQUIRES: exclusive lock.
   void Prepare(const PickSpec& spec, absl::Time now);
   // Resync re-evaluates every credential of the request's shards from its current snapshot (the

@@ -13,6 +13,7 @@ struct SessionCache::Group {
   std::string credential_id;
   absl::Time expires_at;
   std::vector<std::string> keys;  // the aliases that point here
+  std::shared_ptr<const std::string> handle;  // the first key, handed to callers
 };
 
 absl::StatusOr<std::unique_ptr<SessionCache>> SessionCache::Create(Options options) {
@@ -26,7 +27,7 @@ absl::StatusOr<std::unique_ptr<SessionCache>> SessionCache::Create(Options optio
 }
 
 SessionCache::SessionCache(const Options& options)
-    : ttl_(options.ttl),
+    : ttl_nanos_(absl::ToInt64Nanoseconds(options.ttl)),
       max_entries_(options.max_entries),
       clock_(options.clock != nullptr ? options.clock : &SystemClock::Default()) {
   if (options.sweeper) {
@@ -50,8 +51,9 @@ void SessionCache::Stop() {
 
 void SessionCache::SweeperLoop() {
   std::unique_lock<std::mutex> lock(stop_mu_);
-  const auto period = absl::ToChronoMilliseconds(std::max(ttl_ / 2, absl::Milliseconds(1)));
-  while (!stop_cv_.wait_for(lock, period, [this] { return stopping_; })) {
+  for (;;) {
+    const auto period = absl::ToChronoMilliseconds(std::max(ttl() / 2, absl::Milliseconds(1)));
+    if (stop_cv_.wait_for(lock, period, [this] { return stopping_; })) break;
     lock.unlock();
     Sweep();
     lock.lock();
@@ -67,7 +69,7 @@ void SessionCache::EraseGroupLocked(GroupList::iterator group) {
 }
 
 void SessionCache::RefreshLocked(GroupList::iterator group, absl::Time now) {
-  group->expires_at = now + ttl_;
+  group->expires_at = now + ttl();
   groups_.splice(groups_.end(), groups_, group);  // newest refresh last
 }
 
@@ -75,7 +77,8 @@ void SessionCache::EvictLocked() {
   while (keys_.size() > max_entries_ && !groups_.empty()) EraseGroupLocked(groups_.begin());
 }
 
-bool SessionCache::Lookup(std::string_view key, bool refresh, std::string* credential_id) {
+bool SessionCache::Lookup(std::string_view key, bool refresh, std::string* credential_id,
+                          std::shared_ptr<const std::string>* handle) {
   if (key.empty()) return false;
   const absl::Time now = clock_->Now();
   std::lock_guard<std::mutex> lock(mu_);
@@ -88,35 +91,38 @@ bool SessionCache::Lookup(std::string_view key, bool refresh, std::string* crede
   }
   if (refresh) RefreshLocked(group, now);
   credential_id->assign(group->credential_id);
+  if (handle != nullptr) *handle = group->handle;
   return true;
 }
 
 bool SessionCache::Get(std::string_view key, std::string* credential_id) {
-  return Lookup(key, false, credential_id);
+  return Lookup(key, false, credential_id, nullptr);
 }
 
-bool SessionCache::GetAndRefresh(std::string_view key, std::string* credential_id) {
-  return Lookup(key, true, credential_id);
+bool SessionCache::GetAndRefresh(std::string_view key, std::string* credential_id,
+                                 std::shared_ptr<const std::string>* handle) {
+  return Lookup(key, true, credential_id, handle);
 }
 
 void SessionCache::Set(std::string_view key, std::string_view credential_id) {
   SetAliases(std::span<const std::string_view>(&key, 1), credential_id);
 }
 
-void SessionCache::SetAliases(std::span<const std::string_view> keys,
-                              std::string_view credential_id) {
-  if (credential_id.empty()) return;
+std::shared_ptr<const std::string> SessionCache::SetAliases(
+    std::span<const std::string_view> keys, std::string_view credential_id) {
+  if (credential_id.empty()) return nullptr;
   const absl::Time now = clock_->Now();
   std::lock_guard<std::mutex> lock(mu_);
   Group group;
   group.credential_id.assign(credential_id);
-  group.expires_at = now + ttl_;
+  group.expires_at = now + ttl();
   for (std::string_view key : keys) {
     if (key.empty() || group.keys.size() == kMaxAliases) continue;
     if (std::find(group.keys.begin(), group.keys.end(), key) != group.keys.end()) continue;
     group.keys.emplace_back(key);
   }
-  if (group.keys.empty()) return;
+  if (group.keys.empty()) return nullptr;
+  group.handle = std::make_shared<const std::string>(group.keys.front());
   // A key moves to the new group; an old group left without keys disappears.
   for (const std::string& key : group.keys) {
     auto it = keys_.find(key);
@@ -129,7 +135,9 @@ void SessionCache::SetAliases(std::span<const std::string_view> keys,
   groups_.push_back(std::move(group));
   const GroupList::iterator added = std::prev(groups_.end());
   for (const std::string& key : added->keys) keys_.emplace(key, added);
+  std::shared_ptr<const std::string> handle = added->handle;
   EvictLocked();
+  return handle;
 }
 
 bool SessionCache::Touch(std::string_view key, std::string_view credential_id) {

@@ -79,6 +79,14 @@ class ManagerFixture {
   std::unique_ptr<Manager> manager;
 };
 
+// Name returns prefix + n. (Built piecewise: GCC 12 warns falsely, -Wrestrict, on
+// "literal" + std::string in optimised builds.)
+inline std::string Name(std::string_view prefix, int n) {
+  std::string s(prefix);
+  s += std::to_string(n);
+  return s;
+}
+
 // CoolingState returns a model state blocked until `until` (a 429 when `quota`).
 inline ModelState CoolingState(absl::Time until, bool quota) {
   ModelState m;

@@ -1,0 +1,264 @@
+// Session affinity through the Manager: spec 03 §6 behaviour sequences and later fixes A5-A9.
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <thread>
+
+#include "authrouter/manager.h"
+#include "support/manager_fixture.h"
+
+using authrouter::testing::CoolingState;
+using authrouter::testing::ManagerFixture;
+using authrouter::testing::Name;
+namespace ar = authrouter;
+
+namespace {
+
+constexpr std::string_view kClaude = "claude";
+
+const std::string kTurn1 =
+    R"({"messages":[{"role":"system","content":"You are helpful"},{"role":"user","content":"Hello"}]})";
+const std::string kTurn2 =
+    R"({"messages":[{"role":"system","content":"You are helpful"},{"role":"user","content":"Hello"},{"role":"assistant","content":"Hi there!"},{"role":"user","content":"Help me"}]})";
+const std::string kTurn3 =
+    R"({"messages":[{"role":"system","content":"You are helpful"},{"role":"user","content":"Hello"},{"role":"assistant","content":"Hi there!"},{"role":"user","content":"Help me"},{"role":"assistant","content":"Sure!"},{"role":"user","content":"Thanks"}]})";
+
+ManagerFixture Affinity(ar::ManagerOptions options = {}) {
+  options.session_affinity = true;
+  options.session_affinity_ttl = absl::Hours(1);
+  return ManagerFixture(std::move(options));
+}
+
+absl::StatusOr<ar::PickResult> PickBody(ManagerFixture& f, std::string_view body,
+                                        std::string_view model = "m") {
+  ar::PickRequest r;
+  r.providers = {&kClaude, 1};
+  r.model = model;
+  r.body = body;
+  return f.manager->Pick(r);
+}
+
+std::string Session(ManagerFixture& f, std::string_view session, std::string_view model = "m") {
+  const ar::HttpHeader headers[] = {{"X-Session-ID", session}};
+  ar::PickRequest r;
+  r.providers = {&kClaude, 1};
+  r.model = model;
+  r.headers = headers;
+  return ManagerFixture::Describe(f.manager->Pick(r));
+}
+
+}  // namespace
+
+TEST_CASE("A conversation stays on one credential across turns", "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  CHECK(f.PickId("claude") == "auth-a");  // move the round-robin on: the session starts at b
+  auto t1 = PickBody(f, kTurn1);
+  REQUIRE(t1.ok());
+  const std::string bound = t1->credential->id;
+  CHECK(bound == "auth-b");
+  REQUIRE(t1->session);
+  CHECK(*t1->session == "claude::msg:db09d768eef0153d::m");
+  // Turn 2 has a new primary ID and inherits the binding through its fallback ID.
+  auto t2 = PickBody(f, kTurn2);
+  CHECK(t2->credential->id == bound);
+  CHECK(*t2->session == "claude::msg:46d2b383fc6205a1::m");
+  CHECK(PickBody(f, kTurn3)->credential->id == bound);
+  CHECK(PickBody(f, kTurn1)->credential->id == bound);
+}
+
+TEST_CASE("Without a session ID a pick is an ordinary pick", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(f.PickIds("claude", 3) == std::vector<std::string>{"a", "b", "a"});
+  auto r = PickBody(f, R"({"model":"x"})");
+  CHECK_FALSE(r->session);
+}
+
+TEST_CASE("New sessions spread over the credentials", "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"a", "b", "c"}) f.Add({.id = id});
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 12; ++i) ++counts[Session(f, Name("s", i))];
+  CHECK(counts == std::map<std::string, int>{{"a", 4}, {"b", 4}, {"c", 4}});
+  for (int i = 0; i < 12; ++i) CHECK(Session(f, Name("s", i)) == Session(f, Name("s", i)));
+}
+
+TEST_CASE("A bound credential that cools down is replaced, and the session stays on the new one",
+          "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(Session(f, "s1") == "a");
+  auto a = f.Make({.id = "a"});
+  a.model_states["m"] = CoolingState(f.clock.Now() + absl::Minutes(1), true);
+  REQUIRE(f.manager->Update(a).ok());
+  CHECK(Session(f, "s1") == "b");  // re-bound
+  f.clock.Advance(absl::Minutes(2));
+  CHECK(Session(f, "s1") == "b");  // stays after a recovers
+}
+
+TEST_CASE("Fixed (A6): a session on a lower tier is not moved when a higher tier recovers",
+          "[affinity]") {
+  auto f = Affinity();
+  auto high = f.Make({.id = "high", .priority = "10"});
+  high.model_states["m"] = CoolingState(f.clock.Now() + absl::Minutes(1), true);
+  f.AddCredential(high);
+  f.Add({.id = "low", .priority = "0"});
+  CHECK(Session(f, "s1") == "low");
+  f.clock.Advance(absl::Minutes(2));
+  CHECK(f.PickId("claude") == "high");  // new requests go to the better tier
+  CHECK(Session(f, "s1") == "low");     // the bound session keeps its prompt cache
+}
+
+TEST_CASE("Fixed (A8): suffix variants of a model share one binding", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(Session(f, "s1", "m(high)") == "a");
+  CHECK(Session(f, "s1", "m(low)") == "a");
+  CHECK(Session(f, "s1", "m") == "a");
+}
+
+TEST_CASE("Each model keeps its own binding", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a", .models = {"m", "n"}});
+  f.Add({.id = "b", .models = {"m", "n"}});
+  CHECK(f.PickId("claude", "n") == "a");  // n's rotation moves on; m's does not
+  CHECK(Session(f, "s1", "m") == "a");
+  CHECK(Session(f, "s1", "n") == "b");
+  CHECK(Session(f, "s1", "m") == "a");
+  CHECK(Session(f, "s1", "n") == "b");
+}
+
+TEST_CASE("Fixed (A7): results keep or release the binding", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  f.Add({.id = "c"});
+  const ar::HttpHeader headers[] = {{"X-Session-ID", "s1"}};
+  ar::PickRequest req;
+  req.providers = {&kClaude, 1};
+  req.model = "m";
+  req.headers = headers;
+  auto first = f.manager->Pick(req);
+  REQUIRE(first.ok());
+  CHECK(first->credential->id == "a");
+  ar::Result r;
+  r.credential_id = "a";
+  r.model = "m";
+  r.session_key = *first->session;
+  // A success 50 min later keeps the binding alive past its first hour.
+  f.clock.Advance(absl::Minutes(50));
+  r.success = true;
+  REQUIRE(f.manager->MarkResult(r).ok());
+  f.clock.Advance(absl::Minutes(50));
+  CHECK(Session(f, "s1") == "a");
+  // A client cancellation says nothing about the credential: the binding stays.
+  r.success = false;
+  r.http_status = 0;
+  r.error_message = "context canceled";
+  REQUIRE(f.manager->MarkResult(r).ok());
+  CHECK(Session(f, "s1") == "a");
+  // A real failure releases it; the next pick binds afresh.
+  r.http_status = 400;
+  r.error_message = "bad request";
+  REQUIRE(f.manager->MarkResult(r).ok());
+  const std::string rebound = Session(f, "s1");
+  CHECK(rebound != "<auth_not_found>");
+  // A late failure of the old credential does not release the new binding.
+  r.credential_id = "a";
+  if (rebound != "a") {
+    REQUIRE(f.manager->MarkResult(r).ok());
+    CHECK(Session(f, "s1") == rebound);
+  }
+}
+
+TEST_CASE("A binding expires after its TTL without use", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(Session(f, "s1") == "a");
+  CHECK(f.PickId("claude") == "b");
+  f.clock.Advance(absl::Minutes(61));
+  CHECK(Session(f, "s1") == "a");  // a fresh binding from the rotation (a comes next)
+  CHECK(Session(f, "s2") == "b");
+}
+
+TEST_CASE("A tried bound credential is replaced within the request", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(Session(f, "s1") == "a");
+  const ar::HttpHeader headers[] = {{"X-Session-ID", "s1"}};
+  const std::string_view tried[] = {"a"};
+  ar::PickRequest req;
+  req.providers = {&kClaude, 1};
+  req.model = "m";
+  req.headers = headers;
+  req.tried = tried;
+  CHECK(ManagerFixture::Describe(f.manager->Pick(req)) == "b");
+  CHECK(Session(f, "s1") == "b");
+}
+
+TEST_CASE("Fixed (A9): hot reload keeps bindings while affinity stays on", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(Session(f, "s1") == "a");
+  REQUIRE(f.manager->SetSessionAffinity(true, absl::Hours(2)).ok());  // TTL change only
+  CHECK(Session(f, "s1") == "a");
+  REQUIRE(f.manager->SetSessionAffinity(false, absl::Hours(2)).ok());
+  REQUIRE(f.manager->SetSessionAffinity(false, absl::Hours(2)).ok());  // no double stop
+  CHECK(Session(f, "s1") == "b");  // no affinity: plain rotation
+  REQUIRE(f.manager->SetSessionAffinity(true, absl::Hours(1)).ok());
+  const std::string fresh = Session(f, "s1");
+  CHECK(Session(f, "s1") == fresh);
+  CHECK(absl::IsInvalidArgument(f.manager->SetSessionAffinity(true, absl::ZeroDuration())));
+  CHECK(absl::IsInvalidArgument(
+      ar::Manager::Create({.session_affinity = true, .session_affinity_ttl = -absl::Seconds(1)})
+          .status()));
+}
+
+TEST_CASE("Many threads picking one bound session all get its credential",
+          "[affinity][stress]") {
+  auto f = Affinity();
+  for (const char* id : {"a", "b", "c"}) f.Add({.id = id});
+  const std::string bound = Session(f, "shared");
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (Session(f, "shared") != bound) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(wrong.load() == 0);
+}
+
+TEST_CASE("Execute carries the session from pick to result", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  class FailA : public ar::Executor {
+   public:
+    ar::Outcome Execute(const ar::Attempt& attempt) override {
+      ar::Outcome o;
+      o.success = attempt.credential.id != "a";
+      o.http_status = o.success ? 200 : 500;
+      return o;
+    }
+  } executor;
+  const ar::HttpHeader headers[] = {{"X-Session-ID", "s1"}};
+  ar::ExecuteRequest req;
+  req.providers = {&kClaude, 1};
+  req.model = "m";
+  req.headers = headers;
+  auto r = f.manager->Execute(req, executor);
+  REQUIRE(r.ok());
+  CHECK(r->credential->id == "b");  // a failed and released the binding; b took over
+  CHECK(Session(f, "s1") == "b");
+}
