@@ -112,7 +112,8 @@ TEST_CASE("Fixed (A6): a session on a lower tier is not moved when a higher tier
   CHECK(Session(f, "s1") == "low");     // the bound session keeps its prompt cache
 }
 
-TEST_CASE("Fixed (A8): suffix variants of a model share one binding", "[affinity]") {
+TEST_CASE("Note fixed (A8): keys use the canonical model; suffix variants share a binding",
+          "[affinity]") {
   auto f = Affinity();
   f.Add({.id = "a"});
   f.Add({.id = "b"});
@@ -202,7 +203,8 @@ TEST_CASE("A tried bound credential is replaced within the request", "[affinity]
   CHECK(Session(f, "s1") == "b");
 }
 
-TEST_CASE("Fixed (A9): hot reload keeps bindings while affinity stays on", "[affinity]") {
+TEST_CASE("Note fixed (A9): reloads stop the old cache once and keep bindings while on",
+          "[affinity]") {
   auto f = Affinity();
   f.Add({.id = "a"});
   f.Add({.id = "b"});
@@ -261,4 +263,57 @@ TEST_CASE("Execute carries the session from pick to result", "[affinity]") {
   REQUIRE(r.ok());
   CHECK(r->credential->id == "b");  // a failed and released the binding; b took over
   CHECK(Session(f, "s1") == "b");
+}
+
+TEST_CASE("Note fixed (A1): header session IDs reach the selector", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(Session(f, "from-a-header") == "a");
+  CHECK(f.PickId("claude") == "b");
+  CHECK(Session(f, "from-a-header") == "a");
+}
+
+TEST_CASE("Note fixed: removing or disabling a credential releases its bindings", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(Session(f, "s1") == "a");
+  REQUIRE(f.manager->Remove("a").ok());
+  CHECK(Session(f, "s1") == "b");
+  f.Add({.id = "a"});
+  CHECK(Session(f, "s1") == "b");  // the new binding holds even though a is back
+  REQUIRE(f.manager->SetDisabled("b", true).ok());
+  CHECK(Session(f, "s1") == "a");
+}
+
+TEST_CASE("Note kept: the single-provider cache key names the provider, mixed picks use mixed",
+          "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  f.Add({.id = "g", .provider = "gemini"});
+  const ar::HttpHeader headers[] = {{"X-Session-ID", "s1"}};
+  const std::string_view both[] = {"claude", "gemini"};
+  ar::PickRequest req;
+  req.providers = both;
+  req.model = "m(high)";
+  req.headers = headers;
+  auto r = f.manager->Pick(req);
+  REQUIRE(r.ok());
+  CHECK(*r->session == "mixed::header:s1::m");
+  req.providers = {&kClaude, 1};
+  CHECK(*f.manager->Pick(req)->session == "claude::header:s1::m");
+}
+
+TEST_CASE("The library never uses or invents an Idempotency-Key", "[affinity]") {
+  auto f = Affinity();
+  f.Add({.id = "a"});
+  const ar::HttpHeader headers[] = {{"Idempotency-Key", "k-1"}};
+  ar::PickRequest req;
+  req.providers = {&kClaude, 1};
+  req.model = "m";
+  req.headers = headers;
+  auto r = f.manager->Pick(req);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->session);  // no session from it, and none made up
 }

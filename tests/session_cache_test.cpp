@@ -157,7 +157,8 @@ TEST_CASE("Create rejects absurd settings", "[session_cache]") {
   CHECK(absl::IsInvalidArgument(ar::SessionCache::Create({.max_entries = 0}).status()));
 }
 
-TEST_CASE("The sweeper thread stops once, from any number of threads", "[session_cache]") {
+TEST_CASE("Note fixed: the sweeper stops once, from any number of concurrent callers",
+          "[session_cache]") {
   ar::ManualClock clock;
   auto c = ar::SessionCache::Create({.ttl = absl::Hours(1), .clock = &clock});
   REQUIRE(c.ok());
@@ -190,4 +191,18 @@ TEST_CASE("Concurrent readers and writers keep the cache consistent", "[session_
   }
   for (auto& t : threads) t.join();
   CHECK(c->size() <= 500);
+}
+
+TEST_CASE("Session affinity configuration resolves as upstream's", "[session_cache]") {
+  CHECK_FALSE(ar::ResolveSessionAffinityConfig(false, false, "").enabled);
+  CHECK(ar::ResolveSessionAffinityConfig(true, false, "").enabled);
+  CHECK(ar::ResolveSessionAffinityConfig(false, true, "").enabled);  // the deprecated alias
+  const std::pair<const char*, absl::Duration> ttls[] = {
+      {"30m", absl::Minutes(30)}, {"2h30m", absl::Minutes(150)}, {" 1h ", absl::Hours(1)},
+      {"", absl::Hours(1)},       {"soon", absl::Hours(1)},        {"0", absl::Hours(1)},
+      {"-5m", absl::Hours(1)},    {"900", absl::Hours(1)},         {"721h", absl::Hours(1)}};
+  for (const auto& [raw, want] : ttls) {
+    INFO(raw);
+    CHECK(ar::ResolveSessionAffinityConfig(true, false, raw).ttl == want);
+  }
 }

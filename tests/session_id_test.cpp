@@ -197,3 +197,14 @@ TEST_CASE("A system part without text never reuses an earlier value (found by fu
   CHECK(Extract(body) == Ids{"msg:" + std::string(Extract(R"({"messages":[{"role":"user","content":"Hello world"},{"role":"assistant","content":"Hi!"}]})").primary).substr(4),
                              std::string(Extract(R"({"messages":[{"role":"user","content":"Hello world"}]})").primary)});
 }
+
+TEST_CASE("Note kept: any non-empty user_id outranks conversation_id and the message hash",
+          "[session_id]") {
+  CHECK(Extract(R"({"metadata":{"user_id":"not-claude"},"conversation_id":"c","messages":[{"role":"user","content":"hi"}]})") ==
+        Ids{"user:not-claude", ""});
+}
+
+TEST_CASE("Note kept: whitespace-only message content counts as text", "[session_id]") {
+  CHECK(Extract(R"({"messages":[{"role":"user","content":"   "}]})") ==
+        Ids{"msg:ded00e7e7bf823c3", ""});  // FNV-1a of "usr:   \n"
+}

@@ -177,12 +177,12 @@ class Manager {
       Credential credential, WriteOptions options = {});
 
   // SetDisabled disables (status "disabled") or re-enables (status "active") a credential.
-  // Returns NotFoundError when the ID is unknown.
+  // Disabling releases its session bindings. Returns NotFoundError when the ID is unknown.
   [[nodiscard]] absl::Status SetDisabled(std::string_view id, bool disabled);
 
-  // Remove deletes a credential and its routing state (later fix B6). Its model registrations
-  // stay, so a credential re-created under the same ID is routable at once. Returns NotFoundError
-  // when the ID is unknown.
+  // Remove deletes a credential, its routing state (later fix B6) and its session bindings. Its
+  // model registrations stay, so a credential re-created under the same ID is routable at once.
+  // Returns NotFoundError when the ID is unknown.
   [[nodiscard]] absl::Status Remove(std::string_view id, WriteOptions options = {});
 
   // Load replaces every credential with the Store's list (startup). Cooldowns saved with the

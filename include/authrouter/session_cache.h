@@ -145,6 +145,20 @@ class SessionCache {
   std::once_flag stop_once_;
 };
 
+// SessionAffinityConfig is session affinity as configuration states it (spec 03 §1, §7).
+struct SessionAffinityConfig {
+  bool enabled = false;
+  absl::Duration ttl = absl::Hours(1);
+};
+
+// ResolveSessionAffinityConfig applies the configuration rules: `routing.session-affinity` OR
+// the deprecated alias `routing.claude-code-session-affinity`; `routing.session-affinity-ttl` as
+// a Go duration ("30m", "2h30m"), where an empty, unparsable, non-positive or over-30-days value
+// means 1 h, as upstream treats it (silently).
+SessionAffinityConfig ResolveSessionAffinityConfig(bool session_affinity,
+                                                   bool claude_code_session_affinity,
+                                                   std::string_view ttl);
+
 }  // namespace v0
 }  // namespace authrouter
 

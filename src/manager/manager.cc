@@ -295,6 +295,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential cre
 
 absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
   std::shared_ptr<Event> event;
+  std::shared_ptr<SessionCache> sessions;
   {
     std::unique_lock lock(impl_->mu);
     auto it = impl_->records.find(id);
@@ -309,12 +310,15 @@ absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
     auto snapshot = std::make_shared<const Credential>(std::move(next));
     impl_->Publish(snapshot);
     event = impl_->Enqueue(Event::Kind::kUpdated, std::move(snapshot), true);
+    if (disabled) sessions = impl_->sessions;
   }
+  if (sessions) sessions->InvalidateCredential(id);
   return impl_->Finish(event);
 }
 
 absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
   std::shared_ptr<Event> event;
+  std::shared_ptr<SessionCache> sessions;
   {
     std::unique_lock lock(impl_->mu);
     auto it = impl_->records.find(id);
@@ -325,7 +329,10 @@ absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
     impl_->scheduler.Remove(id);
     impl_->records.erase(it);
     event = impl_->Enqueue(Event::Kind::kRemoved, std::move(removed), options.persist);
+    sessions = impl_->sessions;
   }
+  // Its session bindings go too (upstream never released them; spec 03 §9).
+  if (sessions) sessions->InvalidateCredential(id);
   return impl_->Finish(event);
 }
 

@@ -6,6 +6,8 @@
 
 #include <vector>
 
+#include "authrouter/values.h"
+
 namespace authrouter {
 inline namespace v0 {
 
@@ -184,6 +186,18 @@ size_t SessionCache::Sweep() {
   // Groups are ordered by refresh time and all share one ttl, so the expired ones lead.
   while (!groups_.empty() && now >= groups_.front().expires_at) EraseGroupLocked(groups_.begin());
   return before - keys_.size();
+}
+
+SessionAffinityConfig ResolveSessionAffinityConfig(bool session_affinity,
+                                                   bool claude_code_session_affinity,
+                                                   std::string_view ttl) {
+  SessionAffinityConfig config;
+  config.enabled = session_affinity || claude_code_session_affinity;
+  const absl::StatusOr<absl::Duration> parsed = ParseGoDuration(TrimSpace(ttl));
+  if (parsed.ok() && *parsed > absl::ZeroDuration() && *parsed <= absl::Hours(24 * 30)) {
+    config.ttl = *parsed;
+  }
+  return config;
 }
 
 size_t SessionCache::size() const {
