@@ -206,3 +206,17 @@ TEST_CASE("Session affinity configuration resolves as upstream's", "[session_cac
     CHECK(ar::ResolveSessionAffinityConfig(true, false, raw).ttl == want);
   }
 }
+
+TEST_CASE("Sweep still finds every expired binding after the TTL shrinks", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Hours(2));
+  c->Set("long", "a");  // expires at 2 h
+  c->set_ttl(absl::Minutes(30));
+  clock.Advance(absl::Minutes(10));
+  c->Set("short", "b");  // expires at 40 min, behind "long" in refresh order
+  clock.Advance(absl::Minutes(31));
+  CHECK(c->Sweep() == 1);
+  CHECK(Bound(*c, "long") == "a");
+  CHECK(Bound(*c, "short") == "<miss>");
+  CHECK(c->ttl() == absl::Minutes(30));
+}

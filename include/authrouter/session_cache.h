@@ -108,7 +108,7 @@ class SessionCache {
 
   // set_ttl changes the time to live of bindings written or refreshed from now on (a reload
   // that keeps affinity on keeps every binding). REQUIRES: as Options::ttl.
-  void set_ttl(absl::Duration ttl) { ttl_nanos_.store(absl::ToInt64Nanoseconds(ttl)); }
+  void set_ttl(absl::Duration ttl);
 
  private:
   struct Group;
@@ -131,6 +131,10 @@ class SessionCache {
   void SweeperLoop();
 
   std::atomic<int64_t> ttl_nanos_;
+  // After the TTL shrinks, groups in refresh order are no longer in expiry order: until every
+  // group was refreshed after the change, Sweep scans all of them. Guarded by mu_.
+  bool unordered_ = false;
+  absl::Time ttl_changed_at_ = absl::InfinitePast();
   const size_t max_entries_;
   const Clock* const clock_;
 

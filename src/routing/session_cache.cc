@@ -13,6 +13,7 @@ inline namespace v0 {
 
 struct SessionCache::Group {
   std::string credential_id;
+  absl::Time refreshed_at;
   absl::Time expires_at;
   std::vector<std::string> keys;  // the aliases that point here
   std::shared_ptr<const std::string> handle;  // the first key, handed to callers
@@ -71,6 +72,7 @@ void SessionCache::EraseGroupLocked(GroupList::iterator group) {
 }
 
 void SessionCache::RefreshLocked(GroupList::iterator group, absl::Time now) {
+  group->refreshed_at = now;
   group->expires_at = now + ttl();
   groups_.splice(groups_.end(), groups_, group);  // newest refresh last
 }
@@ -117,6 +119,7 @@ std::shared_ptr<const std::string> SessionCache::SetAliases(
   std::lock_guard<std::mutex> lock(mu_);
   Group group;
   group.credential_id.assign(credential_id);
+  group.refreshed_at = now;
   group.expires_at = now + ttl();
   for (std::string_view key : keys) {
     if (key.empty() || group.keys.size() == kMaxAliases) continue;
@@ -179,12 +182,35 @@ void SessionCache::InvalidateCredential(std::string_view credential_id) {
   }
 }
 
+void SessionCache::set_ttl(absl::Duration ttl) {
+  const absl::Time now = clock_->Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ttl < this->ttl()) {
+    unordered_ = true;
+    ttl_changed_at_ = now;
+  }
+  ttl_nanos_.store(absl::ToInt64Nanoseconds(ttl));
+}
+
 size_t SessionCache::Sweep() {
   const absl::Time now = clock_->Now();
   std::lock_guard<std::mutex> lock(mu_);
   const size_t before = keys_.size();
-  // Groups are ordered by refresh time and all share one ttl, so the expired ones lead.
-  while (!groups_.empty() && now >= groups_.front().expires_at) EraseGroupLocked(groups_.begin());
+  if (unordered_ && (groups_.empty() || groups_.front().refreshed_at > ttl_changed_at_)) {
+    unordered_ = false;  // every group now carries the current ttl
+  }
+  if (unordered_) {
+    for (auto g = groups_.begin(); g != groups_.end();) {
+      auto next = std::next(g);
+      if (now >= g->expires_at) EraseGroupLocked(g);
+      g = next;
+    }
+  } else {
+    // Groups are in refresh order and share one ttl, so the expired ones lead.
+    while (!groups_.empty() && now >= groups_.front().expires_at) {
+      EraseGroupLocked(groups_.begin());
+    }
+  }
   return before - keys_.size();
 }
 
