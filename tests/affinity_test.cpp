@@ -317,3 +317,15 @@ TEST_CASE("The library never uses or invents an Idempotency-Key", "[affinity]") 
   REQUIRE(r.ok());
   CHECK_FALSE(r->session);  // no session from it, and none made up
 }
+
+TEST_CASE("A primary hit adds its fallback ID to the binding", "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"a", "b", "c"}) f.Add({.id = id});
+  auto first = PickBody(f, R"({"prompt_cache_key":"k1"})");
+  REQUIRE(first.ok());
+  const std::string bound = first->credential->id;
+  CHECK(f.PickId("claude") != "<auth_not_found>");  // move the rotation on
+  CHECK(PickBody(f, R"({"prompt_cache_key":"k1","conversation":"c1"})")->credential->id == bound);
+  // The conversation alone now finds the same binding.
+  CHECK(PickBody(f, R"({"conversation":"c1"})")->credential->id == bound);
+}

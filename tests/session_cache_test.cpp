@@ -78,15 +78,19 @@ TEST_CASE("Aliases are written, refreshed and removed together (A5)", "[session_
   CHECK(Bound(*c, "fallback", true) == "a");  // refreshes the whole group
   clock.Advance(absl::Seconds(8));
   CHECK(Bound(*c, "primary") == "a");
-  // Rebinding one alias moves it to a new group; the rest of the old group stays.
+  // Rebinding one alias moves its whole live group along (as upstream merges aliases).
   c->Set("primary", "b");
   CHECK(Bound(*c, "primary") == "b");
-  CHECK(Bound(*c, "fallback") == "a");
+  CHECK(Bound(*c, "fallback") == "b");
   std::vector<std::string> many;
   for (size_t i = 0; i < ar::SessionCache::kMaxAliases + 10; ++i) many.push_back(Name("k", static_cast<int>(i)));
   std::vector<std::string_view> views(many.begin(), many.end());
   c->SetAliases(views, "z");
   CHECK(c->size() == 2 + ar::SessionCache::kMaxAliases);
+  auto tiny = Cache(clock, absl::Seconds(10), 1);
+  const std::string_view pair[] = {"x", "y"};
+  CHECK(tiny->SetAliases(pair, "q") != nullptr);
+  CHECK(Bound(*tiny, "y") == "q");  // the newest group is never evicted
 }
 
 TEST_CASE("Touch and compare-and-delete act only while the binding is unchanged (A7)",
@@ -102,7 +106,9 @@ TEST_CASE("Touch and compare-and-delete act only while the binding is unchanged 
   CHECK(Bound(*c, "f") == "a");  // the touch refreshed the group
   CHECK_FALSE(c->CompareAndDelete("p", "b"));  // bound elsewhere: a late failure is ignored
   CHECK(c->CompareAndDelete("f", "a"));
-  CHECK(Bound(*c, "p") == "<miss>");  // the whole group went
+  CHECK(Bound(*c, "f") == "<miss>");
+  CHECK(Bound(*c, "p") == "a");  // only that key went: the conversation keeps its binding
+  CHECK(c->CompareAndDelete("p", "a"));
   CHECK_FALSE(c->Touch("p", "a"));
 }
 

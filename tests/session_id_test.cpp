@@ -208,3 +208,48 @@ TEST_CASE("Note kept: whitespace-only message content counts as text", "[session
   CHECK(Extract(R"({"messages":[{"role":"user","content":"   "}]})") ==
         Ids{"msg:ded00e7e7bf823c3", ""});  // FNV-1a of "usr:   \n"
 }
+
+// ---- regressions found in review (gjson fidelity) ---------------------------------------------
+
+TEST_CASE("An empty system string leaves the Gemini and Responses stages open", "[session_id]") {
+  CHECK(Extract(R"({"system":"","contents":[{"role":"user","parts":[{"text":"hi"}]}]})") ==
+        Ids{"msg:2f68951593d97234", ""});  // FNV-1a of "usr:hi\n"
+}
+
+TEST_CASE("Objects render without the whitespace after them", "[session_id]") {
+  CHECK(Extract(R"({"instructions":{ "a" : 1 } ,"x":1})") ==
+        Ids{"msg:a1147ea102cc13b8", ""});  // "sys:{ \"a\" : 1 }\n"
+}
+
+TEST_CASE("Numbers render as Go's FormatFloat('f', -1)", "[session_id]") {
+  CHECK(Extract(R"({"session_id":1e23})") == Ids{"session:100000000000000000000000", ""});
+  CHECK(Extract(R"({"session_id":1.5e-7})") == Ids{"session:0.00000015", ""});
+  CHECK(Extract(R"({"session_id":-0.0})") == Ids{"session:-0", ""});
+  CHECK(Extract(R"({"session_id":1e400})") == Ids{"session:+Inf", ""});
+  CHECK(Extract(R"({"session_id":-1e400})") == Ids{"session:-Inf", ""});
+}
+
+TEST_CASE("One odd key or string never discards the rest of the body", "[session_id]") {
+  CHECK(Extract(R"({"\ud800":1,"session_id":"abc"})") == Ids{"session:abc", ""});
+  CHECK(Extract(R"({"session_id":"a\ud800b"})") == Ids{"session:a\xEF\xBF\xBD" "b", ""});
+  CHECK(Extract(R"({"x":"\udc00\ud83d\ude00","session_id":"s\u00e9"})") ==
+        Ids{"session:s\xC3\xA9", ""});
+}
+
+TEST_CASE("Two-level paths look past an earlier key that does not resolve", "[session_id]") {
+  CHECK(Extract(R"({"metadata":{"a":1},"metadata":{"user_id":"u1"}})") == Ids{"user:u1", ""});
+  CHECK(Extract(R"({"systemInstruction":{"x":1},"systemInstruction":{"parts":[{"text":"S"}]},"contents":[{"role":"user","parts":[{"text":"hi"}]}]})") ==
+        Extract(R"({"systemInstruction":{"parts":[{"text":"S"}]},"contents":[{"role":"user","parts":[{"text":"hi"}]}]})"));
+}
+
+TEST_CASE("Gemini parts given as an object are walked by value", "[session_id]") {
+  CHECK(Extract(R"({"contents":[{"role":"user","parts":{"a":{"text":"hello"}}}]})") ==
+        Ids{"msg:75f251b9b790ec8f", ""});  // "usr:hello\n"
+}
+
+TEST_CASE("A malformed JSON user_id still yields its session_id, as gjson reads it",
+          "[session_id]") {
+  CHECK(Extract(R"({"metadata":{"user_id":"{\"session_id\":\"abc\""}})") == Ids{"claude:abc", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":"{\"device\":1 \"session_id\" : \"s-2\"}"}})") ==
+        Ids{"claude:s-2", ""});
+}

@@ -77,7 +77,8 @@ class SessionCache {
 
   // SetAliases binds every key of `keys` (at most kMaxAliases; empty ones skipped) as one group,
   // and returns the group's handle: its first key as a shared string that outlives the binding
-  // (nullptr when nothing was bound).
+  // (nullptr when nothing was bound). The live groups of those keys merge into it: all their
+  // aliases follow the new binding.
   std::shared_ptr<const std::string> SetAliases(std::span<const std::string_view> keys,
                                                 std::string_view credential_id);
 
@@ -85,8 +86,9 @@ class SessionCache {
   // `credential_id` (a success, A7). Returns whether it was.
   bool Touch(std::string_view key, std::string_view credential_id);
 
-  // CompareAndDelete removes `key`'s group if the key is still bound to `credential_id` (a
-  // failure, A7): a binding already moved elsewhere is left alone. Returns whether it removed.
+  // CompareAndDelete removes `key` if it is still bound to `credential_id` (a failure, A7): a
+  // binding already moved elsewhere is left alone, and the key's other aliases stay. Returns
+  // whether it removed.
   bool CompareAndDelete(std::string_view key, std::string_view credential_id);
 
   // Invalidate removes `key`'s group.

@@ -20,6 +20,9 @@
 //      Gemini systemInstruction/contents, Responses instructions/input), 100 bytes each:
 //      "msg:<16 hex>", with the hash without the assistant text as fallback once a reply exists.
 //
+// Upstream's further sources, execution-session metadata ("execution:") and the derived context
+// identity ("derived:"), have no counterpart: a host that has such an ID passes it as a header.
+//
 // Every explicit ID is validated: one with a control character is skipped, the rest is trimmed,
 // and an empty one or one over 256 bytes is skipped. Header names match case-insensitively.
 // A body that is not a JSON object, not valid UTF-8, nested deeper than 1024 levels or larger than
@@ -66,6 +69,10 @@ class SessionIdExtractor {
 
   // Extract returns the session IDs of a request. Never fails: unusable input yields no session.
   SessionIds Extract(std::span<const HttpHeader> headers, std::string_view body);
+
+  // ReleaseLargeBuffers frees the buffers a body over 4 MiB left behind (the next large body
+  // allocates again). Invalidates the views of the last result.
+  void ReleaseLargeBuffers();
 
  private:
   struct Impl;

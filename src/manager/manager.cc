@@ -604,7 +604,10 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   if (!sessions) return PickUnbound(request);
   thread_local SessionIdExtractor extractor;
   const SessionIds ids = extractor.Extract(request.headers, request.body);
-  if (ids.primary.empty()) return PickUnbound(request);
+  if (ids.primary.empty()) {
+    if (request.body.size() > (size_t{4} << 20)) extractor.ReleaseLargeBuffers();
+    return PickUnbound(request);
+  }
 
   const ProviderList providers(request.providers);
   if (providers.view().empty()) return ProviderNotFoundError();
@@ -629,6 +632,7 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   } else {
     fallback_key.clear();
   }
+  if (request.body.size() > (size_t{4} << 20)) extractor.ReleaseLargeBuffers();  // ids copied
 
   // PickBound answers whether credential `id` can take this request now, in any tier (A6).
   const auto pick_bound = [&](std::string_view id) -> std::optional<PickResult> {
@@ -656,6 +660,12 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   std::shared_ptr<const std::string> handle;
   if (sessions->GetAndRefresh(key, &bound, &handle)) {
     if (std::optional<PickResult> hit = pick_bound(bound)) {
+      // A fallback ID not yet in the group joins it, as upstream binds both on every hit.
+      thread_local std::string fallback_bound;
+      if (!fallback_key.empty() &&
+          !(sessions->Get(fallback_key, &fallback_bound) && fallback_bound == bound)) {
+        return bind(*std::move(hit));
+      }
       hit->session = std::move(handle);
       return *std::move(hit);
     }

@@ -8,6 +8,8 @@
 #include "authrouter/session_id.h"
 
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <vector>
 
@@ -25,21 +27,146 @@ constexpr size_t kTextCap = 100;  // bytes of each text that enter the hash
 bool IsAsciiWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 constexpr size_t kMaxIdBytes = 256;
 
-// Render writes `v` as gjson's String() would. Returns false on a parse error.
+std::string_view TrimTrailingWs(std::string_view raw) {
+  while (!raw.empty() && IsAsciiWs(raw.back())) raw.remove_suffix(1);
+  return raw;
+}
+
+void AppendUtf8(std::string* out, uint32_t cp) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+bool Hex4(std::string_view s, size_t i, uint32_t* v) {
+  if (i + 4 > s.size()) return false;
+  uint32_t r = 0;
+  for (size_t k = i; k < i + 4; ++k) {
+    const char c = s[k];
+    r <<= 4;
+    if (c >= '0' && c <= '9') r |= static_cast<uint32_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') r |= static_cast<uint32_t>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') r |= static_cast<uint32_t>(c - 'A' + 10);
+    else return false;
+  }
+  *v = r;
+  return true;
+}
+
+// UnescapeLenient decodes a JSON string body (without quotes) as gjson does: a lone surrogate
+// or a broken \u escape becomes U+FFFD instead of failing.
+void UnescapeLenient(std::string_view s, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 >= s.size()) {
+      out->push_back(s[i]);
+      continue;
+    }
+    const char e = s[++i];
+    switch (e) {
+      case 'b': out->push_back('\b'); break;
+      case 'f': out->push_back('\f'); break;
+      case 'n': out->push_back('\n'); break;
+      case 'r': out->push_back('\r'); break;
+      case 't': out->push_back('\t'); break;
+      case 'u': {
+        uint32_t cp;
+        if (!Hex4(s, i + 1, &cp)) {
+          AppendUtf8(out, 0xFFFD);
+          break;
+        }
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          uint32_t lo;
+          if (i + 2 < s.size() && s[i + 1] == '\\' && s[i + 2] == 'u' && Hex4(s, i + 3, &lo) &&
+              lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+          } else {
+            cp = 0xFFFD;
+          }
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          cp = 0xFFFD;
+        }
+        AppendUtf8(out, cp);
+        break;
+      }
+      default:
+        out->push_back(e);  // \" \\ \/ and anything else: the character itself
+    }
+  }
+}
+
+// FormatGoFloat writes `d` as Go's strconv.FormatFloat(d, 'f', -1, 64): the shortest digits
+// that read back as `d`, in plain decimal notation; infinities as +Inf / -Inf.
+void FormatGoFloat(double d, std::string* out) {
+  out->clear();
+  if (std::isinf(d)) {
+    out->assign(d > 0 ? "+Inf" : "-Inf");
+    return;
+  }
+  if (std::isnan(d)) {
+    out->assign("NaN");
+    return;
+  }
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+  std::string_view sci(buf, static_cast<size_t>(r.ptr - buf));  // [-]d[.ddd]e[+-]XX
+  if (!sci.empty() && sci.front() == '-') {
+    out->push_back('-');
+    sci.remove_prefix(1);
+  }
+  const size_t epos = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, epos)) {
+    if (c != '.') digits.push_back(c);
+  }
+  int exp = 0;
+  std::from_chars(sci.data() + epos + (sci[epos + 1] == '+' ? 2 : 1), sci.data() + sci.size(), exp);
+  if (exp >= 0) {
+    const size_t int_len = static_cast<size_t>(exp) + 1;
+    if (digits.size() <= int_len) {
+      out->append(digits);
+      out->append(int_len - digits.size(), '0');
+    } else {
+      out->append(digits, 0, int_len);
+      out->push_back('.');
+      out->append(digits, int_len, std::string::npos);
+    }
+  } else {
+    out->append("0.");
+    out->append(static_cast<size_t>(-exp - 1), '0');
+    out->append(digits);
+  }
+}
+
+// Render writes `v` as gjson's String() would. Returns false only on a structural error; odd
+// strings and numbers render leniently, as gjson does.
 bool Render(od::value v, std::string* out) {
   out->clear();
   od::json_type type;
   if (v.type().get(type)) return false;
   switch (type) {
     case od::json_type::string: {
-      std::string_view s;
-      if (v.get_string().get(s)) return false;
-      out->assign(s);
+      const std::string_view raw = TrimTrailingWs(v.raw_json_token());
+      if (raw.size() < 2) return false;
+      UnescapeLenient(raw.substr(1, raw.size() - 2), out);
       return true;
     }
     case od::json_type::number: {
-      std::string_view raw = v.raw_json_token();
-      while (!raw.empty() && IsAsciiWs(raw.back())) raw.remove_suffix(1);
+      const std::string_view raw = TrimTrailingWs(v.raw_json_token());
       size_t i = !raw.empty() && raw[0] == '-' ? 1 : 0;
       bool integer = i < raw.size();
       for (; i < raw.size(); ++i) integer = integer && raw[i] >= '0' && raw[i] <= '9';
@@ -47,12 +174,19 @@ bool Render(od::value v, std::string* out) {
         out->assign(raw);
         return true;
       }
-      double d;
-      if (v.get_double().get(d)) return false;
-      char buf[400];
-      auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
-      if (r.ec != std::errc()) return false;
-      out->assign(buf, r.ptr);
+      double d = 0;
+      const auto r = std::from_chars(raw.data(), raw.data() + raw.size(), d);
+      if (r.ec == std::errc::result_out_of_range) {
+        // Overflow reads as an infinity; underflow as zero (strconv.ParseFloat).
+        const size_t e = raw.find_first_of("eE");
+        const bool tiny = e != std::string_view::npos && e + 1 < raw.size() && raw[e + 1] == '-';
+        d = tiny ? (raw[0] == '-' ? -0.0 : 0.0)
+                 : (raw[0] == '-' ? -std::numeric_limits<double>::infinity()
+                                  : std::numeric_limits<double>::infinity());
+      } else if (r.ec != std::errc()) {
+        return false;
+      }
+      FormatGoFloat(d, out);
       return true;
     }
     case od::json_type::boolean: {
@@ -67,14 +201,14 @@ bool Render(od::value v, std::string* out) {
       od::object o;
       std::string_view raw;
       if (v.get_object().get(o) || o.raw_json().get(raw)) return false;
-      out->assign(raw);
+      out->assign(TrimTrailingWs(raw));
       return true;
     }
     case od::json_type::array: {
       od::array a;
       std::string_view raw;
       if (v.get_array().get(a) || a.raw_json().get(raw)) return false;
-      out->assign(raw);
+      out->assign(TrimTrailingWs(raw));
       return true;
     }
   }
@@ -170,6 +304,7 @@ struct SessionIdExtractor::Impl {
   bool ReadContents(od::value v);
   bool ReadInput(od::value v);
   std::string_view ClaudeSession();
+  std::string_view LenientSessionId(std::string_view text);
   void Hash();
 };
 
@@ -178,32 +313,32 @@ SessionIdExtractor::~SessionIdExtractor() = default;
 
 bool SessionIdExtractor::Impl::FirstPass(od::object root) {
   for (auto field : root) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return false;
+    od::raw_json_string key;
+    if (field.key().get(key)) return false;
     od::value v;
     if (field.value().get(v)) return false;
-    if (key == "metadata" && !ex.metadata_seen) {
-      ex.metadata_seen = true;
+    if (key.unsafe_is_equal("metadata") && !ex.user_id_set) {
+      // gjson resolves "metadata.user_id" in the first "metadata" that has a user_id.
       od::json_type t;
       if (v.type().get(t)) return false;
       if (t != od::json_type::object) continue;
       od::object meta;
       if (v.get_object().get(meta)) return false;
       for (auto mf : meta) {
-        std::string_view mkey;
-        if (mf.unescaped_key().get(mkey)) return false;
-        if (mkey != "user_id" || ex.user_id_set) continue;
+        od::raw_json_string mkey;
+        if (mf.key().get(mkey)) return false;
+        if (!mkey.unsafe_is_equal("user_id") || ex.user_id_set) continue;
         od::value mv;
         if (mf.value().get(mv) || !Render(mv, &ex.user_id)) return false;
         ex.user_id_set = true;
       }
-    } else if (key == "session_id" && !ex.session_id_set) {
+    } else if (key.unsafe_is_equal("session_id") && !ex.session_id_set) {
       if (!Render(v, &ex.session_id)) return false;
       ex.session_id_set = true;
-    } else if (key == "sessionId" && !ex.session_id_camel_set) {
+    } else if (key.unsafe_is_equal("sessionId") && !ex.session_id_camel_set) {
       if (!Render(v, &ex.session_id_camel)) return false;
       ex.session_id_camel_set = true;
-    } else if (key == "conversation" && !ex.conversation_seen) {
+    } else if (key.unsafe_is_equal("conversation") && !ex.conversation_seen) {
       ex.conversation_seen = true;
       od::json_type t;
       if (v.type().get(t)) return false;
@@ -212,9 +347,9 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
         if (v.get_object().get(conv)) return false;
         bool id_seen = false;
         for (auto cf : conv) {
-          std::string_view ckey;
-          if (cf.unescaped_key().get(ckey)) return false;
-          if (ckey != "id" || id_seen) continue;
+          od::raw_json_string ckey;
+          if (cf.key().get(ckey)) return false;
+          if (!ckey.unsafe_is_equal("id") || id_seen) continue;
           id_seen = true;
           od::value cv;
           if (cf.value().get(cv) || !Render(cv, &scratch)) return false;
@@ -230,15 +365,35 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
           ex.conversation_set = true;
         }
       }
-    } else if (key == "prompt_cache_key" && !ex.prompt_cache_key_set) {
+    } else if (key.unsafe_is_equal("prompt_cache_key") && !ex.prompt_cache_key_set) {
       if (!Render(v, &ex.prompt_cache_key)) return false;
       ex.prompt_cache_key_set = true;
-    } else if (key == "conversation_id" && !ex.conversation_id_set) {
+    } else if (key.unsafe_is_equal("conversation_id") && !ex.conversation_id_set) {
       if (!Render(v, &ex.conversation_id)) return false;
       ex.conversation_id_set = true;
     }
   }
   return true;
+}
+
+// LenientSessionId finds `"session_id" : "<string>"` in text that is not valid JSON, the way
+// gjson still answers for such input. Returns "" when there is none.
+std::string_view SessionIdExtractor::Impl::LenientSessionId(std::string_view text) {
+  constexpr std::string_view kKey = "\"session_id\"";
+  for (size_t pos = text.find(kKey); pos != std::string_view::npos;
+       pos = text.find(kKey, pos + 1)) {
+    size_t i = pos + kKey.size();
+    while (i < text.size() && IsAsciiWs(text[i])) ++i;
+    if (i >= text.size() || text[i] != ':') continue;
+    ++i;
+    while (i < text.size() && IsAsciiWs(text[i])) ++i;
+    if (i >= text.size() || text[i] != '"') continue;
+    const size_t start = ++i;
+    while (i < text.size() && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+    UnescapeLenient(text.substr(start, std::min(i, text.size()) - start), &scratch2);
+    return scratch2;
+  }
+  return {};
 }
 
 // ClaudeSession returns the Claude Code session in metadata.user_id, if any.
@@ -248,18 +403,27 @@ std::string_view SessionIdExtractor::Impl::ClaudeSession() {
   if (user_id.empty()) return {};
   if (user_id.front() == '{') {
     od::document doc;
-    if (!Load(user_id, inner_padded, inner, doc)) return {};
     od::object o;
-    if (doc.get_object().get(o)) return {};
-    for (auto f : o) {
-      std::string_view k;
-      if (f.unescaped_key().get(k)) return {};
-      if (k != "session_id") continue;
-      od::value v;
-      if (f.value().get(v) || !Render(v, &scratch2)) return {};
-      return NormalizeExplicitSessionId(scratch2);
+    if (Load(user_id, inner_padded, inner, doc) && !doc.get_object().get(o)) {
+      bool ok = true;
+      for (auto f : o) {
+        od::raw_json_string k;
+        if (f.key().get(k)) {
+          ok = false;
+          break;
+        }
+        if (!k.unsafe_is_equal("session_id")) continue;
+        od::value v;
+        if (f.value().get(v) || !Render(v, &scratch2)) {
+          ok = false;
+          break;
+        }
+        return NormalizeExplicitSessionId(scratch2);
+      }
+      if (ok) return {};
     }
-    return {};
+    // gjson reads malformed JSON leniently: find a "session_id" string value by hand.
+    return NormalizeExplicitSessionId(LenientSessionId(user_id));
   }
   // Legacy form: the leftmost "_session_" followed only by [a-f0-9-]+ to the end.
   for (size_t pos = user_id.find("_session_"); pos != std::string_view::npos;
@@ -279,10 +443,9 @@ static bool MessageText(od::value v, Text* out, std::string* scratch, std::strin
   od::json_type t;
   if (v.type().get(t)) return false;
   if (t == od::json_type::string) {
-    std::string_view s;
-    if (v.get_string().get(s)) return false;
-    out->Assign(s);
-    if (s.empty()) out->set = false;
+    if (!Render(v, scratch)) return false;
+    out->Assign(*scratch);
+    if (scratch->empty()) out->set = false;
     return true;
   }
   if (t != od::json_type::array) return true;
@@ -299,15 +462,15 @@ static bool MessageText(od::value v, Text* out, std::string* scratch, std::strin
     bool type_seen = false, text_seen = false, type_ok = false;
     text->clear();
     for (auto f : po) {
-      std::string_view k;
-      if (f.unescaped_key().get(k)) return false;
+      od::raw_json_string k;
+      if (f.key().get(k)) return false;
       od::value fv;
-      if (k == "type" && !type_seen) {
+      if (k.unsafe_is_equal("type") && !type_seen) {
         type_seen = true;
         if (f.value().get(fv) || !Render(fv, scratch)) return false;
         type_ok = *scratch == "text" ||
                   (responses_types && (*scratch == "input_text" || *scratch == "output_text"));
-      } else if (k == "text" && !text_seen) {
+      } else if (k.unsafe_is_equal("text") && !text_seen) {
         text_seen = true;
         if (f.value().get(fv) || !Render(fv, text)) return false;
       }
@@ -337,13 +500,13 @@ bool SessionIdExtractor::Impl::ReadMessages(od::value v) {
     role.clear();
     text.Clear();
     for (auto f : m) {
-      std::string_view k;
-      if (f.unescaped_key().get(k)) return false;
+      od::raw_json_string k;
+      if (f.key().get(k)) return false;
       od::value fv;
-      if (k == "role" && !role_seen) {
+      if (k.unsafe_is_equal("role") && !role_seen) {
         role_seen = true;
         if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (k == "content" && !content_seen) {
+      } else if (k.unsafe_is_equal("content") && !content_seen) {
         content_seen = true;
         if (f.value().get(fv) || !MessageText(fv, &text, &scratch, &part_text, false)) {
           return false;
@@ -361,9 +524,9 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
   od::json_type t;
   if (v.type().get(t)) return false;
   if (t == od::json_type::string) {
-    std::string_view s;
-    if (v.get_string().get(s)) return false;
-    b_sys.Assign(s);  // even an empty string counts as "found" (S stays empty for the hash)
+    // An empty string leaves S empty, so later stages still run (upstream checks S == "").
+    if (!Render(v, &scratch)) return false;
+    if (!scratch.empty()) b_sys.Assign(scratch);
     system_is_string = true;
     return true;
   }
@@ -380,9 +543,9 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
     if (pv.get_object().get(po)) return false;
     scratch.clear();  // a part without "text" has none (never a previous value)
     for (auto f : po) {
-      std::string_view k;
-      if (f.unescaped_key().get(k)) return false;
-      if (k != "text") continue;
+      od::raw_json_string k;
+      if (f.key().get(k)) return false;
+      if (!k.unsafe_is_equal("text")) continue;
       od::value fv;
       if (f.value().get(fv) || !Render(fv, &scratch)) return false;
       break;  // the first "text" counts
@@ -395,34 +558,54 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
   return true;
 }
 
-// FirstPartText reads the first part of `parts` with a non-empty `text`.
-static bool FirstPartText(od::value v, Text* out, std::string* scratch) {
+// PartText reads one part: its first "text" if it is a non-empty text. Returns false on a
+// structural error; *found says whether it had one.
+static bool PartText(od::value pv, Text* out, std::string* scratch, bool* found) {
+  *found = false;
+  od::json_type pt;
+  if (pv.type().get(pt)) return false;
+  if (pt != od::json_type::object) return true;
+  od::object po;
+  if (pv.get_object().get(po)) return false;
+  scratch->clear();
+  for (auto f : po) {
+    od::raw_json_string k;
+    if (f.key().get(k)) return false;
+    if (!k.unsafe_is_equal("text")) continue;
+    od::value fv;
+    if (f.value().get(fv) || !Render(fv, scratch)) return false;
+    break;
+  }
+  if (!scratch->empty()) {
+    out->Assign(*scratch);
+    *found = true;
+  }
+  return true;
+}
+
+// FirstPartText reads the first part of `parts` with a non-empty `text`. Gemini contents'
+// parts given as an object are walked by value, as gjson's ForEach does (`object_parts`).
+static bool FirstPartText(od::value v, Text* out, std::string* scratch, bool object_parts) {
   od::json_type t;
   if (v.type().get(t)) return false;
+  bool found = false;
+  if (t == od::json_type::object && object_parts) {
+    od::object o;
+    if (v.get_object().get(o)) return false;
+    for (auto f : o) {
+      od::value pv;
+      if (f.value().get(pv) || !PartText(pv, out, scratch, &found)) return false;
+      if (found) return true;
+    }
+    return true;
+  }
   if (t != od::json_type::array) return true;
   od::array parts;
   if (v.get_array().get(parts)) return false;
   for (auto part : parts) {
     od::value pv;
-    if (part.get(pv)) return false;
-    od::json_type pt;
-    if (pv.type().get(pt)) return false;
-    if (pt != od::json_type::object) continue;
-    od::object po;
-    if (pv.get_object().get(po)) return false;
-    scratch->clear();
-    for (auto f : po) {
-      std::string_view k;
-      if (f.unescaped_key().get(k)) return false;
-      if (k != "text") continue;
-      od::value fv;
-      if (f.value().get(fv) || !Render(fv, scratch)) return false;
-      break;
-    }
-    if (!scratch->empty()) {
-      out->Assign(*scratch);
-      return true;
-    }
+    if (part.get(pv) || !PartText(pv, out, scratch, &found)) return false;
+    if (found) return true;
   }
   return true;
 }
@@ -434,12 +617,13 @@ bool SessionIdExtractor::Impl::ReadSystemInstruction(od::value v) {
   od::object o;
   if (v.get_object().get(o)) return false;
   for (auto f : o) {
-    std::string_view k;
-    if (f.unescaped_key().get(k)) return false;
-    if (k != "parts") continue;
+    od::raw_json_string k;
+    if (f.key().get(k)) return false;
+    if (!k.unsafe_is_equal("parts")) continue;
+    sysinstr_seen = true;
     od::value pv;
     if (f.value().get(pv)) return false;
-    return FirstPartText(pv, &c_sys, &scratch);
+    return FirstPartText(pv, &c_sys, &scratch, /*object_parts=*/false);
   }
   return true;
 }
@@ -464,15 +648,17 @@ bool SessionIdExtractor::Impl::ReadContents(od::value v) {
     role.clear();
     text.Clear();
     for (auto f : c) {
-      std::string_view k;
-      if (f.unescaped_key().get(k)) return false;
+      od::raw_json_string k;
+      if (f.key().get(k)) return false;
       od::value fv;
-      if (k == "role" && !role_seen) {
+      if (k.unsafe_is_equal("role") && !role_seen) {
         role_seen = true;
         if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (k == "parts" && !parts_seen) {
+      } else if (k.unsafe_is_equal("parts") && !parts_seen) {
         parts_seen = true;
-        if (f.value().get(fv) || !FirstPartText(fv, &text, &scratch)) return false;
+        if (f.value().get(fv) || !FirstPartText(fv, &text, &scratch, /*object_parts=*/true)) {
+          return false;
+        }
       }
     }
     if (!text.set) continue;
@@ -506,16 +692,16 @@ bool SessionIdExtractor::Impl::ReadInput(od::value v) {
     role.clear();
     text.Clear();
     for (auto f : o) {
-      std::string_view k;
-      if (f.unescaped_key().get(k)) return false;
+      od::raw_json_string k;
+      if (f.key().get(k)) return false;
       od::value fv;
-      if (k == "type" && !type_seen) {
+      if (k.unsafe_is_equal("type") && !type_seen) {
         type_seen = true;
         if (f.value().get(fv) || !Render(fv, &type)) return false;
-      } else if (k == "role" && !role_seen) {
+      } else if (k.unsafe_is_equal("role") && !role_seen) {
         role_seen = true;
         if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (k == "content" && !content_seen) {
+      } else if (k.unsafe_is_equal("content") && !content_seen) {
         content_seen = true;
         if (f.value().get(fv) || !MessageText(fv, &text, &scratch, &part_text, true)) {
           return false;
@@ -541,28 +727,27 @@ bool SessionIdExtractor::Impl::ReadInput(od::value v) {
 
 bool SessionIdExtractor::Impl::SecondPass(od::object root) {
   for (auto field : root) {
-    std::string_view key;
-    if (field.unescaped_key().get(key)) return false;
+    od::raw_json_string key;
+    if (field.key().get(key)) return false;
     od::value v;
     if (field.value().get(v)) return false;
     bool ok = true;
-    if (key == "messages" && !messages_seen) {
+    if (key.unsafe_is_equal("messages") && !messages_seen) {
       messages_seen = true;
       ok = ReadMessages(v);
-    } else if (key == "system" && !system_seen) {
+    } else if (key.unsafe_is_equal("system") && !system_seen) {
       system_seen = true;
       ok = ReadSystem(v);
-    } else if (key == "systemInstruction" && !sysinstr_seen) {
-      sysinstr_seen = true;
-      ok = ReadSystemInstruction(v);
-    } else if (key == "contents" && !contents_seen) {
+    } else if (key.unsafe_is_equal("systemInstruction") && !sysinstr_seen) {
+      ok = ReadSystemInstruction(v);  // sets sysinstr_seen once "parts" resolves
+    } else if (key.unsafe_is_equal("contents") && !contents_seen) {
       contents_seen = true;
       ok = ReadContents(v);
-    } else if (key == "instructions" && !instructions_seen) {
+    } else if (key.unsafe_is_equal("instructions") && !instructions_seen) {
       instructions_seen = true;
       ok = Render(v, &scratch);
       if (ok && !scratch.empty()) d_instr.Assign(scratch);
-    } else if (key == "input" && !input_seen) {
+    } else if (key.unsafe_is_equal("input") && !input_seen) {
       input_seen = true;
       ok = ReadInput(v);
     }
@@ -697,6 +882,15 @@ SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers,
   }
   m.Hash();
   return SessionIds{m.primary, m.fallback};
+}
+
+void SessionIdExtractor::ReleaseLargeBuffers() {
+  Impl& m = *impl_;
+  constexpr size_t kKeep = size_t{4} << 20;
+  if (m.padded.capacity() > kKeep) {
+    std::vector<char>().swap(m.padded);
+    m.parser = od::parser{};  // its index grows with the largest document seen
+  }
 }
 
 }  // namespace v0

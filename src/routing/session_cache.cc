@@ -78,7 +78,8 @@ void SessionCache::RefreshLocked(GroupList::iterator group, absl::Time now) {
 }
 
 void SessionCache::EvictLocked() {
-  while (keys_.size() > max_entries_ && !groups_.empty()) EraseGroupLocked(groups_.begin());
+  // The newest group (just written) is never evicted, even if it alone exceeds the bound.
+  while (keys_.size() > max_entries_ && groups_.size() > 1) EraseGroupLocked(groups_.begin());
 }
 
 bool SessionCache::Lookup(std::string_view key, bool refresh, std::string* credential_id,
@@ -128,18 +129,24 @@ std::shared_ptr<const std::string> SessionCache::SetAliases(
   }
   if (group.keys.empty()) return nullptr;
   group.handle = std::make_shared<const std::string>(group.keys.front());
-  // A key moves to the new group; an old group left without keys disappears.
-  for (const std::string& key : group.keys) {
-    auto it = keys_.find(key);
+  // The keys' live groups merge into the new one: all their aliases follow the rebinding (A5).
+  for (size_t i = 0; i < group.keys.size(); ++i) {
+    auto it = keys_.find(group.keys[i]);
     if (it == keys_.end()) continue;
     const GroupList::iterator old = it->second;
-    keys_.erase(it);
-    std::erase(old->keys, key);
-    if (old->keys.empty()) groups_.erase(old);
+    if (now < old->expires_at) {
+      for (const std::string& alias : old->keys) {
+        if (group.keys.size() == kMaxAliases) break;
+        if (std::find(group.keys.begin(), group.keys.end(), alias) == group.keys.end()) {
+          group.keys.push_back(alias);
+        }
+      }
+    }
+    EraseGroupLocked(old);
   }
   groups_.push_back(std::move(group));
   const GroupList::iterator added = std::prev(groups_.end());
-  for (const std::string& key : added->keys) keys_.emplace(key, added);
+  for (const std::string& key : added->keys) keys_.insert_or_assign(key, added);
   std::shared_ptr<const std::string> handle = added->handle;
   EvictLocked();
   return handle;
@@ -162,7 +169,11 @@ bool SessionCache::CompareAndDelete(std::string_view key, std::string_view crede
   std::lock_guard<std::mutex> lock(mu_);
   auto it = keys_.find(key);
   if (it == keys_.end() || it->second->credential_id != credential_id) return false;
-  EraseGroupLocked(it->second);
+  // Only this key goes (A7): the conversation's other aliases keep their binding.
+  const GroupList::iterator group = it->second;
+  keys_.erase(it);
+  std::erase(group->keys, key);
+  if (group->keys.empty()) groups_.erase(group);
   return true;
 }
 
@@ -190,6 +201,7 @@ void SessionCache::set_ttl(absl::Duration ttl) {
     ttl_changed_at_ = now;
   }
   ttl_nanos_.store(absl::ToInt64Nanoseconds(ttl));
+  stop_cv_.notify_all();  // the sweeper re-reads its period
 }
 
 size_t SessionCache::Sweep() {
