@@ -143,6 +143,18 @@ class ProviderList {
   std::vector<std::unique_ptr<char[]>> heap_strings_;  // only for unusually long lists
 };
 
+// SpecFor maps a request onto the scheduler's terms. `providers` is the normalised list.
+PickSpec SpecFor(const PickRequest& request, std::span<const std::string_view> providers) {
+  PickSpec spec;
+  spec.providers = providers;
+  spec.model = request.model;
+  spec.model_key = CanonicalModelKey(request.model);
+  spec.pred.tried = request.tried;
+  spec.pred.pinned = TrimSpace(request.pinned_id);
+  spec.downstream_websocket = request.downstream_websocket;
+  return spec;
+}
+
 // FixedClock reads one instant, so a pick under the exclusive lock sees a consistent time.
 class FixedClock final : public Clock {
  public:
@@ -611,13 +623,7 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
 
   const ProviderList providers(request.providers);
   if (providers.view().empty()) return ProviderNotFoundError();
-  PickSpec spec;
-  spec.providers = providers.view();
-  spec.model = request.model;
-  spec.model_key = CanonicalModelKey(request.model);
-  spec.pred.tried = request.tried;
-  spec.pred.pinned = TrimSpace(request.pinned_id);
-  spec.downstream_websocket = request.downstream_websocket;
+  const PickSpec spec = SpecFor(request, providers.view());
 
   // Cache keys are "<provider or mixed>::<session ID>::<canonical model>" (later fix A8).
   const std::string_view label = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
@@ -681,13 +687,7 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
 absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
   const ProviderList providers(request.providers);
   if (providers.view().empty()) return ProviderNotFoundError();
-  PickSpec spec;
-  spec.providers = providers.view();
-  spec.model = request.model;
-  spec.model_key = CanonicalModelKey(request.model);
-  spec.pred.tried = request.tried;
-  spec.pred.pinned = TrimSpace(request.pinned_id);
-  spec.downstream_websocket = request.downstream_websocket;
+  const PickSpec spec = SpecFor(request, providers.view());
   Impl& impl = *impl_;
 
   std::shared_ptr<Selector> selector;
