@@ -253,3 +253,9 @@ TEST_CASE("A malformed JSON user_id still yields its session_id, as gjson reads 
   CHECK(Extract(R"({"metadata":{"user_id":"{\"device\":1 \"session_id\" : \"s-2\"}"}})") ==
         Ids{"claude:s-2", ""});
 }
+
+TEST_CASE("Note fixed (A4): metadata.user_id is trimmed like every explicit ID", "[session_id]") {
+  CHECK(Extract(R"({"metadata":{"user_id":"  u1 "}})") == Ids{"user:u1", ""});
+  CHECK(Extract(R"({"metadata":{"user_id":" user_x_account__session_ab-12 "}})") ==
+        Ids{"claude:ab-12", ""});
+}
