@@ -215,6 +215,33 @@ bool Render(od::value v, std::string* out) {
   return false;
 }
 
+// Shape says what AsObject / AsArray found: the wanted kind, something else, or broken JSON.
+enum class Shape { kMatch, kOther, kError };
+
+// AsObject opens `v` as an object when it is one.
+inline Shape AsObject(od::value& v, od::object* out) {
+  od::json_type t;
+  if (v.type().get(t)) return Shape::kError;
+  if (t != od::json_type::object) return Shape::kOther;
+  return v.get_object().get(*out) ? Shape::kError : Shape::kMatch;
+}
+
+// AsObject for an array element, or any other simdjson result holding a value.
+template <typename Result>
+Shape AsObject(Result&& element, od::object* out) {
+  od::value value;
+  if (element.get(value)) return Shape::kError;
+  return AsObject(value, out);
+}
+
+// AsArray opens `v` as an array when it is one.
+inline Shape AsArray(od::value& v, od::array* out) {
+  od::json_type t;
+  if (v.type().get(t)) return Shape::kError;
+  if (t != od::json_type::array) return Shape::kOther;
+  return v.get_array().get(*out) ? Shape::kError : Shape::kMatch;
+}
+
 // Text gathers one hash text: pieces joined with one space, cut to its first 100 bytes.
 struct Text {
   std::string value;  // at most kTextCap bytes
@@ -319,11 +346,11 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
     if (field.value().get(v)) return false;
     if (key.unsafe_is_equal("metadata") && !ex.user_id_set) {
       // gjson resolves "metadata.user_id" in the first "metadata" that has a user_id.
-      od::json_type t;
-      if (v.type().get(t)) return false;
-      if (t != od::json_type::object) continue;
       od::object meta;
-      if (v.get_object().get(meta)) return false;
+      if (const Shape shape = AsObject(v, &meta); shape != Shape::kMatch) {
+        if (shape == Shape::kError) return false;
+        continue;
+      }
       for (auto mf : meta) {
         od::raw_json_string mkey;
         if (mf.key().get(mkey)) return false;
@@ -452,13 +479,11 @@ static bool MessageText(od::value v, Text* out, std::string* scratch, std::strin
   od::array parts;
   if (v.get_array().get(parts)) return false;
   for (auto part : parts) {
-    od::value pv;
-    if (part.get(pv)) return false;
-    od::json_type pt;
-    if (pv.type().get(pt)) return false;
-    if (pt != od::json_type::object) continue;
     od::object po;
-    if (pv.get_object().get(po)) return false;
+    if (const Shape shape = AsObject(part, &po); shape != Shape::kMatch) {
+      if (shape == Shape::kError) return false;
+      continue;
+    }
     bool type_seen = false, text_seen = false, type_ok = false;
     text->clear();
     for (auto f : po) {
@@ -481,21 +506,18 @@ static bool MessageText(od::value v, Text* out, std::string* scratch, std::strin
 }
 
 bool SessionIdExtractor::Impl::ReadMessages(od::value v) {
-  od::json_type t;
-  if (v.type().get(t)) return false;
-  if (t != od::json_type::array) return true;
   od::array messages;
-  if (v.get_array().get(messages)) return false;
+  if (const Shape shape = AsArray(v, &messages); shape != Shape::kMatch) {
+    return shape == Shape::kOther;
+  }
   Text& text = item_text;
   for (auto item : messages) {
     if (a_sys.set && a_usr.set && a_ast.set) break;
-    od::value mv;
-    if (item.get(mv)) return false;
-    od::json_type mt;
-    if (mv.type().get(mt)) return false;
-    if (mt != od::json_type::object) continue;
     od::object m;
-    if (mv.get_object().get(m)) return false;
+    if (const Shape shape = AsObject(item, &m); shape != Shape::kMatch) {
+      if (shape == Shape::kError) return false;
+      continue;
+    }
     bool role_seen = false, content_seen = false;
     role.clear();
     text.Clear();
@@ -534,13 +556,11 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
   od::array parts;
   if (v.get_array().get(parts)) return false;
   for (auto part : parts) {
-    od::value pv;
-    if (part.get(pv)) return false;
-    od::json_type pt;
-    if (pv.type().get(pt)) return false;
-    if (pt != od::json_type::object) continue;
     od::object po;
-    if (pv.get_object().get(po)) return false;
+    if (const Shape shape = AsObject(part, &po); shape != Shape::kMatch) {
+      if (shape == Shape::kError) return false;
+      continue;
+    }
     scratch.clear();  // a part without "text" has none (never a previous value)
     for (auto f : po) {
       od::raw_json_string k;
@@ -562,11 +582,10 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
 // structural error; *found says whether it had one.
 static bool PartText(od::value pv, Text* out, std::string* scratch, bool* found) {
   *found = false;
-  od::json_type pt;
-  if (pv.type().get(pt)) return false;
-  if (pt != od::json_type::object) return true;
   od::object po;
-  if (pv.get_object().get(po)) return false;
+  if (const Shape shape = AsObject(pv, &po); shape != Shape::kMatch) {
+    return shape == Shape::kOther;
+  }
   scratch->clear();
   for (auto f : po) {
     od::raw_json_string k;
@@ -611,11 +630,10 @@ static bool FirstPartText(od::value v, Text* out, std::string* scratch, bool obj
 }
 
 bool SessionIdExtractor::Impl::ReadSystemInstruction(od::value v) {
-  od::json_type t;
-  if (v.type().get(t)) return false;
-  if (t != od::json_type::object) return true;
   od::object o;
-  if (v.get_object().get(o)) return false;
+  if (const Shape shape = AsObject(v, &o); shape != Shape::kMatch) {
+    return shape == Shape::kOther;
+  }
   for (auto f : o) {
     od::raw_json_string k;
     if (f.key().get(k)) return false;
@@ -629,21 +647,18 @@ bool SessionIdExtractor::Impl::ReadSystemInstruction(od::value v) {
 }
 
 bool SessionIdExtractor::Impl::ReadContents(od::value v) {
-  od::json_type t;
-  if (v.type().get(t)) return false;
-  if (t != od::json_type::array) return true;
   od::array contents;
-  if (v.get_array().get(contents)) return false;
+  if (const Shape shape = AsArray(v, &contents); shape != Shape::kMatch) {
+    return shape == Shape::kOther;
+  }
   Text& text = item_text;
   for (auto item : contents) {
     if (c_usr.set && c_ast.set) break;
-    od::value cv;
-    if (item.get(cv)) return false;
-    od::json_type ct;
-    if (cv.type().get(ct)) return false;
-    if (ct != od::json_type::object) continue;
     od::object c;
-    if (cv.get_object().get(c)) return false;
+    if (const Shape shape = AsObject(item, &c); shape != Shape::kMatch) {
+      if (shape == Shape::kError) return false;
+      continue;
+    }
     bool role_seen = false, parts_seen = false;
     role.clear();
     text.Clear();
@@ -669,24 +684,21 @@ bool SessionIdExtractor::Impl::ReadContents(od::value v) {
 }
 
 bool SessionIdExtractor::Impl::ReadInput(od::value v) {
-  od::json_type t;
-  if (v.type().get(t)) return false;
-  if (t != od::json_type::array) return true;  // a string input is ignored
-  od::array items;
-  if (v.get_array().get(items)) return false;
+  od::array items;  // a string input is ignored
+  if (const Shape shape = AsArray(v, &items); shape != Shape::kMatch) {
+    return shape == Shape::kOther;
+  }
   Text& text = item_text;
   size_t index = 0;
   for (auto item : items) {
     // Upstream stops once a user and an assistant text are found; nothing later matters.
     if (d_usr.set && d_ast.set) break;
     ++index;
-    od::value iv;
-    if (item.get(iv)) return false;
-    od::json_type it;
-    if (iv.type().get(it)) return false;
-    if (it != od::json_type::object) continue;
     od::object o;
-    if (iv.get_object().get(o)) return false;
+    if (const Shape shape = AsObject(item, &o); shape != Shape::kMatch) {
+      if (shape == Shape::kError) return false;
+      continue;
+    }
     bool type_seen = false, role_seen = false, content_seen = false;
     type.clear();
     role.clear();
