@@ -143,6 +143,11 @@ class ProviderList {
   std::vector<std::unique_ptr<char[]>> heap_strings_;  // only for unusually long lists
 };
 
+// CredentialNotFound is the error for an unknown credential ID.
+absl::Status CredentialNotFound(std::string_view id) {
+  return absl::NotFoundError(internal::Cat("credential not found: ", id));
+}
+
 // SpecFor maps a request onto the scheduler's terms. `providers` is the normalised list.
 PickSpec SpecFor(const PickRequest& request, std::span<const std::string_view> providers) {
   PickSpec spec;
@@ -279,7 +284,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential cre
     std::unique_lock lock(impl_->mu);
     auto it = impl_->records.find(credential.id);
     if (it == impl_->records.end()) {
-      return absl::NotFoundError(internal::Cat("credential not found: ", credential.id));
+      return CredentialNotFound(credential.id);
     }
     const Credential& existing = *it->second;
     if (!credential.index_assigned && credential.index.empty()) {
@@ -312,7 +317,7 @@ absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
     std::unique_lock lock(impl_->mu);
     auto it = impl_->records.find(id);
     if (it == impl_->records.end()) {
-      return absl::NotFoundError(internal::Cat("credential not found: ", id));
+      return CredentialNotFound(id);
     }
     Credential next = *it->second;
     next.disabled = disabled;
@@ -335,7 +340,7 @@ absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
     std::unique_lock lock(impl_->mu);
     auto it = impl_->records.find(id);
     if (it == impl_->records.end()) {
-      return absl::NotFoundError(internal::Cat("credential not found: ", id));
+      return CredentialNotFound(id);
     }
     std::shared_ptr<const Credential> removed = std::move(it->second);
     impl_->scheduler.Remove(id);
@@ -485,7 +490,7 @@ absl::Status Manager::MarkResult(const Result& result) {
     std::shared_lock lock(impl.mu);
     auto it = impl.records.find(result.credential_id);
     if (it == impl.records.end()) {
-      return absl::NotFoundError(internal::Cat("credential not found: ", result.credential_id));
+      return CredentialNotFound(result.credential_id);
     }
     if (internal::IsHealthyFor(*it->second, CanonicalModelKey(result.model), impl.clock->Now())) {
       if (impl.hooks == nullptr) return absl::OkStatus();
@@ -496,7 +501,7 @@ absl::Status Manager::MarkResult(const Result& result) {
     std::unique_lock lock(impl.mu);
     auto it = impl.records.find(result.credential_id);
     if (it == impl.records.end()) {
-      return absl::NotFoundError(internal::Cat("credential not found: ", result.credential_id));
+      return CredentialNotFound(result.credential_id);
     }
     Credential next = *it->second;
     std::shared_ptr<const Credential> snapshot = it->second;
@@ -514,7 +519,7 @@ absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model
   std::unique_lock lock(impl_->mu);
   auto it = impl_->records.find(id);
   if (it == impl_->records.end()) {
-    return absl::NotFoundError(internal::Cat("credential not found: ", id));
+    return CredentialNotFound(id);
   }
   const absl::Time now = impl_->clock->Now();
   Credential next = *it->second;
