@@ -30,20 +30,9 @@
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
 #include "authrouter/selector.h"
+#include "internal/string_map.h"
 
 namespace authrouter::internal {
-
-// StringHash / StringEq give std::unordered_map<std::string, ...> lookups by std::string_view.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-struct StringEq {
-  using is_transparent = void;
-  bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-};
-template <typename V>
-using StringMap = std::unordered_map<std::string, V, StringHash, StringEq>;
 
 // BlockReason and BlockResult are the outcome of spec 02 §2.
 enum class BlockReason : uint8_t { kNone, kCooldown, kDisabled, kOther };
