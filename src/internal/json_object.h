@@ -1,0 +1,25 @@
+// Walking the top-level members of a JSON object without re-encoding them, so that a rewrite of
+// some members keeps every other member byte for byte.
+#ifndef AUTHROUTER_INTERNAL_JSON_OBJECT_H_
+#define AUTHROUTER_INTERNAL_JSON_OBJECT_H_
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace authrouter::internal {
+
+// JsonMember is one top-level member of an object, as spans of the original text.
+struct JsonMember {
+  std::string_view raw_key;  // the key with its quotes and escapes, as written
+  std::string key;           // the key unescaped
+  std::string_view value;    // the value's text, without surrounding white space
+};
+
+// ForEachMember calls `fn` for each top-level member of `object`, in order. REQUIRES: `object`
+// is one valid JSON object (callers pass Metadata text, validated when it was parsed).
+void ForEachMember(std::string_view object, const std::function<void(const JsonMember&)>& fn);
+
+}  // namespace authrouter::internal
+
+#endif  // AUTHROUTER_INTERNAL_JSON_OBJECT_H_
