@@ -22,6 +22,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,6 +33,7 @@
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
 #include "authrouter/host.h"
+#include "authrouter/refresh.h"
 #include "authrouter/result.h"
 #include "authrouter/routing_error.h"
 #include "authrouter/selector.h"
@@ -84,6 +86,26 @@ struct ManagerOptions {
   std::shared_ptr<Store> store{};
   // Who hears about changes. Default: none.
   std::shared_ptr<Hooks> hooks{};
+
+  // --- token refresh (spec 05, refresh.h) ---
+  // Refreshers, leads, workers, intervals. Refresh scheduling is active while at least one
+  // refresher is configured. Default: none configured.
+  RefreshOptions refresh{};
+};
+
+// RefreshStats counts the refresh loop's work (for monitoring, and for tests that check it does
+// nothing while nothing is due).
+struct RefreshStats {
+  size_t scheduled = 0;             // credentials in the schedule
+  std::optional<absl::Time> next{};  // the earliest scheduled check
+  uint64_t evaluations = 0;         // schedule rule evaluations (spec 05 §4, §8)
+  uint64_t sift_steps = 0;          // heap element moves
+  uint64_t loop_wakeups = 0;        // times the background loop woke up
+  uint64_t refreshes_started = 0;   // refresher calls made
+  uint64_t refreshes_succeeded = 0;
+  uint64_t refreshes_failed = 0;
+  uint64_t refreshes_joined = 0;    // refresh requests that shared a call already running (D4)
+  uint64_t writes_dropped = 0;      // refreshes whose credential was removed before write-back
 };
 
 // WriteOptions qualifies one change.
@@ -275,10 +297,69 @@ class Manager {
   // SetSelector installs a host selector (nullptr restores the built-in strategy).
   void SetSelector(std::shared_ptr<Selector> selector);
 
+  // --- token refresh (spec 05; later fixes D1, D2, D4, D5, D6) ---
+  //
+  // The loop keeps a schedule (a min-heap of next-check times) of every credential that may need
+  // fresh tokens; any change to a credential re-evaluates that credential only (O(log n)), and
+  // nothing is evaluated while nothing is due. A due credential that should refresh is marked
+  // pending (no other refresh for 1 min) and handed to a worker. A success merges the new tokens
+  // into the current record (only token fields change, D6), sets last_refreshed_at, is saved and
+  // reported through Hooks::OnUpdated; when it did not make the credential fresh the next try
+  // waits 30 s (D1). A failure waits 5 min; a dead refresh token (D2) stops scheduling the
+  // credential (see refresh.h). A credential removed (or replaced by Register) while its refresh
+  // ran is never written back.
+
+  // RunDueRefreshes does, on the calling thread, what the background loop does at time `now`:
+  // applies pending schedule changes, then refreshes every credential due at `now`, one after
+  // the other, using `now` as the current time. Returns the number of refresher calls made.
+  // For hosts and tests that drive time themselves; may run alongside the background loop.
+  size_t RunDueRefreshes(absl::Time now);
+
+  // StartRefreshLoop starts the background loop: one scheduling thread and RefreshOptions::workers
+  // refresh workers. A running loop is stopped first (restart). The scheduling thread waits in
+  // real time for the clock distance to the next due check; a host driving a ManualClock calls
+  // RunDueRefreshes instead. Returns FailedPreconditionError when no refresher is configured.
+  [[nodiscard]] absl::Status StartRefreshLoop();
+
+  // StopRefreshLoop stops the loop and joins its threads. Refreshes already running finish (their
+  // RefreshContext::cancelled turns true). Idempotent; the destructor calls it.
+  void StopRefreshLoop();
+
+  // refresh_loop_running reports whether the background loop runs.
+  bool refresh_loop_running() const;
+
+  // SetRefreshOptions replaces the refresh configuration (hot reload): refreshers, leads,
+  // evaluator, interval, timeout, workers. Every credential is re-evaluated; a running loop
+  // resizes its worker pool. Returns InvalidArgumentError (and changes nothing) for options
+  // ValidateRefreshOptions rejects.
+  [[nodiscard]] absl::Status SetRefreshOptions(RefreshOptions options);
+
+  // Refresh refreshes credential `id` now, whatever its schedule says, and returns the written-
+  // back snapshot. Concurrent requests for one credential share one refresher call (D4), which is
+  // bounded by RefreshOptions::timeout and not by the caller (D5). Returns NotFoundError for an
+  // unknown ID, FailedPreconditionError for a disabled credential or one without a refresher,
+  // AbortedError when the credential was removed during the call, or the refresher's error.
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Refresh(std::string_view id);
+
+  // ScheduledRefresh returns when the loop will next look at `id`, as of the last time the loop
+  // (or RunDueRefreshes) ran; nullopt when not scheduled.
+  std::optional<absl::Time> ScheduledRefresh(std::string_view id) const;
+
+  // GetRefreshStats returns the loop's counters.
+  RefreshStats GetRefreshStats() const;
+
  private:
   struct Impl;
   explicit Manager(std::unique_ptr<Impl> impl);
   absl::StatusOr<PickResult> PickUnbound(const PickRequest& request);
+  size_t ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jobs);
+  void ApplyDirtyRefreshesLocked(absl::Time now);
+  absl::StatusOr<std::shared_ptr<const Credential>> RefreshShared(std::string_view id,
+                                                                  std::optional<absl::Time> now);
+  absl::StatusOr<std::shared_ptr<const Credential>> RefreshOnce(std::string_view id,
+                                                                std::optional<absl::Time> now);
+  absl::Status StartRefreshLoopLocked();
+  void StopRefreshLoopLocked();
   std::unique_ptr<Impl> impl_;
 };
 

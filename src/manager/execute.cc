@@ -34,6 +34,16 @@ absl::Duration Jitter(absl::Duration wait, absl::Duration limit) {
   return absl::Nanoseconds(pick(rng));
 }
 
+Outcome Call(Executor& executor, const Attempt& attempt) {
+  try {
+    return executor.Execute(attempt);
+  } catch (...) {
+    Outcome outcome;
+    outcome.error_message = "the executor threw an exception";
+    return outcome;
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Executor& executor) {
@@ -92,17 +102,22 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
         pick_error = pick.status();
         break;
       }
-      const std::shared_ptr<const Credential>& credential = pick->credential;
+      std::shared_ptr<const Credential> credential = pick->credential;
       tried.push_back(credential->id);
-      Attempt attempt{*credential, pick->provider, request.model, round, index};
-      Outcome outcome;
-      try {
-        outcome = executor.Execute(attempt);
-      } catch (...) {
-        outcome = Outcome{};
-        outcome.error_message = "the executor threw an exception";
-      }
+      Outcome outcome = Call(executor, Attempt{*credential, pick->provider, request.model, round, index});
       ++attempts;
+      if (!outcome.success && outcome.http_status == 401 && !outcome.cancelled &&
+          !outcome.first_byte_sent && !Cancelled(request) && impl.RefreshableOn401(*credential)) {
+        // Later fix C11: the access token may just have expired. Refresh once (shared with any
+        // refresh already running, D4) and retry on the same credential; the 401 is not recorded
+        // when the refresh succeeds.
+        if (absl::StatusOr<std::shared_ptr<const Credential>> fresh = Refresh(credential->id);
+            fresh.ok()) {
+          credential = *std::move(fresh);
+          outcome = Call(executor, Attempt{*credential, pick->provider, request.model, round, index});
+          ++attempts;
+        }
+      }
       if (outcome.cancelled || Cancelled(request)) {
         return absl::CancelledError("the request was cancelled");  // nothing is recorded
       }

@@ -143,10 +143,7 @@ class ProviderList {
   std::vector<std::unique_ptr<char[]>> heap_strings_;  // only for unusually long lists
 };
 
-// CredentialNotFound is the error for an unknown credential ID.
-absl::Status CredentialNotFound(std::string_view id) {
-  return absl::NotFoundError(internal::Cat("credential not found: ", id));
-}
+using internal::CredentialNotFound;
 
 // SpecFor maps a request onto the scheduler's terms. `providers` is the normalised list.
 PickSpec SpecFor(const PickRequest& request, std::span<const std::string_view> providers) {
@@ -219,7 +216,7 @@ bool Reconcile(Credential& c, const std::vector<std::string>& before_models, boo
 }  // namespace
 
 Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Manager::~Manager() = default;
+Manager::~Manager() { StopRefreshLoop(); }
 
 absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
   if (options.request_retry < 0 || options.request_retry > 100) {
@@ -235,7 +232,11 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   if (options.session_affinity_max_entries == 0) {
     return absl::InvalidArgumentError("session_affinity_max_entries must be greater than 0");
   }
+  if (absl::Status s = ValidateRefreshOptions(options.refresh); !s.ok()) return s;
   auto impl = std::make_unique<Impl>();
+  impl->refresh.enabled.store(!options.refresh.refreshers.empty() ||
+                              options.refresh.default_refresher != nullptr);
+  impl->refresh.options = std::make_shared<const RefreshOptions>(std::move(options.refresh));
   impl->session_max_entries = options.session_affinity_max_entries;
   impl->request_retry = options.request_retry;
   impl->max_retry_credentials = options.max_retry_credentials;
@@ -267,6 +268,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential c
   std::shared_ptr<Event> event;
   {
     std::unique_lock lock(impl_->mu);
+    impl_->NewIncarnation(snapshot->id);
     impl_->Publish(snapshot);
     event = impl_->Enqueue(Event::Kind::kRegistered, snapshot, options.persist);
   }
@@ -345,6 +347,10 @@ absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
     std::shared_ptr<const Credential> removed = std::move(it->second);
     impl_->scheduler.Remove(id);
     impl_->records.erase(it);
+    if (auto inc = impl_->incarnations.find(id); inc != impl_->incarnations.end()) {
+      impl_->incarnations.erase(inc);
+    }
+    impl_->refresh.MarkDirty(id);
     event = impl_->Enqueue(Event::Kind::kRemoved, std::move(removed), options.persist);
     sessions = impl_->sessions;
   }
@@ -387,9 +393,16 @@ absl::Status Manager::Load() {
       std::unique_lock lock(impl_->mu);
       std::vector<std::string> old_ids;
       for (const auto& [id, c] : impl_->records) old_ids.push_back(id);
-      for (const std::string& id : old_ids) impl_->scheduler.Remove(id);
+      for (const std::string& id : old_ids) {
+        impl_->scheduler.Remove(id);
+        impl_->refresh.MarkDirty(id);
+      }
       impl_->records.clear();
-      for (auto& snapshot : snapshots) impl_->Publish(std::move(snapshot));
+      impl_->incarnations.clear();
+      for (auto& snapshot : snapshots) {
+        impl_->NewIncarnation(snapshot->id);
+        impl_->Publish(std::move(snapshot));
+      }
     }
     if (impl_->hooks) {
       for (const auto& [id, error] : rejected) {

@@ -16,6 +16,8 @@
 #include "authrouter/host.h"
 #include "authrouter/manager.h"
 #include "internal/br_lock.h"
+#include "internal/strings.h"
+#include "manager/refresh_state.h"
 #include "manager/result_state.h"
 #include "routing/scheduler.h"
 
@@ -24,6 +26,11 @@ namespace authrouter::internal {
 // ShouldPersist is the persistence policy of spec 04 §9: never runtime-only credentials, never
 // credentials without metadata (API keys from configuration).
 inline bool ShouldPersist(const Credential& c) { return !c.RuntimeOnly() && !c.metadata.empty(); }
+
+// CredentialNotFound is the error for an unknown credential ID.
+inline absl::Status CredentialNotFound(std::string_view id) {
+  return absl::NotFoundError(Cat("credential not found: ", id));
+}
 
 // OwnedResult keeps a Result's strings for a hook that runs after the call returned.
 struct OwnedResult {
@@ -89,6 +96,11 @@ struct Manager::Impl {
   std::atomic<bool> affinity{false};       // mirrors sessions != nullptr (a cheap first check)
   std::atomic<bool> selector_set{false};   // mirrors selector != nullptr
   size_t session_max_entries = 1'000'000;
+  // Incarnations: a number per live credential, new on Register and Load, kept by Update. A
+  // refresh writes back only into the incarnation it started from.
+  internal::StringMap<uint64_t> incarnations;  // guarded by mu
+  uint64_t next_incarnation = 1;               // guarded by mu
+  internal::RefreshState refresh;
 
   // The outbox: changes wait here, in the order they were published, for the Store and Hooks,
   // which run outside `mu`. One caller at a time drains it; every caller waits for its own event.
@@ -99,9 +111,17 @@ struct Manager::Impl {
 
   // Publish stores a snapshot and routes it. REQUIRES: mu held exclusively.
   void Publish(std::shared_ptr<const Credential> snapshot) {
+    refresh.MarkDirty(snapshot->id);
     records.insert_or_assign(snapshot->id, snapshot);
     scheduler.Upsert(std::move(snapshot), clock->Now());
   }
+
+  // RefreshableOn401 reports whether a 401 on `c` should trigger a refresh and one retry (later
+  // fix C11): an OAuth credential with a refresh token and a refresher. (refresh_loop.cc)
+  bool RefreshableOn401(const Credential& c) const;
+
+  // NewIncarnation starts a new incarnation of `id`. REQUIRES: mu held exclusively.
+  void NewIncarnation(const std::string& id) { incarnations.insert_or_assign(id, next_incarnation++); }
 
   // Enqueue queues a change for the Store and Hooks. REQUIRES: mu held (exclusively for a
   // change), so that the outbox order is the publication order. Returns nullptr when there is

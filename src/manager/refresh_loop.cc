@@ -1,0 +1,443 @@
+// Manager: the token refresh loop (spec 05) and its later fixes D1, D2, D4, D5, D6.
+#include <algorithm>
+#include <chrono>
+#include <shared_mutex>
+
+#include "authrouter/manager.h"
+#include "internal/strings.h"
+#include "internal/unicode.h"
+#include "manager/manager_impl.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+using internal::Event;
+
+std::shared_ptr<Refresher> RefresherFor(const RefreshOptions& o, std::string_view provider) {
+  const std::string key = internal::AsciiLower(TrimSpace(provider));
+  if (auto it = o.refreshers.find(key); it != o.refreshers.end() && it->second) return it->second;
+  return o.default_refresher;
+}
+
+bool HasRefresher(const RefreshOptions& o) {
+  return o.default_refresher != nullptr ||
+         std::any_of(o.refreshers.begin(), o.refreshers.end(),
+                     [](const auto& entry) { return entry.second != nullptr; });
+}
+
+// IsUnauthorized: the refresh token is dead (later fix D2).
+bool IsUnauthorized(const absl::Status& s) {
+  if (s.code() == absl::StatusCode::kUnauthenticated) return true;
+  const std::string text = internal::AsciiLower(internal::ToStd(s.message()));
+  return text.find("status 401") != std::string::npos ||
+         text.find("401 unauthorized") != std::string::npos;
+}
+
+bool InBackoff(const Credential& c, absl::Time now) {
+  return !IsZeroTime(c.next_refresh_after) && now < c.next_refresh_after;
+}
+
+}  // namespace
+
+bool Manager::Impl::RefreshableOn401(const Credential& c) const {
+  if (!refresh.enabled.load() || c.IsApiKey()) return false;
+  const std::optional<std::string> token = c.metadata.GetString("refresh_token");
+  if (!token || token->empty()) return false;
+  std::lock_guard<std::mutex> lock(refresh.mu);
+  return RefresherFor(*refresh.options, c.provider) != nullptr;
+}
+
+void Manager::ApplyDirtyRefreshesLocked(absl::Time now) {
+  Impl& impl = *impl_;
+  internal::RefreshState& rs = impl.refresh;
+  const RefreshOptions& o = *rs.options;
+  // Spec 05 §6: re-evaluate what changed.
+  for (const std::string& id : rs.dirty) {
+    auto it = impl.records.find(id);
+    if (it == impl.records.end()) {
+      rs.queue.Remove(id);
+      continue;
+    }
+    ++rs.evaluations;
+    if (std::optional<absl::Time> next = NextRefreshCheck(*it->second, now, o)) {
+      rs.queue.Upsert(id, *next);
+    } else {
+      rs.queue.Remove(id);
+    }
+  }
+  rs.dirty.clear();
+}
+
+size_t Manager::ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jobs) {
+  Impl& impl = *impl_;
+  internal::RefreshState& rs = impl.refresh;
+  if (!rs.enabled.load()) return 0;
+  std::lock_guard<std::mutex> process(rs.process_mu);
+  std::vector<std::string> candidates;
+  {
+    std::shared_lock lock(impl.mu);
+    std::lock_guard<std::mutex> rlock(rs.mu);
+    const std::optional<absl::Time> top = rs.queue.Top();
+    if (rs.dirty.empty() && (!top || *top > now)) return 0;  // nothing to do: no work at all
+    const RefreshOptions& o = *rs.options;
+    ApplyDirtyRefreshesLocked(now);
+    // Spec 05 §5: handle what is due.
+    std::vector<std::string> due;
+    rs.queue.PopDue(now, &due);
+    for (std::string& id : due) {
+      auto it = impl.records.find(id);
+      if (it == impl.records.end()) continue;
+      const Credential& c = *it->second;
+      ++rs.evaluations;
+      const std::optional<absl::Time> next = NextRefreshCheck(c, now, o);
+      if (!next) continue;  // popped, so unscheduled
+      if (!ShouldRefresh(c, now, o)) {
+        rs.queue.Upsert(id, *next > now ? *next : now + o.check_interval);
+      } else if (!RefresherFor(o, c.provider)) {
+        rs.queue.Upsert(id, now + o.check_interval);
+      } else {
+        candidates.push_back(std::move(id));
+      }
+    }
+  }
+  if (candidates.empty()) return 0;
+  // Spec 05 §6.1: mark each pending (no other refresh for 1 min), unless that changed meanwhile.
+  std::unique_lock lock(impl.mu);
+  for (std::string& id : candidates) {
+    auto it = impl.records.find(id);
+    if (it == impl.records.end()) continue;
+    const Credential& c = *it->second;
+    if (c.disabled || InBackoff(c, now)) {
+      rs.MarkDirty(id);
+      continue;
+    }
+    Credential pending = c;
+    pending.next_refresh_after = now + kRefreshPendingBackoff;
+    impl.Publish(std::make_shared<const Credential>(std::move(pending)));  // memory only
+    jobs->push_back(std::move(id));
+  }
+  return jobs->size();
+}
+
+size_t Manager::RunDueRefreshes(absl::Time now) {
+  std::vector<std::string> jobs;
+  ProcessDueRefreshes(now, &jobs);
+  for (const std::string& id : jobs) (void)RefreshShared(id, now);
+  if (!jobs.empty()) {
+    // Reschedule what the refreshes changed, so the schedule is current when this returns.
+    Impl& impl = *impl_;
+    std::lock_guard<std::mutex> process(impl.refresh.process_mu);
+    std::shared_lock lock(impl.mu);
+    std::lock_guard<std::mutex> rlock(impl.refresh.mu);
+    ApplyDirtyRefreshesLocked(now);
+  }
+  return jobs.size();
+}
+
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::Refresh(std::string_view id) {
+  return RefreshShared(id, std::nullopt);
+}
+
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshShared(
+    std::string_view id, std::optional<absl::Time> now) {
+  internal::RefreshState& rs = impl_->refresh;
+  std::shared_ptr<internal::Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard<std::mutex> lock(rs.flight_mu);
+    if (auto it = rs.flights.find(id); it != rs.flights.end()) {
+      flight = it->second;
+    } else {
+      flight = std::make_shared<internal::Flight>();
+      rs.flights.emplace(std::string(id), flight);
+      leader = true;
+    }
+  }
+  if (!leader) {
+    // Later fix D4: share the call already running; it is bounded by the refresh timeout.
+    rs.joined.fetch_add(1, std::memory_order_relaxed);
+    std::unique_lock<std::mutex> lock(flight->mu);
+    flight->cv.wait(lock, [&] { return flight->done; });
+    return flight->result;
+  }
+  absl::StatusOr<std::shared_ptr<const Credential>> result = RefreshOnce(id, now);
+  {
+    std::lock_guard<std::mutex> lock(flight->mu);
+    flight->result = result;
+    flight->done = true;
+  }
+  flight->cv.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(rs.flight_mu);
+    if (auto it = rs.flights.find(id); it != rs.flights.end() && it->second == flight) {
+      rs.flights.erase(it);
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
+    std::string_view id, std::optional<absl::Time> fixed_now) {
+  Impl& impl = *impl_;
+  internal::RefreshState& rs = impl.refresh;
+  std::shared_ptr<const Credential> credential;
+  uint64_t incarnation = 0;
+  std::shared_ptr<const RefreshOptions> options;
+  {
+    std::shared_lock lock(impl.mu);
+    auto it = impl.records.find(id);
+    if (it == impl.records.end()) return internal::CredentialNotFound(id);
+    credential = it->second;
+    if (auto inc = impl.incarnations.find(id); inc != impl.incarnations.end()) {
+      incarnation = inc->second;
+    }
+    std::lock_guard<std::mutex> rlock(rs.mu);
+    options = rs.options;
+  }
+  if (credential->disabled || credential->status == CredentialStatus::kDisabled) {
+    return absl::FailedPreconditionError("the credential is disabled");
+  }
+  if (credential->IsApiKey()) {
+    return absl::FailedPreconditionError("an API-key credential has no token to refresh");
+  }
+  std::shared_ptr<Refresher> refresher = RefresherFor(*options, credential->provider);
+  if (!refresher) {
+    return absl::FailedPreconditionError(internal::Cat(
+        "no refresher for provider \"", internal::AsciiLower(TrimSpace(credential->provider)),
+        "\""));
+  }
+
+  rs.started.fetch_add(1, std::memory_order_relaxed);
+  RefreshContext context;
+  context.timeout = options->timeout;
+  context.now = fixed_now.value_or(impl.clock->Now());
+  context.cancelled = &rs.cancel;
+  absl::StatusOr<TokenUpdate> update;
+  try {
+    update = refresher->Refresh(*credential, context);
+  } catch (...) {
+    update = absl::InternalError("the refresher threw an exception");
+  }
+  const absl::Time now = fixed_now.value_or(impl.clock->Now());
+
+  std::shared_ptr<Event> event;
+  std::shared_ptr<const Credential> snapshot;
+  absl::Status failure;
+  {
+    std::unique_lock lock(impl.mu);
+    auto it = impl.records.find(id);
+    auto inc = impl.incarnations.find(id);
+    if (it == impl.records.end() || inc == impl.incarnations.end() ||
+        inc->second != incarnation) {
+      // Removed (or replaced by Register) while the call ran: never written back.
+      rs.dropped.fetch_add(1, std::memory_order_relaxed);
+      return absl::AbortedError("the credential was removed during its refresh");
+    }
+    absl::StatusOr<Credential> merged =
+        update.ok() ? ApplyTokenUpdate(*it->second, *update, now) : update.status();
+    if (!merged.ok()) {
+      failure = merged.status();
+      rs.failed.fetch_add(1, std::memory_order_relaxed);
+      if (failure.code() == absl::StatusCode::kCancelled) {
+        rs.MarkDirty(id);  // the pending backoff stands
+        return failure;
+      }
+      Credential next = *it->second;
+      std::string message(internal::ToStd(failure.message()));
+      internal::ReplaceInvalidUtf8(&message);
+      if (IsUnauthorized(failure)) {
+        // Later fix D2: the refresh token is dead; stop scheduling until the error is cleared.
+        next.last_error = ErrorRecord{"unauthorized", std::move(message), false, 401};
+        next.next_refresh_after = ZeroTime();
+        next.unavailable = true;
+        next.status = CredentialStatus::kError;
+        next.status_message = "unauthorized";
+      } else {
+        next.last_error = ErrorRecord{"", std::move(message), false, 0};
+        next.next_refresh_after = now + kRefreshFailureBackoff;
+      }
+      // Spec 05 §7.4: memory only, no hook; the credential stays selectable.
+      impl.Publish(std::make_shared<const Credential>(std::move(next)));
+      return failure;
+    }
+    Credential& next = *merged;
+    next.last_refreshed_at = now;
+    next.next_refresh_after = ZeroTime();
+    next.last_error.reset();
+    next.updated_at = now;
+    if (next.status == CredentialStatus::kError && next.status_message == "unauthorized") {
+      next.status = CredentialStatus::kActive;
+      next.status_message.clear();
+      next.unavailable = false;
+    }
+    // Later fix D1: a refresh that left the credential due waits 30 s instead of looping.
+    if (ShouldRefresh(next, now, *options)) {
+      next.next_refresh_after = now + kRefreshIneffectiveBackoff;
+    }
+    snapshot = std::make_shared<const Credential>(std::move(next));
+    impl.Publish(snapshot);
+    event = impl.Enqueue(Event::Kind::kUpdated, snapshot, true);
+    rs.succeeded.fetch_add(1, std::memory_order_relaxed);
+  }
+  (void)impl.Finish(event);  // a store failure reaches Hooks::OnStoreError; memory stands
+  return snapshot;
+}
+
+absl::Status Manager::StartRefreshLoop() {
+  std::lock_guard<std::mutex> runner(impl_->refresh.runner_mu);
+  return StartRefreshLoopLocked();
+}
+
+absl::Status Manager::StartRefreshLoopLocked() {
+  Impl& impl = *impl_;
+  internal::RefreshState& rs = impl.refresh;
+  if (!rs.enabled.load()) return absl::FailedPreconditionError("no refresher is configured");
+  StopRefreshLoopLocked();
+  int workers = 0;
+  {
+    std::lock_guard<std::mutex> lock(rs.mu);
+    workers = rs.options->workers;
+    rs.stopping.store(false);
+  }
+  rs.job_capacity = std::max<size_t>(static_cast<size_t>(workers) * 4, 64);
+  rs.scheduler_thread = std::thread([this, &impl, &rs] {
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(rs.mu);
+        for (;;) {
+          if (rs.stopping.load()) return;
+          if (!rs.dirty.empty()) break;
+          const std::optional<absl::Time> top = rs.queue.Top();
+          if (!top) {
+            rs.wake.wait(lock);
+            continue;
+          }
+          const absl::Duration wait = *top - impl.clock->Now();
+          if (wait <= absl::ZeroDuration()) break;
+          // Capped, so that a wall-clock jump is noticed within a minute.
+          rs.wake.wait_for(lock, absl::ToChronoNanoseconds(std::min(wait, absl::Minutes(1))));
+        }
+        ++rs.loop_wakeups;
+      }
+      std::vector<std::string> due;
+      ProcessDueRefreshes(impl.clock->Now(), &due);
+      for (std::string& id : due) {
+        std::unique_lock<std::mutex> lock(rs.jobs_mu);
+        rs.jobs_cv.wait(lock, [&] { return rs.stopping.load() || rs.jobs.size() < rs.job_capacity; });
+        if (rs.stopping.load()) return;
+        rs.jobs.push_back(std::move(id));
+        rs.jobs_cv.notify_all();
+      }
+    }
+  });
+  for (int i = 0; i < workers; ++i) {
+    rs.workers.emplace_back([this, &rs] {
+      for (;;) {
+        std::string id;
+        {
+          std::unique_lock<std::mutex> lock(rs.jobs_mu);
+          rs.jobs_cv.wait(lock, [&] { return rs.stopping.load() || !rs.jobs.empty(); });
+          if (rs.stopping.load()) return;
+          id = std::move(rs.jobs.front());
+          rs.jobs.pop_front();
+        }
+        rs.jobs_cv.notify_all();
+        (void)RefreshShared(id, std::nullopt);
+      }
+    });
+  }
+  rs.running = true;
+  return absl::OkStatus();
+}
+
+void Manager::StopRefreshLoop() {
+  std::lock_guard<std::mutex> runner(impl_->refresh.runner_mu);
+  StopRefreshLoopLocked();
+}
+
+void Manager::StopRefreshLoopLocked() {
+  internal::RefreshState& rs = impl_->refresh;
+  if (!rs.running) return;
+  rs.cancel.store(true);
+  {
+    std::lock_guard<std::mutex> lock(rs.mu);
+    rs.stopping.store(true);
+  }
+  rs.wake.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(rs.jobs_mu);
+  }
+  rs.jobs_cv.notify_all();
+  if (rs.scheduler_thread.joinable()) rs.scheduler_thread.join();
+  for (std::thread& t : rs.workers) t.join();
+  rs.workers.clear();
+  {
+    // Jobs never started keep their pending mark; the schedule picks them up again.
+    std::lock_guard<std::mutex> lock(rs.jobs_mu);
+    for (const std::string& id : rs.jobs) rs.MarkDirty(id);
+    rs.jobs.clear();
+  }
+  rs.running = false;
+  rs.cancel.store(false);
+}
+
+bool Manager::refresh_loop_running() const {
+  std::lock_guard<std::mutex> runner(impl_->refresh.runner_mu);
+  return impl_->refresh.running;
+}
+
+absl::Status Manager::SetRefreshOptions(RefreshOptions options) {
+  if (absl::Status s = ValidateRefreshOptions(options); !s.ok()) return s;
+  Impl& impl = *impl_;
+  internal::RefreshState& rs = impl.refresh;
+  std::lock_guard<std::mutex> runner(rs.runner_mu);
+  const bool enabled = HasRefresher(options);
+  bool restart = false;
+  {
+    std::shared_lock lock(impl.mu);
+    std::lock_guard<std::mutex> rlock(rs.mu);
+    restart = rs.running && (!enabled || rs.options->workers != options.workers);
+    rs.options = std::make_shared<const RefreshOptions>(std::move(options));
+    rs.enabled.store(enabled);
+    rs.queue.Clear();
+    rs.dirty.clear();
+    if (enabled) {
+      for (const auto& [id, c] : impl.records) rs.dirty.insert(id);
+    }
+    rs.wake.notify_all();
+  }
+  if (restart) {
+    StopRefreshLoopLocked();
+    if (!enabled) return absl::OkStatus();
+    return StartRefreshLoopLocked();  // with the new worker count
+  }
+  return absl::OkStatus();
+}
+
+std::optional<absl::Time> Manager::ScheduledRefresh(std::string_view id) const {
+  std::lock_guard<std::mutex> lock(impl_->refresh.mu);
+  return impl_->refresh.queue.When(id);
+}
+
+RefreshStats Manager::GetRefreshStats() const {
+  const internal::RefreshState& rs = impl_->refresh;
+  RefreshStats s;
+  {
+    std::lock_guard<std::mutex> lock(rs.mu);
+    s.scheduled = rs.queue.size();
+    s.next = rs.queue.Top();
+    s.evaluations = rs.evaluations;
+    s.sift_steps = rs.queue.sift_steps();
+    s.loop_wakeups = rs.loop_wakeups;
+  }
+  s.refreshes_started = rs.started.load();
+  s.refreshes_succeeded = rs.succeeded.load();
+  s.refreshes_failed = rs.failed.load();
+  s.refreshes_joined = rs.joined.load();
+  s.writes_dropped = rs.dropped.load();
+  return s;
+}
+
+}  // namespace v0
+}  // namespace authrouter
