@@ -3,8 +3,8 @@
 namespace authrouter::internal {
 
 void RefreshQueue::Place(size_t slot, Entry e) {
-  slot_[e.id] = slot;
-  heap_[slot] = std::move(e);
+  e.node->second = slot;
+  heap_[slot] = e;
 }
 
 void RefreshQueue::SiftUp(size_t slot, Entry e) {
@@ -12,10 +12,10 @@ void RefreshQueue::SiftUp(size_t slot, Entry e) {
     const size_t parent = (slot - 1) / 2;
     if (!(e.at < heap_[parent].at)) break;
     ++sift_steps_;
-    Place(slot, std::move(heap_[parent]));
+    Place(slot, heap_[parent]);
     slot = parent;
   }
-  Place(slot, std::move(e));
+  Place(slot, e);
 }
 
 void RefreshQueue::SiftDown(size_t slot, Entry e) {
@@ -26,41 +26,42 @@ void RefreshQueue::SiftDown(size_t slot, Entry e) {
     if (child + 1 < n && heap_[child + 1].at < heap_[child].at) ++child;
     if (!(heap_[child].at < e.at)) break;
     ++sift_steps_;
-    Place(slot, std::move(heap_[child]));
+    Place(slot, heap_[child]);
     slot = child;
   }
-  Place(slot, std::move(e));
+  Place(slot, e);
 }
 
 void RefreshQueue::Upsert(std::string_view id, absl::Time at) {
   if (id.empty()) return;
   if (auto it = slot_.find(id); it != slot_.end()) {
     const size_t slot = it->second;
-    Entry e = std::move(heap_[slot]);
+    Entry e = heap_[slot];
     const bool earlier = at < e.at;
     e.at = at;
     if (earlier) {
-      SiftUp(slot, std::move(e));
+      SiftUp(slot, e);
     } else {
-      SiftDown(slot, std::move(e));
+      SiftDown(slot, e);
     }
     return;
   }
-  heap_.push_back(Entry{at, std::string(id)});
-  Entry e = std::move(heap_.back());
-  SiftUp(heap_.size() - 1, std::move(e));
+  Node* node = &*slot_.emplace(std::string(id), heap_.size()).first;
+  heap_.push_back(Entry{at, node});
+  SiftUp(heap_.size() - 1, heap_.back());
 }
 
 void RefreshQueue::EraseAt(size_t slot) {
-  slot_.erase(heap_[slot].id);
-  Entry last = std::move(heap_.back());
+  Node* gone = heap_[slot].node;
+  Entry last = heap_.back();
   heap_.pop_back();
+  slot_.erase(slot_.find(gone->first));  // by iterator: the key lives in the erased node
   if (slot == heap_.size()) return;
   // The last entry fills the hole, then moves whichever way restores the order.
   if (slot > 0 && last.at < heap_[(slot - 1) / 2].at) {
-    SiftUp(slot, std::move(last));
+    SiftUp(slot, last);
   } else {
-    SiftDown(slot, std::move(last));
+    SiftDown(slot, last);
   }
 }
 
@@ -76,7 +77,7 @@ std::optional<absl::Time> RefreshQueue::Top() const {
 size_t RefreshQueue::PopDue(absl::Time now, std::vector<std::string>* out) {
   size_t n = 0;
   while (!heap_.empty() && heap_.front().at <= now) {
-    out->push_back(heap_.front().id);
+    out->push_back(heap_.front().node->first);
     EraseAt(0);
     ++n;
   }

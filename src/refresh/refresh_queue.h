@@ -35,9 +35,12 @@ class RefreshQueue {
   uint64_t sift_steps() const { return sift_steps_; }
 
  private:
+  // The index owns each ID and its heap slot; heap entries point at index nodes (stable in an
+  // unordered_map), so a move updates the slot without hashing.
+  using Node = StringMap<size_t>::value_type;
   struct Entry {
     absl::Time at;
-    std::string id;
+    Node* node;
   };
   void Place(size_t slot, Entry e);
   void SiftUp(size_t slot, Entry e);
