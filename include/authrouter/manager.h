@@ -108,6 +108,13 @@ struct RefreshStats {
   uint64_t writes_dropped = 0;      // refreshes whose credential was removed before write-back
 };
 
+// RetrySettings are the retry settings of Manager::Execute (see ManagerOptions).
+struct RetrySettings {
+  int64_t request_retry = 0;                                // REQUIRES: 0..100
+  int64_t max_retry_credentials = 0;                        // REQUIRES: >= 0; 0 means all
+  absl::Duration max_retry_interval = absl::ZeroDuration();  // REQUIRES: 0..1 h
+};
+
 // WriteOptions qualifies one change.
 struct WriteOptions {
   // Write the change through the Store. A host applying a change that came from its store (for
@@ -297,6 +304,16 @@ class Manager {
   // SetSelector installs a host selector (nullptr restores the built-in strategy).
   void SetSelector(std::shared_ptr<Selector> selector);
 
+  // SetRetrySettings replaces the retry settings (hot reload). Requests already running keep the
+  // settings they started with; no cooldown is touched. Returns InvalidArgumentError (and changes
+  // nothing) for values out of range.
+  [[nodiscard]] absl::Status SetRetrySettings(const RetrySettings& settings);
+  RetrySettings GetRetrySettings() const;
+
+  // SetCooling replaces the global cooling switch and the transient-error cooldown (hot reload,
+  // see ManagerOptions). They apply to results recorded from now on; existing cooldowns stay.
+  void SetCooling(bool disable_cooling, int64_t transient_error_cooldown_seconds);
+
   // --- token refresh (spec 05; later fixes D1, D2, D4, D5, D6) ---
   //
   // The loop keeps a schedule (a min-heap of next-check times) of every credential that may need
@@ -340,6 +357,9 @@ class Manager {
   // unknown ID, FailedPreconditionError for a disabled credential or one without a refresher,
   // AbortedError when the credential was removed during the call, or the refresher's error.
   [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Refresh(std::string_view id);
+
+  // GetRefreshOptions returns the refresh configuration in force.
+  RefreshOptions GetRefreshOptions() const;
 
   // ScheduledRefresh returns when the loop will next look at `id`, as of the last time the loop
   // (or RunDueRefreshes) ran; nullopt when not scheduled.

@@ -48,6 +48,7 @@ Outcome Call(Executor& executor, const Attempt& attempt) {
 
 absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Executor& executor) {
   Impl& impl = *impl_;
+  const RetrySettings retry = impl.Retry();  // a reload applies to the next request
   std::vector<std::string> providers;  // normalised, for the cooldown scan
   for (std::string_view p : request.providers) {
     std::string key = internal::AsciiLower(TrimSpace(p));
@@ -70,8 +71,8 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
     bool resynced = false;
     for (int index = 0;; ++index) {
       if (Cancelled(request)) return absl::CancelledError("the request was cancelled");
-      if (impl.max_retry_credentials > 0 &&
-          static_cast<int64_t>(tried.size()) >= impl.max_retry_credentials) {
+      if (retry.max_retry_credentials > 0 &&
+          static_cast<int64_t>(tried.size()) >= retry.max_retry_credentials) {
         break;
       }
       tried_views.assign(tried.begin(), tried.end());
@@ -161,7 +162,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
     // ---- between rounds (spec 04 §8.5) ----
     // When nothing could be called (everything cooling), the pick error's status stands in for
     // the upstream's: model_cooldown is a 429, so a cooling pool is waited for.
-    if (impl.max_retry_interval <= absl::ZeroDuration()) break;
+    if (retry.max_retry_interval <= absl::ZeroDuration()) break;
     int status = 0;
     if (last) {
       status = last->outcome.http_status;
@@ -180,7 +181,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       for (const auto& [id, c] : impl.records) {
         const std::string provider = internal::AsciiLower(TrimSpace(c->provider));
         if (std::find(providers.begin(), providers.end(), provider) == providers.end()) continue;
-        if (round >= std::min<int64_t>(c->RequestRetry(impl.request_retry), 100)) continue;
+        if (round >= std::min<int64_t>(c->RequestRetry(retry.request_retry), 100)) continue;
         any_retry_left = true;
         const std::string prefix = internal::NormalizePrefix(c->prefix);
         const internal::BlockResult b =
@@ -196,8 +197,8 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
         *last->outcome.retry_after > absl::ZeroDuration()) {
       wait = *last->outcome.retry_after;
     }
-    if (!wait || *wait > impl.max_retry_interval) break;
-    const absl::Duration total = *wait + Jitter(*wait, impl.max_retry_interval);
+    if (!wait || *wait > retry.max_retry_interval) break;
+    const absl::Duration total = *wait + Jitter(*wait, retry.max_retry_interval);
     if (!impl.clock->SleepFor(total, request.cancelled)) {
       return absl::CancelledError("the request was cancelled");
     }

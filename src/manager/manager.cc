@@ -218,17 +218,27 @@ bool Reconcile(Credential& c, const std::vector<std::string>& before_models, boo
 Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Manager::~Manager() { StopRefreshLoop(); }
 
-absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
-  if (options.request_retry < 0 || options.request_retry > 100) {
+namespace {
+
+absl::Status ValidateRetrySettings(const RetrySettings& r) {
+  if (r.request_retry < 0 || r.request_retry > 100) {
     return absl::InvalidArgumentError("request_retry must be between 0 and 100");
   }
-  if (options.max_retry_credentials < 0) {
+  if (r.max_retry_credentials < 0) {
     return absl::InvalidArgumentError("max_retry_credentials must not be negative");
   }
-  if (options.max_retry_interval < absl::ZeroDuration() ||
-      options.max_retry_interval > absl::Hours(1)) {
+  if (r.max_retry_interval < absl::ZeroDuration() || r.max_retry_interval > absl::Hours(1)) {
     return absl::InvalidArgumentError("max_retry_interval must be between 0 and 1h");
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
+  const RetrySettings retry{options.request_retry, options.max_retry_credentials,
+                            options.max_retry_interval};
+  if (absl::Status s = ValidateRetrySettings(retry); !s.ok()) return s;
   if (options.session_affinity_max_entries == 0) {
     return absl::InvalidArgumentError("session_affinity_max_entries must be greater than 0");
   }
@@ -238,9 +248,7 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
                               options.refresh.default_refresher != nullptr);
   impl->refresh.options = std::make_shared<const RefreshOptions>(std::move(options.refresh));
   impl->session_max_entries = options.session_affinity_max_entries;
-  impl->request_retry = options.request_retry;
-  impl->max_retry_credentials = options.max_retry_credentials;
-  impl->max_retry_interval = options.max_retry_interval;
+  impl->retry = retry;
   impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
   impl->store = std::move(options.store);
   impl->hooks = std::move(options.hooks);
@@ -566,6 +574,21 @@ absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model
 std::vector<std::string> Manager::Models(std::string_view id) const {
   std::shared_lock lock(impl_->mu);
   return impl_->scheduler.Models(id);
+}
+
+absl::Status Manager::SetRetrySettings(const RetrySettings& settings) {
+  if (absl::Status s = ValidateRetrySettings(settings); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(impl_->retry_mu);
+  impl_->retry = settings;
+  return absl::OkStatus();
+}
+
+RetrySettings Manager::GetRetrySettings() const { return impl_->Retry(); }
+
+void Manager::SetCooling(bool disable_cooling, int64_t transient_error_cooldown_seconds) {
+  std::unique_lock lock(impl_->mu);
+  impl_->policy.disable_cooling = disable_cooling;
+  impl_->policy.transient_cooldown_seconds = transient_error_cooldown_seconds;
 }
 
 void Manager::SetStrategy(RoutingStrategy strategy) {

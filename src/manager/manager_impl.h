@@ -83,9 +83,13 @@ inline namespace v0 {
 struct Manager::Impl {
   const Clock* clock = nullptr;
   internal::ResultPolicy policy;
-  int64_t request_retry = 0;
-  int64_t max_retry_credentials = 0;
-  absl::Duration max_retry_interval = absl::ZeroDuration();
+  // Retry settings: read once at the start of each Execute, replaced whole by SetRetrySettings.
+  mutable std::mutex retry_mu;
+  RetrySettings retry;  // guarded by retry_mu
+  RetrySettings Retry() const {
+    std::lock_guard<std::mutex> lock(retry_mu);
+    return retry;
+  }
   std::shared_ptr<Store> store;
   std::shared_ptr<Hooks> hooks;
   mutable internal::BrLock mu;

@@ -415,6 +415,11 @@ absl::Status Manager::SetRefreshOptions(RefreshOptions options) {
   return absl::OkStatus();
 }
 
+RefreshOptions Manager::GetRefreshOptions() const {
+  std::lock_guard<std::mutex> lock(impl_->refresh.mu);
+  return *impl_->refresh.options;
+}
+
 std::optional<absl::Time> Manager::ScheduledRefresh(std::string_view id) const {
   std::lock_guard<std::mutex> lock(impl_->refresh.mu);
   return impl_->refresh.queue.When(id);
