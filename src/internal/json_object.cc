@@ -1,5 +1,7 @@
 #include "internal/json_object.h"
 
+#include "internal/json_writer.h"
+#include "internal/strings.h"
 #include "simdjson.h"
 
 namespace authrouter::internal {
@@ -79,6 +81,36 @@ void ForEachMember(std::string_view s, const std::function<void(const JsonMember
     i = SkipWs(s, value_end);
     if (i < s.size() && s[i] == ',') i = SkipWs(s, i + 1);
   }
+}
+
+std::string SetMembers(std::string_view object,
+                       const std::vector<std::pair<std::string, std::string>>& set) {
+  std::vector<bool> written(set.size(), false);
+  std::string out = "{";
+  auto comma = [&] {
+    if (out.size() > 1) out += ',';
+  };
+  ForEachMember(object, [&](const JsonMember& m) {
+    for (size_t i = 0; i < set.size(); ++i) {
+      if (set[i].first != m.key) continue;
+      if (!written[i]) {
+        comma();
+        Append(&out, m.raw_key, ":", set[i].second);
+        written[i] = true;
+      }
+      return;
+    }
+    comma();
+    Append(&out, m.raw_key, ":", m.value);
+  });
+  for (size_t i = 0; i < set.size(); ++i) {
+    if (written[i]) continue;
+    comma();
+    AppendJsonString(&out, set[i].first);
+    Append(&out, ":", set[i].second);
+  }
+  out += '}';
+  return out;
 }
 
 }  // namespace authrouter::internal

@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace authrouter::internal {
 
@@ -19,6 +21,13 @@ struct JsonMember {
 // ForEachMember calls `fn` for each top-level member of `object`, in order. REQUIRES: `object`
 // is one valid JSON object (callers pass Metadata text, validated when it was parsed).
 void ForEachMember(std::string_view object, const std::function<void(const JsonMember&)>& fn);
+
+// SetMembers returns `object` with each (key, JSON value text) of `set` written: a member already
+// present keeps its place (later duplicates of that key are dropped), new members go last in the
+// order given, and every other member is copied byte for byte. REQUIRES: `object` is one valid
+// JSON object (or empty, meaning {}), and each value text is one valid JSON value.
+std::string SetMembers(std::string_view object,
+                       const std::vector<std::pair<std::string, std::string>>& set);
 
 }  // namespace authrouter::internal
 

@@ -85,33 +85,8 @@ absl::StatusOr<Credential> ApplyTokenUpdate(const Credential& credential,
   }
   if (has_last_refresh) set.emplace_back("last_refresh", JsonString(FormatRfc3339(now)));
 
-  // Rewrite: replaced members keep their place (duplicates of a replaced key collapse into it),
-  // everything else is copied verbatim, new members go last.
-  std::vector<bool> written(set.size(), false);
-  std::string out = "{";
-  auto comma = [&] {
-    if (out.size() > 1) out += ',';
-  };
-  internal::ForEachMember(json, [&](const internal::JsonMember& m) {
-    for (size_t i = 0; i < set.size(); ++i) {
-      if (set[i].first != m.key) continue;
-      if (!written[i]) {
-        comma();
-        internal::Append(&out, m.raw_key, ":", set[i].second);
-        written[i] = true;
-      }
-      return;
-    }
-    comma();
-    internal::Append(&out, m.raw_key, ":", m.value);
-  });
-  for (size_t i = 0; i < set.size(); ++i) {
-    if (written[i]) continue;
-    comma();
-    internal::AppendJsonString(&out, set[i].first);
-    internal::Append(&out, ":", set[i].second);
-  }
-  out += '}';
+  // Replaced members keep their place, everything else is copied verbatim (D6).
+  const std::string out = internal::SetMembers(json, set);
 
   absl::StatusOr<Metadata> metadata = Metadata::Parse(out);
   if (!metadata.ok()) return metadata.status();
