@@ -113,6 +113,8 @@ struct RetrySettings {
   int64_t request_retry = 0;                                // REQUIRES: 0..100
   int64_t max_retry_credentials = 0;                        // REQUIRES: >= 0; 0 means all
   absl::Duration max_retry_interval = absl::ZeroDuration();  // REQUIRES: 0..1 h
+
+  friend bool operator==(const RetrySettings&, const RetrySettings&) = default;
 };
 
 // WriteOptions qualifies one change.

@@ -184,6 +184,8 @@ struct OAuth2Profile {
   std::string client_secret;  // sent when non-empty
   std::string scope;          // sent when non-empty
   OAuth2Encoding encoding = OAuth2Encoding::kForm;
+
+  friend bool operator==(const OAuth2Profile&, const OAuth2Profile&) = default;
 };
 
 // OAuth2RefresherOptions configures NewOAuth2Refresher.

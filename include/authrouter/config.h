@@ -1,0 +1,97 @@
+// config.h -- the configuration file: the routing settings of the upstream proxy's config, as
+// JSON with the upstream key names, and how a change is applied to a running Manager.
+//
+//   {
+//     "auth-dir": "~/.cli-proxy-api",
+//     "routing": {"strategy": "round-robin", "session-affinity": true,
+//                 "session-affinity-ttl": "1h"},
+//     "request-retry": 3, "max-retry-credentials": 0, "max-retry-interval": 30,
+//     "disable-cooling": false, "transient-error-cooldown-seconds": 0,
+//     "auth-auto-refresh-workers": 16,
+//     "refresh-profiles": {"claude": {"token-url": "https://...", "client-id": "...",
+//                                     "encoding": "json"}}
+//   }
+//
+// Every key is optional; an absent key takes its default. Unknown keys are reported as warnings
+// (a typo must not pass silently); a bad value rejects the whole file with the key's path.
+#ifndef AUTHROUTER_CONFIG_H_
+#define AUTHROUTER_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "authrouter/manager.h"
+#include "authrouter/refresh.h"
+#include "authrouter/selector.h"
+
+namespace authrouter {
+inline namespace v0 {
+
+// Config is a parsed configuration file.
+struct Config {
+  // `auth-dir`, resolved (ResolveAuthDir: empty means ~/.cli-proxy-api, later fix E3).
+  std::string auth_dir;
+  // `routing.strategy`: "round-robin" (default), "fill-first", "weighted-round-robin".
+  RoutingStrategy strategy = RoutingStrategy::kRoundRobin;
+  // `routing.session-affinity` (or the deprecated `routing.claude-code-session-affinity`).
+  bool session_affinity = false;
+  // `routing.session-affinity-ttl`: a duration ("30m", "1h"); default 1 h.
+  absl::Duration session_affinity_ttl = absl::Hours(1);
+  // `request-retry` (0..100; negative means 0), `max-retry-credentials` (negative means 0),
+  // `max-retry-interval` (seconds, 0..3600).
+  RetrySettings retry{};
+  // `disable-cooling`.
+  bool disable_cooling = false;
+  // `transient-error-cooldown-seconds` (later fix C3): 0 = 60 s, > 0 seconds, < 0 none.
+  int64_t transient_error_cooldown_seconds = 0;
+  // `auth-auto-refresh-workers`: 0 means 16; 1..1024.
+  int refresh_workers = 16;
+  // `refresh-profiles`: OAuth2 refresh profiles by provider (keys `token-url`, `client-id`,
+  // `client-secret`, `scope`, `encoding`).
+  std::map<std::string, OAuth2Profile, std::less<>> refresh_profiles;
+  // Unknown keys, as paths ("routing.stratgey").
+  std::vector<std::string> warnings;
+
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+// ConfigParseOptions qualifies ParseConfig.
+struct ConfigParseOptions {
+  // The home directory for "~" in auth-dir. Default: $HOME.
+  std::string home{};
+};
+
+// ParseConfig parses a configuration file's text. Returns InvalidArgumentError naming the key
+// path ("routing.session-affinity-ttl: ...") for a malformed file or a bad value; the message
+// never quotes `client-secret`.
+[[nodiscard]] absl::StatusOr<Config> ParseConfig(std::string_view json,
+                                                 const ConfigParseOptions& options = {});
+
+// ApplyToOptions sets the Manager options a configuration covers (for Manager::Create).
+// `transport` is for the OAuth2 refresher of refresh_profiles (nullptr: libcurl). Returns the
+// refresher construction error, if any.
+[[nodiscard]] absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
+                                          std::shared_ptr<Transport> transport = nullptr);
+
+// ApplyConfig applies `next` to a running Manager, changing only what differs from `previous`
+// (hot reload): the strategy (rotations within each provider kept), session affinity (bindings
+// kept when it stays on and only the TTL changed), retry settings (for new requests; no cooldown
+// touched), cooling settings (for new results), refresh workers (the runner resizes) and refresh
+// profiles. Returns the names of the keys that changed, or an error when a setting is refused,
+// in which case nothing after it was applied. `auth-dir` is not applied here (the host reopens
+// its store and watcher).
+[[nodiscard]] absl::StatusOr<std::vector<std::string>> ApplyConfig(
+    Manager& manager, const Config& previous, const Config& next,
+    std::shared_ptr<Transport> transport = nullptr);
+
+}  // namespace v0
+}  // namespace authrouter
+
+#endif  // AUTHROUTER_CONFIG_H_

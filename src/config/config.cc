@@ -1,0 +1,280 @@
+// The configuration file (spec 06 §10 and later fixes C3, E3).
+#include "authrouter/config.h"
+
+#include "authrouter/file_store.h"
+#include "authrouter/session_cache.h"
+#include "authrouter/values.h"
+#include "internal/json_values.h"
+#include "internal/strings.h"
+#include "simdjson.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+using simdjson::dom::element;
+using simdjson::dom::element_type;
+using simdjson::dom::object;
+
+absl::Status Bad(std::string_view path, std::string_view why) {
+  return absl::InvalidArgumentError(internal::Cat(path, ": ", why));
+}
+
+absl::StatusOr<bool> GetBool(element e, std::string_view path) {
+  bool b = false;
+  if (e.get_bool().get(b)) return Bad(path, "must be true or false");
+  return b;
+}
+
+absl::StatusOr<int64_t> GetInt(element e, std::string_view path) {
+  if (e.is_int64()) return int64_t(e.get_int64());
+  if (e.is_uint64()) return Bad(path, "out of range");
+  double d = 0;
+  if (!e.get_double().get(d) && d == static_cast<double>(static_cast<int64_t>(d))) {
+    return static_cast<int64_t>(d);
+  }
+  return Bad(path, "must be an integer");
+}
+
+absl::StatusOr<std::string> GetString(element e, std::string_view path) {
+  std::string_view s;
+  if (e.get_string().get(s)) return Bad(path, "must be a string");
+  return std::string(s);
+}
+
+absl::Status ParseProfile(object o, std::string_view path, OAuth2Profile& p) {
+  for (auto field : o) {
+    const std::string key = internal::Cat(path, ".", field.key);
+    if (field.key == "encoding") {
+      absl::StatusOr<std::string> s = GetString(field.value, key);
+      if (!s.ok()) return s.status();
+      absl::StatusOr<OAuth2Encoding> e = ParseOAuth2Encoding(*s);
+      if (!e.ok()) return Bad(key, "must be \"form\" or \"json\"");
+      p.encoding = *e;
+      continue;
+    }
+    std::string* target = field.key == "token-url"       ? &p.token_url
+                          : field.key == "client-id"     ? &p.client_id
+                          : field.key == "client-secret" ? &p.client_secret
+                          : field.key == "scope"         ? &p.scope
+                                                         : nullptr;
+    if (target == nullptr) return Bad(key, "unknown key");
+    std::string_view s;
+    if (field.value.get_string().get(s)) return Bad(key, "must be a string");
+    *target = std::string(TrimSpace(s));
+  }
+  if (p.token_url.empty()) return Bad(internal::Cat(path, ".token-url"), "is required");
+  if (!p.token_url.starts_with("https://") && !p.token_url.starts_with("http://")) {
+    return Bad(internal::Cat(path, ".token-url"), "must start with https:// or http://");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptions& options) {
+  if (json.size() > size_t{16} << 20) return absl::InvalidArgumentError("config: larger than 16 MiB");
+  simdjson::dom::parser parser;
+  object root;
+  if (auto err = parser.parse(json.data(), json.size()).get_object().get(root); err) {
+    return absl::InvalidArgumentError(
+        internal::Cat("config: not a JSON object (", simdjson::error_message(err), ")"));
+  }
+  Config c;
+  std::string auth_dir_raw;
+  bool affinity = false, claude_affinity = false;
+  std::string ttl_raw;
+  bool ttl_set = false;
+  for (auto field : root) {
+    const std::string_view key = field.key;
+    const element v = field.value;
+    if (key == "auth-dir") {
+      absl::StatusOr<std::string> s = GetString(v, key);
+      if (!s.ok()) return s.status();
+      auth_dir_raw = *s;
+    } else if (key == "routing") {
+      object routing;
+      if (v.get_object().get(routing)) return Bad(key, "must be an object");
+      for (auto r : routing) {
+        const std::string path = internal::Cat("routing.", r.key);
+        if (r.key == "strategy") {
+          absl::StatusOr<std::string> s = GetString(r.value, path);
+          if (!s.ok()) return s.status();
+          absl::StatusOr<RoutingStrategy> st = ParseRoutingStrategy(*s);
+          if (!st.ok()) {
+            return Bad(path, "must be \"round-robin\", \"fill-first\" or \"weighted-round-robin\"");
+          }
+          c.strategy = *st;
+        } else if (r.key == "session-affinity" || r.key == "claude-code-session-affinity") {
+          absl::StatusOr<bool> b = GetBool(r.value, path);
+          if (!b.ok()) return b.status();
+          (r.key == "session-affinity" ? affinity : claude_affinity) = *b;
+        } else if (r.key == "session-affinity-ttl") {
+          absl::StatusOr<std::string> s = GetString(r.value, path);
+          if (!s.ok()) return s.status();
+          absl::StatusOr<absl::Duration> d = ParseGoDuration(TrimSpace(*s));
+          if (!d.ok() || *d <= absl::ZeroDuration() || *d > absl::Hours(24 * 30)) {
+            return Bad(path, "must be a duration between 0 and 720h, like \"30m\" or \"1h\"");
+          }
+          ttl_raw = *s;
+          ttl_set = true;
+        } else {
+          c.warnings.push_back(path);
+        }
+      }
+    } else if (key == "request-retry") {
+      absl::StatusOr<int64_t> n = GetInt(v, key);
+      if (!n.ok()) return n.status();
+      if (*n > 100) return Bad(key, "must be at most 100");
+      c.retry.request_retry = std::max<int64_t>(*n, 0);
+    } else if (key == "max-retry-credentials") {
+      absl::StatusOr<int64_t> n = GetInt(v, key);
+      if (!n.ok()) return n.status();
+      c.retry.max_retry_credentials = std::max<int64_t>(*n, 0);
+    } else if (key == "max-retry-interval") {
+      absl::StatusOr<int64_t> n = GetInt(v, key);
+      if (!n.ok()) return n.status();
+      if (*n < 0 || *n > 3600) return Bad(key, "must be between 0 and 3600 seconds");
+      c.retry.max_retry_interval = absl::Seconds(*n);
+    } else if (key == "disable-cooling") {
+      absl::StatusOr<bool> b = GetBool(v, key);
+      if (!b.ok()) return b.status();
+      c.disable_cooling = *b;
+    } else if (key == "transient-error-cooldown-seconds") {
+      absl::StatusOr<int64_t> n = GetInt(v, key);
+      if (!n.ok()) return n.status();
+      if (*n > int64_t{30} * 24 * 3600) return Bad(key, "must be at most 30 days");
+      c.transient_error_cooldown_seconds = *n;
+    } else if (key == "auth-auto-refresh-workers") {
+      absl::StatusOr<int64_t> n = GetInt(v, key);
+      if (!n.ok()) return n.status();
+      if (*n < 0 || *n > 1024) return Bad(key, "must be between 0 and 1024");
+      c.refresh_workers = *n == 0 ? 16 : static_cast<int>(*n);
+    } else if (key == "refresh-profiles") {
+      object profiles;
+      if (v.get_object().get(profiles)) return Bad(key, "must be an object");
+      for (auto p : profiles) {
+        const std::string provider = internal::AsciiLower(TrimSpace(p.key));
+        const std::string path = internal::Cat(key, ".", p.key);
+        object po;
+        if (provider.empty()) return Bad(path, "empty provider name");
+        if (p.value.get_object().get(po)) return Bad(path, "must be an object");
+        OAuth2Profile profile;
+        if (absl::Status s = ParseProfile(po, path, profile); !s.ok()) return s;
+        c.refresh_profiles[provider] = std::move(profile);
+      }
+    } else {
+      c.warnings.emplace_back(key);
+    }
+  }
+  const SessionAffinityConfig sa =
+      ResolveSessionAffinityConfig(affinity, claude_affinity, ttl_set ? ttl_raw : "");
+  c.session_affinity = sa.enabled;
+  c.session_affinity_ttl = sa.ttl;
+  absl::StatusOr<std::string> dir = ResolveAuthDir(auth_dir_raw, options.home);
+  if (!dir.ok()) return Bad("auth-dir", internal::ToStd(dir.status().message()));
+  c.auth_dir = *std::move(dir);
+  return c;
+}
+
+namespace {
+
+// InstallProfiles points the profiled providers at one OAuth2 refresher, after dropping the
+// refreshers `previous` installed.
+absl::Status InstallProfiles(RefreshOptions& refresh, const Config* previous, const Config& next,
+                             std::shared_ptr<Transport> transport) {
+  if (previous != nullptr) {
+    for (const auto& [provider, profile] : previous->refresh_profiles) {
+      refresh.refreshers.erase(provider);
+    }
+  }
+  if (next.refresh_profiles.empty()) return absl::OkStatus();
+  OAuth2RefresherOptions o;
+  o.transport = std::move(transport);
+  o.profiles = next.refresh_profiles;
+  absl::StatusOr<std::shared_ptr<Refresher>> refresher = NewOAuth2Refresher(std::move(o));
+  if (!refresher.ok()) return refresher.status();
+  for (const auto& [provider, profile] : next.refresh_profiles) {
+    refresh.refreshers[provider] = *refresher;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
+                            std::shared_ptr<Transport> transport) {
+  options.strategy = config.strategy;
+  options.session_affinity = config.session_affinity;
+  options.session_affinity_ttl = config.session_affinity_ttl;
+  options.request_retry = config.retry.request_retry;
+  options.max_retry_credentials = config.retry.max_retry_credentials;
+  options.max_retry_interval = config.retry.max_retry_interval;
+  options.disable_cooling = config.disable_cooling;
+  options.transient_error_cooldown_seconds = config.transient_error_cooldown_seconds;
+  options.refresh.workers = config.refresh_workers;
+  return InstallProfiles(options.refresh, nullptr, config, std::move(transport));
+}
+
+absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Config& previous,
+                                                     const Config& next,
+                                                     std::shared_ptr<Transport> transport) {
+  std::vector<std::string> changed;
+  if (next.strategy != previous.strategy) {
+    manager.SetStrategy(next.strategy);
+    changed.emplace_back("routing.strategy");
+  }
+  if (next.session_affinity != previous.session_affinity ||
+      next.session_affinity_ttl != previous.session_affinity_ttl) {
+    if (absl::Status s = manager.SetSessionAffinity(next.session_affinity, next.session_affinity_ttl);
+        !s.ok()) {
+      return s;
+    }
+    if (next.session_affinity != previous.session_affinity) {
+      changed.emplace_back("routing.session-affinity");
+    }
+    if (next.session_affinity_ttl != previous.session_affinity_ttl) {
+      changed.emplace_back("routing.session-affinity-ttl");
+    }
+  }
+  if (next.retry != previous.retry) {
+    if (absl::Status s = manager.SetRetrySettings(next.retry); !s.ok()) return s;
+    if (next.retry.request_retry != previous.retry.request_retry) {
+      changed.emplace_back("request-retry");
+    }
+    if (next.retry.max_retry_credentials != previous.retry.max_retry_credentials) {
+      changed.emplace_back("max-retry-credentials");
+    }
+    if (next.retry.max_retry_interval != previous.retry.max_retry_interval) {
+      changed.emplace_back("max-retry-interval");
+    }
+  }
+  if (next.disable_cooling != previous.disable_cooling ||
+      next.transient_error_cooldown_seconds != previous.transient_error_cooldown_seconds) {
+    manager.SetCooling(next.disable_cooling, next.transient_error_cooldown_seconds);
+    if (next.disable_cooling != previous.disable_cooling) changed.emplace_back("disable-cooling");
+    if (next.transient_error_cooldown_seconds != previous.transient_error_cooldown_seconds) {
+      changed.emplace_back("transient-error-cooldown-seconds");
+    }
+  }
+  if (next.refresh_workers != previous.refresh_workers ||
+      next.refresh_profiles != previous.refresh_profiles) {
+    RefreshOptions refresh = manager.GetRefreshOptions();
+    refresh.workers = next.refresh_workers;
+    if (next.refresh_profiles != previous.refresh_profiles) {
+      if (absl::Status s = InstallProfiles(refresh, &previous, next, std::move(transport)); !s.ok()) {
+        return s;
+      }
+    }
+    if (absl::Status s = manager.SetRefreshOptions(std::move(refresh)); !s.ok()) return s;
+    if (next.refresh_workers != previous.refresh_workers) {
+      changed.emplace_back("auth-auto-refresh-workers");
+    }
+    if (next.refresh_profiles != previous.refresh_profiles) changed.emplace_back("refresh-profiles");
+  }
+  if (next.auth_dir != previous.auth_dir) changed.emplace_back("auth-dir");
+  return changed;
+}
+
+}  // namespace v0
+}  // namespace authrouter

@@ -1,0 +1,408 @@
+// FileStore: credentials in an auth directory, written atomically.
+#include "authrouter/file_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "authrouter/credential_json.h"
+#include "internal/json_object.h"
+#include "internal/sha256.h"
+#include "internal/strings.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+constexpr std::string_view kStateSuffix = ".state";
+
+std::string Hex(const std::array<uint8_t, 32>& digest) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (uint8_t b : digest) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) { return Hex(internal::Sha256(data)); }
+
+absl::Status OsError(std::string_view what, const std::string& path, int err) {
+  std::string message = internal::Cat(what, " ", path, ": ", std::strerror(err));
+  switch (err) {
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return absl::PermissionDeniedError(message);
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    default:
+      return absl::UnavailableError(message);
+  }
+}
+
+// ReadAll reads a whole file, at most `limit` bytes (more: *too_large).
+absl::Status ReadAll(int fd, size_t limit, std::string* out, bool* too_large) {
+  char buf[16384];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::UnavailableError(std::strerror(errno));
+    }
+    if (n == 0) return absl::OkStatus();
+    if (out->size() + static_cast<size_t>(n) > limit) {
+      *too_large = true;
+      return absl::OkStatus();
+    }
+    out->append(buf, static_cast<size_t>(n));
+  }
+}
+
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// AuthFileContent is what Save writes: the metadata, with `disabled` reconciled.
+std::string AuthFileContent(const Credential& c) {
+  const std::string_view json = c.metadata.empty() ? std::string_view("{}") : c.metadata.json();
+  std::optional<bool> file_disabled;
+  internal::ForEachMember(json, [&](const internal::JsonMember& m) {
+    if (m.key == "disabled") file_disabled = m.value == "true" ? std::optional<bool>(true)
+                                             : m.value == "false" ? std::optional<bool>(false)
+                                                                  : std::nullopt;
+  });
+  if (file_disabled.value_or(false) == c.disabled) return std::string(json);
+  return internal::SetMembers(json, {{"disabled", c.disabled ? "true" : "false"}});
+}
+
+// StateContent is the runtime state saved next to a file: the JSON form without metadata, and
+// the SHA-256 of the file content it belongs to.
+std::string StateContent(const Credential& c, std::string_view file_sha256) {
+  Credential state = c;
+  state.metadata = Metadata();
+  std::string out = "{\"file_sha256\":\"";
+  out.append(file_sha256);
+  out += "\",\"credential\":";
+  out += CredentialToJson(state);
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+FileStore::FileStore(FileStoreOptions options)
+    : options_(std::move(options)), directory_(options_.directory) {}
+
+absl::StatusOr<std::shared_ptr<FileStore>> FileStore::Open(FileStoreOptions options) {
+  if (options.directory.empty()) return absl::InvalidArgumentError("file store: empty directory");
+  while (options.directory.size() > 1 && options.directory.back() == '/') {
+    options.directory.pop_back();
+  }
+  struct stat st{};
+  if (::stat(options.directory.c_str(), &st) != 0) {
+    if (errno != ENOENT || !options.create_directory) {
+      return OsError("cannot open auth directory", options.directory, errno);
+    }
+    if (::mkdir(options.directory.c_str(), 0700) != 0 && errno != EEXIST) {
+      return OsError("cannot create auth directory", options.directory, errno);
+    }
+  } else if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        internal::Cat("auth directory ", options.directory, " exists and is not a directory"));
+  }
+  return std::make_shared<FileStore>(std::move(options));
+}
+
+void FileStore::Report(FileReport::Kind kind, std::string_view file, std::string_view detail) const {
+  if (options_.on_report) {
+    try {
+      options_.on_report(FileReport{kind, std::string(file), std::string(detail)});
+    } catch (...) {
+    }
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> FileStore::Names() const {
+  DIR* dir = ::opendir(directory_.c_str());
+  if (dir == nullptr) return OsError("cannot list auth directory", directory_, errno);
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(dir)) {
+    if (IsAuthFileName(e->d_name)) names.emplace_back(e->d_name);
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+FileStore::ReadResult FileStore::Read(std::string_view name) {
+  ReadResult r;
+  const std::string path = internal::Cat(directory_, "/", name);
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0) {
+    r.kind = errno == ENOENT ? ReadResult::Kind::kMissing : ReadResult::Kind::kUnreadable;
+    r.detail = std::strerror(errno);
+    return r;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    r.kind = ReadResult::Kind::kNotRegular;
+    r.detail = "a symbolic link (not followed)";
+    return r;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    r.kind = ReadResult::Kind::kNotRegular;
+    r.detail = "not a regular file";
+    return r;
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    r.kind = ReadResult::Kind::kUnreadable;
+    r.detail = std::strerror(errno);
+    return r;
+  }
+  bool too_large = false;
+  absl::Status s = ReadAll(fd, kMaxFileBytes, &r.content, &too_large);
+  ::close(fd);
+  if (!s.ok()) {
+    r.kind = ReadResult::Kind::kUnreadable;
+    r.detail = std::string(internal::ToStd(s.message()));
+    r.content.clear();
+    return r;
+  }
+  if (too_large) {
+    r.kind = ReadResult::Kind::kTooLarge;
+    r.content.clear();
+    return r;
+  }
+  if (r.content.empty()) {
+    r.kind = ReadResult::Kind::kEmpty;
+    return r;
+  }
+  if ((st.st_mode & 077) != 0) {
+    Report(FileReport::Kind::kWarning, name,
+           "readable or writable by group or others (credentials should be mode 0600)");
+  }
+  r.sha256 = Sha256Hex(r.content);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = hashes_.find(std::string(name));
+  r.kind = it != hashes_.end() && it->second == r.sha256 ? ReadResult::Kind::kUnchanged
+                                                         : ReadResult::Kind::kChanged;
+  if (r.kind == ReadResult::Kind::kUnchanged) r.content.clear();
+  return r;
+}
+
+void FileStore::Remember(std::string_view name, std::string_view sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hashes_[std::string(name)] = std::string(sha256);
+}
+
+bool FileStore::Known(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hashes_.count(std::string(name)) != 0;
+}
+
+void FileStore::Forget(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  hashes_.erase(std::string(name));
+  state_hashes_.erase(std::string(name));
+  const std::string state = internal::Cat(directory_, "/", name, kStateSuffix);
+  ::unlink(state.c_str());
+}
+
+void FileStore::MergeState(Credential& c, std::string_view sha256) {
+  const std::string path = internal::Cat(directory_, "/", c.file_name, kStateSuffix);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return;
+  std::string text;
+  bool too_large = false;
+  absl::Status s = ReadAll(fd, kMaxFileBytes, &text, &too_large);
+  ::close(fd);
+  if (!s.ok() || too_large) return;
+  // {"file_sha256":"<hex>","credential":{...}}
+  std::string file_sha;
+  std::string_view credential_json;
+  internal::ForEachMember(text, [&](const internal::JsonMember& m) {
+    if (m.key == "file_sha256" && m.value.size() == 66) file_sha = std::string(m.value.substr(1, 64));
+    if (m.key == "credential") credential_json = m.value;
+  });
+  if (file_sha != sha256) return;  // state of an older file: start clean
+  absl::StatusOr<Credential> saved = CredentialFromJson(credential_json);
+  if (!saved.ok() || saved->id != c.id) return;
+  c.status = c.disabled ? CredentialStatus::kDisabled : saved->status;
+  c.status_message = c.disabled ? c.status_message : saved->status_message;
+  c.unavailable = saved->unavailable;
+  c.quota = saved->quota;
+  c.last_error = saved->last_error;
+  c.next_retry_after = saved->next_retry_after;
+  c.last_refreshed_at = saved->last_refreshed_at;
+  c.next_refresh_after = saved->next_refresh_after;
+  c.model_states = saved->model_states;
+  if (!IsZeroTime(saved->created_at)) c.created_at = saved->created_at;
+  std::lock_guard<std::mutex> lock(mu_);
+  state_hashes_[c.file_name] = Sha256Hex(text);
+}
+
+absl::StatusOr<std::vector<Credential>> FileStore::List() {
+  absl::StatusOr<std::vector<std::string>> names = Names();
+  if (!names.ok()) return names.status();
+  std::vector<Credential> out;
+  const absl::Time now = absl::Now();
+  for (const std::string& name : *names) {
+    ReadResult r = Read(name);
+    if (r.kind == ReadResult::Kind::kUnchanged) {
+      // Known and unchanged since this store last read or wrote it: read it again for List.
+      std::lock_guard<std::mutex> lock(mu_);
+      hashes_.erase(name);
+    }
+    if (r.kind == ReadResult::Kind::kUnchanged) r = Read(name);
+    switch (r.kind) {
+      case ReadResult::Kind::kChanged:
+        break;
+      case ReadResult::Kind::kEmpty:
+        Report(FileReport::Kind::kSkipped, name, "empty file");
+        continue;
+      case ReadResult::Kind::kTooLarge:
+        Report(FileReport::Kind::kSkipped, name, "larger than 4 MiB");
+        continue;
+      case ReadResult::Kind::kNotRegular:
+        Report(FileReport::Kind::kSkipped, name, r.detail);
+        continue;
+      case ReadResult::Kind::kUnreadable:
+        Report(FileReport::Kind::kError, name, r.detail);
+        continue;
+      default:
+        continue;
+    }
+    absl::StatusOr<std::vector<Credential>> credentials =
+        SynthesizeCredentials(directory_, name, r.content, now);
+    if (!credentials.ok()) {
+      Report(FileReport::Kind::kSkipped, name, internal::ToStd(credentials.status().message()));
+      continue;
+    }
+    Remember(name, r.sha256);
+    for (Credential& c : *credentials) {
+      if (options_.save_state && !c.RuntimeOnly()) MergeState(c, r.sha256);
+      out.push_back(std::move(c));
+    }
+  }
+  return out;
+}
+
+absl::Status FileStore::WriteAtomically(const std::string& name, std::string_view content) {
+  // REQUIRES: mu_ held (one writer at a time; temp names are unique within the process).
+  const std::string path = internal::Cat(directory_, "/", name);
+  const std::string temp = internal::Cat(directory_, "/.", name, ".tmp-", static_cast<int64_t>(::getpid()),
+                                         "-", temp_counter_++);
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return OsError("cannot create a temporary file in", directory_, errno);
+  bool ok = WriteAll(fd, content);
+  int err = ok ? 0 : errno;
+  if (ok && options_.sync && ::fsync(fd) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (::close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    ::unlink(temp.c_str());
+    return OsError("cannot write", temp, err);
+  }
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    err = errno;
+    ::unlink(temp.c_str());
+    return OsError("cannot replace", path, err);
+  }
+  if (options_.sync) {
+    const int dfd = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileStore::Save(const Credential& credential) {
+  const std::string name = credential.file_name.empty() ? credential.id : credential.file_name;
+  if (!IsAuthFileName(name)) {
+    return absl::InvalidArgumentError(internal::Cat(
+        "file store: credential ID \"", name, "\" is not a *.json file name in the auth directory"));
+  }
+  const std::string content = AuthFileContent(credential);
+  const std::string sha = Sha256Hex(content);
+  const std::string path = internal::Cat(directory_, "/", name);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = hashes_.find(name);
+  struct stat st{};
+  const bool present = ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  if (it == hashes_.end() || it->second != sha || !present) {
+    // The hash is recorded before the rename, so a watcher reading the new file at once already
+    // sees it as this store's own write.
+    std::optional<std::string> previous;
+    if (it != hashes_.end()) previous = it->second;
+    hashes_[name] = sha;
+    if (absl::Status s = WriteAtomically(name, content); !s.ok()) {
+      if (previous) {
+        hashes_[name] = *previous;
+      } else {
+        hashes_.erase(name);
+      }
+      return s;
+    }
+  } else if ((st.st_mode & 07777) != 0600 && ::chmod(path.c_str(), 0600) != 0) {
+    // Later fix E1: an up-to-date file still gets the store's guarantees.
+    return OsError("cannot set the mode of", path, errno);
+  }
+  if (options_.save_state) {
+    const std::string state = StateContent(credential, sha);
+    const std::string state_sha = Sha256Hex(state);
+    auto sit = state_hashes_.find(name);
+    if (sit == state_hashes_.end() || sit->second != state_sha) {
+      if (absl::Status s = WriteAtomically(internal::Cat(name, kStateSuffix), state); !s.ok()) {
+        return s;
+      }
+      state_hashes_[name] = state_sha;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FileStore::Delete(std::string_view id) {
+  const std::string name(id);
+  if (!IsAuthFileName(name)) {
+    return absl::InvalidArgumentError(internal::Cat(
+        "file store: credential ID \"", name, "\" is not a *.json file name in the auth directory"));
+  }
+  const std::string path = internal::Cat(directory_, "/", name);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return OsError("cannot delete", path, errno);
+  }
+  const std::string state = internal::Cat(path, kStateSuffix);
+  ::unlink(state.c_str());
+  hashes_.erase(name);
+  state_hashes_.erase(name);
+  return absl::OkStatus();
+}
+
+}  // namespace v0
+}  // namespace authrouter

@@ -1,0 +1,410 @@
+// Watcher: an auth directory and a config file, kept in step with a Manager.
+#include "authrouter/watcher.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "internal/sha256.h"
+#include "internal/strings.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+std::string JoinKeys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (const std::string& k : keys) {
+    if (!out.empty()) out += ", ";
+    out += k;
+  }
+  return out.empty() ? std::string("no changes") : out;
+}
+
+std::string Digest(std::string_view data) {
+  const auto d = internal::Sha256(data);
+  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
+}
+
+int PollMillis(absl::Duration d) {
+  return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 3'600'000));
+}
+
+}  // namespace
+
+struct Watcher::Impl {
+  WatcherOptions options;
+  std::string directory;
+  std::string config_dir;   // the directory holding the config file
+  std::string config_name;  // its base name
+
+  std::mutex apply_mu;                                    // one applier at a time
+  std::map<std::string, std::vector<std::string>> ids;    // file -> credential IDs; apply_mu
+  std::string config_digest;                              // last config content seen; apply_mu
+  mutable std::mutex config_mu;
+  Config config;  // config_mu
+
+  std::mutex run_mu;  // Start/Stop
+  std::thread thread;
+  int stop_fd = -1;
+  std::atomic<bool> inotify{false};
+
+  void Report(WatchReport::Kind kind, std::string_view file, std::string_view id,
+              std::string_view detail) {
+    if (!options.on_report) return;
+    try {
+      options.on_report(WatchReport{kind, std::string(file), std::string(id), std::string(detail)});
+    } catch (...) {
+    }
+  }
+
+  // ManagerIndex maps file names to the IDs the Manager holds for them (credentials loaded by
+  // Manager::Load before the watcher first looked, and virtual children).
+  std::map<std::string, std::vector<std::string>> ManagerIndex() {
+    std::map<std::string, std::vector<std::string>> out;
+    const std::string dir_slash = internal::Cat(directory, "/");
+    for (const auto& c : options.manager->List()) {
+      const std::string_view path = c->Attribute("path");
+      if (!c->file_name.empty() && path.starts_with(dir_slash) &&
+          path.substr(dir_slash.size()) == c->file_name) {
+        out[c->file_name].push_back(c->id);
+      } else if (const std::string_view parent = c->Attribute("gemini_virtual_parent");
+                 !parent.empty() && path.starts_with(dir_slash)) {
+        out[std::string(parent)].push_back(c->id);
+      }
+    }
+    return out;
+  }
+
+  void RemoveIds(const std::string& name, const std::vector<std::string>& gone) {
+    for (const std::string& id : gone) {
+      absl::Status s = options.manager->Remove(id, WriteOptions{.persist = false});
+      if (s.ok()) {
+        Report(WatchReport::Kind::kRemoved, name, id, "file removed");
+      } else if (!absl::IsNotFound(s)) {
+        Report(WatchReport::Kind::kError, name, id, internal::ToStd(s.message()));
+      }
+    }
+  }
+
+  // Process applies the current state of one auth file. REQUIRES: apply_mu held.
+  void Process(const std::string& name, const std::map<std::string, std::vector<std::string>>* index) {
+    FileStore& store = *options.store;
+    FileStore::ReadResult r = store.Read(name);
+    auto known = ids.find(name);
+    if (known == ids.end() && index != nullptr) {
+      if (auto it = index->find(name); it != index->end()) {
+        known = ids.emplace(name, it->second).first;
+      }
+    }
+    switch (r.kind) {
+      case FileStore::ReadResult::Kind::kMissing:
+        if (known != ids.end()) {
+          const std::vector<std::string> gone = known->second;
+          ids.erase(known);
+          RemoveIds(name, gone);
+        }
+        store.Forget(name);  // a file re-created under this name starts clean
+        return;
+      case FileStore::ReadResult::Kind::kUnchanged:
+        return;
+      case FileStore::ReadResult::Kind::kEmpty:
+        Report(WatchReport::Kind::kSkipped, name, "", "empty file (still being written?)");
+        return;
+      case FileStore::ReadResult::Kind::kTooLarge:
+        Report(WatchReport::Kind::kSkipped, name, "", "larger than 4 MiB");
+        return;
+      case FileStore::ReadResult::Kind::kNotRegular:
+        Report(WatchReport::Kind::kSkipped, name, "", r.detail);
+        return;
+      case FileStore::ReadResult::Kind::kUnreadable:
+        Report(WatchReport::Kind::kError, name, "", r.detail);
+        return;
+      case FileStore::ReadResult::Kind::kChanged:
+        break;
+    }
+    absl::StatusOr<std::vector<Credential>> credentials =
+        SynthesizeCredentials(directory, name, r.content, absl::Now());
+    if (!credentials.ok()) {
+      // Not remembered: the next change to the file is looked at again.
+      Report(WatchReport::Kind::kSkipped, name, "", internal::ToStd(credentials.status().message()));
+      return;
+    }
+    store.Remember(name, r.sha256);
+    std::vector<std::string> now_ids;
+    for (Credential& c : *credentials) {
+      const std::string id = c.id;
+      now_ids.push_back(id);
+      const bool exists = options.manager->Get(id) != nullptr;
+      std::vector<std::string> models;
+      if (options.models_for) models = options.models_for(c);
+      absl::Status s = exists ? options.manager->Update(std::move(c), WriteOptions{.persist = false}).status()
+                              : options.manager->Register(std::move(c), WriteOptions{.persist = false}).status();
+      if (absl::IsNotFound(s)) {  // removed meanwhile
+        s = options.manager->Register(std::move(c), WriteOptions{.persist = false}).status();
+      }
+      if (!s.ok()) {
+        Report(WatchReport::Kind::kError, name, id, internal::ToStd(s.message()));
+        continue;
+      }
+      if (options.models_for) {
+        std::vector<std::string_view> views(models.begin(), models.end());
+        options.manager->RegisterModels(id, views);
+      }
+      Report(exists ? WatchReport::Kind::kUpdated : WatchReport::Kind::kAdded, name, id,
+             exists ? "file changed" : "file added");
+    }
+    if (known != ids.end()) {
+      std::vector<std::string> gone;
+      for (const std::string& id : known->second) {
+        if (std::find(now_ids.begin(), now_ids.end(), id) == now_ids.end()) gone.push_back(id);
+      }
+      RemoveIds(name, gone);
+    }
+    ids[name] = std::move(now_ids);
+  }
+
+  // CheckConfig applies the config file when its content changed. REQUIRES: apply_mu held.
+  void CheckConfig() {
+    if (options.config_path.empty()) return;
+    const int fd = ::open(options.config_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      Report(WatchReport::Kind::kConfigRejected, options.config_path, "",
+             internal::Cat("cannot open: ", std::strerror(errno)));
+      return;
+    }
+    std::string text;
+    char buf[16384];
+    bool too_large = false;
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+      if (text.size() > (size_t{16} << 20)) {
+        too_large = true;
+        break;
+      }
+    }
+    ::close(fd);
+    if (text.empty()) return;  // being rewritten; the next event brings the content
+    const std::string digest = Digest(text);
+    if (digest == config_digest) return;
+    config_digest = digest;
+    if (too_large) {
+      Report(WatchReport::Kind::kConfigRejected, options.config_path, "", "larger than 16 MiB");
+      return;
+    }
+    absl::StatusOr<Config> next = ParseConfig(text);
+    if (!next.ok()) {
+      Report(WatchReport::Kind::kConfigRejected, options.config_path, "",
+             internal::ToStd(next.status().message()));
+      return;
+    }
+    for (const std::string& w : next->warnings) {
+      Report(WatchReport::Kind::kConfigWarning, options.config_path, "",
+             internal::Cat("unknown key ", w));
+    }
+    Config previous;
+    {
+      std::lock_guard<std::mutex> lock(config_mu);
+      previous = config;
+    }
+    absl::StatusOr<std::vector<std::string>> changed =
+        ApplyConfig(*options.manager, previous, *next, options.transport);
+    if (!changed.ok()) {
+      Report(WatchReport::Kind::kConfigRejected, options.config_path, "",
+             internal::ToStd(changed.status().message()));
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(config_mu);
+      config = *std::move(next);
+    }
+    Report(WatchReport::Kind::kConfigApplied, options.config_path, "", JoinKeys(*changed));
+  }
+
+  absl::Status SyncLocked() {
+    absl::StatusOr<std::vector<std::string>> names = options.store->Names();
+    if (!names.ok()) return names.status();
+    const auto index = ManagerIndex();
+    std::set<std::string> all(names->begin(), names->end());
+    for (const auto& [name, list] : ids) all.insert(name);
+    for (const auto& [name, list] : index) all.insert(name);
+    for (const std::string& name : all) Process(name, &index);
+    CheckConfig();
+    return absl::OkStatus();
+  }
+
+  void RunInotify(int ino, int dir_wd, int config_wd) {
+    std::set<std::string> pending;
+    bool config_pending = false;
+    bool rescan = false;
+    absl::Time first = absl::InfinitePast(), last = absl::InfinitePast();
+    alignas(inotify_event) char buf[64 * 1024];
+    for (;;) {
+      int timeout = -1;
+      if (!pending.empty() || config_pending || rescan) {
+        const absl::Time now = absl::Now();
+        const absl::Time due = std::min(last + options.debounce, first + 10 * options.debounce);
+        timeout = due <= now ? 0 : PollMillis(due - now);
+      }
+      pollfd fds[2] = {{stop_fd, POLLIN, 0}, {ino, POLLIN, 0}};
+      const int n = ::poll(fds, 2, timeout);
+      if (n < 0 && errno != EINTR) return;
+      if (fds[0].revents != 0) return;
+      if (n > 0 && (fds[1].revents & POLLIN) != 0) {
+        const ssize_t len = ::read(ino, buf, sizeof buf);
+        for (ssize_t off = 0; len > 0 && off < len;) {
+          const auto* e = reinterpret_cast<const inotify_event*>(buf + off);
+          off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+          const std::string name = e->len > 0 ? std::string(e->name) : std::string();
+          if ((e->mask & IN_Q_OVERFLOW) != 0) rescan = true;
+          if (e->wd == dir_wd && IsAuthFileName(name)) pending.insert(name);
+          if (e->wd == config_wd && name == config_name) config_pending = true;
+          if ((e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) != 0 && e->wd == dir_wd) {
+            rescan = true;
+          }
+        }
+        const absl::Time now = absl::Now();
+        if (first == absl::InfinitePast()) first = now;
+        last = now;
+        continue;
+      }
+      if (pending.empty() && !config_pending && !rescan) continue;
+      {
+        std::lock_guard<std::mutex> lock(apply_mu);
+        if (rescan) {
+          if (absl::Status s = SyncLocked(); !s.ok()) {
+            Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
+          }
+        } else {
+          const auto index = ManagerIndex();
+          for (const std::string& name : pending) Process(name, &index);
+          if (config_pending) CheckConfig();
+        }
+      }
+      pending.clear();
+      config_pending = rescan = false;
+      first = last = absl::InfinitePast();
+    }
+  }
+
+  void RunPolling() {
+    for (;;) {
+      pollfd fds[1] = {{stop_fd, POLLIN, 0}};
+      const int n = ::poll(fds, 1, PollMillis(options.poll_interval));
+      if (n < 0 && errno != EINTR) return;
+      if (n > 0) return;
+      std::lock_guard<std::mutex> lock(apply_mu);
+      if (absl::Status s = SyncLocked(); !s.ok()) {
+        Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
+      }
+    }
+  }
+};
+
+Watcher::Watcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Watcher::~Watcher() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<Watcher>> Watcher::Create(WatcherOptions options) {
+  if (options.manager == nullptr) return absl::InvalidArgumentError("watcher: no manager");
+  if (options.store == nullptr) return absl::InvalidArgumentError("watcher: no file store");
+  if (options.debounce <= absl::ZeroDuration() || options.debounce > absl::Seconds(10)) {
+    return absl::InvalidArgumentError("watcher: debounce must be > 0 and <= 10s");
+  }
+  if (options.poll_interval <= absl::ZeroDuration() || options.poll_interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError("watcher: poll_interval must be > 0 and <= 1h");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->directory = options.store->directory();
+  if (!options.config_path.empty()) {
+    const std::string_view path = options.config_path;
+    const size_t slash = path.rfind('/');
+    if (slash == std::string_view::npos) {
+      impl->config_dir.assign(".");
+      impl->config_name.assign(path);
+    } else {
+      impl->config_dir.assign(slash == 0 ? path.substr(0, 1) : path.substr(0, slash));
+      impl->config_name.assign(path.substr(slash + 1));
+    }
+  }
+  impl->config = options.config;
+  impl->options = std::move(options);
+  return std::unique_ptr<Watcher>(new Watcher(std::move(impl)));
+}
+
+absl::Status Watcher::Sync() {
+  std::lock_guard<std::mutex> lock(impl_->apply_mu);
+  return impl_->SyncLocked();
+}
+
+absl::Status Watcher::Start() {
+  Impl& impl = *impl_;
+  std::lock_guard<std::mutex> run(impl.run_mu);
+  if (impl.thread.joinable()) return absl::FailedPreconditionError("watcher: already running");
+  impl.stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl.stop_fd < 0) return absl::UnavailableError("watcher: eventfd failed");
+  int ino = -1, dir_wd = -1, config_wd = -1;
+  if (impl.options.use_inotify) {
+    ino = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
+                               IN_CREATE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
+    if (ino >= 0) dir_wd = ::inotify_add_watch(ino, impl.directory.c_str(), kMask);
+    if (ino >= 0 && dir_wd >= 0 && !impl.config_dir.empty()) {
+      config_wd = ::inotify_add_watch(ino, impl.config_dir.c_str(), kMask);  // may equal dir_wd
+    }
+    if (ino >= 0 && dir_wd < 0) {
+      ::close(ino);
+      ino = -1;
+    }
+  }
+  // Anything that changed before the watch existed.
+  if (absl::Status s = Sync(); !s.ok()) {
+    if (ino >= 0) ::close(ino);
+    ::close(impl.stop_fd);
+    impl.stop_fd = -1;
+    return s;
+  }
+  impl.inotify = ino >= 0;
+  impl.thread = std::thread([&impl, ino, dir_wd, config_wd] {
+    if (ino >= 0) {
+      impl.RunInotify(ino, dir_wd, config_wd);
+      ::close(ino);
+    } else {
+      impl.RunPolling();
+    }
+  });
+  return absl::OkStatus();
+}
+
+void Watcher::Stop() {
+  Impl& impl = *impl_;
+  std::lock_guard<std::mutex> run(impl.run_mu);
+  if (!impl.thread.joinable()) return;
+  const uint64_t one = 1;
+  (void)!::write(impl.stop_fd, &one, sizeof one);
+  impl.thread.join();
+  ::close(impl.stop_fd);
+  impl.stop_fd = -1;
+  impl.inotify = false;
+}
+
+bool Watcher::uses_inotify() const { return impl_->inotify.load(); }
+
+Config Watcher::config() const {
+  std::lock_guard<std::mutex> lock(impl_->config_mu);
+  return impl_->config;
+}
+
+}  // namespace v0
+}  // namespace authrouter
