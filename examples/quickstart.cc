@@ -1,119 +1,167 @@
-// quickstart: what authrouter can do so far.
+// quickstart: authrouter on its defaults -- an auth directory of credential files and a config
+// file, as the upstream proxy keeps them (examples/auth/*.json, examples/config.json).
 //
-// 1. Loads credentials in the persisted JSON form a gateway keeps on disk and shows the routing
-//    properties authrouter derives from them (priority tier, weight, expiry, account kind, index).
-// 2. Registers them with a Manager, says which models each serves, and picks: round-robin within
-//    the best priority tier and across providers.
-// 3. Reports upstream 429s: the result state machine cools the model down, the pick fails over to
-//    the next tier, and finally returns the model_cooldown error a gateway answers its client
-//    with (status, Retry-After, body). Time moves on and the pool recovers.
+// 1. Copies the sample directory to a scratch place (the store writes into it), reads the
+//    config, opens the FileStore and loads the credentials, and lets the Watcher register them
+//    with the models each provider serves.
+// 2. Picks: round-robin in the best priority tier; a conversation stays on one credential
+//    (session affinity from the X-Session-ID header).
+// 3. Reports an upstream 429 for the credential serving the conversation: the conversation
+//    fails over, and the cooldown is saved next to the credential file (it survives restarts).
+// 4. Edits the config file: the watcher applies the new strategy without touching cooldowns.
+//    Drops a new credential file into the directory: it becomes pickable.
+//
+// Usage: authrouter_quickstart [examples-dir]
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "authrouter/authrouter.h"
-#include "authrouter/clock.h"
-#include "authrouter/credential.h"
-#include "authrouter/credential_json.h"
+#include "authrouter/config.h"
+#include "authrouter/file_store.h"
 #include "authrouter/manager.h"
-#include "authrouter/model_key.h"
-#include "authrouter/values.h"
+#include "authrouter/watcher.h"
 
 namespace ar = authrouter;
+namespace fs = std::filesystem;
 
 namespace {
 
-const char* const kFiles[] = {
-    // OAuth accounts: tokens and expiry live in metadata, exactly as the auth file has them.
-    R"({"id":"claude-alice.json","provider":"claude","status":"active",
-        "attributes":{"priority":"10"},
-        "metadata":{"type":"claude","email":"alice@example.com",
-                    "access_token":"sk-ant-oat-SECRET","refresh_token":"sk-ant-ort-SECRET",
-                    "expired":"2026-12-01T08:00:00+08:00","request_retry":2}})",
-    R"({"id":"claude-bob.json","provider":"claude","status":"active",
-        "attributes":{"priority":"10"},"metadata":{"type":"claude","email":"bob@example.com"}})",
-    R"({"id":"claude-backup.json","provider":"claude","status":"active",
-        "metadata":{"type":"claude","email":"backup@example.com"}})",
-    // An API key from configuration, weighted 3 for weighted round-robin.
-    R"({"id":"gemini:apikey:1","provider":"gemini","status":"active",
-        "attributes":{"api_key":"AIza-SECRET","source":"config:gemini[1]","priority":"10",
-                      "weight":"3"}})",
-};
+#ifndef AUTHROUTER_EXAMPLES_DIR
+#define AUTHROUTER_EXAMPLES_DIR "examples"
+#endif
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const fs::path& p, const std::string& text) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write);
+}
 
 std::string Show(const absl::StatusOr<ar::PickResult>& pick) {
-  if (pick.ok()) return pick->credential->id + " (" + std::string(pick->provider) + ")";
+  if (pick.ok()) return pick->credential->id;
   const std::optional<ar::RoutingError> e = ar::GetRoutingError(pick.status());
-  return e ? e->code : std::string(pick.status().message());
+  return e ? "<" + e->code + ">" : std::string(pick.status().message());
+}
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "error: %s\n", std::string(s.message()).c_str());
+  return 1;
 }
 
 }  // namespace
 
-int main() {
-  std::printf("authrouter %s\n\n", authrouter_version_string());
+int main(int argc, char** argv) {
+  std::printf("authrouter %s\n", authrouter_version_string());
+  const fs::path examples = fs::absolute(argc > 1 ? argv[1] : AUTHROUTER_EXAMPLES_DIR);
 
-  ar::ManualClock clock;  // a real gateway leaves ManagerOptions::clock unset (system clock)
+  // A scratch copy: the store writes refreshed tokens and cooldown state into the directory.
+  std::string scratch_template = (fs::temp_directory_path() / "authrouter-quickstart-XXXXXX").string();
+  if (::mkdtemp(scratch_template.data()) == nullptr) return 1;
+  const fs::path work = scratch_template;
+  fs::copy(examples / "auth", work / "auth");
+  for (const auto& e : fs::directory_iterator(work / "auth")) {
+    fs::permissions(e.path(), fs::perms::owner_read | fs::perms::owner_write);  // git keeps 0644
+  }
+  fs::copy_file(examples / "config.json", work / "config.json");
+  fs::current_path(work);  // the config's "auth-dir": "./auth" is relative to it
+
+  // --- 1. config, store, manager, watcher ---
+  absl::StatusOr<ar::Config> config = ar::ParseConfig(ReadFile("config.json"));
+  if (!config.ok()) return Fail(config.status());
   ar::ManagerOptions options;
-  options.clock = &clock;
+  if (absl::Status s = ar::ApplyToOptions(*config, options); !s.ok()) return Fail(s);
+  ar::FileStoreOptions store_options;
+  store_options.directory = config->auth_dir;
+  absl::StatusOr<std::shared_ptr<ar::FileStore>> store = ar::FileStore::Open(store_options);
+  if (!store.ok()) return Fail(store.status());
+  options.store = *store;
   std::unique_ptr<ar::Manager> manager = *ar::Manager::Create(options);
+  if (absl::Status s = manager->Load(); !s.ok()) return Fail(s);
 
-  std::printf("credentials:\n");
-  for (const char* text : kFiles) {
-    absl::StatusOr<ar::Credential> c = ar::CredentialFromJson(text);
-    if (!c.ok()) {
-      std::fprintf(stderr, "rejected: %s\n", std::string(c.status().message()).c_str());
-      return 1;
+  ar::WatcherOptions watch;
+  watch.manager = manager.get();
+  watch.store = *store;
+  watch.config_path = (work / "config.json").string();
+  watch.config = *config;
+  watch.models_for = [](const ar::Credential& c) -> std::vector<std::string> {
+    if (c.provider == "claude") return {"claude-sonnet-4-5", "claude-opus-4-1"};
+    if (c.provider == "codex") return {"gpt-5"};
+    return {};
+  };
+  watch.on_report = [](const ar::WatchReport& r) {
+    if (r.kind == ar::WatchReport::Kind::kConfigApplied) {
+      std::printf("  config reloaded: %s\n", r.detail.c_str());
+    } else if (r.kind == ar::WatchReport::Kind::kAdded) {
+      std::printf("  new credential file: %s\n", r.file.c_str());
     }
-    const std::optional<absl::Time> expiry = c->Expiry();
-    std::printf("  %-20s kind=%-8s priority=%-3lld weight=%lld expiry=%s\n", c->id.c_str(),
-                c->GetAccountInfo().kind.c_str(), static_cast<long long>(c->Priority()),
-                static_cast<long long>(c->Weight()),
-                expiry ? ar::FormatRfc3339(*expiry).c_str() : "none");
-    const std::string id = c->id;
-    if (!manager->Register(*std::move(c)).ok()) return 1;
-    manager->RegisterModels(id, {"claude-sonnet-4-5", "gemini-2.5-pro"});
+  };
+  std::unique_ptr<ar::Watcher> watcher = *ar::Watcher::Create(watch);
+  if (absl::Status s = watcher->Sync(); !s.ok()) return Fail(s);
+
+  std::printf("\ncredentials from %s:\n", config->auth_dir.c_str());
+  for (const auto& c : manager->List()) {
+    std::printf("  %-20s provider=%-7s priority=%-3lld label=%s\n", c->id.c_str(),
+                c->provider.c_str(), static_cast<long long>(c->Priority()), c->label.c_str());
   }
 
-  std::printf("\nround-robin in the best tier (the priority-0 backup is not used):\n ");
+  // --- 2. picks ---
+  std::printf("\nround-robin in the best tier (claude-backup has priority 0):\n ");
+  for (int i = 0; i < 4; ++i) std::printf(" %s", Show(manager->Pick("claude", "claude-sonnet-4-5")).c_str());
+
+  const std::string_view claude[] = {"claude"};
+  const ar::HttpHeader session{"X-Session-ID", "conversation-42"};
+  ar::PickRequest request;
+  request.providers = claude;
+  request.model = "claude-sonnet-4-5";
+  request.headers = {&session, 1};
+  std::printf("\n\nthe conversation with X-Session-ID conversation-42 stays put:\n ");
+  std::string bound;
   for (int i = 0; i < 4; ++i) {
-    std::printf(" %s", Show(manager->Pick("claude", "claude-sonnet-4-5(16384)")).c_str());
+    absl::StatusOr<ar::PickResult> pick = manager->Pick(request);
+    if (!pick.ok()) return Fail(pick.status());
+    bound = pick->credential->id;
+    std::printf(" %s", bound.c_str());
   }
 
-  std::printf("\n\nmixed providers, weighted by ready credentials:\n ");
-  const std::string_view providers[] = {"claude", "gemini"};
-  ar::PickRequest mixed;
-  mixed.providers = providers;
-  mixed.model = "gemini-2.5-pro";
-  for (int i = 0; i < 3; ++i) std::printf(" %s", Show(manager->Pick(mixed)).c_str());
+  // --- 3. a 429 on the bound credential ---
+  absl::StatusOr<ar::PickResult> pick = manager->Pick(request);
+  if (!pick.ok()) return Fail(pick.status());
+  ar::Result result;
+  result.credential_id = pick->credential->id;
+  result.model = "claude-sonnet-4-5";
+  result.http_status = 429;
+  result.retry_after = absl::Minutes(5);
+  if (pick->session) result.session_key = *pick->session;
+  if (absl::Status s = manager->MarkResult(result); !s.ok()) return Fail(s);
+  std::printf("\n\n%s answered 429 (Retry-After 5 min); the conversation moves:\n ", bound.c_str());
+  for (int i = 0; i < 3; ++i) std::printf(" %s", Show(manager->Pick(request)).c_str());
+  const bool saved = fs::exists(work / "auth" / (bound + ".state"));
+  std::printf("\n  cooldown saved in auth/%s.state: %s\n", bound.c_str(), saved ? "yes" : "no");
 
-  // Upstream answers 429 with Retry-After: 90 for alice and bob: the backup tier takes over;
-  // when it is rate-limited too, the client gets model_cooldown with Retry-After.
-  for (const char* id : {"claude-alice.json", "claude-bob.json", "claude-backup.json"}) {
-    ar::Result result;
-    result.credential_id = id;
-    result.model = "claude-sonnet-4-5(16384)";  // suffix variants share one cooldown
-    result.http_status = 429;
-    result.error_message = "rate_limit_error";
-    result.retry_after = absl::Seconds(90);
-    if (!manager->MarkResult(result).ok()) return 1;
-    std::printf("\n\n%s got a 429 (Retry-After 90 s); pick: %s", id,
-                Show(manager->Pick("claude", "claude-sonnet-4-5")).c_str());
-  }
-  const absl::StatusOr<ar::PickResult> cooling = manager->Pick("claude", "claude-sonnet-4-5");
-  const std::optional<ar::RoutingError> e = ar::GetRoutingError(cooling.status());
-  if (!e) return 1;
-  std::printf("\n  HTTP %d, Retry-After: %lld\n  %s\n", e->http_status,
-              static_cast<long long>(absl::ToInt64Seconds(*e->retry_after)), e->body.c_str());
-  clock.Advance(absl::Seconds(90));
-  std::printf("\n90 s later: %s\n", Show(manager->Pick("claude", "claude-sonnet-4-5")).c_str());
+  // --- 4. hot reload and a new file ---
+  std::printf("\nedit config.json (fill-first) and add auth/claude-dave.json:\n");
+  std::string text = ReadFile("config.json");
+  text.replace(text.find("\"round-robin\""), 13, "\"fill-first\"");
+  WriteFile("config.json", text);
+  WriteFile(work / "auth" / "claude-dave.json",
+            R"({"type":"claude","email":"dave@example.com","priority":10})");
+  if (absl::Status s = watcher->Sync(); !s.ok()) return Fail(s);  // or watcher->Start()
+  std::printf("  strategy now: %s\n ", std::string(ar::RoutingStrategyName(manager->strategy())).c_str());
+  for (int i = 0; i < 3; ++i) std::printf(" %s", Show(manager->Pick("claude", "claude-sonnet-4-5")).c_str());
+  const bool still_cooling = !manager->Get(bound)->model_states.empty();
+  std::printf("\n  %s still cooling after the reload: %s\n", bound.c_str(), still_cooling ? "yes" : "no");
 
-  // Bad input is rejected with a message that names the field and never the secret.
-  absl::StatusOr<ar::Credential> bad =
-      ar::CredentialFromJson(R"({"id":"x","attributes":{"weight":"sk-SECRET"}})");
-  std::printf("\nbad input: %s\n", std::string(bad.status().message()).c_str());
-
-  // Round trip: metadata comes back verbatim.
-  absl::StatusOr<ar::Credential> alice = ar::CredentialFromJson(kFiles[0]);
-  absl::StatusOr<ar::Credential> again = ar::CredentialFromJson(ar::CredentialToJson(*alice));
-  const bool same = again.ok() && *again == *alice;
-  std::printf("round trip unchanged: %s\n", same ? "yes" : "no");
-  return same ? 0 : 1;
+  fs::current_path(examples);
+  fs::remove_all(work);
+  return saved && still_cooling ? 0 : 1;
 }

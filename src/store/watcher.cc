@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <set>
@@ -84,6 +85,12 @@ struct Watcher::Impl {
     return out;
   }
 
+  void RegisterModelsFor(const Credential& c) {
+    const std::vector<std::string> models = options.models_for(c);
+    std::vector<std::string_view> views(models.begin(), models.end());
+    options.manager->RegisterModels(c.id, views);
+  }
+
   void RemoveIds(const std::string& name, const std::vector<std::string>& gone) {
     for (const std::string& id : gone) {
       absl::Status s = options.manager->Remove(id, WriteOptions{.persist = false});
@@ -100,9 +107,11 @@ struct Watcher::Impl {
     FileStore& store = *options.store;
     FileStore::ReadResult r = store.Read(name);
     auto known = ids.find(name);
+    bool adopted = false;  // loaded by Manager::Load, seen by the watcher for the first time
     if (known == ids.end() && index != nullptr) {
       if (auto it = index->find(name); it != index->end()) {
         known = ids.emplace(name, it->second).first;
+        adopted = true;
       }
     }
     switch (r.kind) {
@@ -115,6 +124,11 @@ struct Watcher::Impl {
         store.Forget(name);  // a file re-created under this name starts clean
         return;
       case FileStore::ReadResult::Kind::kUnchanged:
+        if (adopted && options.models_for) {
+          for (const std::string& id : known->second) {
+            if (auto c = options.manager->Get(id)) RegisterModelsFor(*c);
+          }
+        }
         return;
       case FileStore::ReadResult::Kind::kEmpty:
         Report(WatchReport::Kind::kSkipped, name, "", "empty file (still being written?)");
@@ -328,15 +342,9 @@ absl::StatusOr<std::unique_ptr<Watcher>> Watcher::Create(WatcherOptions options)
   auto impl = std::make_unique<Impl>();
   impl->directory = options.store->directory();
   if (!options.config_path.empty()) {
-    const std::string_view path = options.config_path;
-    const size_t slash = path.rfind('/');
-    if (slash == std::string_view::npos) {
-      impl->config_dir.assign(".");
-      impl->config_name.assign(path);
-    } else {
-      impl->config_dir.assign(slash == 0 ? path.substr(0, 1) : path.substr(0, slash));
-      impl->config_name.assign(path.substr(slash + 1));
-    }
+    const std::filesystem::path path(options.config_path);
+    impl->config_dir = path.has_parent_path() ? path.parent_path().string() : std::string(1, '.');
+    impl->config_name = path.filename().string();
   }
   impl->config = options.config;
   impl->options = std::move(options);
