@@ -4,10 +4,18 @@
  * authrouter decides which upstream credential (OAuth account or API key) serves each LLM API
  * request inside a gateway. This header is what libauthrouter.so exports: plain C99, usable from
  * C, C++, and through FFI from Rust, Go or Python. It includes only <stdint.h>, <stddef.h> and
- * <stdbool.h>.
+ * <stdbool.h>. docs/ABI.md states the stability promise; docs/threading.md the threading rules.
  *
- * C++ hosts that link the static core may use the richer C++ headers next to this one
- * (credential.h, clock.h, ...); those carry no ABI promise.
+ * Conventions:
+ *   - Strings are (pointer, length) pairs and need not be NUL-terminated; a NULL pointer with
+ *     length 0 is the empty string. Strings the library returns are also NUL-terminated.
+ *   - Fallible calls return an int32_t status (AUTHROUTER_OK = 0) and take an optional
+ *     `authrouter_error **err` last: when non-NULL and the call fails, *err receives a detailed
+ *     error the caller frees with authrouter_error_free. Out-parameters come first and are set
+ *     to NULL/0 on failure.
+ *   - Whatever the library allocates, the library frees: every object has a _free function that
+ *     accepts NULL.
+ *   - No C++ exception ever leaves the library.
  *
  * Version check (header against library), in the manner of sqlite3_libversion_number():
  *
@@ -38,22 +46,440 @@
   AUTHROUTER_STRINGIFY_(AUTHROUTER_VERSION_MAJOR) \
   "." AUTHROUTER_STRINGIFY_(AUTHROUTER_VERSION_MINOR) "." AUTHROUTER_STRINGIFY_(AUTHROUTER_VERSION_PATCH)
 
+/* ---- status codes ---------------------------------------------------------------------------
+ * Abseil's canonical codes (converting from absl::Status is a cast), then authrouter's own from
+ * 100. Codes are only ever added, never renumbered or removed. */
+#define AUTHROUTER_OK 0
+#define AUTHROUTER_CANCELLED 1
+#define AUTHROUTER_UNKNOWN 2
+#define AUTHROUTER_INVALID_ARGUMENT 3
+#define AUTHROUTER_DEADLINE_EXCEEDED 4
+#define AUTHROUTER_NOT_FOUND 5
+#define AUTHROUTER_ALREADY_EXISTS 6
+#define AUTHROUTER_PERMISSION_DENIED 7
+#define AUTHROUTER_RESOURCE_EXHAUSTED 8 /* e.g. model_cooldown (HTTP 429) */
+#define AUTHROUTER_FAILED_PRECONDITION 9
+#define AUTHROUTER_ABORTED 10
+#define AUTHROUTER_OUT_OF_RANGE 11
+#define AUTHROUTER_UNIMPLEMENTED 12
+#define AUTHROUTER_INTERNAL 13
+#define AUTHROUTER_UNAVAILABLE 14 /* e.g. auth_unavailable (HTTP 503) */
+#define AUTHROUTER_DATA_LOSS 15
+#define AUTHROUTER_UNAUTHENTICATED 16
+#define AUTHROUTER_CALLBACK_FAILED 100 /* a host callback reported failure */
+#define AUTHROUTER_SHUT_DOWN 101       /* the manager was shut down (authrouter_manager_shutdown) */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/*
- * authrouter_version_number returns the version of the linked library as
- * major * 10000 + minor * 100 + patch. Compare with AUTHROUTER_VERSION_NUMBER to detect a header
- * that does not match the library. Thread-safe; never fails.
- */
+/* ---- version and status ------------------------------------------------------------------- */
+
+/* authrouter_version_number returns the linked library's version (major * 10000 + minor * 100 +
+ * patch). Thread-safe; never fails. */
 AUTHROUTER_API int32_t authrouter_version_number(void);
 
-/*
- * authrouter_version_string returns the version of the linked library as a static,
- * NUL-terminated "major.minor.patch" string. The caller must not free it. Thread-safe.
- */
+/* authrouter_version_string returns the linked library's "major.minor.patch" (static). */
 AUTHROUTER_API const char *authrouter_version_string(void);
+
+/* authrouter_status_str returns a static, NUL-terminated name for a status code ("OK",
+ * "INVALID_ARGUMENT", "CALLBACK_FAILED", ...; "UNRECOGNIZED" for others). */
+AUTHROUTER_API const char *authrouter_status_str(int32_t code);
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+/* authrouter_error carries the details of a failure. Messages never contain secrets. */
+typedef struct authrouter_error authrouter_error;
+
+AUTHROUTER_API int32_t authrouter_error_code(const authrouter_error *err);
+/* The message (NUL-terminated; *len, when len is non-NULL, receives its length). */
+AUTHROUTER_API const char *authrouter_error_message(const authrouter_error *err, size_t *len);
+/* Whether the same call may succeed later (a cooldown, an unavailable credential). */
+AUTHROUTER_API bool authrouter_error_retryable(const authrouter_error *err);
+/* For routing errors: the HTTP status to answer the client with (429, 503, 400); else 0. */
+AUTHROUTER_API int32_t authrouter_error_http_status(const authrouter_error *err);
+/* For model_cooldown: the Retry-After in milliseconds; -1 when there is none. */
+AUTHROUTER_API int64_t authrouter_error_retry_after_ms(const authrouter_error *err);
+/* For routing errors: the machine code ("auth_not_found", "auth_unavailable",
+ * "model_cooldown", "provider_not_found"); "" otherwise. */
+AUTHROUTER_API const char *authrouter_error_routing_code(const authrouter_error *err, size_t *len);
+/* For routing errors: the upstream-compatible JSON body to answer the client with; "" otherwise. */
+AUTHROUTER_API const char *authrouter_error_body(const authrouter_error *err, size_t *len);
+AUTHROUTER_API void authrouter_error_free(authrouter_error *err);
+
+/* ---- strings ------------------------------------------------------------------------------ */
+
+typedef struct authrouter_string {
+  const char *data; /* need not be NUL-terminated; NULL only with len 0 */
+  size_t len;
+} authrouter_string;
+
+typedef struct authrouter_header {
+  authrouter_string name;
+  authrouter_string value;
+} authrouter_header;
+
+/* authrouter_string_free frees a string the library returned through a char** out-parameter. */
+AUTHROUTER_API void authrouter_string_free(char *s);
+
+/* authrouter_sink receives bytes from a host callback (the store's list, a refresher's tokens,
+ * a transport's response body). */
+typedef struct authrouter_sink authrouter_sink;
+/* authrouter_sink_write appends `len` bytes. Returns AUTHROUTER_OK, or INVALID_ARGUMENT for a
+ * NULL sink or data, RESOURCE_EXHAUSTED past the sink's limit (64 MiB). */
+AUTHROUTER_API int32_t authrouter_sink_write(authrouter_sink *sink, const char *data, size_t len);
+
+/* ---- credential views --------------------------------------------------------------------- */
+
+/* authrouter_credential is an immutable snapshot of one credential. A view obtained from a pick
+ * result or a callback belongs to it; one from authrouter_manager_get is freed by the caller. */
+typedef struct authrouter_credential authrouter_credential;
+
+AUTHROUTER_API const char *authrouter_credential_id(const authrouter_credential *c, size_t *len);
+AUTHROUTER_API const char *authrouter_credential_provider(const authrouter_credential *c, size_t *len);
+AUTHROUTER_API const char *authrouter_credential_label(const authrouter_credential *c, size_t *len);
+AUTHROUTER_API const char *authrouter_credential_proxy_url(const authrouter_credential *c, size_t *len);
+/* "active", "disabled", "error", ... */
+AUTHROUTER_API const char *authrouter_credential_status(const authrouter_credential *c, size_t *len);
+AUTHROUTER_API bool authrouter_credential_disabled(const authrouter_credential *c);
+/* The attribute `key` ("priority", "api_key", "header:X-Foo", ...), or NULL when absent. */
+AUTHROUTER_API const char *authrouter_credential_attribute(const authrouter_credential *c,
+                                                           const char *key, size_t key_len,
+                                                           size_t *len);
+/* The metadata (tokens, e-mail, expiry, ...) as its JSON text ("{}" when empty). */
+AUTHROUTER_API const char *authrouter_credential_metadata_json(const authrouter_credential *c,
+                                                               size_t *len);
+/* The whole record in its persisted JSON form. */
+AUTHROUTER_API const char *authrouter_credential_json(const authrouter_credential *c, size_t *len);
+AUTHROUTER_API void authrouter_credential_free(authrouter_credential *c);
+
+/* ---- host callbacks ------------------------------------------------------------------------
+ * Each struct starts with `version` and ends with `user_data` and an optional `destroy`. Fields
+ * are only ever appended. The library copies the struct when given it, never dereferences
+ * `user_data`, and calls `destroy(user_data)` once when it no longer needs the callbacks. A NULL
+ * function pointer means "not provided". Callbacks are never called while the library holds a
+ * lock (except the clock, see below), may come from any thread (docs/threading.md), and must
+ * not unwind (no C++ exceptions, no longjmp, no Go panics) across the library. A callback that
+ * returns a non-zero status fails the operation with AUTHROUTER_CALLBACK_FAILED (refreshers and
+ * transports may return the specific codes listed at their struct). */
+
+/* A Store persists credentials (records in their JSON form). */
+#define AUTHROUTER_STORE_VERSION 1
+typedef struct authrouter_store {
+  uint32_t version; /* AUTHROUTER_STORE_VERSION */
+  /* list writes a JSON array of every stored credential record to `out`. */
+  int32_t (*list)(void *user_data, authrouter_sink *out);
+  /* save stores one record (replacing the stored version), atomically. */
+  int32_t (*save)(void *user_data, const char *id, size_t id_len, const char *json, size_t json_len);
+  /* remove deletes the stored record; a missing one is not an error. */
+  int32_t (*remove)(void *user_data, const char *id, size_t id_len);
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_store;
+#define AUTHROUTER_STORE_INIT {AUTHROUTER_STORE_VERSION, NULL, NULL, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_store_init(authrouter_store *store);
+
+/* A Clock gives the current time. Called with internal locks held: it must be quick and must
+ * not call into authrouter. */
+#define AUTHROUTER_CLOCK_VERSION 1
+typedef struct authrouter_clock {
+  uint32_t version;                        /* AUTHROUTER_CLOCK_VERSION */
+  int64_t (*now_unix_ms)(void *user_data); /* milliseconds since 1970-01-01T00:00:00Z */
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_clock;
+#define AUTHROUTER_CLOCK_INIT {AUTHROUTER_CLOCK_VERSION, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_clock_init(authrouter_clock *clock);
+
+/* Hooks hear about changes, in order, one at a time per manager. */
+#define AUTHROUTER_HOOKS_VERSION 1
+typedef struct authrouter_hooks {
+  uint32_t version; /* AUTHROUTER_HOOKS_VERSION */
+  void (*on_registered)(void *user_data, const authrouter_credential *c);
+  void (*on_updated)(void *user_data, const authrouter_credential *c);
+  void (*on_removed)(void *user_data, const char *id, size_t id_len);
+  /* A result was recorded: credential id, HTTP status, success. */
+  void (*on_result)(void *user_data, const authrouter_credential *c, int32_t http_status,
+                    bool success);
+  /* The store failed to save or delete `id`. */
+  void (*on_store_error)(void *user_data, const char *id, size_t id_len, int32_t code,
+                         const char *message, size_t message_len);
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_hooks;
+#define AUTHROUTER_HOOKS_INIT {AUTHROUTER_HOOKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_hooks_init(authrouter_hooks *hooks);
+
+/* A Selector picks among candidates instead of the built-in strategy. */
+#define AUTHROUTER_SELECTOR_VERSION 1
+typedef struct authrouter_selector {
+  uint32_t version; /* AUTHROUTER_SELECTOR_VERSION */
+  /* select sets *chosen to an index into `candidates` (never empty: the available credentials of
+   * the best priority tier, sorted by ID). `provider` is "mixed" for a multi-provider pick. */
+  int32_t (*select)(void *user_data, const char *provider, size_t provider_len, const char *model,
+                    size_t model_len, const authrouter_credential *const *candidates,
+                    size_t candidate_count, size_t *chosen);
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_selector;
+#define AUTHROUTER_SELECTOR_INIT {AUTHROUTER_SELECTOR_VERSION, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_selector_init(authrouter_selector *selector);
+
+/* A Refresher obtains fresh tokens for a credential. It writes a JSON object to `out`:
+ * {"access_token": "...", "refresh_token": "...", "expires_at": "<RFC 3339>" or
+ * "expires_in": <seconds>, "id_token": "...", "token_type": "..."} (access_token required).
+ * Return AUTHROUTER_OK, or AUTHROUTER_UNAUTHENTICATED when the refresh token is dead (the
+ * credential is marked unauthorized and no longer refreshed), AUTHROUTER_CANCELLED to record
+ * nothing, or any other code for a temporary failure (retried after 5 min). */
+#define AUTHROUTER_REFRESHER_VERSION 1
+typedef struct authrouter_refresher {
+  uint32_t version; /* AUTHROUTER_REFRESHER_VERSION */
+  int32_t (*refresh)(void *user_data, const authrouter_credential *c, int64_t timeout_ms,
+                     authrouter_sink *out);
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_refresher;
+#define AUTHROUTER_REFRESHER_INIT {AUTHROUTER_REFRESHER_VERSION, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_refresher_init(authrouter_refresher *refresher);
+
+/* A Transport makes the HTTP calls of the built-in OAuth2 refresher (refresh-profiles in the
+ * config). It sets *status and writes the response body to `body`. Return AUTHROUTER_OK for any
+ * HTTP status; AUTHROUTER_DEADLINE_EXCEEDED for a timeout, AUTHROUTER_UNAVAILABLE for a
+ * connection failure. */
+#define AUTHROUTER_TRANSPORT_VERSION 1
+typedef struct authrouter_transport {
+  uint32_t version; /* AUTHROUTER_TRANSPORT_VERSION */
+  int32_t (*send)(void *user_data, const char *method, size_t method_len, const char *url,
+                  size_t url_len, const authrouter_header *headers, size_t header_count,
+                  const char *body, size_t body_len, int64_t timeout_ms, const char *proxy_url,
+                  size_t proxy_url_len, int32_t *status, authrouter_sink *response_body);
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_transport;
+#define AUTHROUTER_TRANSPORT_INIT {AUTHROUTER_TRANSPORT_VERSION, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_transport_init(authrouter_transport *transport);
+
+/* An Executor makes the upstream call for authrouter_manager_execute. It is called on the thread
+ * that called execute, and fills `outcome`. */
+#define AUTHROUTER_OUTCOME_VERSION 1
+typedef struct authrouter_outcome {
+  uint32_t version;      /* AUTHROUTER_OUTCOME_VERSION */
+  bool success;
+  int32_t http_status;   /* 0 for a transport failure */
+  int64_t retry_after_ms; /* the upstream Retry-After; -1 when none */
+  bool cancelled;        /* the client went away: nothing is recorded, execute stops */
+  bool first_byte_sent;  /* streaming: bytes reached the client; no failover */
+  bool empty_stream;     /* streaming: ended before its first payload */
+  char error_message[512]; /* NUL-terminated upstream error text (truncated) */
+} authrouter_outcome;
+
+#define AUTHROUTER_EXECUTOR_VERSION 1
+typedef struct authrouter_executor {
+  uint32_t version; /* AUTHROUTER_EXECUTOR_VERSION */
+  int32_t (*execute)(void *user_data, const authrouter_credential *c, const char *provider,
+                     size_t provider_len, const char *model, size_t model_len, int32_t round,
+                     int32_t attempt, authrouter_outcome *outcome);
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_executor;
+#define AUTHROUTER_EXECUTOR_INIT {AUTHROUTER_EXECUTOR_VERSION, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_executor_init(authrouter_executor *executor);
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+/* authrouter_options collects what a manager is created with. Not thread-safe; a manager copies
+ * what it needs, so options may be freed (or reused) right after authrouter_manager_new. */
+typedef struct authrouter_options authrouter_options;
+
+AUTHROUTER_API int32_t authrouter_options_new(authrouter_options **out, authrouter_error **err);
+AUTHROUTER_API void authrouter_options_free(authrouter_options *options);
+/* apply_config takes the configuration file's JSON (config.h: routing.strategy,
+ * routing.session-affinity, request-retry, ..., refresh-profiles, auth-dir). */
+AUTHROUTER_API int32_t authrouter_options_apply_config(authrouter_options *options,
+                                                       const char *json, size_t json_len,
+                                                       authrouter_error **err);
+/* use_file_store makes the manager persist to an auth directory of credential files (created
+ * if missing); len 0 means the config's auth-dir (default ~/.cli-proxy-api). */
+AUTHROUTER_API int32_t authrouter_options_use_file_store(authrouter_options *options,
+                                                         const char *directory,
+                                                         size_t directory_len,
+                                                         authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_options_set_store(authrouter_options *options,
+                                                    const authrouter_store *store,
+                                                    authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_options_set_clock(authrouter_options *options,
+                                                    const authrouter_clock *clock,
+                                                    authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_options_set_hooks(authrouter_options *options,
+                                                    const authrouter_hooks *hooks,
+                                                    authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_options_set_selector(authrouter_options *options,
+                                                       const authrouter_selector *selector,
+                                                       authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_options_set_transport(authrouter_options *options,
+                                                        const authrouter_transport *transport,
+                                                        authrouter_error **err);
+/* add_refresher registers a refresher for `provider` (len 0: for every provider without one). */
+AUTHROUTER_API int32_t authrouter_options_add_refresher(authrouter_options *options,
+                                                        const char *provider, size_t provider_len,
+                                                        const authrouter_refresher *refresher,
+                                                        authrouter_error **err);
+
+/* ---- the manager -------------------------------------------------------------------------- */
+
+/* authrouter_manager is the credential pool. Safe for concurrent use from any number of threads
+ * without external synchronisation. */
+typedef struct authrouter_manager authrouter_manager;
+
+AUTHROUTER_API int32_t authrouter_manager_new(authrouter_manager **out,
+                                              const authrouter_options *options,
+                                              authrouter_error **err);
+/* free stops the background work and frees the manager. No other call on it may be running or
+ * start (caller error; docs/ABI.md). Accepts NULL. */
+AUTHROUTER_API void authrouter_manager_free(authrouter_manager *m);
+/* shutdown stops the background work; every later call except free returns AUTHROUTER_SHUT_DOWN.
+ * Idempotent. */
+AUTHROUTER_API int32_t authrouter_manager_shutdown(authrouter_manager *m);
+
+/* apply_config applies a new configuration (hot reload: only what changed; bindings and
+ * cooldowns stay). A rejected config changes nothing. */
+AUTHROUTER_API int32_t authrouter_manager_apply_config(authrouter_manager *m, const char *json,
+                                                       size_t json_len, authrouter_error **err);
+
+/* load replaces every credential with the store's list (startup). */
+AUTHROUTER_API int32_t authrouter_manager_load(authrouter_manager *m, authrouter_error **err);
+
+/* register adds (or replaces) a credential given as its JSON record:
+ * {"id": "...", "provider": "claude", "attributes": {...}, "metadata": {...}, ...}. */
+AUTHROUTER_API int32_t authrouter_manager_register(authrouter_manager *m, const char *json,
+                                                   size_t json_len, authrouter_error **err);
+/* update replaces an existing credential (NOT_FOUND when unknown); runtime state carries over. */
+AUTHROUTER_API int32_t authrouter_manager_update(authrouter_manager *m, const char *json,
+                                                 size_t json_len, authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_manager_remove(authrouter_manager *m, const char *id,
+                                                 size_t id_len, authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_manager_set_disabled(authrouter_manager *m, const char *id,
+                                                       size_t id_len, bool disabled,
+                                                       authrouter_error **err);
+/* get returns a view the caller frees with authrouter_credential_free (NOT_FOUND when unknown). */
+AUTHROUTER_API int32_t authrouter_manager_get(authrouter_manager *m, authrouter_credential **out,
+                                              const char *id, size_t id_len,
+                                              authrouter_error **err);
+/* list returns a JSON array of every credential record, sorted by ID (free with
+ * authrouter_string_free). */
+AUTHROUTER_API int32_t authrouter_manager_list(authrouter_manager *m, char **out_json,
+                                               size_t *out_len, authrouter_error **err);
+/* register_models sets the models credential `id` serves (it need not exist yet). */
+AUTHROUTER_API int32_t authrouter_manager_register_models(authrouter_manager *m, const char *id,
+                                                          size_t id_len,
+                                                          const authrouter_string *models,
+                                                          size_t model_count,
+                                                          authrouter_error **err);
+
+/* A pick request. Initialise with AUTHROUTER_PICK_REQUEST_INIT or authrouter_pick_request_init;
+ * every pointer must stay valid for the call only. */
+#define AUTHROUTER_PICK_REQUEST_VERSION 1
+typedef struct authrouter_pick_request {
+  uint32_t version;                      /* AUTHROUTER_PICK_REQUEST_VERSION */
+  const authrouter_string *providers;    /* in preference order; at least one */
+  size_t provider_count;
+  authrouter_string model;               /* may carry a thinking suffix: "gpt-5(high)" */
+  const authrouter_string *tried;        /* IDs already tried for this request */
+  size_t tried_count;
+  authrouter_string pinned_id;           /* only this credential, when set */
+  bool downstream_websocket;
+  const authrouter_header *headers;      /* for session affinity */
+  size_t header_count;
+  authrouter_string body;                /* the raw request body, for session affinity */
+} authrouter_pick_request;
+#define AUTHROUTER_PICK_REQUEST_INIT \
+  {AUTHROUTER_PICK_REQUEST_VERSION, NULL, 0, {NULL, 0}, NULL, 0, {NULL, 0}, false, NULL, 0, {NULL, 0}}
+AUTHROUTER_API void authrouter_pick_request_init(authrouter_pick_request *request);
+
+/* A successful pick. */
+typedef struct authrouter_pick_result authrouter_pick_result;
+/* The picked credential (owned by the result). */
+AUTHROUTER_API const authrouter_credential *authrouter_pick_result_credential(
+    const authrouter_pick_result *r);
+/* The provider that served the pick (normalised). */
+AUTHROUTER_API const char *authrouter_pick_result_provider(const authrouter_pick_result *r,
+                                                           size_t *len);
+/* With session affinity: the binding key to pass back in authrouter_result.session_key; "". */
+AUTHROUTER_API const char *authrouter_pick_result_session_key(const authrouter_pick_result *r,
+                                                              size_t *len);
+AUTHROUTER_API void authrouter_pick_result_free(authrouter_pick_result *r);
+
+/* pick chooses the credential for one request. A routing failure returns its code
+ * (RESOURCE_EXHAUSTED model_cooldown, UNAVAILABLE auth_unavailable, NOT_FOUND auth_not_found,
+ * INVALID_ARGUMENT provider_not_found) with the HTTP status, Retry-After and body in *err. */
+AUTHROUTER_API int32_t authrouter_manager_pick(authrouter_manager *m, authrouter_pick_result **out,
+                                               const authrouter_pick_request *request,
+                                               authrouter_error **err);
+
+/* The outcome of an upstream call, for mark_result. */
+#define AUTHROUTER_RESULT_VERSION 1
+typedef struct authrouter_result {
+  uint32_t version;                /* AUTHROUTER_RESULT_VERSION */
+  authrouter_string credential_id; /* required */
+  authrouter_string provider;
+  authrouter_string model;
+  bool success;
+  int32_t http_status;             /* 0..999 */
+  authrouter_string error_code;
+  authrouter_string error_message;
+  int64_t retry_after_ms;          /* -1: none */
+  authrouter_string session_key;   /* from authrouter_pick_result_session_key */
+} authrouter_result;
+#define AUTHROUTER_RESULT_INIT \
+  {AUTHROUTER_RESULT_VERSION, {NULL, 0}, {NULL, 0}, {NULL, 0}, false, 0, {NULL, 0}, {NULL, 0}, -1, {NULL, 0}}
+AUTHROUTER_API void authrouter_result_init(authrouter_result *result);
+
+/* mark_result records an upstream outcome (cooldowns, quota backoff, recovery). */
+AUTHROUTER_API int32_t authrouter_manager_mark_result(authrouter_manager *m,
+                                                      const authrouter_result *result,
+                                                      authrouter_error **err);
+/* reset_cooldowns clears the cooldowns of one model of `id` (model_len 0: all models). */
+AUTHROUTER_API int32_t authrouter_manager_reset_cooldowns(authrouter_manager *m, const char *id,
+                                                          size_t id_len, const char *model,
+                                                          size_t model_len,
+                                                          authrouter_error **err);
+
+/* execute runs a request with failover and retry rounds through `executor` (copied for the call
+ * and destroyed after it). *out_credential_id receives the ID of the last credential called
+ * (free with authrouter_string_free) and *out_attempts the number of upstream calls; the return
+ * value is OK when the last call succeeded, CALLBACK_FAILED when the executor failed, or the
+ * routing error when nothing could be called. */
+AUTHROUTER_API int32_t authrouter_manager_execute(authrouter_manager *m, char **out_credential_id,
+                                                  int32_t *out_attempts,
+                                                  const authrouter_pick_request *request,
+                                                  const authrouter_executor *executor,
+                                                  authrouter_error **err);
+
+/* ---- background work ---------------------------------------------------------------------- */
+
+/* start starts the token refresh loop (when a refresher or refresh profile is configured) and,
+ * with a file store, watches its directory. stop stops both and joins their threads;
+ * idempotent. */
+AUTHROUTER_API int32_t authrouter_manager_start(authrouter_manager *m, authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_manager_stop(authrouter_manager *m);
+/* run_due does by hand, on the calling thread, what the background loop does at `now_unix_ms`
+ * (refreshes due credentials; with a file store, applies directory changes). *refreshed (may be
+ * NULL) receives the number of refreshes run. */
+AUTHROUTER_API int32_t authrouter_manager_run_due(authrouter_manager *m, int64_t now_unix_ms,
+                                                  size_t *refreshed, authrouter_error **err);
+/* refresh refreshes credential `id` now (concurrent calls share one upstream call). */
+AUTHROUTER_API int32_t authrouter_manager_refresh(authrouter_manager *m, const char *id,
+                                                  size_t id_len, authrouter_error **err);
+
+/* ---- session IDs -------------------------------------------------------------------------- */
+
+/* extract_session_id finds a request's session ID in its headers and raw body (the same rules
+ * as session affinity). *out receives it (free with authrouter_string_free), or NULL with
+ * *out_len 0 when the request has none. */
+AUTHROUTER_API int32_t authrouter_extract_session_id(const authrouter_header *headers,
+                                                     size_t header_count, const char *body,
+                                                     size_t body_len, char **out, size_t *out_len,
+                                                     authrouter_error **err);
 
 #ifdef __cplusplus
 } /* extern "C" */
