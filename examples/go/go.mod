@@ -1,0 +1,3 @@
+module example.com/authrouter-example
+
+go 1.19
