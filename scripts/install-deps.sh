@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages authrouter needs to build and test, skipping those present.
+# Installs the Debian 12 packages authrouter needs to build and test, skipping those present:
+# the C++ toolchain and libraries, clang for fuzzing, Go, Python and cargo for the C ABI examples,
+# and abigail-tools for the ABI check.
 # Run as root (or with sudo). Touches nothing when everything is installed.
 set -euo pipefail
 
@@ -8,7 +10,12 @@ packages=(
   libsimdjson-dev libabsl-dev catch2 libbenchmark-dev
   libcurl4-openssl-dev libssl-dev
   clang libclang-rt-14-dev
+  golang-go python3 abigail-tools
 )
+# Rust's cargo comes from rustup when present (~/.cargo/bin), else from Debian.
+if ! command -v cargo >/dev/null 2>&1 && [[ ! -x "$HOME/.cargo/bin/cargo" ]]; then
+  packages+=(cargo)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

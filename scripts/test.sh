@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 
 jobs=$(nproc 2>/dev/null || echo 2)
+# cargo from rustup lives in ~/.cargo/bin, which a non-login shell may not have on PATH.
+if [[ -d "$HOME/.cargo/bin" ]]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
 
 run_suite() {
   local name=$1 dir=$2
