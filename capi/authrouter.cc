@@ -23,9 +23,11 @@
 #include "authrouter/transport.h"
 #include "authrouter/values.h"
 #include "authrouter/watcher.h"
+#include "internal/json_object.h"
 #include "simdjson.h"
 
 namespace ar = authrouter;
+namespace internal_json = authrouter::internal;
 
 // ---- handle types ------------------------------------------------------------------------------
 
@@ -213,24 +215,24 @@ class CStore final : public ar::Store {
     authrouter_sink sink;
     if (const int32_t rc = s_.list(owner_.user_data(), &sink); rc != 0) return CallbackFailed("store list", rc);
     if (sink.overflow) return CallbackFailed("store list (over 64 MiB)", AUTHROUTER_RESOURCE_EXHAUSTED);
-    simdjson::ondemand::parser parser;
-    simdjson::padded_string text(sink.data);
-    simdjson::ondemand::document doc;
-    simdjson::ondemand::array array;
-    if (parser.iterate(text).get(doc) || doc.get_array().get(array)) {
+    // Validate the whole text first; then walk the elements' exact text.
+    simdjson::dom::parser parser;
+    simdjson::dom::array array;
+    if (parser.parse(sink.data).get_array().get(array)) {
       return absl::InvalidArgumentError("store list: not a JSON array of credential records");
     }
     std::vector<ar::Credential> out;
-    for (auto element : array) {
-      simdjson::ondemand::object object;
-      std::string_view raw;
-      if (element.get_object().get(object) || object.raw_json().get(raw)) {
-        return absl::InvalidArgumentError("store list: an element is not a JSON object");
-      }
+    absl::Status status;
+    internal_json::ForEachElement(sink.data, [&](std::string_view raw) {
+      if (!status.ok()) return;
       absl::StatusOr<ar::Credential> c = ar::CredentialFromJson(raw);
-      if (!c.ok()) return c.status();
+      if (!c.ok()) {
+        status = c.status();
+        return;
+      }
       out.push_back(*std::move(c));
-    }
+    });
+    if (!status.ok()) return status;
     return out;
   }
 

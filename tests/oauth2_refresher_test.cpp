@@ -126,9 +126,9 @@ TEST_CASE("OAuth2: JSON encoding, and metadata overriding the profile", "[oauth2
   CHECK(u->expires_at == Utc(2026, 4, 18));
   const auto received = server.Received();
   REQUIRE(received.size() == 1);
+  // The configured secret goes only to the configured endpoint, never to one a file names.
   CHECK(received[0].body ==
-        R"({"grant_type":"refresh_token","refresh_token":"R","client_id":"file-client",)"
-        R"("client_secret":"s3cret"})");
+        R"({"grant_type":"refresh_token","refresh_token":"R","client_id":"file-client"})");
 }
 
 TEST_CASE("OAuth2: endpoint failures map to refresh outcomes without leaking secrets",
@@ -139,7 +139,12 @@ TEST_CASE("OAuth2: endpoint failures map to refresh outcomes without leaking sec
     absl::StatusCode code;
   };
   const Case c = GENERATE(Case{400, R"({"error":"invalid_grant"})", absl::StatusCode::kUnauthenticated},
-                          Case{401, R"({"error":"invalid_client"})", absl::StatusCode::kUnauthenticated},
+                          Case{401, R"({"error":"invalid_token"})", absl::StatusCode::kUnauthenticated},
+                          Case{401, "", absl::StatusCode::kUnauthenticated},
+                          Case{401, R"({"error":"invalid_client"})", absl::StatusCode::kFailedPrecondition},
+                          Case{400, R"({"error":"unauthorized_client"})", absl::StatusCode::kFailedPrecondition},
+                          Case{400, R"({"error":"refresh-secret-abc","error_description":"client-secret-xyz"})",
+                               absl::StatusCode::kFailedPrecondition},
                           Case{429, "slow down", absl::StatusCode::kResourceExhausted},
                           Case{500, "", absl::StatusCode::kUnavailable},
                           Case{503, "<html>", absl::StatusCode::kUnavailable},
@@ -196,6 +201,13 @@ TEST_CASE("OAuth2: missing endpoint or refresh token is a precondition failure",
                            Context())
             .status()
             .code() == absl::StatusCode::kFailedPrecondition);
+  // A file naming a plain-http endpoint elsewhere is refused (it could collect tokens).
+  absl::Status remote = refresher
+                            ->Refresh(OAuthCredential(R"({"refresh_token":"R","token_url":"http://evil.example/t"})"),
+                                      Context())
+                            .status();
+  CHECK(remote.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(std::string(remote.message()).find("https") != std::string::npos);
   // Bad profiles are rejected up front.
   OAuth2RefresherOptions bad;
   bad.profiles["Claude"] = {"https://x/token", "", "", "", OAuth2Encoding::kForm};
@@ -243,7 +255,7 @@ TEST_CASE("OAuth2 through the Manager: rotated tokens are saved and used next ti
   REQUIRE(manager->Update(stale).ok());
   absl::StatusOr<std::shared_ptr<const Credential>> r = manager->Refresh("acct.json");
   CHECK(r.status().code() == absl::StatusCode::kUnauthenticated);
-  CHECK(manager->Get("acct.json")->last_error->code == "unauthorized");
+  CHECK(manager->Get("acct.json")->last_error->code == kDeadRefreshTokenCode);
   CHECK(manager->Get("acct.json")->last_error->message.find("invalid_grant") != std::string::npos);
 }
 

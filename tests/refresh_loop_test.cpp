@@ -166,7 +166,7 @@ TEST_CASE("Later fix D2: a 401 on refresh marks the credential unauthorized and 
   CHECK(f.Run() == 1);
   auto a = f.manager->Get("a");
   REQUIRE(a->last_error.has_value());
-  CHECK(a->last_error->code == "unauthorized");
+  CHECK(a->last_error->code == kDeadRefreshTokenCode);
   CHECK(a->last_error->http_status == 401);
   CHECK_FALSE(a->last_error->retryable);
   CHECK(a->status == CredentialStatus::kError);
@@ -338,6 +338,81 @@ TEST_CASE("A credential removed or replaced during its refresh is never written 
   CHECK(r.status().code() == absl::StatusCode::kNotFound);
 }
 
+TEST_CASE("A reload of the same account during a refresh keeps the rotated tokens; a re-login wins",
+          "[refresh]") {
+  RefreshFixture f;
+  const absl::Time t0 = f.clock.Now();
+  f.Add("a", t0);
+  f.refresher->answer = [](const Credential& c, const RefreshContext& ctx) -> absl::StatusOr<TokenUpdate> {
+    TokenUpdate u;
+    u.access_token = "fresh-" + c.id;
+    u.refresh_token = "rotated";
+    u.expires_at = ctx.now + absl::Hours(24 * 30);
+    return u;
+  };
+  SECTION("Register of the same ID with the same refresh token (a watcher reload)") {
+    f.refresher->during = [&](const Credential& c) {
+      Credential same = *f.manager->Get(c.id);
+      REQUIRE(f.manager->Register(same).ok());
+    };
+    CHECK(f.Run() == 1);
+    CHECK(f.manager->Get("a")->metadata.GetString("refresh_token") == "rotated");
+    CHECK(f.manager->GetRefreshStats().writes_dropped == 0);
+  }
+  SECTION("Load of the same store content") {
+    f.refresher->during = [&](const Credential&) { REQUIRE(f.manager->Load().ok()); };
+    CHECK(f.Run() == 1);
+    CHECK(f.manager->Get("a")->metadata.GetString("refresh_token") == "rotated");
+  }
+  SECTION("an Update with a new refresh token (a re-login) wins over the refresh") {
+    f.refresher->during = [&](const Credential& c) {
+      Credential relogin = *f.manager->Get(c.id);
+      relogin.metadata = *Metadata::Parse(R"({"email":"a@x","refresh_token":"relogin"})");
+      REQUIRE(f.manager->Update(relogin).ok());
+    };
+    CHECK(f.Run() == 1);
+    CHECK(f.manager->Get("a")->metadata.GetString("refresh_token") == "relogin");
+    CHECK_FALSE(f.manager->Get("a")->metadata.GetString("access_token").has_value());
+    CHECK(f.manager->GetRefreshStats().writes_dropped == 1);
+  }
+}
+
+TEST_CASE("A hook on a loop thread cannot make the loop join itself", "[refresh]") {
+  struct Hook : Hooks {
+    void OnUpdated(const std::shared_ptr<const Credential>& c) override {
+      if (!c->metadata.GetString("access_token")) return;
+      manager->StopRefreshLoop();  // ignored on a loop thread
+      RefreshOptions o = manager->GetRefreshOptions();
+      o.workers = 7;
+      std::lock_guard<std::mutex> lock(mu);
+      resize = manager->SetRefreshOptions(o);
+      restart = manager->StartRefreshLoop();
+      done = true;
+      cv.notify_all();
+    }
+    Manager* manager = nullptr;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    absl::Status resize, restart;
+  };
+  auto hook = std::make_shared<Hook>();
+  RefreshFixture f([&](ManagerOptions& o) { o.hooks = hook; });
+  hook->manager = f.manager.get();
+  REQUIRE(f.manager->StartRefreshLoop().ok());
+  f.Add("a", f.clock.Now());
+  {
+    std::unique_lock<std::mutex> lock(hook->mu);
+    REQUIRE(hook->cv.wait_for(lock, std::chrono::seconds(30), [&] { return hook->done; }));
+    CHECK(hook->resize.code() == absl::StatusCode::kFailedPrecondition);
+    CHECK(hook->restart.code() == absl::StatusCode::kFailedPrecondition);
+  }
+  CHECK(f.manager->refresh_loop_running());
+  CHECK(f.manager->GetRefreshOptions().workers == 16);  // unchanged
+  f.manager->StopRefreshLoop();
+  CHECK_FALSE(f.manager->refresh_loop_running());
+}
+
 TEST_CASE("A write-back keeps results recorded while the refresh ran", "[refresh]") {
   RefreshFixture f;
   const absl::Time t0 = f.clock.Now();
@@ -365,7 +440,11 @@ TEST_CASE("Later fix D4: concurrent refreshes of one credential share one call",
   threads.emplace_back([&] { results[0] = f.manager->Refresh("a"); });
   f.refresher->WaitInCall(1);
   for (int i = 1; i < 4; ++i) threads.emplace_back([&, i] { results[i] = f.manager->Refresh("a"); });
-  while (f.manager->GetRefreshStats().refreshes_joined < 3) std::this_thread::yield();
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (f.manager->GetRefreshStats().refreshes_joined < 3 && absl::Now() < give_up) {
+    std::this_thread::yield();
+  }
+  REQUIRE(f.manager->GetRefreshStats().refreshes_joined == 3);
   f.refresher->Open();
   for (auto& t : threads) t.join();
   CHECK(f.refresher->Calls().size() == 1);
@@ -553,7 +632,9 @@ TEST_CASE("Stopping the loop cancels a refresh in flight", "[refresh]") {
   REQUIRE(cancelled != nullptr);
   CHECK_FALSE(cancelled->load());
   std::thread stopper([&] { f.manager->StopRefreshLoop(); });
-  while (!cancelled->load()) std::this_thread::yield();  // Stop announced the cancellation
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (!cancelled->load() && absl::Now() < give_up) std::this_thread::yield();
+  REQUIRE(cancelled->load());  // Stop announced the cancellation
   f.refresher->Open();
   stopper.join();
   CHECK(saw_cancel);

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "authrouter/refresh.h"
@@ -135,11 +136,15 @@ TEST_CASE("Spec 05 §4: the remaining next-check rules", "[refresh]") {
   }
   SECTION("later fix D2: a dead refresh token is not scheduled") {
     Credential c = OAuth("codex", R"({"email":"a@x"})");
-    c.last_error = ErrorRecord{"unauthorized", "status 401", false, 401};
+    c.last_error = ErrorRecord{std::string(kDeadRefreshTokenCode), "status 401", false, 401};
     CHECK_FALSE(NextRefreshCheck(c, kNow, o).has_value());
     CHECK_FALSE(ShouldRefresh(c, kNow, o));
     c.last_error = ErrorRecord{"", "status 500", true, 500};
     CHECK(NextRefreshCheck(c, kNow, o) == kNow);
+    // A request's 401 (an expired access token) never stops refreshing.
+    c.last_error = ErrorRecord{"unauthorized", "invalid token", false, 401};
+    CHECK(NextRefreshCheck(c, kNow, o) == kNow);
+    CHECK(ShouldRefresh(c, kNow, o));
   }
 }
 
@@ -275,6 +280,23 @@ TEST_CASE("Later fix D6: a token update changes only the token fields", "[refres
               R"(,"access_token":"A"})");
     CHECK(ApplyTokenUpdate(sec, u, kNow)->metadata.expiry() == expiry);
   }
+  SECTION("every expiry key present gets the new expiry, so the one read is current") {
+    // Metadata reads `expired` before `expires_at`; both must move.
+    Credential c = OAuth("x", R"({"expires_at":1776000100,"expired":"2026-04-12T13:21:40Z",)"
+                              R"("lastRefresh":"old"})");
+    TokenUpdate u;
+    u.access_token = "A";
+    u.expires_at = expiry;
+    absl::StatusOr<Credential> out = ApplyTokenUpdate(c, u, kNow);
+    REQUIRE(out.ok());
+    CHECK(out->metadata.json() ==
+          R"({"expires_at":)" + std::to_string(absl::ToUnixSeconds(expiry)) +
+              R"(,"expired":"2026-04-12T01:00:00Z","lastRefresh":"2026-04-12T00:00:00Z",)"
+              R"("access_token":"A"})");
+    CHECK(out->metadata.expiry() == expiry);
+    Credential bad_first = OAuth("x", R"({"expired":"garbage","expiry":"2026-01-01T00:00:00Z"})");
+    CHECK(ApplyTokenUpdate(bad_first, u, kNow)->metadata.expiry() == expiry);
+  }
   SECTION("last_refresh is updated when the file has it; duplicates collapse") {
     Credential c = OAuth("x", R"({"access_token":"1","last_refresh":"x","access_token":"2"})");
     TokenUpdate u;
@@ -336,9 +358,25 @@ TEST_CASE("RefreshQueue: ordered, O(log n) per change", "[refresh]") {
       big.Upsert(id, kNow + absl::Seconds(static_cast<int64_t>(rng() % 86400)));
       CHECK(big.sift_steps() - before <= static_cast<uint64_t>(log2n));
     }
-    std::vector<std::string> popped;
-    big.PopDue(kNow + absl::Hours(24), &popped);
-    CHECK(popped.size() == kN);
+    // Pops come in time order: popping hour by hour never yields an entry of an earlier hour.
+    std::map<std::string, absl::Time> when;
+    for (int i = 0; i < kN; ++i) {
+      const std::string id = "id" + std::to_string(i);
+      when[id] = *big.When(id);
+    }
+    size_t popped_total = 0;
+    for (int hour = 0; hour <= 25; ++hour) {
+      std::vector<std::string> popped;
+      const absl::Time until = kNow + absl::Hours(hour);
+      big.PopDue(until, &popped);
+      for (size_t k = 0; k < popped.size(); ++k) {
+        REQUIRE(when[popped[k]] <= until);
+        REQUIRE(when[popped[k]] > until - absl::Hours(1));
+        if (k > 0) REQUIRE(when[popped[k - 1]] <= when[popped[k]]);
+      }
+      popped_total += popped.size();
+    }
+    CHECK(popped_total == kN);
     CHECK(big.size() == 0);
   }
 }

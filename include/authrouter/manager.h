@@ -326,11 +326,14 @@ class Manager {
   // reported through Hooks::OnUpdated; when it did not make the credential fresh the next try
   // waits 30 s (D1). A failure waits 5 min; a dead refresh token (D2) stops scheduling the
   // credential (see refresh.h). A credential removed (or replaced by Register) while its refresh
-  // ran is never written back.
+  // ran is never written back, nor is one whose refresh token changed meanwhile (a re-login wins).
+  // Register of an existing ID and Load keep a credential's identity when its refresh token is
+  // unchanged, so a reload in the middle of a refresh does not throw the rotated tokens away.
 
   // RunDueRefreshes does, on the calling thread, what the background loop does at time `now`:
   // applies pending schedule changes, then refreshes every credential due at `now`, one after
-  // the other, using `now` as the current time. Returns the number of refresher calls made.
+  // the other, using `now` as the current time. Returns the number of refreshes run (a refresh
+  // that joined one already running counts too).
   // For hosts and tests that drive time themselves; may run alongside the background loop.
   size_t RunDueRefreshes(absl::Time now);
 
@@ -340,8 +343,11 @@ class Manager {
   // RunDueRefreshes instead. Returns FailedPreconditionError when no refresher is configured.
   [[nodiscard]] absl::Status StartRefreshLoop();
 
-  // StopRefreshLoop stops the loop and joins its threads. Refreshes already running finish (their
-  // RefreshContext::cancelled turns true). Idempotent; the destructor calls it.
+  // StopRefreshLoop stops the loop and joins its threads. Refreshes the loop started are told to
+  // stop (their RefreshContext::cancelled turns true) and are waited for. Idempotent; the
+  // destructor calls it. Called from a refresher or hook running on a loop thread it does
+  // nothing (a thread cannot join itself); StartRefreshLoop and a SetRefreshOptions that would
+  // resize or stop the loop return FailedPreconditionError there.
   void StopRefreshLoop();
 
   // refresh_loop_running reports whether the background loop runs.
@@ -377,9 +383,11 @@ class Manager {
   size_t ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jobs);
   void ApplyDirtyRefreshesLocked(absl::Time now);
   absl::StatusOr<std::shared_ptr<const Credential>> RefreshShared(std::string_view id,
-                                                                  std::optional<absl::Time> now);
+                                                                  std::optional<absl::Time> now,
+                                                                  bool from_loop);
   absl::StatusOr<std::shared_ptr<const Credential>> RefreshOnce(std::string_view id,
-                                                                std::optional<absl::Time> now);
+                                                                std::optional<absl::Time> now,
+                                                                bool from_loop);
   absl::Status StartRefreshLoopLocked();
   void StopRefreshLoopLocked();
   std::unique_ptr<Impl> impl_;

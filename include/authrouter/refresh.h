@@ -42,10 +42,11 @@ struct TokenUpdate {
 
 // ApplyTokenUpdate returns `credential` with `update` merged into its metadata (later fix D6):
 //   access_token, and refresh_token / id_token / token_type when the update has them, are set;
-//   the expiry is written to the first expiry key the metadata already has at top level
-//   (expired, expire, expires_at, expiresAt, expiry, expires; keeping a numeric key numeric, in
-//   the same seconds or milliseconds), else to `expired` as RFC 3339;
-//   `last_refresh` is set to `now` when the metadata already has it.
+//   the expiry is written to every expiry key the metadata already has at top level (expired,
+//   expire, expires_at, expiresAt, expiry, expires; a numeric key stays numeric, in the same
+//   seconds or milliseconds), else to `expired` as RFC 3339, so the new expiry is the one read;
+//   the last-refresh keys present (last_refresh, lastRefresh, last_refreshed_at,
+//   lastRefreshedAt) are set to `now`.
 // Every other member keeps its place and its exact text. Returns InvalidArgumentError when the
 // access token is empty or a value is not valid UTF-8 (the message names the field only).
 [[nodiscard]] absl::StatusOr<Credential> ApplyTokenUpdate(const Credential& credential,
@@ -67,10 +68,12 @@ struct RefreshContext {
 //
 // The status of a failed refresh decides what happens next:
 //   UNAUTHENTICATED (or a message containing "status 401" / "401 unauthorized"): the refresh
-//     token is dead (later fix D2). The credential's last_error becomes code "unauthorized"
-//     (HTTP 401, not retryable), its status "error" with message "unauthorized", `unavailable`
-//     is set, and the loop stops scheduling it until the error is cleared (an Update without
-//     that error, or a successful Manager::Refresh).
+//     token is dead (later fix D2). The credential's last_error becomes code
+//     kDeadRefreshTokenCode (HTTP 401, not retryable), its status "error" with message
+//     "unauthorized", `unavailable` is set, and the loop stops scheduling it until the error is
+//     cleared (an Update without that error, or a successful Manager::Refresh). Upstream records
+//     code "unauthorized" and also stops for a request's 401; here only a refresh can stop
+//     refreshing, so an expired access token (a request 401) never does.
 //   CANCELLED: nothing is recorded; the pending backoff (1 min) stands.
 //   anything else: last_error records the message and the next try waits 5 min.
 // Error messages must not contain tokens or client secrets: they are stored in last_error.
@@ -139,8 +142,12 @@ struct RefreshOptions {
   absl::Duration timeout = absl::Seconds(30);
 };
 
-// ValidateRefreshOptions returns InvalidArgumentError naming the first out-of-range field.
+// ValidateRefreshOptions returns InvalidArgumentError naming the first out-of-range field, or a
+// `refreshers` / `leads` key that is not a trimmed, lower-case provider name.
 [[nodiscard]] absl::Status ValidateRefreshOptions(const RefreshOptions& options);
+
+// RefreshEnabled reports whether `options` configure any refresher (the loop has work only then).
+bool RefreshEnabled(const RefreshOptions& options);
 
 // Backoffs of the refresh loop (spec 05 §1 and later fix D1).
 inline constexpr absl::Duration kRefreshPendingBackoff = absl::Minutes(1);
@@ -161,8 +168,11 @@ std::optional<absl::Time> NextRefreshCheck(const Credential& credential, absl::T
 // upstream, the expiry rule compares against `now`, not the wall clock.
 bool ShouldRefresh(const Credential& credential, absl::Time now, const RefreshOptions& options);
 
+// kDeadRefreshTokenCode is the last_error code of a refresh rejected as unauthorized (D2).
+inline constexpr std::string_view kDeadRefreshTokenCode = "refresh_unauthorized";
+
 // HasDeadRefreshToken reports whether a refresh failed as unauthorized and nothing cleared it
-// since (later fix D2): last_error has code "unauthorized" (any case).
+// since (later fix D2): last_error has code kDeadRefreshTokenCode.
 bool HasDeadRefreshToken(const Credential& credential);
 
 // ---- the built-in OAuth2 refresh-token refresher ---------------------------------------------
@@ -205,9 +215,14 @@ struct OAuth2RefresherOptions {
 // reads `access_token` (required), a rotated `refresh_token`, `expires_in` (seconds) or
 // `expires_at`, `id_token` and `token_type` from a 2xx JSON answer.
 //
+// A credential whose metadata names its own token endpoint is sent no configured client_secret
+// (only its own), and that endpoint must be https (http only to the loopback interface).
+//
 // Failures: no token endpoint or no refresh token -> FAILED_PRECONDITION; 400 with error
-// "invalid_grant" and 401 -> UNAUTHENTICATED (the token is dead); 429 -> RESOURCE_EXHAUSTED;
+// "invalid_grant" and 401 -> UNAUTHENTICATED (the token is dead), except "invalid_client" /
+// "unauthorized_client" -> FAILED_PRECONDITION (a configuration error); 429 -> RESOURCE_EXHAUSTED;
 // 5xx -> UNAVAILABLE; other statuses -> FAILED_PRECONDITION; a timeout -> DEADLINE_EXCEEDED;
+// RefreshContext::cancelled -> CANCELLED;
 // transport failures as the Transport reports them; a 2xx answer without an access token ->
 // UNAVAILABLE. Messages give the status and the OAuth `error` code, never tokens or secrets.
 [[nodiscard]] absl::StatusOr<std::shared_ptr<Refresher>> NewOAuth2Refresher(

@@ -7,6 +7,7 @@
 #ifndef AUTHROUTER_TRANSPORT_H_
 #define AUTHROUTER_TRANSPORT_H_
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -32,6 +33,8 @@ struct HttpRequest {
   // credential's proxy_url. "" means a direct connection: environment proxy variables are not
   // consulted, so a credential never leaks through a proxy it did not name.
   std::string proxy_url{};
+  // When set, the call gives up (CANCELLED) soon after this becomes true.
+  const std::atomic<bool>* cancelled = nullptr;
 };
 
 // HttpResponse is the answer to an HttpRequest that reached the server.
@@ -49,6 +52,7 @@ struct HttpResponse {
 // Send returns the response for any HTTP status (a 500 is a response, not an error). Errors are
 // for calls that got no complete response:
 //   DEADLINE_EXCEEDED   the timeout passed;
+//   CANCELLED           HttpRequest::cancelled became true;
 //   UNAVAILABLE         connection, proxy, TLS or protocol failure;
 //   RESOURCE_EXHAUSTED  the response body exceeded the transport's size limit;
 //   INVALID_ARGUMENT    an unusable request (bad URL or scheme, non-positive timeout).

@@ -83,6 +83,18 @@ void ForEachMember(std::string_view s, const std::function<void(const JsonMember
   }
 }
 
+void ForEachElement(std::string_view s, const std::function<void(std::string_view)>& fn) {
+  size_t i = SkipWs(s, 0);
+  if (i >= s.size() || s[i] != '[') return;
+  i = SkipWs(s, i + 1);
+  while (i < s.size() && s[i] != ']') {
+    const size_t end = EndOfValue(s, i);
+    fn(s.substr(i, end - i));
+    i = SkipWs(s, end);
+    if (i < s.size() && s[i] == ',') i = SkipWs(s, i + 1);
+  }
+}
+
 std::string SetMembers(std::string_view object,
                        const std::vector<std::pair<std::string, std::string>>& set) {
   std::vector<bool> written(set.size(), false);

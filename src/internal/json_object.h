@@ -22,6 +22,10 @@ struct JsonMember {
 // is one valid JSON object (callers pass Metadata text, validated when it was parsed).
 void ForEachMember(std::string_view object, const std::function<void(const JsonMember&)>& fn);
 
+// ForEachElement calls `fn` with the text of each element of the JSON array `array`, in order.
+// REQUIRES: `array` is one valid JSON array.
+void ForEachElement(std::string_view array, const std::function<void(std::string_view)>& fn);
+
 // SetMembers returns `object` with each (key, JSON value text) of `set` written: a member already
 // present keeps its place (later duplicates of that key are dropped), new members go last in the
 // order given, and every other member is copied byte for byte. REQUIRES: `object` is one valid

@@ -112,8 +112,14 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
         // Later fix C11: the access token may just have expired. Refresh once (shared with any
         // refresh already running, D4) and retry on the same credential; the 401 is not recorded
         // when the refresh succeeds.
-        if (absl::StatusOr<std::shared_ptr<const Credential>> fresh = Refresh(credential->id);
-            fresh.ok()) {
+        // When another request's refresh already replaced the token, just retry with it.
+        std::shared_ptr<const Credential> current = Get(credential->id);
+        absl::StatusOr<std::shared_ptr<const Credential>> fresh = current;
+        if (current == nullptr || current->metadata.GetString("access_token") ==
+                                      credential->metadata.GetString("access_token")) {
+          fresh = Refresh(credential->id);
+        }
+        if (fresh.ok() && *fresh != nullptr && !Cancelled(request)) {
           credential = *std::move(fresh);
           outcome = Call(executor, Attempt{*credential, pick->provider, request.model, round, index});
           ++attempts;

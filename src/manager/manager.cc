@@ -244,8 +244,7 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   }
   if (absl::Status s = ValidateRefreshOptions(options.refresh); !s.ok()) return s;
   auto impl = std::make_unique<Impl>();
-  impl->refresh.enabled.store(!options.refresh.refreshers.empty() ||
-                              options.refresh.default_refresher != nullptr);
+  impl->refresh.enabled.store(RefreshEnabled(options.refresh));
   impl->refresh.options = std::make_shared<const RefreshOptions>(std::move(options.refresh));
   impl->session_max_entries = options.session_affinity_max_entries;
   impl->retry = retry;
@@ -276,7 +275,11 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential c
   std::shared_ptr<Event> event;
   {
     std::unique_lock lock(impl_->mu);
-    impl_->NewIncarnation(snapshot->id);
+    auto existing = impl_->records.find(snapshot->id);
+    auto inc = impl_->incarnations.find(snapshot->id);
+    impl_->Reincarnate(*snapshot, existing == impl_->records.end() ? nullptr : existing->second.get(),
+                       inc == impl_->incarnations.end() ? std::nullopt
+                                                        : std::optional<uint64_t>(inc->second));
     impl_->Publish(snapshot);
     event = impl_->Enqueue(Event::Kind::kRegistered, snapshot, options.persist);
   }
@@ -399,16 +402,20 @@ absl::Status Manager::Load() {
     }
     {
       std::unique_lock lock(impl_->mu);
-      std::vector<std::string> old_ids;
-      for (const auto& [id, c] : impl_->records) old_ids.push_back(id);
-      for (const std::string& id : old_ids) {
+      auto old_records = std::move(impl_->records);
+      auto old_incarnations = std::move(impl_->incarnations);
+      impl_->records.clear();
+      impl_->incarnations.clear();
+      for (const auto& [id, c] : old_records) {
         impl_->scheduler.Remove(id);
         impl_->refresh.MarkDirty(id);
       }
-      impl_->records.clear();
-      impl_->incarnations.clear();
       for (auto& snapshot : snapshots) {
-        impl_->NewIncarnation(snapshot->id);
+        auto old = old_records.find(snapshot->id);
+        auto inc = old_incarnations.find(snapshot->id);
+        impl_->Reincarnate(*snapshot, old == old_records.end() ? nullptr : old->second.get(),
+                           inc == old_incarnations.end() ? std::nullopt
+                                                         : std::optional<uint64_t>(inc->second));
         impl_->Publish(std::move(snapshot));
       }
     }

@@ -127,6 +127,19 @@ struct Manager::Impl {
   // NewIncarnation starts a new incarnation of `id`. REQUIRES: mu held exclusively.
   void NewIncarnation(const std::string& id) { incarnations.insert_or_assign(id, next_incarnation++); }
 
+  // Reincarnate gives `next` a new incarnation unless it replaces `previous` (nullptr: none)
+  // carrying the same refresh token: a reload of the same account keeps its identity, so a
+  // refresh running across the reload is still written back. REQUIRES: mu held exclusively.
+  void Reincarnate(const Credential& next, const Credential* previous,
+                   std::optional<uint64_t> previous_incarnation) {
+    auto token = [](const Credential& c) { return c.metadata.GetString("refresh_token"); };
+    if (previous != nullptr && previous_incarnation && token(*previous) == token(next)) {
+      incarnations.insert_or_assign(next.id, *previous_incarnation);
+    } else {
+      NewIncarnation(next.id);
+    }
+  }
+
   // Enqueue queues a change for the Store and Hooks. REQUIRES: mu held (exclusively for a
   // change), so that the outbox order is the publication order. Returns nullptr when there is
   // nobody to tell.

@@ -20,10 +20,13 @@ std::shared_ptr<Refresher> RefresherFor(const RefreshOptions& o, std::string_vie
   return o.default_refresher;
 }
 
-bool HasRefresher(const RefreshOptions& o) {
-  return o.default_refresher != nullptr ||
-         std::any_of(o.refreshers.begin(), o.refreshers.end(),
-                     [](const auto& entry) { return entry.second != nullptr; });
+// The refresh loop's threads mark themselves, so that a callback running on one of them cannot
+// ask the loop to join itself.
+thread_local const void* tl_loop_owner = nullptr;
+
+// RefreshToken returns the credential's refresh token ("" when none).
+std::string RefreshToken(const Credential& c) {
+  return c.metadata.GetString("refresh_token").value_or("");
 }
 
 // IsUnauthorized: the refresh token is dead (later fix D2).
@@ -41,7 +44,9 @@ bool InBackoff(const Credential& c, absl::Time now) {
 }  // namespace
 
 bool Manager::Impl::RefreshableOn401(const Credential& c) const {
-  if (!refresh.enabled.load() || c.IsApiKey()) return false;
+  if (!refresh.enabled.load() || c.IsApiKey() || c.disabled) return false;
+  // Not for a dead refresh token (D2), nor while a failed refresh backs off.
+  if (HasDeadRefreshToken(c) || (c.last_error && InBackoff(c, clock->Now()))) return false;
   const std::optional<std::string> token = c.metadata.GetString("refresh_token");
   if (!token || token->empty()) return false;
   std::lock_guard<std::mutex> lock(refresh.mu);
@@ -108,7 +113,7 @@ size_t Manager::ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jo
     auto it = impl.records.find(id);
     if (it == impl.records.end()) continue;
     const Credential& c = *it->second;
-    if (c.disabled || InBackoff(c, now)) {
+    if (c.disabled || c.status == CredentialStatus::kDisabled || InBackoff(c, now)) {
       rs.MarkDirty(id);
       continue;
     }
@@ -123,7 +128,7 @@ size_t Manager::ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jo
 size_t Manager::RunDueRefreshes(absl::Time now) {
   std::vector<std::string> jobs;
   ProcessDueRefreshes(now, &jobs);
-  for (const std::string& id : jobs) (void)RefreshShared(id, now);
+  for (const std::string& id : jobs) (void)RefreshShared(id, now, /*from_loop=*/false);
   if (!jobs.empty()) {
     // Reschedule what the refreshes changed, so the schedule is current when this returns.
     Impl& impl = *impl_;
@@ -136,11 +141,11 @@ size_t Manager::RunDueRefreshes(absl::Time now) {
 }
 
 absl::StatusOr<std::shared_ptr<const Credential>> Manager::Refresh(std::string_view id) {
-  return RefreshShared(id, std::nullopt);
+  return RefreshShared(id, std::nullopt, /*from_loop=*/false);
 }
 
 absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshShared(
-    std::string_view id, std::optional<absl::Time> now) {
+    std::string_view id, std::optional<absl::Time> now, bool from_loop) {
   internal::RefreshState& rs = impl_->refresh;
   std::shared_ptr<internal::Flight> flight;
   bool leader = false;
@@ -161,7 +166,13 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshShared(
     flight->cv.wait(lock, [&] { return flight->done; });
     return flight->result;
   }
-  absl::StatusOr<std::shared_ptr<const Credential>> result = RefreshOnce(id, now);
+  absl::StatusOr<std::shared_ptr<const Credential>> result =
+      absl::InternalError("the refresh failed unexpectedly");
+  try {
+    result = RefreshOnce(id, now, from_loop);
+  } catch (...) {
+    // Whatever happened, the flight completes, so no later Refresh(id) waits forever.
+  }
   {
     std::lock_guard<std::mutex> lock(flight->mu);
     flight->result = result;
@@ -178,7 +189,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshShared(
 }
 
 absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
-    std::string_view id, std::optional<absl::Time> fixed_now) {
+    std::string_view id, std::optional<absl::Time> fixed_now, bool from_loop) {
   Impl& impl = *impl_;
   internal::RefreshState& rs = impl.refresh;
   std::shared_ptr<const Credential> credential;
@@ -201,6 +212,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
   if (credential->IsApiKey()) {
     return absl::FailedPreconditionError("an API-key credential has no token to refresh");
   }
+  const std::string started_token = RefreshToken(*credential);
   std::shared_ptr<Refresher> refresher = RefresherFor(*options, credential->provider);
   if (!refresher) {
     return absl::FailedPreconditionError(internal::Cat(
@@ -212,7 +224,9 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
   RefreshContext context;
   context.timeout = options->timeout;
   context.now = fixed_now.value_or(impl.clock->Now());
-  context.cancelled = &rs.cancel;
+  // Stopping the loop cancels the refreshes it started, not those a caller asked for.
+  static const std::atomic<bool> kNeverCancelled{false};
+  context.cancelled = from_loop ? &rs.cancel : &kNeverCancelled;
   absl::StatusOr<TokenUpdate> update;
   try {
     update = refresher->Refresh(*credential, context);
@@ -230,9 +244,14 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
     auto inc = impl.incarnations.find(id);
     if (it == impl.records.end() || inc == impl.incarnations.end() ||
         inc->second != incarnation) {
-      // Removed (or replaced by Register) while the call ran: never written back.
+      // Removed (or replaced by a different credential) while the call ran: never written back.
       rs.dropped.fetch_add(1, std::memory_order_relaxed);
       return absl::AbortedError("the credential was removed during its refresh");
+    }
+    if (RefreshToken(*it->second) != started_token) {
+      // New tokens arrived meanwhile (a re-login): they win over this refresh's.
+      rs.dropped.fetch_add(1, std::memory_order_relaxed);
+      return absl::AbortedError("the credential's refresh token changed during its refresh");
     }
     absl::StatusOr<Credential> merged =
         update.ok() ? ApplyTokenUpdate(*it->second, *update, now) : update.status();
@@ -248,11 +267,13 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
       internal::ReplaceInvalidUtf8(&message);
       if (IsUnauthorized(failure)) {
         // Later fix D2: the refresh token is dead; stop scheduling until the error is cleared.
-        next.last_error = ErrorRecord{"unauthorized", std::move(message), false, 401};
+        next.last_error = ErrorRecord{std::string(kDeadRefreshTokenCode), std::move(message), false, 401};
         next.next_refresh_after = ZeroTime();
         next.unavailable = true;
-        next.status = CredentialStatus::kError;
-        next.status_message = "unauthorized";
+        if (!next.disabled && next.status != CredentialStatus::kDisabled) {
+          next.status = CredentialStatus::kError;
+          next.status_message = "unauthorized";
+        }
       } else {
         next.last_error = ErrorRecord{"", std::move(message), false, 0};
         next.next_refresh_after = now + kRefreshFailureBackoff;
@@ -293,6 +314,9 @@ absl::Status Manager::StartRefreshLoopLocked() {
   Impl& impl = *impl_;
   internal::RefreshState& rs = impl.refresh;
   if (!rs.enabled.load()) return absl::FailedPreconditionError("no refresher is configured");
+  if (tl_loop_owner == &impl) {
+    return absl::FailedPreconditionError("the refresh loop cannot be restarted from its own thread");
+  }
   StopRefreshLoopLocked();
   int workers = 0;
   {
@@ -302,6 +326,7 @@ absl::Status Manager::StartRefreshLoopLocked() {
   }
   rs.job_capacity = std::max<size_t>(static_cast<size_t>(workers) * 4, 64);
   rs.scheduler_thread = std::thread([this, &impl, &rs] {
+    tl_loop_owner = &impl;
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(rs.mu);
@@ -332,7 +357,8 @@ absl::Status Manager::StartRefreshLoopLocked() {
     }
   });
   for (int i = 0; i < workers; ++i) {
-    rs.workers.emplace_back([this, &rs] {
+    rs.workers.emplace_back([this, &impl, &rs] {
+      tl_loop_owner = &impl;
       for (;;) {
         std::string id;
         {
@@ -343,7 +369,7 @@ absl::Status Manager::StartRefreshLoopLocked() {
           rs.jobs.pop_front();
         }
         rs.jobs_cv.notify_all();
-        (void)RefreshShared(id, std::nullopt);
+        (void)RefreshShared(id, std::nullopt, /*from_loop=*/true);
       }
     });
   }
@@ -352,6 +378,7 @@ absl::Status Manager::StartRefreshLoopLocked() {
 }
 
 void Manager::StopRefreshLoop() {
+  if (tl_loop_owner == impl_.get()) return;  // a thread cannot join itself (see manager.h)
   std::lock_guard<std::mutex> runner(impl_->refresh.runner_mu);
   StopRefreshLoopLocked();
 }
@@ -372,12 +399,13 @@ void Manager::StopRefreshLoopLocked() {
   if (rs.scheduler_thread.joinable()) rs.scheduler_thread.join();
   for (std::thread& t : rs.workers) t.join();
   rs.workers.clear();
+  std::deque<std::string> unstarted;
   {
-    // Jobs never started keep their pending mark; the schedule picks them up again.
     std::lock_guard<std::mutex> lock(rs.jobs_mu);
-    for (const std::string& id : rs.jobs) rs.MarkDirty(id);
-    rs.jobs.clear();
+    unstarted.swap(rs.jobs);
   }
+  // Jobs never started keep their pending mark; the schedule picks them up again.
+  for (const std::string& id : unstarted) rs.MarkDirty(id);
   rs.running = false;
   rs.cancel.store(false);
 }
@@ -387,13 +415,27 @@ bool Manager::refresh_loop_running() const {
   return impl_->refresh.running;
 }
 
+namespace {
+
+int GetWorkersLocked(internal::RefreshState& rs) {
+  std::lock_guard<std::mutex> lock(rs.mu);
+  return rs.options->workers;
+}
+
+}  // namespace
+
 absl::Status Manager::SetRefreshOptions(RefreshOptions options) {
   if (absl::Status s = ValidateRefreshOptions(options); !s.ok()) return s;
   Impl& impl = *impl_;
   internal::RefreshState& rs = impl.refresh;
   std::lock_guard<std::mutex> runner(rs.runner_mu);
-  const bool enabled = HasRefresher(options);
+  const bool enabled = RefreshEnabled(options);
   bool restart = false;
+  if (tl_loop_owner == &impl && rs.running &&
+      (!enabled || GetWorkersLocked(rs) != options.workers)) {
+    return absl::FailedPreconditionError(
+        "the refresh loop cannot be resized or stopped from its own thread");
+  }
   {
     std::shared_lock lock(impl.mu);
     std::lock_guard<std::mutex> rlock(rs.mu);

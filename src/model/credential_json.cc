@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "internal/strings.h"
+#include "internal/json_object.h"
 #include "internal/json_writer.h"
 #include "internal/time_format.h"
 #include "simdjson.h"
@@ -238,35 +239,16 @@ absl::Status ReadModelState(element e, std::string_view path, ModelState* m) {
 }
 
 // RawMetadata returns the exact text of the last top-level "metadata" member. The document was
-// already validated by the DOM parser.
+// already validated by the DOM parser, so the member walker may assume valid JSON.
 absl::StatusOr<std::string> RawMetadata(std::string_view json) {
-  thread_local simdjson::ondemand::parser parser;
-  const simdjson::padded_string padded(json);
-  simdjson::ondemand::document doc;
-  if (auto err = parser.iterate(padded).get(doc)) {
-    return absl::InvalidArgumentError(
-        internal::Cat("credential JSON: ", simdjson::error_message(err)));
-  }
-  simdjson::ondemand::object obj;
-  if (auto err = doc.get_object().get(obj)) {
-    return absl::InvalidArgumentError(
-        internal::Cat("credential JSON: ", simdjson::error_message(err)));
-  }
   std::string raw;
-  for (auto field : obj) {
-    std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) {
-      return absl::InvalidArgumentError(
-          internal::Cat("credential JSON: ", simdjson::error_message(err)));
-    }
-    if (key != "metadata") continue;
-    simdjson::ondemand::object meta;
-    std::string_view text;
-    if (field.value().get_object().get(meta) || meta.raw_json().get(text)) {
-      return absl::InvalidArgumentError("metadata: expected an object");
-    }
-    raw.assign(text);
-  }
+  bool bad = false;
+  internal::ForEachMember(json, [&](const internal::JsonMember& m) {
+    if (m.key != "metadata") return;
+    bad = m.value.empty() || m.value.front() != '{';
+    raw.assign(m.value);
+  });
+  if (bad) return absl::InvalidArgumentError("metadata: expected an object");
   return raw;
 }
 

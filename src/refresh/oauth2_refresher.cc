@@ -36,22 +36,34 @@ void AppendFormEscaped(std::string* out, std::string_view s) {
   }
 }
 
-// OAuthErrorCode returns the `error` member of an OAuth error answer when it is a short
-// identifier (RFC 6749 §5.2 limits it to printable ASCII); anything else is not repeated.
+// OAuthErrorCode returns the `error` member of an OAuth error answer when it is one of the
+// registered codes (RFC 6749 §5.2, RFC 6750, RFC 8628); anything else is not repeated, since an
+// endpoint could echo a token there.
 std::string OAuthErrorCode(std::string_view body) {
+  static constexpr std::string_view kKnown[] = {
+      "invalid_request", "invalid_client",   "invalid_grant",        "unauthorized_client",
+      "unsupported_grant_type", "invalid_scope", "access_denied",   "server_error",
+      "temporarily_unavailable", "invalid_token", "insufficient_scope", "slow_down",
+      "expired_token",   "authorization_pending"};
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   if (parser.parse(body.data(), body.size()).get(root)) return {};
   std::string_view code;
   if (root["error"].get_string().get(code)) return {};
-  if (code.empty() || code.size() > 64) return {};
-  for (char c : code) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '-' || c == '.')) {
-      return {};
+  for (std::string_view known : kKnown) {
+    if (code == known) return std::string(code);
+  }
+  return {};
+}
+
+bool IsLoopbackHttp(std::string_view url) {
+  for (std::string_view host : {"http://127.0.0.1", "http://localhost", "http://[::1]"}) {
+    if (url.starts_with(host) && (url.size() == host.size() || url[host.size()] == ':' ||
+                                  url[host.size()] == '/')) {
+      return true;
     }
   }
-  return std::string(code);
+  return false;
 }
 
 class OAuth2Refresher final : public Refresher {
@@ -73,8 +85,18 @@ class OAuth2Refresher final : public Refresher {
       }
       return false;
     };
+    const std::string profile_url = profile.token_url;
     if (!override_with(&profile.token_url, "token_url")) {
       override_with(&profile.token_url, "token_uri");
+    }
+    if (profile.token_url != profile_url) {
+      // A credential file naming its own endpoint never receives the configured secret, and
+      // must use https (plain http only to the loopback interface).
+      profile.client_secret.clear();
+      if (!profile.token_url.starts_with("https://") && !IsLoopbackHttp(profile.token_url)) {
+        return absl::FailedPreconditionError(
+            "metadata token_url must use https (http only for 127.0.0.1 or localhost)");
+      }
     }
     override_with(&profile.client_id, "client_id");
     override_with(&profile.client_secret, "client_secret");
@@ -98,6 +120,7 @@ class OAuth2Refresher final : public Refresher {
     request.url = profile.token_url;
     request.timeout = context.timeout;
     request.proxy_url = credential.proxy_url;
+    request.cancelled = context.cancelled;
     request.headers.emplace_back("Accept", "application/json");
     const std::pair<std::string_view, std::string_view> fields[] = {
         {"grant_type", "refresh_token"},
@@ -137,6 +160,11 @@ class OAuth2Refresher final : public Refresher {
       const std::string code = OAuthErrorCode(response->body);
       std::string what = internal::Cat("token refresh: status ", status);
       if (!code.empty()) internal::Append(&what, " (", code, ")");
+      // A rejected client (invalid_client, unauthorized_client) is a configuration problem, not
+      // a dead refresh token: it must not mark every credential of the provider dead (D2).
+      if (code == "invalid_client" || code == "unauthorized_client") {
+        return absl::FailedPreconditionError(what);
+      }
       if (status == 401 || (status == 400 && code == "invalid_grant")) {
         return absl::UnauthenticatedError(what);
       }

@@ -16,6 +16,10 @@ namespace authrouter::internal {
 
 class RefreshQueue {
  public:
+  RefreshQueue() = default;
+  RefreshQueue(const RefreshQueue&) = delete;  // entries point into the index
+  RefreshQueue& operator=(const RefreshQueue&) = delete;
+
   // Upsert schedules `id` at `at`, moving it when already scheduled. Empty IDs are ignored.
   void Upsert(std::string_view id, absl::Time at);
   // Remove unschedules `id` (no-op when absent).

@@ -17,7 +17,35 @@ std::map<std::string, absl::Duration, std::less<>> DefaultRefreshLeads() {
   };
 }
 
+bool RefreshEnabled(const RefreshOptions& options) {
+  if (options.default_refresher != nullptr) return true;
+  for (const auto& [provider, refresher] : options.refreshers) {
+    if (refresher != nullptr) return true;
+  }
+  return false;
+}
+
+namespace {
+
+bool IsProviderKey(std::string_view key) {
+  return !key.empty() && key == TrimSpace(key) && internal::AsciiLower(key) == key;
+}
+
+}  // namespace
+
 absl::Status ValidateRefreshOptions(const RefreshOptions& options) {
+  for (const auto& [provider, refresher] : options.refreshers) {
+    if (!IsProviderKey(provider)) {
+      return absl::InvalidArgumentError(internal::Cat(
+          "refreshers: key \"", provider, "\" must be a trimmed, lower-case provider name"));
+    }
+  }
+  for (const auto& [provider, lead] : options.leads) {
+    if (!IsProviderKey(provider)) {
+      return absl::InvalidArgumentError(internal::Cat(
+          "leads: key \"", provider, "\" must be a trimmed, lower-case provider name"));
+    }
+  }
   if (options.workers < 1 || options.workers > 1024) {
     return absl::InvalidArgumentError("refresh workers must be between 1 and 1024");
   }
@@ -46,8 +74,7 @@ std::optional<absl::Duration> RefreshLead(const Credential& credential,
 }
 
 bool HasDeadRefreshToken(const Credential& credential) {
-  return credential.last_error &&
-         internal::AsciiLower(credential.last_error->code) == "unauthorized";
+  return credential.last_error && credential.last_error->code == kDeadRefreshTokenCode;
 }
 
 namespace {

@@ -1,4 +1,5 @@
 // Merging a refresh's tokens into a credential's metadata (later fix D6).
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <vector>
@@ -16,6 +17,8 @@ namespace {
 
 constexpr std::array<std::string_view, 6> kExpiryKeys = {"expired",   "expire", "expires_at",
                                                          "expiresAt", "expiry", "expires"};
+constexpr std::array<std::string_view, 4> kLastRefreshKeys = {"last_refresh", "lastRefresh",
+                                                              "last_refreshed_at", "lastRefreshedAt"};
 
 bool IsNumber(std::string_view raw) {
   return !raw.empty() && (raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'));
@@ -56,34 +59,51 @@ absl::StatusOr<Credential> ApplyTokenUpdate(const Credential& credential,
     if (f.value != nullptr) set.emplace_back(std::string(f.key), JsonString(*f.value));
   }
   const std::string_view json = credential.metadata.json();
-  std::string expiry_key;
-  bool expiry_numeric = false;
-  bool expiry_millis = false;
-  bool has_last_refresh = false;
+  // Every top-level expiry key present gets the new expiry (keeping a numeric key numeric, in
+  // its unit), so whichever key Metadata::expiry() reads first sees it; with none, `expired`.
+  struct ExpiryKey {
+    std::string key;
+    bool numeric = false;
+    bool millis = false;
+  };
+  std::vector<ExpiryKey> expiry_keys;
+  std::vector<std::string> last_refresh_keys;
   internal::ForEachMember(json, [&](const internal::JsonMember& m) {
     for (std::string_view k : kExpiryKeys) {
-      if (expiry_key.empty() && m.key == k) {
-        expiry_key = m.key;
-        expiry_numeric = IsNumber(m.value);
-        if (expiry_numeric) {
-          const double v = std::strtod(std::string(m.value).c_str(), nullptr);
-          expiry_millis = v >= 1e12 || v <= -1e12;
-        }
+      if (m.key != k) continue;
+      if (std::any_of(expiry_keys.begin(), expiry_keys.end(),
+                      [&](const ExpiryKey& e) { return e.key == m.key; })) {
+        continue;
+      }
+      ExpiryKey e{m.key, IsNumber(m.value), false};
+      if (e.numeric) {
+        const double v = std::strtod(std::string(m.value).c_str(), nullptr);
+        e.millis = v >= 1e12 || v <= -1e12;
+      }
+      expiry_keys.push_back(std::move(e));
+    }
+    for (std::string_view k : kLastRefreshKeys) {
+      if (m.key == k && std::find(last_refresh_keys.begin(), last_refresh_keys.end(), m.key) ==
+                            last_refresh_keys.end()) {
+        last_refresh_keys.push_back(m.key);
       }
     }
-    if (m.key == "last_refresh") has_last_refresh = true;
   });
   if (update.expires_at) {
-    std::string text;
-    if (expiry_numeric) {
-      text = std::to_string(expiry_millis ? absl::ToUnixMillis(*update.expires_at)
-                                          : absl::ToUnixSeconds(*update.expires_at));
-    } else {
-      text = JsonString(FormatRfc3339(*update.expires_at));
+    if (expiry_keys.empty()) expiry_keys.push_back(ExpiryKey{"expired", false, false});
+    for (const ExpiryKey& e : expiry_keys) {
+      std::string text;
+      if (e.numeric) {
+        text = std::to_string(e.millis ? absl::ToUnixMillis(*update.expires_at)
+                                       : absl::ToUnixSeconds(*update.expires_at));
+      } else {
+        text = JsonString(FormatRfc3339(*update.expires_at));
+      }
+      set.emplace_back(e.key, std::move(text));
     }
-    set.emplace_back(expiry_key.empty() ? std::string("expired") : expiry_key, std::move(text));
   }
-  if (has_last_refresh) set.emplace_back("last_refresh", JsonString(FormatRfc3339(now)));
+  for (const std::string& k : last_refresh_keys) set.emplace_back(k, JsonString(FormatRfc3339(now)));
+
 
   // Replaced members keep their place, everything else is copied verbatim (D6).
   const std::string out = internal::SetMembers(json, set);

@@ -36,6 +36,11 @@ size_t OnBody(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
+int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* cancelled = static_cast<const std::atomic<bool>*>(user);
+  return cancelled->load(std::memory_order_relaxed) ? 1 : 0;  // non-zero aborts the transfer
+}
+
 size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   auto* r = static_cast<Receive*>(user);
   const size_t n = size * count;
@@ -91,11 +96,12 @@ class CurlTransport final : public Transport {
       return absl::InvalidArgumentError("transport: the timeout must be positive");
     }
     if (request.method.empty()) return absl::InvalidArgumentError("transport: empty method");
+    // Declared before the easy handle, so it outlives curl_easy_cleanup.
+    std::unique_ptr<curl_slist, ListDeleter> header_list;
     std::unique_ptr<CURL, EasyDeleter> easy(curl_easy_init());
     if (!easy) return absl::ResourceExhaustedError("transport: curl_easy_init failed");
     CURL* h = easy.get();
 
-    std::unique_ptr<curl_slist, ListDeleter> header_list;
     bool has_user_agent = false;
     for (const auto& [k, v] : request.headers) {
       if (internal::AsciiLower(k) == "user-agent") has_user_agent = true;
@@ -113,7 +119,6 @@ class CurlTransport final : public Transport {
 
     HttpResponse response;
     Receive receive{&response.body, &response.headers, options_.max_response_bytes};
-    char error_buffer[CURL_ERROR_SIZE] = {};
 
     curl_easy_setopt(h, CURLOPT_URL, request.url.c_str());
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -140,7 +145,11 @@ class CurlTransport final : public Transport {
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &receive);
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &OnHeader);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &receive);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error_buffer);
+    if (request.cancelled != nullptr) {
+      curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &OnProgress);
+      curl_easy_setopt(h, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(request.cancelled));
+    }
 
     const CURLcode code = curl_easy_perform(h);
     if (receive.too_large) {
@@ -148,10 +157,12 @@ class CurlTransport final : public Transport {
           "transport: the response body exceeds ", options_.max_response_bytes, " bytes"));
     }
     if (code != CURLE_OK) {
-      // curl_easy_strerror names the failure class only; the error buffer may quote the URL or
-      // the proxy, which can carry credentials, so it is not used.
+      // curl_easy_strerror names the failure class only (libcurl's error buffer may quote the URL
+      // or the proxy, which can carry credentials, so it is not used).
       const std::string what = internal::Cat("transport: ", curl_easy_strerror(code));
       switch (code) {
+        case CURLE_ABORTED_BY_CALLBACK:
+          return absl::CancelledError("transport: cancelled");
         case CURLE_OPERATION_TIMEDOUT:
           return absl::DeadlineExceededError(what);
         case CURLE_OUT_OF_MEMORY:
