@@ -130,6 +130,10 @@ TEST_CASE("Config: bad values are rejected with the key's path", "[config]") {
   // A secret value never appears in an error.
   CHECK(Error(R"({"refresh-profiles":{"claude":{"client-secret":"hunter2"}}})").find("hunter2") ==
         std::string::npos);
+  CHECK(Error(R"({"refresh-profiles":{"claude":{"token-url":"https://x","client-secret":"hunter2",)"
+              R"("scope":["hunter2"]}}})")
+            .find("hunter2") == std::string::npos);
+  CHECK(Error(R"({"request-retry":1e300})").starts_with("request-retry:"));
 }
 
 TEST_CASE("Config: ApplyToOptions and ApplyConfig apply what changed", "[config]") {

@@ -313,3 +313,101 @@ TEST_CASE("Watcher: options are checked", "[watcher]") {
 
 }  // namespace
 }  // namespace authrouter
+
+namespace authrouter {
+namespace {
+
+TEST_CASE("Watcher: an edit keeps credential-level cooldown, quota and last error", "[watcher]") {
+  WatchFixture f;
+  f.dir.Write("a.json", R"({"type":"claude","email":"a@x"})");
+  f.Sync();
+  Result r;  // a model-less 429 cools the credential itself
+  r.credential_id = "a.json";
+  r.http_status = 429;
+  r.retry_after = absl::Minutes(30);
+  REQUIRE(f.manager->MarkResult(r).ok());
+  auto before = f.manager->Get("a.json");
+  REQUIRE(before->next_retry_after > f.clock.Now());
+  f.dir.Write("a.json", R"({"type":"claude","email":"a@x","note":"edited"})");
+  f.Sync();
+  auto after = f.manager->Get("a.json");
+  CHECK(after->attributes.at("note") == "edited");
+  CHECK(after->next_retry_after == before->next_retry_after);
+  CHECK(after->quota == before->quota);
+  CHECK(after->unavailable == before->unavailable);
+  CHECK(after->last_error == before->last_error);
+}
+
+TEST_CASE("Watcher: a save racing a read is never taken for an outside change", "[watcher]") {
+  WatchFixture f;
+  f.dir.Write("a.json", R"({"type":"claude","email":"a@x","v":1})");
+  f.Sync();
+  // The watcher reads v=2 (an outside edit)...
+  f.dir.Write("a.json", R"({"type":"claude","email":"a@x","v":2})");
+  FileStore::ReadResult read = f.store->Read("a.json");
+  REQUIRE(read.kind == FileStore::ReadResult::Kind::kChanged);
+  // ...while the store writes v=3 for the Manager.
+  Credential c = *f.manager->Get("a.json");
+  c.metadata = *Metadata::Parse(R"({"type":"claude","email":"a@x","v":3})");
+  REQUIRE(f.store->Save(c).ok());
+  CHECK_FALSE(f.store->Remember("a.json", read.sha256, read.generation));  // stale: refused
+  CHECK(f.store->Read("a.json").kind == FileStore::ReadResult::Kind::kUnchanged);  // v=3 is ours
+}
+
+TEST_CASE("Watcher: a write-back never re-creates a file the operator deleted", "[watcher]") {
+  WatchFixture f;
+  f.dir.Write("a.json", R"({"type":"claude","email":"a@x"})");
+  f.Sync();
+  std::filesystem::remove(f.dir.File("a.json"));
+  absl::Status s = f.manager->SetDisabled("a.json", true);  // would save the file
+  CHECK(s.code() == absl::StatusCode::kFailedPrecondition);
+  CHECK_FALSE(f.dir.Exists("a.json"));
+  f.Sync();
+  CHECK(f.manager->Get("a.json") == nullptr);
+}
+
+TEST_CASE("Watcher: delete and re-create within one burst starts clean (inotify)", "[watcher]") {
+  WatchFixture f([](WatcherOptions& o) { o.debounce = absl::Milliseconds(300); });
+  f.dir.Write("a.json", R"({"type":"claude","email":"a@x"})");
+  f.Sync();
+  f.Cool("a.json");
+  f.log.Take();
+  REQUIRE(f.watcher->Start().ok());
+  std::filesystem::remove(f.dir.File("a.json"));
+  f.dir.Write("a.json", R"({"type":"claude","email":"a@x"})");  // same content, new file
+  REQUIRE(f.log.WaitFor([](const auto& r) {
+    return std::any_of(r.begin(), r.end(), [](const auto& x) { return x.kind == Kind::kAdded; });
+  }));
+  f.watcher->Stop();
+  auto reports = Kinds(f.log.Take());
+  CHECK(std::find(reports.begin(), reports.end(), "removed a.json") != reports.end());
+  CHECK_FALSE(f.Cooling("a.json"));
+}
+
+TEST_CASE("Watcher: a removed and re-created directory is polled from then on", "[watcher]") {
+  WatchFixture f([](WatcherOptions& o) { o.poll_interval = absl::Milliseconds(20); });
+  f.dir.Write("a.json", R"({"type":"claude"})");
+  REQUIRE(f.watcher->Start().ok());
+  REQUIRE(f.log.WaitFor([](const auto& r) {
+    return std::any_of(r.begin(), r.end(), [](const auto& x) { return x.kind == Kind::kAdded; });
+  }));
+  std::filesystem::remove_all(f.dir.path());
+  REQUIRE(f.log.WaitFor([](const auto& r) {
+    return std::any_of(r.begin(), r.end(), [](const auto& x) {
+      return x.kind == Kind::kError && x.detail.find("polling") != std::string::npos;
+    });
+  }));
+  std::filesystem::create_directory(f.dir.path());
+  f.dir.Write("b.json", R"({"type":"claude"})");
+  REQUIRE(f.log.WaitFor([](const auto& r) {
+    return std::any_of(r.begin(), r.end(),
+                       [](const auto& x) { return x.kind == Kind::kAdded && x.file == "b.json"; });
+  }));
+  CHECK_FALSE(f.watcher->uses_inotify());
+  f.watcher->Stop();
+  CHECK(f.manager->Get("b.json") != nullptr);
+  CHECK(f.manager->Get("a.json") == nullptr);  // its file went with the directory
+}
+
+}  // namespace
+}  // namespace authrouter

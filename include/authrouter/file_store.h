@@ -89,7 +89,8 @@ class FileStore final : public Store {
   // kMaxFileBytes is the largest credential file read (4 MiB).
   static constexpr size_t kMaxFileBytes = size_t{4} << 20;
 
-  // Open checks (and creates) the directory. Returns InvalidArgumentError for an empty path,
+  // Open checks (and creates) the directory, and removes temporary files that writers killed
+  // mid-save left behind. Returns InvalidArgumentError for an empty path,
   // FailedPreconditionError when the path exists but is not a directory, or the OS error.
   [[nodiscard]] static absl::StatusOr<std::shared_ptr<FileStore>> Open(FileStoreOptions options);
 
@@ -102,12 +103,15 @@ class FileStore final : public Store {
   // Save writes the credential's file: its metadata, with `disabled` set when the credential's
   // disabled flag differs from the file, atomically and with mode 0600; then its runtime state.
   // A file whose content is already current is not rewritten, but its mode is still enforced
-  // (later fix E1: Save never stops early). Returns InvalidArgumentError when the credential's
-  // file name (file_name, else id) is not an auth file name in this directory, or the OS error
-  // (naming the path and the operation).
+  // (later fix E1: Save never stops early). A file this store knew that was deleted outside it
+  // is not re-created (FailedPreconditionError): the operator's delete wins. Returns
+  // InvalidArgumentError when the credential's file name (file_name, else id) is not an auth
+  // file name in this directory, or the OS error (naming the path and the operation). The
+  // `disabled` flag of a multi-project gemini primary (set by synthesis) is never written.
   absl::Status Save(const Credential& credential) override;
 
-  // Delete removes the credential's file and its state file. A missing file is not an error.
+  // Delete removes the file named `id` and its state file. A missing file is not an error.
+  // (Credentials from this store have file_name == id.)
   absl::Status Delete(std::string_view id) override;
 
   const std::string& directory() const { return directory_; }
@@ -121,12 +125,14 @@ class FileStore final : public Store {
     std::string content;  // kChanged only
     std::string sha256;   // kChanged only
     std::string detail;   // kUnreadable, kNotRegular
+    uint64_t generation = 0;  // the store's write generation of the name when read
   };
 
   // Read reads `name` and compares it with the last content this store read or wrote.
   ReadResult Read(std::string_view name);
-  // Remember records `sha256` as the current content of `name`.
-  void Remember(std::string_view name, std::string_view sha256);
+  // Remember records `sha256` as the current content of `name`, unless the store wrote (or
+  // forgot) the name after the Read that returned `generation`; returns false then (re-read).
+  bool Remember(std::string_view name, std::string_view sha256, uint64_t generation);
   // Forget drops what the store knows of `name` and deletes its state file.
   void Forget(std::string_view name);
   // Known reports whether the store holds a content hash for `name`.
@@ -140,6 +146,7 @@ class FileStore final : public Store {
 
  private:
   absl::Status WriteAtomically(const std::string& name, std::string_view content);
+  absl::Status SyncDirectory();
   void MergeState(Credential& credential, std::string_view sha256);
 
   const FileStoreOptions options_;
@@ -147,6 +154,7 @@ class FileStore final : public Store {
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::string> hashes_;        // file -> SHA-256 hex; mu_
   std::unordered_map<std::string, std::string> state_hashes_;  // file -> state SHA-256; mu_
+  std::unordered_map<std::string, uint64_t> generations_;      // file -> write generation; mu_
   uint64_t temp_counter_ = 0;                                  // mu_
 };
 

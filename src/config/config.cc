@@ -30,10 +30,10 @@ absl::StatusOr<int64_t> GetInt(element e, std::string_view path) {
   if (e.is_int64()) return int64_t(e.get_int64());
   if (e.is_uint64()) return Bad(path, "out of range");
   double d = 0;
-  if (!e.get_double().get(d) && d == static_cast<double>(static_cast<int64_t>(d))) {
-    return static_cast<int64_t>(d);
-  }
-  return Bad(path, "must be an integer");
+  if (e.get_double().get(d)) return Bad(path, "must be an integer");
+  if (!(d >= -9.0e18 && d <= 9.0e18)) return Bad(path, "out of range");
+  if (d != static_cast<double>(static_cast<int64_t>(d))) return Bad(path, "must be an integer");
+  return static_cast<int64_t>(d);
 }
 
 absl::StatusOr<std::string> GetString(element e, std::string_view path) {
@@ -219,6 +219,30 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
 absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Config& previous,
                                                      const Config& next,
                                                      std::shared_ptr<Transport> transport) {
+  // Everything that can fail is prepared before anything is applied, so a refused config
+  // leaves the Manager exactly as it was.
+  const bool refresh_changed = next.refresh_workers != previous.refresh_workers ||
+                               next.refresh_profiles != previous.refresh_profiles;
+  RefreshOptions refresh;
+  if (refresh_changed) {
+    refresh = manager.GetRefreshOptions();
+    refresh.workers = next.refresh_workers;
+    if (next.refresh_profiles != previous.refresh_profiles) {
+      if (absl::Status s = InstallProfiles(refresh, &previous, next, std::move(transport)); !s.ok()) {
+        return s;
+      }
+    }
+    if (absl::Status s = ValidateRefreshOptions(refresh); !s.ok()) return s;
+  }
+  if (next.session_affinity && (next.session_affinity_ttl <= absl::ZeroDuration() ||
+                                next.session_affinity_ttl > absl::Hours(24 * 30))) {
+    return absl::InvalidArgumentError("routing.session-affinity-ttl: out of range");
+  }
+  if (next.retry.request_retry < 0 || next.retry.request_retry > 100 ||
+      next.retry.max_retry_credentials < 0 || next.retry.max_retry_interval < absl::ZeroDuration() ||
+      next.retry.max_retry_interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError("request-retry / max-retry-*: out of range");
+  }
   std::vector<std::string> changed;
   if (next.strategy != previous.strategy) {
     manager.SetStrategy(next.strategy);
@@ -257,15 +281,7 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
       changed.emplace_back("transient-error-cooldown-seconds");
     }
   }
-  if (next.refresh_workers != previous.refresh_workers ||
-      next.refresh_profiles != previous.refresh_profiles) {
-    RefreshOptions refresh = manager.GetRefreshOptions();
-    refresh.workers = next.refresh_workers;
-    if (next.refresh_profiles != previous.refresh_profiles) {
-      if (absl::Status s = InstallProfiles(refresh, &previous, next, std::move(transport)); !s.ok()) {
-        return s;
-      }
-    }
+  if (refresh_changed) {
     if (absl::Status s = manager.SetRefreshOptions(std::move(refresh)); !s.ok()) return s;
     if (next.refresh_workers != previous.refresh_workers) {
       changed.emplace_back("auth-auto-refresh-workers");

@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "authrouter/credential_json.h"
@@ -83,6 +86,8 @@ bool WriteAll(int fd, std::string_view data) {
 // AuthFileContent is what Save writes: the metadata, with `disabled` reconciled.
 std::string AuthFileContent(const Credential& c) {
   const std::string_view json = c.metadata.empty() ? std::string_view("{}") : c.metadata.json();
+  // A multi-project gemini primary is disabled by synthesis (spec 06 §5.2), not by the operator.
+  if (c.Attribute("gemini_virtual_primary") == "true") return std::string(json);
   std::optional<bool> file_disabled;
   internal::ForEachMember(json, [&](const internal::JsonMember& m) {
     if (m.key == "disabled") file_disabled = m.value == "true" ? std::optional<bool>(true)
@@ -128,6 +133,20 @@ absl::StatusOr<std::shared_ptr<FileStore>> FileStore::Open(FileStoreOptions opti
     return absl::FailedPreconditionError(
         internal::Cat("auth directory ", options.directory, " exists and is not a directory"));
   }
+  // Temporary files of writers killed mid-save (".<name>.tmp-<pid>-<n>" of a dead process).
+  if (DIR* dir = ::opendir(options.directory.c_str())) {
+    while (const dirent* e = ::readdir(dir)) {
+      const std::string_view name = e->d_name;
+      const size_t mark = name.rfind(".tmp-");
+      if (!name.starts_with(".") || mark == std::string_view::npos) continue;
+      const std::string_view rest = name.substr(mark + 5);
+      const long pid = std::strtol(std::string(rest.substr(0, rest.find('-'))).c_str(), nullptr, 10);
+      if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        ::unlinkat(::dirfd(dir), e->d_name, 0);
+      }
+    }
+    ::closedir(dir);
+  }
   return std::make_shared<FileStore>(std::move(options));
 }
 
@@ -171,10 +190,23 @@ FileStore::ReadResult FileStore::Read(std::string_view name) {
     r.detail = "not a regular file";
     return r;
   }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // The generation before reading: Remember refuses a hash older than a save made meanwhile.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    r.generation = generations_[std::string(name)];
+  }
+  // O_NONBLOCK: a FIFO swapped in after lstat must not block the watcher; fstat re-checks.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     r.kind = ReadResult::Kind::kUnreadable;
     r.detail = std::strerror(errno);
+    return r;
+  }
+  struct stat fst{};
+  if (::fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode)) {
+    ::close(fd);
+    r.kind = ReadResult::Kind::kNotRegular;
+    r.detail = "not a regular file";
     return r;
   }
   bool too_large = false;
@@ -208,9 +240,12 @@ FileStore::ReadResult FileStore::Read(std::string_view name) {
   return r;
 }
 
-void FileStore::Remember(std::string_view name, std::string_view sha256) {
+bool FileStore::Remember(std::string_view name, std::string_view sha256, uint64_t generation) {
   std::lock_guard<std::mutex> lock(mu_);
-  hashes_[std::string(name)] = std::string(sha256);
+  const std::string key(name);
+  if (generations_[key] != generation) return false;  // the store wrote it since: re-read
+  hashes_[key] = std::string(sha256);
+  return true;
 }
 
 bool FileStore::Known(std::string_view name) const {
@@ -220,6 +255,7 @@ bool FileStore::Known(std::string_view name) const {
 
 void FileStore::Forget(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
+  ++generations_[std::string(name)];
   hashes_.erase(std::string(name));
   state_hashes_.erase(std::string(name));
   const std::string state = internal::Cat(directory_, "/", name, kStateSuffix);
@@ -228,8 +264,13 @@ void FileStore::Forget(std::string_view name) {
 
 void FileStore::MergeState(Credential& c, std::string_view sha256) {
   const std::string path = internal::Cat(directory_, "/", c.file_name, kStateSuffix);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return;
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return;
+  }
   std::string text;
   bool too_large = false;
   absl::Status s = ReadAll(fd, kMaxFileBytes, &text, &too_large);
@@ -296,7 +337,7 @@ absl::StatusOr<std::vector<Credential>> FileStore::List() {
       Report(FileReport::Kind::kSkipped, name, internal::ToStd(credentials.status().message()));
       continue;
     }
-    Remember(name, r.sha256);
+    Remember(name, r.sha256, r.generation);
     for (Credential& c : *credentials) {
       if (options_.save_state && !c.RuntimeOnly()) MergeState(c, r.sha256);
       out.push_back(std::move(c));
@@ -331,13 +372,17 @@ absl::Status FileStore::WriteAtomically(const std::string& name, std::string_vie
     ::unlink(temp.c_str());
     return OsError("cannot replace", path, err);
   }
-  if (options_.sync) {
-    const int dfd = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      ::fsync(dfd);
-      ::close(dfd);
-    }
-  }
+  return SyncDirectory();
+}
+
+absl::Status FileStore::SyncDirectory() {
+  if (!options_.sync) return absl::OkStatus();
+  const int dfd = ::open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return OsError("cannot open", directory_, errno);
+  const int rc = ::fsync(dfd);
+  const int err = errno;
+  ::close(dfd);
+  if (rc != 0) return OsError("cannot fsync", directory_, err);
   return absl::OkStatus();
 }
 
@@ -354,7 +399,14 @@ absl::Status FileStore::Save(const Credential& credential) {
   auto it = hashes_.find(name);
   struct stat st{};
   const bool present = ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-  if (it == hashes_.end() || it->second != sha || !present) {
+  if (it != hashes_.end() && !present) {
+    // Deleted outside the store (an operator removed the file): a write-back must not bring it
+    // back; the watcher removes the credential.
+    return absl::FailedPreconditionError(
+        internal::Cat("file store: ", path, " was deleted outside the store; not re-created"));
+  }
+  ++generations_[name];
+  if (it == hashes_.end() || it->second != sha) {
     // The hash is recorded before the rename, so a watcher reading the new file at once already
     // sees it as this store's own write.
     std::optional<std::string> previous;
@@ -401,7 +453,8 @@ absl::Status FileStore::Delete(std::string_view id) {
   ::unlink(state.c_str());
   hashes_.erase(name);
   state_hashes_.erase(name);
-  return absl::OkStatus();
+  ++generations_[name];
+  return SyncDirectory();
 }
 
 }  // namespace v0

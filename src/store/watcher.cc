@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -85,6 +86,29 @@ struct Watcher::Impl {
     return out;
   }
 
+  // KeepRuntimeState carries a credential's health across an edit of its file: cooldowns,
+  // quota, last error (Manager::Update keeps the per-model states itself). A file that changes
+  // the disabled flag starts over; new tokens (a re-login) clear a dead-refresh-token mark.
+  static void KeepRuntimeState(const Credential& current, Credential& next) {
+    if (current.disabled != next.disabled) return;
+    if (!next.disabled) {
+      next.status = current.status;
+      next.status_message = current.status_message;
+    }
+    next.unavailable = current.unavailable;
+    next.next_retry_after = current.next_retry_after;
+    next.quota = current.quota;
+    next.last_error = current.last_error;
+    next.created_at = current.created_at;
+    if (HasDeadRefreshToken(current) && current.metadata.GetString("refresh_token") !=
+                                            next.metadata.GetString("refresh_token")) {
+      next.last_error.reset();
+      next.unavailable = false;
+      next.status = CredentialStatus::kActive;
+      next.status_message.clear();
+    }
+  }
+
   void RegisterModelsFor(const Credential& c) {
     const std::vector<std::string> models = options.models_for(c);
     std::vector<std::string_view> views(models.begin(), models.end());
@@ -103,8 +127,23 @@ struct Watcher::Impl {
   }
 
   // Process applies the current state of one auth file. REQUIRES: apply_mu held.
-  void Process(const std::string& name, const std::map<std::string, std::vector<std::string>>* index) {
+  void Process(const std::string& name, const std::map<std::string, std::vector<std::string>>* index,
+               bool recreated = false) {
     FileStore& store = *options.store;
+    if (recreated) {
+      // Deleted and created again within one burst (inotify saw the delete): the new file is a
+      // new credential and starts clean (seed #2061), even if its content is the same.
+      auto it = ids.find(name);
+      if (it == ids.end() && index != nullptr) {
+        if (auto found = index->find(name); found != index->end()) it = ids.emplace(name, found->second).first;
+      }
+      if (it != ids.end()) {
+        const std::vector<std::string> gone = it->second;
+        ids.erase(it);
+        RemoveIds(name, gone);
+      }
+      store.Forget(name);
+    }
     FileStore::ReadResult r = store.Read(name);
     auto known = ids.find(name);
     bool adopted = false;  // loaded by Manager::Load, seen by the watcher for the first time
@@ -152,16 +191,20 @@ struct Watcher::Impl {
       Report(WatchReport::Kind::kSkipped, name, "", internal::ToStd(credentials.status().message()));
       return;
     }
-    store.Remember(name, r.sha256);
+    if (!store.Remember(name, r.sha256, r.generation)) {
+      return;  // the store wrote the file meanwhile: what was read is older than the Manager's
+    }
     std::vector<std::string> now_ids;
     for (Credential& c : *credentials) {
       const std::string id = c.id;
       now_ids.push_back(id);
-      const bool exists = options.manager->Get(id) != nullptr;
+      const std::shared_ptr<const Credential> current = options.manager->Get(id);
+      const bool exists = current != nullptr;
+      if (exists) KeepRuntimeState(*current, c);
       std::vector<std::string> models;
       if (options.models_for) models = options.models_for(c);
-      absl::Status s = exists ? options.manager->Update(std::move(c), WriteOptions{.persist = false}).status()
-                              : options.manager->Register(std::move(c), WriteOptions{.persist = false}).status();
+      absl::Status s = exists ? options.manager->Update(c, WriteOptions{.persist = false}).status()
+                              : options.manager->Register(c, WriteOptions{.persist = false}).status();
       if (absl::IsNotFound(s)) {  // removed meanwhile
         s = options.manager->Register(std::move(c), WriteOptions{.persist = false}).status();
       }
@@ -258,57 +301,79 @@ struct Watcher::Impl {
     return absl::OkStatus();
   }
 
-  void RunInotify(int ino, int dir_wd, int config_wd) {
+  // RunInotify returns false when the directory's watch was lost (the directory was removed or
+  // replaced): the caller falls back to polling.
+  bool RunInotify(int ino, int dir_wd, int config_wd) {
     std::set<std::string> pending;
+    std::set<std::string> deleted;  // removed (or moved away) during this burst
     bool config_pending = false;
     bool rescan = false;
+    bool lost = false;
     absl::Time first = absl::InfinitePast(), last = absl::InfinitePast();
     alignas(inotify_event) char buf[64 * 1024];
     for (;;) {
+      const bool have_work = !pending.empty() || config_pending || rescan;
       int timeout = -1;
-      if (!pending.empty() || config_pending || rescan) {
+      if (have_work) {
         const absl::Time now = absl::Now();
         const absl::Time due = std::min(last + options.debounce, first + 10 * options.debounce);
         timeout = due <= now ? 0 : PollMillis(due - now);
       }
       pollfd fds[2] = {{stop_fd, POLLIN, 0}, {ino, POLLIN, 0}};
-      const int n = ::poll(fds, 2, timeout);
-      if (n < 0 && errno != EINTR) return;
-      if (fds[0].revents != 0) return;
+      const int n = timeout == 0 ? 0 : ::poll(fds, 2, timeout);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Report(WatchReport::Kind::kError, directory, "", internal::Cat("poll: ", std::strerror(errno)));
+        return true;
+      }
+      if (n > 0 && fds[0].revents != 0) return true;
       if (n > 0 && (fds[1].revents & POLLIN) != 0) {
         const ssize_t len = ::read(ino, buf, sizeof buf);
+        bool relevant = false;
         for (ssize_t off = 0; len > 0 && off < len;) {
           const auto* e = reinterpret_cast<const inotify_event*>(buf + off);
           off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
           const std::string name = e->len > 0 ? std::string(e->name) : std::string();
-          if ((e->mask & IN_Q_OVERFLOW) != 0) rescan = true;
-          if (e->wd == dir_wd && IsAuthFileName(name)) pending.insert(name);
-          if (e->wd == config_wd && name == config_name) config_pending = true;
-          if ((e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) != 0 && e->wd == dir_wd) {
-            rescan = true;
+          if ((e->mask & IN_Q_OVERFLOW) != 0) rescan = relevant = true;
+          if (e->wd == dir_wd && IsAuthFileName(name)) {
+            pending.insert(name);
+            if ((e->mask & (IN_DELETE | IN_MOVED_FROM)) != 0) deleted.insert(name);
+            relevant = true;
+          }
+          if (e->wd == config_wd && name == config_name) config_pending = relevant = true;
+          if (e->wd == dir_wd && (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED)) != 0) {
+            lost = rescan = relevant = true;
           }
         }
-        const absl::Time now = absl::Now();
-        if (first == absl::InfinitePast()) first = now;
-        last = now;
-        continue;
+        if (relevant) {  // unrelated files (temporary files, state files) do not delay a burst
+          const absl::Time now = absl::Now();
+          if (first == absl::InfinitePast()) first = now;
+          last = now;
+        }
+        if (!lost) continue;
       }
       if (pending.empty() && !config_pending && !rescan) continue;
       {
         std::lock_guard<std::mutex> lock(apply_mu);
+        const auto index = ManagerIndex();
+        for (const std::string& name : pending) Process(name, &index, deleted.count(name) != 0);
         if (rescan) {
           if (absl::Status s = SyncLocked(); !s.ok()) {
             Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
           }
-        } else {
-          const auto index = ManagerIndex();
-          for (const std::string& name : pending) Process(name, &index);
-          if (config_pending) CheckConfig();
+        } else if (config_pending) {
+          CheckConfig();
         }
       }
       pending.clear();
+      deleted.clear();
       config_pending = rescan = false;
       first = last = absl::InfinitePast();
+      if (lost) {
+        Report(WatchReport::Kind::kError, directory, "",
+               "the directory's watch was lost (removed or replaced); polling from now on");
+        return false;
+      }
     }
   }
 
@@ -316,7 +381,11 @@ struct Watcher::Impl {
     for (;;) {
       pollfd fds[1] = {{stop_fd, POLLIN, 0}};
       const int n = ::poll(fds, 1, PollMillis(options.poll_interval));
-      if (n < 0 && errno != EINTR) return;
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        Report(WatchReport::Kind::kError, directory, "", internal::Cat("poll: ", std::strerror(errno)));
+        return;
+      }
       if (n > 0) return;
       std::lock_guard<std::mutex> lock(apply_mu);
       if (absl::Status s = SyncLocked(); !s.ok()) {
@@ -385,12 +454,13 @@ absl::Status Watcher::Start() {
   }
   impl.inotify = ino >= 0;
   impl.thread = std::thread([&impl, ino, dir_wd, config_wd] {
+    bool stopped = true;
     if (ino >= 0) {
-      impl.RunInotify(ino, dir_wd, config_wd);
+      stopped = impl.RunInotify(ino, dir_wd, config_wd);
       ::close(ino);
-    } else {
-      impl.RunPolling();
+      if (!stopped) impl.inotify = false;
     }
+    if (ino < 0 || !stopped) impl.RunPolling();
   });
   return absl::OkStatus();
 }
