@@ -44,7 +44,7 @@ struct authrouter_error {
 struct authrouter_sink {
   std::string data;
   size_t limit = size_t{64} << 20;
-  bool overflow = false;
+  bool overflow = false;  // a write failed: the data is incomplete and is never used
 };
 
 struct authrouter_credential {
@@ -85,6 +85,7 @@ struct authrouter_manager {
   std::mutex config_mu;
   ar::Config config;  // guarded by config_mu
   std::atomic<bool> shut_down{false};
+  std::mutex lifecycle_mu;  // start, stop and shutdown, one at a time
 };
 
 namespace {
@@ -106,11 +107,19 @@ int32_t CodeOf(const absl::Status& s) {
   return static_cast<int32_t>(s.code());
 }
 
-int32_t Fail(authrouter_error** err, const absl::Status& s) {
+// kOutOfMemoryError is handed out when even an error cannot be allocated; _free ignores it.
+authrouter_error kOutOfMemoryError{AUTHROUTER_RESOURCE_EXHAUSTED, "out of memory", true, 0, -1, {}, {}};
+
+int32_t Fail(authrouter_error** err, const absl::Status& s) noexcept {
   const int32_t code = CodeOf(s);
-  if (err != nullptr) {
-    auto* e = new (std::nothrow) authrouter_error();
-    if (e != nullptr) {
+  if (err == nullptr) return code;
+  std::unique_ptr<authrouter_error> e(new (std::nothrow) authrouter_error());
+  if (e == nullptr) {
+    *err = &kOutOfMemoryError;
+    return code;
+  }
+  try {
+    {
       e->code = code;
       e->message = std::string(s.message());
       e->retryable = code == AUTHROUTER_UNAVAILABLE || code == AUTHROUTER_RESOURCE_EXHAUSTED ||
@@ -123,22 +132,26 @@ int32_t Fail(authrouter_error** err, const absl::Status& s) {
         if (r->retry_after) e->retry_after_ms = absl::ToInt64Milliseconds(*r->retry_after);
       }
     }
-    *err = e;
+  } catch (...) {
+    *err = &kOutOfMemoryError;
+    return code;
   }
+  *err = e.release();
   return code;
 }
 
-int32_t Fail(authrouter_error** err, int32_t code, std::string_view message) {
-  if (code <= AUTHROUTER_UNAUTHENTICATED) {
-    return Fail(err, absl::Status(static_cast<absl::StatusCode>(code), std::string(message)));
-  }
-  if (err != nullptr) {  // authrouter's own codes have no absl::StatusCode
-    auto* e = new (std::nothrow) authrouter_error();
-    if (e != nullptr) {
-      e->code = code;
-      e->message = std::string(message);
+int32_t Fail(authrouter_error** err, int32_t code, std::string_view message) noexcept {
+  if (err == nullptr) return code;
+  try {
+    if (code <= AUTHROUTER_UNAUTHENTICATED) {
+      return Fail(err, absl::Status(static_cast<absl::StatusCode>(code), std::string(message)));
     }
-    *err = e;
+    auto e = std::make_unique<authrouter_error>();  // authrouter's own codes have no absl code
+    e->code = code;
+    e->message = std::string(message);
+    *err = e.release();
+  } catch (...) {
+    *err = &kOutOfMemoryError;
   }
   return code;
 }
@@ -148,7 +161,7 @@ int32_t Ok(authrouter_error** err) {
   return AUTHROUTER_OK;
 }
 
-int32_t Internal(authrouter_error** err) {
+int32_t Internal(authrouter_error** err) noexcept {
   return Fail(err, absl::InternalError("unexpected internal failure"));
 }
 
@@ -174,6 +187,12 @@ const char* Out(std::string_view s, size_t* len) {  // REQUIRES: s is NUL-termin
   return s.data();
 }
 
+// NoString is what an accessor returns for a NULL handle: NULL, with *len = 0.
+const char* NoString(size_t* len) {
+  if (len != nullptr) *len = 0;
+  return nullptr;
+}
+
 char* CopyOut(std::string_view s) {
   char* p = static_cast<char*>(std::malloc(s.size() + 1));
   if (p == nullptr) return nullptr;
@@ -182,7 +201,7 @@ char* CopyOut(std::string_view s) {
   return p;
 }
 
-int32_t CheckManager(authrouter_manager* m, authrouter_error** err) {
+int32_t CheckManager(authrouter_manager* m, authrouter_error** err) noexcept {
   if (m == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "manager is NULL");
   if (m->shut_down.load()) return Fail(err, AUTHROUTER_SHUT_DOWN, "the manager was shut down");
   return AUTHROUTER_OK;
@@ -211,10 +230,10 @@ class CStore final : public ar::Store {
   explicit CStore(const authrouter_store& s) : s_(s), owner_(s.user_data, s.destroy) {}
 
   absl::StatusOr<std::vector<ar::Credential>> List() override {
-    if (s_.list == nullptr) return std::vector<ar::Credential>{};
+    if (s_.list == nullptr) return absl::FailedPreconditionError("the store has no list callback");
     authrouter_sink sink;
     if (const int32_t rc = s_.list(owner_.user_data(), &sink); rc != 0) return CallbackFailed("store list", rc);
-    if (sink.overflow) return CallbackFailed("store list (over 64 MiB)", AUTHROUTER_RESOURCE_EXHAUSTED);
+    if (sink.overflow) return CallbackFailed("store list (a write to the sink failed)", AUTHROUTER_RESOURCE_EXHAUSTED);
     // Validate the whole text first; then walk the elements' exact text.
     simdjson::dom::parser parser;
     simdjson::dom::array array;
@@ -258,6 +277,12 @@ class CClock final : public ar::Clock {
  public:
   explicit CClock(const authrouter_clock& c) : c_(c), owner_(c.user_data, c.destroy) {}
   absl::Time Now() const override { return absl::FromUnixMillis(c_.now_unix_ms(owner_.user_data())); }
+  bool SleepFor(absl::Duration d, const std::atomic<bool>* cancelled) const override {
+    if (c_.sleep_ms == nullptr) return ar::Clock::SleepFor(d, cancelled);
+    if (cancelled != nullptr && cancelled->load()) return false;
+    c_.sleep_ms(owner_.user_data(), absl::ToInt64Milliseconds(d));
+    return cancelled == nullptr || !cancelled->load();
+  }
 
  private:
   authrouter_clock c_;
@@ -353,12 +378,14 @@ class CRefresher final : public ar::Refresher {
   explicit CRefresher(const authrouter_refresher& r) : r_(r), owner_(r.user_data, r.destroy) {}
   absl::StatusOr<ar::TokenUpdate> Refresh(const ar::Credential& c,
                                           const ar::RefreshContext& ctx) override {
-    authrouter_credential view(std::make_shared<const ar::Credential>(c));
+    // A non-owning view: valid for the call, no copy of the credential.
+    authrouter_credential view(std::shared_ptr<const ar::Credential>(std::shared_ptr<const ar::Credential>(), &c));
     authrouter_sink sink;
     sink.limit = size_t{1} << 20;
     const int32_t rc = r_.refresh(owner_.user_data(), &view, absl::ToInt64Milliseconds(ctx.timeout), &sink);
     switch (rc) {
       case AUTHROUTER_OK:
+        if (sink.overflow) return CallbackFailed("refresher (a write to the sink failed)", rc);
         return ParseTokenJson(sink.data, ctx.now);
       case AUTHROUTER_UNAUTHENTICATED:
         return absl::UnauthenticatedError("refresher callback: the refresh token was rejected");
@@ -391,7 +418,7 @@ class CTransport final : public ar::Transport {
                                req.proxy_url.size(), &status, &sink);
     if (rc == AUTHROUTER_DEADLINE_EXCEEDED) return absl::DeadlineExceededError("transport callback: timeout");
     if (rc != 0) return absl::UnavailableError("transport callback failed (status " + std::to_string(rc) + ")");
-    if (sink.overflow) return absl::ResourceExhaustedError("transport callback: response over 64 MiB");
+    if (sink.overflow) return absl::ResourceExhaustedError("transport callback: a write to the sink failed");
     ar::HttpResponse r;
     r.status = status;
     r.body = std::move(sink.data);
@@ -407,7 +434,8 @@ class CExecutor final : public ar::Executor {
  public:
   explicit CExecutor(const authrouter_executor& e) : e_(e), owner_(e.user_data, e.destroy) {}
   ar::Outcome Execute(const ar::Attempt& a) override {
-    authrouter_credential view(std::make_shared<const ar::Credential>(a.credential));
+    authrouter_credential view(
+        std::shared_ptr<const ar::Credential>(std::shared_ptr<const ar::Credential>(), &a.credential));
     authrouter_outcome out{};
     out.version = AUTHROUTER_OUTCOME_VERSION;
     out.retry_after_ms = -1;
@@ -416,6 +444,7 @@ class CExecutor final : public ar::Executor {
     ar::Outcome o;
     if (rc != 0) {
       callback_failed = true;
+      callback_code = rc;
       o.error_message = "executor callback failed (status " + std::to_string(rc) + ")";
       o.error_code = "connection_lifecycle";  // a host failure says nothing about the credential
       return o;
@@ -432,6 +461,7 @@ class CExecutor final : public ar::Executor {
     return o;
   }
   bool callback_failed = false;
+  int32_t callback_code = 0;
 
  private:
   authrouter_executor e_;
@@ -510,7 +540,9 @@ const char* authrouter_error_routing_code(const authrouter_error* e, size_t* len
 const char* authrouter_error_body(const authrouter_error* e, size_t* len) {
   return e ? Out(e->body, len) : Out(std::string_view(""), len);
 }
-void authrouter_error_free(authrouter_error* e) { delete e; }
+void authrouter_error_free(authrouter_error* e) {
+  if (e != &kOutOfMemoryError) delete e;
+}
 
 // ---- strings and sinks ------------------------------------------------------------------------
 
@@ -519,13 +551,14 @@ void authrouter_string_free(char* s) { std::free(s); }
 int32_t authrouter_sink_write(authrouter_sink* sink, const char* data, size_t len) {
   if (sink == nullptr || (data == nullptr && len != 0)) return AUTHROUTER_INVALID_ARGUMENT;
   try {
-    if (sink->data.size() + len > sink->limit) {
+    if (sink->overflow || len > sink->limit - sink->data.size()) {
       sink->overflow = true;
       return AUTHROUTER_RESOURCE_EXHAUSTED;
     }
     sink->data.append(data, len);
     return AUTHROUTER_OK;
   } catch (...) {
+    sink->overflow = true;
     return AUTHROUTER_RESOURCE_EXHAUSTED;
   }
 }
@@ -533,19 +566,19 @@ int32_t authrouter_sink_write(authrouter_sink* sink, const char* data, size_t le
 // ---- credential views -------------------------------------------------------------------------
 
 const char* authrouter_credential_id(const authrouter_credential* c, size_t* len) {
-  return c ? Out(c->credential->id, len) : nullptr;
+  return c ? Out(c->credential->id, len) : NoString(len);
 }
 const char* authrouter_credential_provider(const authrouter_credential* c, size_t* len) {
-  return c ? Out(c->credential->provider, len) : nullptr;
+  return c ? Out(c->credential->provider, len) : NoString(len);
 }
 const char* authrouter_credential_label(const authrouter_credential* c, size_t* len) {
-  return c ? Out(c->credential->label, len) : nullptr;
+  return c ? Out(c->credential->label, len) : NoString(len);
 }
 const char* authrouter_credential_proxy_url(const authrouter_credential* c, size_t* len) {
-  return c ? Out(c->credential->proxy_url, len) : nullptr;
+  return c ? Out(c->credential->proxy_url, len) : NoString(len);
 }
 const char* authrouter_credential_status(const authrouter_credential* c, size_t* len) {
-  return c ? Out(ar::CredentialStatusName(c->credential->status), len) : nullptr;
+  return c ? Out(ar::CredentialStatusName(c->credential->status), len) : NoString(len);
 }
 bool authrouter_credential_disabled(const authrouter_credential* c) {
   return c != nullptr && c->credential->disabled;
@@ -553,25 +586,25 @@ bool authrouter_credential_disabled(const authrouter_credential* c) {
 const char* authrouter_credential_attribute(const authrouter_credential* c, const char* key,
                                             size_t key_len, size_t* len) {
   std::string_view k;
-  if (c == nullptr || !Str(key, key_len, &k)) return nullptr;
+  if (c == nullptr || !Str(key, key_len, &k)) return NoString(len);
   auto it = c->credential->attributes.find(k);
-  if (it == c->credential->attributes.end()) return nullptr;
+  if (it == c->credential->attributes.end()) return NoString(len);
   return Out(it->second, len);
 }
 const char* authrouter_credential_metadata_json(const authrouter_credential* c, size_t* len) {
-  if (c == nullptr) return nullptr;
+  if (c == nullptr) return NoString(len);
   if (c->credential->metadata.empty()) return Out(std::string_view("{}"), len);
   // Metadata text is a std::string inside the immutable snapshot, so it is NUL-terminated.
   return Out(c->credential->metadata.json(), len);
 }
 const char* authrouter_credential_json(const authrouter_credential* c, size_t* len) {
-  if (c == nullptr) return nullptr;
+  if (c == nullptr) return NoString(len);
   auto* mutable_view = const_cast<authrouter_credential*>(c);
   try {
     std::call_once(mutable_view->json_once,
                    [&] { mutable_view->json = ar::CredentialToJson(*c->credential); });
   } catch (...) {
-    return nullptr;
+    return NoString(len);
   }
   return Out(c->json, len);
 }
@@ -787,9 +820,12 @@ void authrouter_manager_free(authrouter_manager* m) {
 int32_t authrouter_manager_shutdown(authrouter_manager* m) {
   if (m == nullptr) return AUTHROUTER_INVALID_ARGUMENT;
   try {
+    std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
     m->shut_down.store(true);
     if (m->watcher) m->watcher->Stop();
     m->manager->StopRefreshLoop();
+    // The session sweeper too (no call can pick any more).
+    (void)m->manager->SetSessionAffinity(false, absl::Hours(1));
   } catch (...) {
     return AUTHROUTER_INTERNAL;
   }
@@ -994,10 +1030,10 @@ const authrouter_credential* authrouter_pick_result_credential(const authrouter_
   return r ? &r->view : nullptr;
 }
 const char* authrouter_pick_result_provider(const authrouter_pick_result* r, size_t* len) {
-  return r ? Out(r->provider, len) : nullptr;
+  return r ? Out(r->provider, len) : NoString(len);
 }
 const char* authrouter_pick_result_session_key(const authrouter_pick_result* r, size_t* len) {
-  return r ? Out(r->session_key, len) : nullptr;
+  return r ? Out(r->session_key, len) : NoString(len);
 }
 void authrouter_pick_result_free(authrouter_pick_result* r) { delete r; }
 
@@ -1043,11 +1079,13 @@ int32_t authrouter_manager_execute(authrouter_manager* m, char** out_id, int32_t
                                    const authrouter_executor* executor, authrouter_error** err) {
   if (out_id != nullptr) *out_id = nullptr;
   if (out_attempts != nullptr) *out_attempts = 0;
-  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
   if (executor == nullptr || executor->version < 1 || executor->execute == nullptr) {
     return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "executor is NULL or has no execute");
   }
   return Guard(err, [&] {
+    // From here on the executor's destroy runs when `adapter` goes, whatever happens.
+    CExecutor adapter(*executor);
+    if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
     PickParts parts;
     if (int32_t rc = ConvertPick(request, &parts, err); rc != 0) return rc;
     ar::ExecuteRequest req;
@@ -1057,17 +1095,22 @@ int32_t authrouter_manager_execute(authrouter_manager* m, char** out_id, int32_t
     req.downstream_websocket = parts.request.downstream_websocket;
     req.headers = parts.request.headers;
     req.body = parts.request.body;
-    CExecutor adapter(*executor);
     absl::StatusOr<ar::ExecuteResult> r = m->manager->Execute(req, adapter);
     if (!r.ok()) return Fail(err, r.status());
-    if (out_id != nullptr) *out_id = CopyOut(r->credential->id);
     if (out_attempts != nullptr) *out_attempts = r->attempts;
-    if (r->outcome.success) return Ok(err);
-    if (adapter.callback_failed) return Fail(err, CallbackFailed("executor", AUTHROUTER_UNKNOWN));
-    authrouter_error** e = err;
-    const int32_t code = Fail(e, StatusForHttp(r->outcome.http_status),
+    if (r->outcome.success) {
+      if (out_id != nullptr) {
+        *out_id = CopyOut(r->credential->id);
+        if (*out_id == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
+      }
+      return Ok(err);
+    }
+    if (adapter.callback_failed) return Fail(err, CallbackFailed("executor", adapter.callback_code));
+    const int32_t code = Fail(err, StatusForHttp(r->outcome.http_status),
                               "upstream failed: " + r->outcome.error_message);
-    if (err != nullptr && *err != nullptr) (*err)->http_status = r->outcome.http_status;
+    if (err != nullptr && *err != nullptr && *err != &kOutOfMemoryError) {
+      (*err)->http_status = r->outcome.http_status;
+    }
     return code;
   });
 }
@@ -1075,8 +1118,10 @@ int32_t authrouter_manager_execute(authrouter_manager* m, char** out_id, int32_t
 // ---- background work --------------------------------------------------------------------------
 
 int32_t authrouter_manager_start(authrouter_manager* m, authrouter_error** err) {
-  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  if (m == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "manager is NULL");
   return Guard(err, [&] {
+    std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
+    if (int32_t rc = CheckManager(m, err); rc != 0) return rc;  // checked under the lock
     absl::Status s = m->manager->StartRefreshLoop();
     if (!s.ok() && !absl::IsFailedPrecondition(s)) return Fail(err, s);  // no refresher: fine
     if (m->watcher) {
@@ -1089,8 +1134,9 @@ int32_t authrouter_manager_start(authrouter_manager* m, authrouter_error** err) 
 
 int32_t authrouter_manager_stop(authrouter_manager* m) {
   if (m == nullptr) return AUTHROUTER_INVALID_ARGUMENT;
-  if (m->shut_down.load()) return AUTHROUTER_SHUT_DOWN;
   try {
+    std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
+    if (m->shut_down.load()) return AUTHROUTER_SHUT_DOWN;
     if (m->watcher) m->watcher->Stop();
     m->manager->StopRefreshLoop();
   } catch (...) {
@@ -1151,6 +1197,7 @@ int32_t authrouter_extract_session_id(const authrouter_header* headers, size_t h
       if (*out == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
       if (out_len != nullptr) *out_len = ids.primary.size();
     }
+    if (b.size() > (size_t{4} << 20)) extractor.ReleaseLargeBuffers();  // no per-thread hoard
     return Ok(err);
   });
 }

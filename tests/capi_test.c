@@ -289,6 +289,90 @@ static void test_errors_and_nulls(void) {
   CHECK(authrouter_extract_session_id(&h, 1, NULL, 0, NULL, NULL, NULL) == AUTHROUTER_INVALID_ARGUMENT);
 }
 
+/* A selector that fails, and one that picks the last candidate. */
+static int32_t select_fail(void *ud, const char *p, size_t pl, const char *m, size_t ml,
+                           const authrouter_credential *const *c, size_t n, size_t *chosen) {
+  (void)ud; (void)p; (void)pl; (void)m; (void)ml; (void)c; (void)n; (void)chosen;
+  return 7;
+}
+static int32_t select_last(void *ud, const char *p, size_t pl, const char *m, size_t ml,
+                           const authrouter_credential *const *c, size_t n, size_t *chosen) {
+  (void)ud; (void)p; (void)pl; (void)m; (void)ml; (void)c;
+  *chosen = n - 1;
+  return 0;
+}
+static int g_executor_destroyed = 0;
+static void executor_destroy(void *ud) {
+  (void)ud;
+  ++g_executor_destroyed;
+}
+
+static void test_selector_and_ownership(void) {
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  authrouter_error *err = NULL;
+  authrouter_pick_result *pick = NULL;
+  authrouter_pick_request req = AUTHROUTER_PICK_REQUEST_INIT;
+  authrouter_selector sel = AUTHROUTER_SELECTOR_INIT;
+  authrouter_executor ex = AUTHROUTER_EXECUTOR_INIT;
+  authrouter_store empty_store = AUTHROUTER_STORE_INIT; /* no list */
+  authrouter_string provider = S("claude");
+  authrouter_string model = S("m");
+  size_t len = 99;
+
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  sel.select = select_fail;
+  CHECK(authrouter_options_set_selector(opts, &sel, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_set_store(opts, &empty_store, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_register(m, kBob, sizeof kBob - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "bob.json", 8, &model, 1, NULL) == AUTHROUTER_OK);
+  req.providers = &provider;
+  req.provider_count = 1;
+  req.model = model;
+  /* A failing host selector is the host's error, not an empty pool. */
+  CHECK(authrouter_manager_pick(m, &pick, &req, &err) == AUTHROUTER_CALLBACK_FAILED);
+  CHECK(pick == NULL);
+  authrouter_error_free(err);
+  err = NULL;
+  /* A store without list cannot be loaded (the pool is not wiped). */
+  CHECK(authrouter_manager_load(m, &err) == AUTHROUTER_FAILED_PRECONDITION);
+  authrouter_error_free(err);
+  err = NULL;
+  {
+    char *list = NULL;
+    CHECK(authrouter_manager_list(m, &list, NULL, NULL) == AUTHROUTER_OK);
+    CHECK(strstr(list, "bob.json") != NULL);
+    authrouter_string_free(list);
+  }
+  /* The executor's destroy runs once per call, also when the call fails early. */
+  ex.execute = execute;
+  ex.destroy = executor_destroy;
+  CHECK(authrouter_manager_execute(m, NULL, NULL, NULL, &ex, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(g_executor_destroyed == 1);
+  /* Accessors on NULL set the length to 0. */
+  CHECK(authrouter_credential_id(NULL, &len) == NULL && len == 0);
+  len = 99;
+  CHECK(authrouter_pick_result_provider(NULL, &len) == NULL && len == 0);
+  authrouter_manager_free(m);
+
+  /* A selector that works. */
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  sel.select = select_last;
+  CHECK(authrouter_options_set_selector(opts, &sel, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_register(m, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register(m, kBob, sizeof kBob - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "alice.json", 10, &model, 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "bob.json", 8, &model, 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_pick(m, &pick, &req, NULL) == AUTHROUTER_OK);
+  CHECK(strcmp(authrouter_credential_id(authrouter_pick_result_credential(pick), NULL), "bob.json") == 0);
+  authrouter_pick_result_free(pick);
+  authrouter_manager_free(m);
+}
+
 static void test_pool(void) {
   mem_store store_state;
   authrouter_store store = AUTHROUTER_STORE_INIT;
@@ -433,12 +517,11 @@ static void test_pool(void) {
     req.pinned_id = Str("alice.json");
     CHECK(authrouter_manager_execute(m, &used, &attempts, &req, &ex, &err) == AUTHROUTER_RESOURCE_EXHAUSTED);
     CHECK(authrouter_error_http_status(err) == 429);
-    CHECK(used != NULL && strcmp(used, "alice.json") == 0);
+    CHECK(strstr(authrouter_error_message(err, NULL), "rate limited") != NULL);
+    CHECK(used == NULL); /* out-parameters stay NULL on failure */
     CHECK(attempts == 1);
     authrouter_error_free(err);
     err = NULL;
-    authrouter_string_free(used);
-    used = NULL;
     req.pinned_id.data = NULL;
     req.pinned_id.len = 0;
     CHECK(authrouter_manager_execute(m, &used, &attempts, &req, &ex, NULL) == AUTHROUTER_OK);
@@ -484,6 +567,7 @@ int main(void) {
   CHECK(strcmp(authrouter_version_string(), AUTHROUTER_VERSION_STRING) == 0);
   test_errors_and_nulls();
   test_pool();
+  test_selector_and_ownership();
   if (failures != 0) {
     fprintf(stderr, "capi_test: %d failures\n", failures);
     return 1;

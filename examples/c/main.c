@@ -53,7 +53,13 @@ static int32_t pick_for(const char *session, char *id, size_t id_size, char *key
   s = authrouter_credential_id(authrouter_pick_result_credential(pick), &len);
   snprintf(id, id_size, "%.*s", (int)len, s);
   s = authrouter_pick_result_session_key(pick, &len);
-  if (key != NULL) snprintf(key, key_size, "%.*s", (int)len, s);
+  if (key != NULL) {
+    if (len >= key_size) { /* never pass on a truncated binding key */
+      authrouter_pick_result_free(pick);
+      return AUTHROUTER_OUT_OF_RANGE;
+    }
+    snprintf(key, key_size, "%.*s", (int)len, s);
+  }
   authrouter_pick_result_free(pick);
   return AUTHROUTER_OK;
 }

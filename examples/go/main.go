@@ -13,14 +13,16 @@ int32_t ar_go_store_save(void *user_data, const char *id, size_t id_len, const c
 int32_t ar_go_store_remove(void *user_data, const char *id, size_t id_len);
 void ar_go_store_destroy(void *user_data);
 
-static authrouter_store ar_go_store(uintptr_t handle) {
+// The handle travels as an integer and becomes user_data only on the C side (cgo's rules forbid
+// keeping it in a Go unsafe.Pointer).
+static int32_t ar_go_set_store(authrouter_options *opts, uintptr_t handle, authrouter_error **err) {
   authrouter_store s = AUTHROUTER_STORE_INIT;
   s.list = ar_go_store_list;
   s.save = ar_go_store_save;
   s.remove = ar_go_store_remove;
   s.destroy = ar_go_store_destroy;
   s.user_data = (void *)handle;
-  return s;
+  return authrouter_options_set_store(opts, &s, err);
 }
 */
 import "C"
@@ -43,8 +45,16 @@ type memStore struct {
 	freed   bool
 }
 
+// guard turns a panic into an error code: a panic must never unwind through C.
+func guard(rc *C.int32_t) {
+	if r := recover(); r != nil {
+		*rc = 1
+	}
+}
+
 //export goStoreList
-func goStoreList(handle C.uintptr_t, out *C.authrouter_sink) C.int32_t {
+func goStoreList(handle C.uintptr_t, out *C.authrouter_sink) (rc C.int32_t) {
+	defer guard(&rc)
 	s := cgo.Handle(handle).Value().(*memStore)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -64,7 +74,8 @@ func goStoreList(handle C.uintptr_t, out *C.authrouter_sink) C.int32_t {
 }
 
 //export goStoreSave
-func goStoreSave(handle C.uintptr_t, id *C.char, idLen C.size_t, json *C.char, jsonLen C.size_t) C.int32_t {
+func goStoreSave(handle C.uintptr_t, id *C.char, idLen C.size_t, json *C.char, jsonLen C.size_t) (rc C.int32_t) {
+	defer guard(&rc)
 	s := cgo.Handle(handle).Value().(*memStore)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -74,7 +85,8 @@ func goStoreSave(handle C.uintptr_t, id *C.char, idLen C.size_t, json *C.char, j
 }
 
 //export goStoreRemove
-func goStoreRemove(handle C.uintptr_t, id *C.char, idLen C.size_t) C.int32_t {
+func goStoreRemove(handle C.uintptr_t, id *C.char, idLen C.size_t) (rc C.int32_t) {
+	defer guard(&rc)
 	s := cgo.Handle(handle).Value().(*memStore)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -123,8 +135,9 @@ func newManager(config string, store *memStore) (*manager, error) {
 	if e := check(C.authrouter_options_apply_config(opts, cfg.s.data, cfg.s.len, &err), err); e != nil {
 		return nil, e
 	}
-	cs := C.ar_go_store(C.uintptr_t(cgo.NewHandle(store)))
-	if e := check(C.authrouter_options_set_store(opts, &cs, &err), err); e != nil {
+	handle := cgo.NewHandle(store)
+	if e := check(C.ar_go_set_store(opts, C.uintptr_t(handle), &err), err); e != nil {
+		handle.Delete() // not taken: still ours
 		return nil, e
 	}
 	var m *C.authrouter_manager

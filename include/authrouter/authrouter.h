@@ -155,13 +155,18 @@ AUTHROUTER_API void authrouter_credential_free(authrouter_credential *c);
 
 /* ---- host callbacks ------------------------------------------------------------------------
  * Each struct starts with `version` and ends with `user_data` and an optional `destroy`. Fields
- * are only ever appended. The library copies the struct when given it, never dereferences
- * `user_data`, and calls `destroy(user_data)` once when it no longer needs the callbacks. A NULL
- * function pointer means "not provided". Callbacks are never called while the library holds a
- * lock (except the clock, see below), may come from any thread (docs/threading.md), and must
- * not unwind (no C++ exceptions, no longjmp, no Go panics) across the library. A callback that
+ * are only ever appended. The library copies the struct when a call taking it succeeds (a call
+ * that fails validation takes nothing: the caller still owns `user_data`), never dereferences
+ * `user_data`, and calls `destroy(user_data)` exactly once when it no longer needs the callbacks
+ * -- never under a lock, but possibly on a library thread. A NULL function pointer means "not
+ * provided". Callbacks are never called while the library holds a lock (except the clock's
+ * now_unix_ms, see below), may come from any thread (docs/threading.md), and must not unwind
+ * (no C++ exceptions, no longjmp, no Go or Rust panics) across the library. A callback that
  * returns a non-zero status fails the operation with AUTHROUTER_CALLBACK_FAILED (refreshers and
- * transports may return the specific codes listed at their struct). */
+ * transports may return the specific codes listed at their struct).
+ *
+ * IMPORTANT: credential views, strings and sinks passed to a callback are valid only during that
+ * call. */
 
 /* A Store persists credentials (records in their JSON form). */
 #define AUTHROUTER_STORE_VERSION 1
@@ -185,10 +190,13 @@ AUTHROUTER_API void authrouter_store_init(authrouter_store *store);
 typedef struct authrouter_clock {
   uint32_t version;                        /* AUTHROUTER_CLOCK_VERSION */
   int64_t (*now_unix_ms)(void *user_data); /* milliseconds since 1970-01-01T00:00:00Z */
+  /* Optional: wait `ms` in this clock's time (execute's waits between retry rounds). Without
+   * it those waits use the real clock. Not called under a lock. */
+  void (*sleep_ms)(void *user_data, int64_t ms);
   void *user_data;
   void (*destroy)(void *user_data);
 } authrouter_clock;
-#define AUTHROUTER_CLOCK_INIT {AUTHROUTER_CLOCK_VERSION, NULL, NULL, NULL}
+#define AUTHROUTER_CLOCK_INIT {AUTHROUTER_CLOCK_VERSION, NULL, NULL, NULL, NULL}
 AUTHROUTER_API void authrouter_clock_init(authrouter_clock *clock);
 
 /* Hooks hear about changes, in order, one at a time per manager. */
@@ -337,12 +345,14 @@ AUTHROUTER_API int32_t authrouter_manager_new(authrouter_manager **out,
 /* free stops the background work and frees the manager. No other call on it may be running or
  * start (caller error; docs/ABI.md). Accepts NULL. */
 AUTHROUTER_API void authrouter_manager_free(authrouter_manager *m);
-/* shutdown stops the background work; every later call except free returns AUTHROUTER_SHUT_DOWN.
- * Idempotent. */
+/* shutdown stops the background work (refresh loop, directory watcher, session sweeper); every
+ * later call except free returns AUTHROUTER_SHUT_DOWN. Calls already running on other threads
+ * finish normally. Idempotent. */
 AUTHROUTER_API int32_t authrouter_manager_shutdown(authrouter_manager *m);
 
 /* apply_config applies a new configuration (hot reload: only what changed; bindings and
- * cooldowns stay). A rejected config changes nothing. */
+ * cooldowns stay). A rejected config changes nothing. `auth-dir` is not re-applied (it takes
+ * effect for a new manager). */
 AUTHROUTER_API int32_t authrouter_manager_apply_config(authrouter_manager *m, const char *json,
                                                        size_t json_len, authrouter_error **err);
 
@@ -444,11 +454,14 @@ AUTHROUTER_API int32_t authrouter_manager_reset_cooldowns(authrouter_manager *m,
                                                           size_t model_len,
                                                           authrouter_error **err);
 
-/* execute runs a request with failover and retry rounds through `executor` (copied for the call
- * and destroyed after it). *out_credential_id receives the ID of the last credential called
- * (free with authrouter_string_free) and *out_attempts the number of upstream calls; the return
- * value is OK when the last call succeeded, CALLBACK_FAILED when the executor failed, or the
- * routing error when nothing could be called. */
+/* execute runs a request with failover and retry rounds through `executor` (its destroy runs
+ * before execute returns, whatever the outcome, once `executor` is non-NULL). On success
+ * *out_credential_id receives the ID of the credential that succeeded (free with
+ * authrouter_string_free). *out_attempts receives the number of upstream calls when the last
+ * round called upstream. The return value is OK when the last call succeeded; CALLBACK_FAILED
+ * when the executor callback failed; the code for the upstream's HTTP status (429
+ * RESOURCE_EXHAUSTED, 401 UNAUTHENTICATED, 5xx UNAVAILABLE, ...) with that status in *err when
+ * the upstream failed; or the routing error when nothing could be called. */
 AUTHROUTER_API int32_t authrouter_manager_execute(authrouter_manager *m, char **out_credential_id,
                                                   int32_t *out_attempts,
                                                   const authrouter_pick_request *request,

@@ -84,9 +84,10 @@ struct ConfigParseOptions {
 // (hot reload): the strategy (rotations within each provider kept), session affinity (bindings
 // kept when it stays on and only the TTL changed), retry settings (for new requests; no cooldown
 // touched), cooling settings (for new results), refresh workers (the runner resizes) and refresh
-// profiles. Returns the names of the keys that changed, or an error when a setting is refused,
-// in which case nothing after it was applied. `auth-dir` is not applied here (the host reopens
-// its store and watcher).
+// profiles (a provider with a refresher the host registered keeps it; profiles fill in the
+// rest). Everything that can fail is checked first: an error means nothing was applied.
+// Returns the names of the keys that changed. `auth-dir` is not applied here (the host reopens
+// its store and watcher) but is listed when it changed.
 [[nodiscard]] absl::StatusOr<std::vector<std::string>> ApplyConfig(
     Manager& manager, const Config& previous, const Config& next,
     std::shared_ptr<Transport> transport = nullptr);

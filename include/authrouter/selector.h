@@ -57,8 +57,8 @@ class Selector {
 
   // Select returns the index in `candidates` of the credential to use. `candidates` is never
   // empty: the available (not cooling, not disabled, not tried) credentials of the best priority
-  // tier, sorted by ID. An error status, or an index out of range, fails the pick with
-  // auth_not_found ("selector returned no auth").
+  // tier, sorted by ID. An error status fails the pick with that status; an index out of range
+  // fails it with auth_not_found ("selector returned no auth").
   virtual absl::StatusOr<size_t> Select(
       const SelectContext& context,
       std::span<const std::shared_ptr<const Credential>> candidates) = 0;

@@ -179,23 +179,42 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
 
 namespace {
 
+// ConfigRefresher marks the refresher a configuration's refresh-profiles installed, so a reload
+// replaces only its own and never a refresher the host registered (the host's wins, as at start).
+class ConfigRefresher final : public Refresher {
+ public:
+  explicit ConfigRefresher(std::shared_ptr<Refresher> inner) : inner_(std::move(inner)) {}
+  absl::StatusOr<TokenUpdate> Refresh(const Credential& c, const RefreshContext& ctx) override {
+    return inner_->Refresh(c, ctx);
+  }
+
+ private:
+  std::shared_ptr<Refresher> inner_;
+};
+
+bool IsConfigRefresher(const std::shared_ptr<Refresher>& r) {
+  return dynamic_cast<const ConfigRefresher*>(r.get()) != nullptr;
+}
+
 // InstallProfiles points the profiled providers at one OAuth2 refresher, after dropping the
-// refreshers `previous` installed.
+// refreshers an earlier configuration installed. Providers with a host refresher keep it.
 absl::Status InstallProfiles(RefreshOptions& refresh, const Config* previous, const Config& next,
                              std::shared_ptr<Transport> transport) {
-  if (previous != nullptr) {
-    for (const auto& [provider, profile] : previous->refresh_profiles) {
-      refresh.refreshers.erase(provider);
-    }
+  (void)previous;
+  for (auto it = refresh.refreshers.begin(); it != refresh.refreshers.end();) {
+    it = IsConfigRefresher(it->second) ? refresh.refreshers.erase(it) : std::next(it);
   }
   if (next.refresh_profiles.empty()) return absl::OkStatus();
   OAuth2RefresherOptions o;
   o.transport = std::move(transport);
   o.profiles = next.refresh_profiles;
-  absl::StatusOr<std::shared_ptr<Refresher>> refresher = NewOAuth2Refresher(std::move(o));
-  if (!refresher.ok()) return refresher.status();
+  absl::StatusOr<std::shared_ptr<Refresher>> oauth2 = NewOAuth2Refresher(std::move(o));
+  if (!oauth2.ok()) return oauth2.status();
+  auto refresher = std::make_shared<ConfigRefresher>(*std::move(oauth2));
   for (const auto& [provider, profile] : next.refresh_profiles) {
-    refresh.refreshers[provider] = *refresher;
+    auto [it, inserted] = refresh.refreshers.try_emplace(provider, refresher);
+    (void)it;
+    (void)inserted;  // an existing (host) refresher stays
   }
   return absl::OkStatus();
 }

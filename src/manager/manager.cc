@@ -792,7 +792,8 @@ absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
   context.model = request.model;
   context.downstream_websocket = request.downstream_websocket;
   absl::StatusOr<size_t> chosen = selector->Select(context, candidates);
-  if (!chosen.ok() || *chosen >= candidates.size()) {
+  if (!chosen.ok()) return chosen.status();  // the host's own error, as it said it
+  if (*chosen >= candidates.size()) {
     return AuthNotFoundError("selector returned no auth", spec.providers, spec.model);
   }
   return PickResult{std::move(candidates[*chosen]), candidate_providers[*chosen], nullptr};

@@ -436,11 +436,15 @@ absl::Status Manager::SetRefreshOptions(RefreshOptions options) {
     return absl::FailedPreconditionError(
         "the refresh loop cannot be resized or stopped from its own thread");
   }
+  // The replaced options are released after the locks: dropping the last reference to a host
+  // refresher runs host code (its destroy callback), which may call back into the Manager.
+  std::shared_ptr<const RefreshOptions> replaced;
+  auto next = std::make_shared<const RefreshOptions>(std::move(options));
   {
     std::shared_lock lock(impl.mu);
     std::lock_guard<std::mutex> rlock(rs.mu);
-    restart = rs.running && (!enabled || rs.options->workers != options.workers);
-    rs.options = std::make_shared<const RefreshOptions>(std::move(options));
+    restart = rs.running && (!enabled || rs.options->workers != next->workers);
+    replaced = std::exchange(rs.options, std::move(next));
     rs.enabled.store(enabled);
     rs.queue.Clear();
     rs.dirty.clear();
