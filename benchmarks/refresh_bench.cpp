@@ -26,8 +26,9 @@ struct Pool {
 };
 
 // A pool of claude OAuth credentials whose tokens expire over the next 100,000 s.
-Pool MakePool(int n) {
-  Pool p;
+std::unique_ptr<Pool> MakePoolPtr(int n) {
+  auto pool = std::make_unique<Pool>();
+  Pool& p = *pool;
   p.credentials.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     ar::Credential c;
@@ -41,12 +42,13 @@ Pool MakePool(int n) {
     p.queue.Upsert(c.id, *ar::NextRefreshCheck(c, kStart, p.options));
     p.credentials.push_back(std::move(c));
   }
-  return p;
+  return pool;
 }
 
 // One change: the credential is re-evaluated (spec 05 §4) and moved in the schedule.
 void BM_RefreshLoop_Reschedule(benchmark::State& state) {
-  Pool p = MakePool(static_cast<int>(state.range(0)));
+  std::unique_ptr<Pool> pool = MakePoolPtr(static_cast<int>(state.range(0)));
+  Pool& p = *pool;
   uint64_t x = 88172645463325252ull;
   absl::Time now = kStart;
   ar::bench::AllocCounter allocs(state);
@@ -65,7 +67,8 @@ BENCHMARK(BM_RefreshLoop_Reschedule)->Arg(100'000);
 
 // One due credential: popped, evaluated (should it refresh?), and scheduled again later.
 void BM_RefreshLoop_PopDue(benchmark::State& state) {
-  Pool p = MakePool(static_cast<int>(state.range(0)));
+  std::unique_ptr<Pool> pool = MakePoolPtr(static_cast<int>(state.range(0)));
+  Pool& p = *pool;
   std::vector<std::string> due;
   due.reserve(16);
   absl::Time now = kStart + absl::Hours(1);  // the first token enters claude's 4 h lead here
@@ -100,7 +103,8 @@ void BM_RefreshLoop_IdlePass(benchmark::State& state) {
   ar::ManagerOptions o;
   o.refresh.default_refresher = std::make_shared<Never>();
   auto manager = *ar::Manager::Create(std::move(o));
-  Pool p = MakePool(static_cast<int>(state.range(0)));
+  std::unique_ptr<Pool> pool = MakePoolPtr(static_cast<int>(state.range(0)));
+  Pool& p = *pool;
   for (ar::Credential& c : p.credentials) {
     if (!manager->Register(std::move(c)).ok()) std::abort();
   }
