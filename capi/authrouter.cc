@@ -3,6 +3,7 @@
 // callbacks wrapped as the core's interfaces.
 #include "authrouter/authrouter.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -209,6 +210,17 @@ int32_t CheckManager(authrouter_manager* m, authrouter_error** err) noexcept {
 
 // ---- callback adapters -------------------------------------------------------------------------
 
+// Versioned copies a caller's struct by the size its `version` had, into a zeroed struct, so a
+// caller built against an older header is never read past the end of its struct. Every struct
+// is at version 1 today; an appended field adds a row (docs/ABI.md).
+template <typename T>
+T Versioned(const T& in, size_t v1_size) {
+  T out{};
+  const size_t size = in.version <= 1 ? v1_size : sizeof(T);
+  std::memcpy(static_cast<void*>(&out), &in, std::min(size, sizeof(T)));
+  return out;
+}
+
 // Owner runs the host's destroy(user_data) once, when the last adapter copy goes away.
 class Owner {
  public:
@@ -227,7 +239,8 @@ class Owner {
 
 class CStore final : public ar::Store {
  public:
-  explicit CStore(const authrouter_store& s) : s_(s), owner_(s.user_data, s.destroy) {}
+  explicit CStore(const authrouter_store& s)
+      : s_(Versioned(s, sizeof(authrouter_store))), owner_(s.user_data, s.destroy) {}
 
   absl::StatusOr<std::vector<ar::Credential>> List() override {
     if (s_.list == nullptr) return absl::FailedPreconditionError("the store has no list callback");
@@ -275,7 +288,8 @@ class CStore final : public ar::Store {
 
 class CClock final : public ar::Clock {
  public:
-  explicit CClock(const authrouter_clock& c) : c_(c), owner_(c.user_data, c.destroy) {}
+  explicit CClock(const authrouter_clock& c)
+      : c_(Versioned(c, sizeof(authrouter_clock))), owner_(c.user_data, c.destroy) {}
   absl::Time Now() const override { return absl::FromUnixMillis(c_.now_unix_ms(owner_.user_data())); }
   bool SleepFor(absl::Duration d, const std::atomic<bool>* cancelled) const override {
     if (c_.sleep_ms == nullptr) return ar::Clock::SleepFor(d, cancelled);
@@ -291,7 +305,8 @@ class CClock final : public ar::Clock {
 
 class CHooks final : public ar::Hooks {
  public:
-  explicit CHooks(const authrouter_hooks& h) : h_(h), owner_(h.user_data, h.destroy) {}
+  explicit CHooks(const authrouter_hooks& h)
+      : h_(Versioned(h, sizeof(authrouter_hooks))), owner_(h.user_data, h.destroy) {}
   void OnRegistered(const std::shared_ptr<const ar::Credential>& c) override {
     if (h_.on_registered == nullptr) return;
     authrouter_credential view(c);
@@ -324,7 +339,8 @@ class CHooks final : public ar::Hooks {
 
 class CSelector final : public ar::Selector {
  public:
-  explicit CSelector(const authrouter_selector& s) : s_(s), owner_(s.user_data, s.destroy) {}
+  explicit CSelector(const authrouter_selector& s)
+      : s_(Versioned(s, sizeof(authrouter_selector))), owner_(s.user_data, s.destroy) {}
   absl::StatusOr<size_t> Select(const ar::SelectContext& context,
                                 std::span<const std::shared_ptr<const ar::Credential>> candidates) override {
     std::vector<std::unique_ptr<authrouter_credential>> views;
@@ -375,7 +391,8 @@ absl::StatusOr<ar::TokenUpdate> ParseTokenJson(std::string_view json, absl::Time
 
 class CRefresher final : public ar::Refresher {
  public:
-  explicit CRefresher(const authrouter_refresher& r) : r_(r), owner_(r.user_data, r.destroy) {}
+  explicit CRefresher(const authrouter_refresher& r)
+      : r_(Versioned(r, sizeof(authrouter_refresher))), owner_(r.user_data, r.destroy) {}
   absl::StatusOr<ar::TokenUpdate> Refresh(const ar::Credential& c,
                                           const ar::RefreshContext& ctx) override {
     // A non-owning view: valid for the call, no copy of the credential.
@@ -403,7 +420,8 @@ class CRefresher final : public ar::Refresher {
 
 class CTransport final : public ar::Transport {
  public:
-  explicit CTransport(const authrouter_transport& t) : t_(t), owner_(t.user_data, t.destroy) {}
+  explicit CTransport(const authrouter_transport& t)
+      : t_(Versioned(t, sizeof(authrouter_transport))), owner_(t.user_data, t.destroy) {}
   absl::StatusOr<ar::HttpResponse> Send(const ar::HttpRequest& req) override {
     std::vector<authrouter_header> headers;
     for (const auto& [k, v] : req.headers) {
@@ -432,7 +450,8 @@ class CTransport final : public ar::Transport {
 
 class CExecutor final : public ar::Executor {
  public:
-  explicit CExecutor(const authrouter_executor& e) : e_(e), owner_(e.user_data, e.destroy) {}
+  explicit CExecutor(const authrouter_executor& e)
+      : e_(Versioned(e, sizeof(authrouter_executor))), owner_(e.user_data, e.destroy) {}
   ar::Outcome Execute(const ar::Attempt& a) override {
     authrouter_credential view(
         std::shared_ptr<const ar::Credential>(std::shared_ptr<const ar::Credential>(), &a.credential));

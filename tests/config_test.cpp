@@ -124,6 +124,11 @@ TEST_CASE("Config: bad values are rejected with the key's path", "[config]") {
     INFO(c.json);
     CHECK(Error(c.json).starts_with(std::string(c.path) + ":"));
   }
+  CHECK(Error(R"({"request-retry":1,"request-retry":2})").starts_with("request-retry: appears twice"));
+  CHECK(Error(R"({"routing":{"strategy":"fill-first","strategy":"round-robin"}})")
+            .starts_with("routing.strategy: appears twice"));
+  CHECK(Error(R"({"refresh-profiles":{"claude":{"token-url":"https://a"},"Claude":{"token-url":"https://b"}}})")
+            .starts_with("refresh-profiles.Claude: names a provider twice"));
   CHECK(Error("not json").starts_with("config: not a JSON object"));
   CHECK(Error("[1]").starts_with("config: not a JSON object"));
   CHECK(Error(R"({"a":)").starts_with("config:"));

@@ -13,7 +13,8 @@
 //   }
 //
 // Every key is optional; an absent key takes its default. Unknown keys are reported as warnings
-// (a typo must not pass silently); a bad value rejects the whole file with the key's path.
+// (a typo must not pass silently); a bad value, or a key given twice, rejects the whole file with
+// the key's path.
 #ifndef AUTHROUTER_CONFIG_H_
 #define AUTHROUTER_CONFIG_H_
 

@@ -1,6 +1,9 @@
 // The configuration file (spec 06 §10 and later fixes C3, E3).
 #include "authrouter/config.h"
 
+#include <optional>
+#include <set>
+
 #include "authrouter/file_store.h"
 #include "authrouter/session_cache.h"
 #include "authrouter/values.h"
@@ -42,7 +45,18 @@ absl::StatusOr<std::string> GetString(element e, std::string_view path) {
   return std::string(s);
 }
 
+// Duplicates reports the first key that appears twice in `o` (JSON allows it; a config must
+// not, since only one of the two values could take effect).
+std::optional<std::string> Duplicate(object o) {
+  std::set<std::string_view> seen;
+  for (auto field : o) {
+    if (!seen.insert(field.key).second) return std::string(field.key);
+  }
+  return std::nullopt;
+}
+
 absl::Status ParseProfile(object o, std::string_view path, OAuth2Profile& p) {
+  if (auto dup = Duplicate(o)) return Bad(internal::Cat(path, ".", *dup), "appears twice");
   for (auto field : o) {
     const std::string key = internal::Cat(path, ".", field.key);
     if (field.key == "encoding") {
@@ -80,6 +94,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
     return absl::InvalidArgumentError(
         internal::Cat("config: not a JSON object (", simdjson::error_message(err), ")"));
   }
+  if (auto dup = Duplicate(root)) return Bad(*dup, "appears twice");
   Config c;
   std::string auth_dir_raw;
   bool affinity = false, claude_affinity = false;
@@ -95,6 +110,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
     } else if (key == "routing") {
       object routing;
       if (v.get_object().get(routing)) return Bad(key, "must be an object");
+      if (auto dup = Duplicate(routing)) return Bad(internal::Cat("routing.", *dup), "appears twice");
       for (auto r : routing) {
         const std::string path = internal::Cat("routing.", r.key);
         if (r.key == "strategy") {
@@ -153,11 +169,13 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
     } else if (key == "refresh-profiles") {
       object profiles;
       if (v.get_object().get(profiles)) return Bad(key, "must be an object");
+      std::set<std::string> providers;
       for (auto p : profiles) {
         const std::string provider = internal::AsciiLower(TrimSpace(p.key));
         const std::string path = internal::Cat(key, ".", p.key);
         object po;
         if (provider.empty()) return Bad(path, "empty provider name");
+        if (!providers.insert(provider).second) return Bad(path, "names a provider twice");
         if (p.value.get_object().get(po)) return Bad(path, "must be an object");
         OAuth2Profile profile;
         if (absl::Status s = ParseProfile(po, path, profile); !s.ok()) return s;
