@@ -8,7 +8,7 @@
 # SELF_TEST checks that the check can fail: it renames one function in a copy of the baseline
 # (so the library appears to have lost it) and expects the comparison to report that.
 # To accept an intended change, regenerate the baseline (docs/ABI.md):
-#   abidw --no-corpus-path --drop-private-types --no-show-locs --no-comp-dir-path \
+#   abidw --no-corpus-path --drop-private-types --no-show-locs --no-comp-dir-path --exported-interfaces-only \
 #         --headers-dir include/authrouter --out-file tests/abi/libauthrouter.so.0.abi \
 #         build/release/libauthrouter.so
 set(baseline "${BASELINE}")
