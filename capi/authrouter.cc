@@ -25,6 +25,7 @@
 #include "authrouter/values.h"
 #include "authrouter/watcher.h"
 #include "internal/json_object.h"
+#include "internal/strings.h"
 #include "simdjson.h"
 
 namespace ar = authrouter;
@@ -764,10 +765,7 @@ int32_t authrouter_options_add_refresher(authrouter_options* o, const char* prov
   if (!Str(provider, provider_len, &p)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "provider is NULL");
   return Guard(err, [&] {
     auto refresher = std::make_shared<CRefresher>(*r);
-    std::string key(ar::TrimSpace(p));
-    for (char& ch : key) {
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    }
+    const std::string key = ar::internal::ProviderKey(p);
     if (key.empty()) {
       o->default_refresher = std::move(refresher);
     } else {

@@ -141,6 +141,10 @@ struct Credential {
   // VirtualParent returns the trimmed `gemini_virtual_parent` attribute ("" = none).
   std::string_view VirtualParent() const;
 
+  // IsDisabled reports whether the credential is disabled: the flag, or status "disabled" (a
+  // record loaded with either never routes, refreshes or inherits runtime state).
+  bool IsDisabled() const { return disabled || status == CredentialStatus::kDisabled; }
+
   // RuntimeOnly reports whether the `runtime_only` attribute is "true" (trimmed, any case).
   // Runtime-only credentials are never persisted.
   bool RuntimeOnly() const;

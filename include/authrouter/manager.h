@@ -117,6 +117,9 @@ struct RetrySettings {
   friend bool operator==(const RetrySettings&, const RetrySettings&) = default;
 };
 
+// ValidateRetrySettings returns InvalidArgumentError naming the first out-of-range field.
+[[nodiscard]] absl::Status ValidateRetrySettings(const RetrySettings& settings);
+
 // WriteOptions qualifies one change.
 struct WriteOptions {
   // Write the change through the Store. A host applying a change that came from its store (for

@@ -35,6 +35,9 @@
 namespace authrouter {
 inline namespace v0 {
 
+// kMaxSessionAffinityTtl is the longest binding TTL accepted anywhere (options, config files).
+inline constexpr absl::Duration kMaxSessionAffinityTtl = absl::Hours(24 * 30);
+
 class SessionCache {
  public:
   // kMaxAliases is the most keys one group holds (A5); further aliases are ignored.

@@ -129,7 +129,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
           absl::StatusOr<std::string> s = GetString(r.value, path);
           if (!s.ok()) return s.status();
           absl::StatusOr<absl::Duration> d = ParseGoDuration(TrimSpace(*s));
-          if (!d.ok() || *d <= absl::ZeroDuration() || *d > absl::Hours(24 * 30)) {
+          if (!d.ok() || *d <= absl::ZeroDuration() || *d > kMaxSessionAffinityTtl) {
             return Bad(path, "must be a duration between 0 and 720h, like \"30m\" or \"1h\"");
           }
           ttl_raw = *s;
@@ -171,7 +171,7 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
       if (v.get_object().get(profiles)) return Bad(key, "must be an object");
       std::set<std::string> providers;
       for (auto p : profiles) {
-        const std::string provider = internal::AsciiLower(TrimSpace(p.key));
+        const std::string provider = internal::ProviderKey(p.key);
         const std::string path = internal::Cat(key, ".", p.key);
         object po;
         if (provider.empty()) return Bad(path, "empty provider name");
@@ -272,14 +272,10 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
     if (absl::Status s = ValidateRefreshOptions(refresh); !s.ok()) return s;
   }
   if (next.session_affinity && (next.session_affinity_ttl <= absl::ZeroDuration() ||
-                                next.session_affinity_ttl > absl::Hours(24 * 30))) {
+                                next.session_affinity_ttl > kMaxSessionAffinityTtl)) {
     return absl::InvalidArgumentError("routing.session-affinity-ttl: out of range");
   }
-  if (next.retry.request_retry < 0 || next.retry.request_retry > 100 ||
-      next.retry.max_retry_credentials < 0 || next.retry.max_retry_interval < absl::ZeroDuration() ||
-      next.retry.max_retry_interval > absl::Hours(1)) {
-    return absl::InvalidArgumentError("request-retry / max-retry-*: out of range");
-  }
+  if (absl::Status s = ValidateRetrySettings(next.retry); !s.ok()) return s;
   std::vector<std::string> changed;
   if (next.strategy != previous.strategy) {
     manager.SetStrategy(next.strategy);

@@ -17,4 +17,15 @@ std::array<uint8_t, 32> Sha256(std::string_view data) {
   return digest;
 }
 
+std::string Sha256Hex(std::string_view data) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(64);
+  for (uint8_t b : Sha256(data)) {
+    out.push_back(kHex[b >> 4]);
+    out.push_back(kHex[b & 15]);
+  }
+  return out;
+}
+
 }  // namespace authrouter::internal

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "absl/strings/string_view.h"
+#include "authrouter/values.h"
 
 namespace authrouter::internal {
 
@@ -56,6 +57,10 @@ inline std::string AsciiLower(std::string_view s) {
   }
   return out;
 }
+
+// ProviderKey is the one rule by which routing, refresh and configuration compare provider names:
+// trimmed (Unicode white space, as Go) and ASCII lower-cased.
+inline std::string ProviderKey(std::string_view provider) { return AsciiLower(TrimSpace(provider)); }
 
 }  // namespace authrouter::internal
 

@@ -51,7 +51,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
   const RetrySettings retry = impl.Retry();  // a reload applies to the next request
   std::vector<std::string> providers;  // normalised, for the cooldown scan
   for (std::string_view p : request.providers) {
-    std::string key = internal::AsciiLower(TrimSpace(p));
+    std::string key = internal::ProviderKey(p);
     if (!key.empty() && std::find(providers.begin(), providers.end(), key) == providers.end()) {
       providers.push_back(std::move(key));
     }
@@ -185,7 +185,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       std::shared_lock lock(impl.mu);
       const std::string_view model_key = CanonicalModelKey(request.model);
       for (const auto& [id, c] : impl.records) {
-        const std::string provider = internal::AsciiLower(TrimSpace(c->provider));
+        const std::string provider = internal::ProviderKey(c->provider);
         if (std::find(providers.begin(), providers.end(), provider) == providers.end()) continue;
         if (round >= std::min<int64_t>(c->RequestRetry(retry.request_retry), 100)) continue;
         any_retry_left = true;

@@ -168,10 +168,6 @@ class FixedClock final : public Clock {
 };
 
 // IsDisabled reports whether a credential is disabled by flag or status.
-bool IsDisabled(const Credential& c) {
-  return c.disabled || c.status == CredentialStatus::kDisabled;
-}
-
 // Reconcile drops the states of models `c` no longer serves and resets the states of models
 // newly added to an earlier registration. Returns whether anything changed.
 // StateKeys returns the model-state keys a registration covers: each model, and for a prefixed
@@ -218,8 +214,6 @@ bool Reconcile(Credential& c, const std::vector<std::string>& before_models, boo
 Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Manager::~Manager() { StopRefreshLoop(); }
 
-namespace {
-
 absl::Status ValidateRetrySettings(const RetrySettings& r) {
   if (r.request_retry < 0 || r.request_retry > 100) {
     return absl::InvalidArgumentError("request_retry must be between 0 and 100");
@@ -232,8 +226,6 @@ absl::Status ValidateRetrySettings(const RetrySettings& r) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options) {
   const RetrySettings retry{options.request_retry, options.max_retry_credentials,
@@ -305,7 +297,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential cre
       credential.index_assigned = existing.index_assigned;
     }
     if (IsZeroTime(credential.created_at)) credential.created_at = existing.created_at;
-    if (!IsDisabled(existing) && !IsDisabled(credential)) {
+    if (!existing.IsDisabled() && !credential.IsDisabled()) {
       if (credential.model_states.empty()) credential.model_states = existing.model_states;
       if (IsZeroTime(credential.last_refreshed_at)) {
         credential.last_refreshed_at = existing.last_refreshed_at;
@@ -564,7 +556,7 @@ absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model
     next.next_retry_after = ZeroTime();
     next.quota = QuotaState{};
   }
-  if (!internal::HasModelError(next, now) && !IsDisabled(next)) {
+  if (!internal::HasModelError(next, now) && !next.IsDisabled()) {
     next.last_error.reset();
     next.status_message.clear();
     next.status = CredentialStatus::kActive;
@@ -626,7 +618,7 @@ absl::StatusOr<PickResult> Manager::Pick(std::string_view provider, std::string_
 }
 
 absl::Status Manager::SetSessionAffinity(bool enabled, absl::Duration ttl) {
-  if (ttl <= absl::ZeroDuration() || ttl > absl::Hours(24 * 30)) {
+  if (ttl <= absl::ZeroDuration() || ttl > kMaxSessionAffinityTtl) {
     return absl::InvalidArgumentError("session affinity ttl must be greater than 0 and at most 30 days");
   }
   std::shared_ptr<SessionCache> old;

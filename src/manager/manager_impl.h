@@ -18,6 +18,7 @@
 #include "internal/br_lock.h"
 #include "internal/strings.h"
 #include "manager/refresh_state.h"
+#include "refresh/refresh_internal.h"
 #include "manager/result_state.h"
 #include "routing/scheduler.h"
 
@@ -132,8 +133,8 @@ struct Manager::Impl {
   // refresh running across the reload is still written back. REQUIRES: mu held exclusively.
   void Reincarnate(const Credential& next, const Credential* previous,
                    std::optional<uint64_t> previous_incarnation) {
-    auto token = [](const Credential& c) { return c.metadata.GetString("refresh_token"); };
-    if (previous != nullptr && previous_incarnation && token(*previous) == token(next)) {
+    if (previous != nullptr && previous_incarnation &&
+        internal::RefreshTokenOf(*previous) == internal::RefreshTokenOf(next)) {
       incarnations.insert_or_assign(next.id, *previous_incarnation);
     } else {
       NewIncarnation(next.id);

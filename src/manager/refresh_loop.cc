@@ -7,6 +7,7 @@
 #include "internal/strings.h"
 #include "internal/unicode.h"
 #include "manager/manager_impl.h"
+#include "refresh/refresh_internal.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -15,7 +16,7 @@ namespace {
 using internal::Event;
 
 std::shared_ptr<Refresher> RefresherFor(const RefreshOptions& o, std::string_view provider) {
-  const std::string key = internal::AsciiLower(TrimSpace(provider));
+  const std::string key = internal::ProviderKey(provider);
   if (auto it = o.refreshers.find(key); it != o.refreshers.end() && it->second) return it->second;
   return o.default_refresher;
 }
@@ -23,11 +24,6 @@ std::shared_ptr<Refresher> RefresherFor(const RefreshOptions& o, std::string_vie
 // The refresh loop's threads mark themselves, so that a callback running on one of them cannot
 // ask the loop to join itself.
 thread_local const void* tl_loop_owner = nullptr;
-
-// RefreshToken returns the credential's refresh token ("" when none).
-std::string RefreshToken(const Credential& c) {
-  return c.metadata.GetString("refresh_token").value_or("");
-}
 
 // IsUnauthorized: the refresh token is dead (later fix D2).
 bool IsUnauthorized(const absl::Status& s) {
@@ -37,18 +33,15 @@ bool IsUnauthorized(const absl::Status& s) {
          text.find("401 unauthorized") != std::string::npos;
 }
 
-bool InBackoff(const Credential& c, absl::Time now) {
-  return !IsZeroTime(c.next_refresh_after) && now < c.next_refresh_after;
-}
-
 }  // namespace
 
 bool Manager::Impl::RefreshableOn401(const Credential& c) const {
-  if (!refresh.enabled.load() || c.IsApiKey() || c.disabled) return false;
+  if (!refresh.enabled.load() || c.IsApiKey() || c.IsDisabled()) return false;
   // Not for a dead refresh token (D2), nor while a failed refresh backs off.
-  if (HasDeadRefreshToken(c) || (c.last_error && InBackoff(c, clock->Now()))) return false;
-  const std::optional<std::string> token = c.metadata.GetString("refresh_token");
-  if (!token || token->empty()) return false;
+  if (HasDeadRefreshToken(c) || (c.last_error && internal::InRefreshBackoff(c, clock->Now()))) {
+    return false;
+  }
+  if (internal::RefreshTokenOf(c).empty()) return false;
   std::lock_guard<std::mutex> lock(refresh.mu);
   return RefresherFor(*refresh.options, c.provider) != nullptr;
 }
@@ -113,7 +106,7 @@ size_t Manager::ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jo
     auto it = impl.records.find(id);
     if (it == impl.records.end()) continue;
     const Credential& c = *it->second;
-    if (c.disabled || c.status == CredentialStatus::kDisabled || InBackoff(c, now)) {
+    if (c.IsDisabled() || internal::InRefreshBackoff(c, now)) {
       rs.MarkDirty(id);
       continue;
     }
@@ -206,17 +199,17 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
     std::lock_guard<std::mutex> rlock(rs.mu);
     options = rs.options;
   }
-  if (credential->disabled || credential->status == CredentialStatus::kDisabled) {
+  if (credential->IsDisabled()) {
     return absl::FailedPreconditionError("the credential is disabled");
   }
   if (credential->IsApiKey()) {
     return absl::FailedPreconditionError("an API-key credential has no token to refresh");
   }
-  const std::string started_token = RefreshToken(*credential);
+  const std::string started_token = internal::RefreshTokenOf(*credential);
   std::shared_ptr<Refresher> refresher = RefresherFor(*options, credential->provider);
   if (!refresher) {
     return absl::FailedPreconditionError(internal::Cat(
-        "no refresher for provider \"", internal::AsciiLower(TrimSpace(credential->provider)),
+        "no refresher for provider \"", internal::ProviderKey(credential->provider),
         "\""));
   }
 
@@ -248,7 +241,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
       rs.dropped.fetch_add(1, std::memory_order_relaxed);
       return absl::AbortedError("the credential was removed during its refresh");
     }
-    if (RefreshToken(*it->second) != started_token) {
+    if (internal::RefreshTokenOf(*it->second) != started_token) {
       // New tokens arrived meanwhile (a re-login): they win over this refresh's.
       rs.dropped.fetch_add(1, std::memory_order_relaxed);
       return absl::AbortedError("the credential's refresh token changed during its refresh");
@@ -270,7 +263,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
         next.last_error = ErrorRecord{std::string(kDeadRefreshTokenCode), std::move(message), false, 401};
         next.next_refresh_after = ZeroTime();
         next.unavailable = true;
-        if (!next.disabled && next.status != CredentialStatus::kDisabled) {
+        if (!next.IsDisabled()) {
           next.status = CredentialStatus::kError;
           next.status_message = "unauthorized";
         }

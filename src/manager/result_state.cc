@@ -110,14 +110,10 @@ std::pair<absl::Time, int> QuotaNext(const QuotaState& q, const Result& r, bool 
   return {now + cooldown, level};
 }
 
-bool IsDisabledRecord(const Credential& c) {
-  return c.disabled || c.status == CredentialStatus::kDisabled;
-}
-
 // ClearRecord is the record-level success reset. A disabled credential stays disabled: an
 // in-flight success must not flip it back to active.
 bool ClearRecord(Credential& c) {
-  const bool keep_status = IsDisabledRecord(c);
+  const bool keep_status = c.IsDisabled();
   const bool dirty = c.unavailable || !(c.quota == QuotaState{}) || c.last_error.has_value() ||
                      !IsZeroTime(c.next_retry_after) ||
                      (!keep_status &&
@@ -295,7 +291,7 @@ bool HasModelError(const Credential& c, absl::Time now) {
 }
 
 bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time now) {
-  const bool status_clean = IsDisabledRecord(c) || (c.status == CredentialStatus::kActive &&
+  const bool status_clean = c.IsDisabled() || (c.status == CredentialStatus::kActive &&
                                                     c.status_message.empty());
   if (model_key.empty()) {
     return !c.unavailable && status_clean && c.quota == QuotaState{} && !c.last_error &&
@@ -334,7 +330,7 @@ bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, abs
     RecomputeAggregates(c, now);
     c.unavailable = false;  // this model is available now
     c.next_retry_after = ZeroTime();
-    if (!HasModelError(c, now) && !IsDisabledRecord(c)) {
+    if (!HasModelError(c, now) && !c.IsDisabled()) {
       c.last_error.reset();
       c.status_message.clear();
       c.status = CredentialStatus::kActive;

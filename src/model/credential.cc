@@ -270,14 +270,7 @@ absl::Status Credential::Validate() const {
 std::string ComputeStableIndex(std::string_view seed) {
   seed = TrimSpace(seed);
   if (seed.empty()) return {};
-  const std::array<uint8_t, 32> digest = internal::Sha256(seed);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(16, '0');
-  for (size_t i = 0; i < 8; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xF];
-  }
-  return out;
+  return internal::Sha256Hex(seed).substr(0, 16);  // the first 8 bytes
 }
 
 absl::StatusOr<int64_t> ParseWeight(std::string_view raw) {

@@ -73,7 +73,7 @@ class OAuth2Refresher final : public Refresher {
   absl::StatusOr<TokenUpdate> Refresh(const Credential& credential,
                                       const RefreshContext& context) override {
     OAuth2Profile profile;
-    const std::string provider = internal::AsciiLower(TrimSpace(credential.provider));
+    const std::string provider = internal::ProviderKey(credential.provider);
     if (auto it = options_.profiles.find(provider); it != options_.profiles.end()) {
       profile = it->second;
     }
@@ -215,7 +215,7 @@ class OAuth2Refresher final : public Refresher {
 
 absl::StatusOr<std::shared_ptr<Refresher>> NewOAuth2Refresher(OAuth2RefresherOptions options) {
   for (const auto& [provider, profile] : options.profiles) {
-    if (provider != internal::AsciiLower(TrimSpace(provider)) || provider.empty()) {
+    if (provider != internal::ProviderKey(provider) || provider.empty()) {
       return absl::InvalidArgumentError(
           internal::Cat("OAuth2 profile key \"", provider, "\" must be a lower-case provider"));
     }

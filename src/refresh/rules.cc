@@ -3,6 +3,7 @@
 
 #include "authrouter/refresh.h"
 #include "internal/strings.h"
+#include "refresh/refresh_internal.h"
 #include "authrouter/values.h"
 
 namespace authrouter {
@@ -28,7 +29,7 @@ bool RefreshEnabled(const RefreshOptions& options) {
 namespace {
 
 bool IsProviderKey(std::string_view key) {
-  return !key.empty() && key == TrimSpace(key) && internal::AsciiLower(key) == key;
+  return !key.empty() && internal::ProviderKey(key) == key;
 }
 
 }  // namespace
@@ -66,7 +67,7 @@ std::optional<absl::Duration> RefreshLead(const Credential& credential,
       return lead;
     }
   }
-  const std::string key = internal::AsciiLower(TrimSpace(credential.provider));
+  const std::string key = internal::ProviderKey(credential.provider);
   if (key.empty()) return std::nullopt;
   auto it = options.leads.find(key);
   if (it == options.leads.end() || it->second <= absl::ZeroDuration()) return std::nullopt;
@@ -83,18 +84,15 @@ bool Overridden(const Credential& c, const RefreshOptions& options) {
   return options.evaluator && options.evaluator->Overrides(c);
 }
 
-bool InBackoff(const Credential& c, absl::Time now) {
-  return !IsZeroTime(c.next_refresh_after) && now < c.next_refresh_after;
-}
 
 }  // namespace
 
 std::optional<absl::Time> NextRefreshCheck(const Credential& c, absl::Time now,
                                            const RefreshOptions& options) {
-  if (c.disabled || c.status == CredentialStatus::kDisabled) return std::nullopt;
+  if (c.IsDisabled()) return std::nullopt;
   if (c.IsApiKey()) return std::nullopt;
   if (HasDeadRefreshToken(c)) return std::nullopt;  // D2: until the error is cleared
-  if (InBackoff(c, now)) return c.next_refresh_after;
+  if (internal::InRefreshBackoff(c, now)) return c.next_refresh_after;
   if (Overridden(c, options)) return now + options.check_interval;
 
   const std::optional<absl::Time> last = c.LastRefreshTime();
@@ -117,9 +115,9 @@ std::optional<absl::Time> NextRefreshCheck(const Credential& c, absl::Time now,
 }
 
 bool ShouldRefresh(const Credential& c, absl::Time now, const RefreshOptions& options) {
-  if (c.disabled || c.status == CredentialStatus::kDisabled) return false;
+  if (c.IsDisabled()) return false;
   if (HasDeadRefreshToken(c)) return false;
-  if (InBackoff(c, now)) return false;
+  if (internal::InRefreshBackoff(c, now)) return false;
   if (Overridden(c, options)) return options.evaluator->ShouldRefresh(c, now);
 
   const std::optional<absl::Time> last = c.LastRefreshTime();

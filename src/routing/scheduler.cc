@@ -230,10 +230,6 @@ bool ViewHasPassing(const View& v, const Predicate& pred) {
   return std::any_of(v.flat.begin(), v.flat.end(), [&](const Entry* e) { return pred(e); });
 }
 
-std::string NormalizeProvider(std::string_view provider) {
-  return AsciiLower(TrimSpace(provider));
-}
-
 SchedulerPick PickedResult(const std::shared_ptr<const Credential>& credential,
                      std::string_view provider) {
   SchedulerPick r;
@@ -289,7 +285,7 @@ class RoutingKeyBuffer {
 
 BlockResult EvaluateBlock(const Credential& c, std::string_view model_key, absl::Time now) {
   BlockResult r;
-  if (c.disabled || c.status == CredentialStatus::kDisabled) {
+  if (c.IsDisabled()) {
     r.blocked = true;
     r.reason = BlockReason::kDisabled;
     return r;
@@ -555,7 +551,7 @@ uint64_t Scheduler::NextInstance() {
 
 void Scheduler::Upsert(std::shared_ptr<const Credential> credential, absl::Time now) {
   const std::string id = credential->id;
-  const std::string provider = NormalizeProvider(credential->provider);
+  const std::string provider = ProviderKey(credential->provider);
   if (id.empty() || provider.empty() || credential->disabled) {
     Remove(id);
     return;

@@ -20,7 +20,7 @@ struct SessionCache::Group {
 };
 
 absl::StatusOr<std::unique_ptr<SessionCache>> SessionCache::Create(Options options) {
-  if (options.ttl <= absl::ZeroDuration() || options.ttl > absl::Hours(24 * 30)) {
+  if (options.ttl <= absl::ZeroDuration() || options.ttl > kMaxSessionAffinityTtl) {
     return absl::InvalidArgumentError("session cache ttl must be greater than 0 and at most 30 days");
   }
   if (options.max_entries == 0) {
@@ -232,7 +232,7 @@ SessionAffinityConfig ResolveSessionAffinityConfig(bool session_affinity,
   SessionAffinityConfig config;
   config.enabled = session_affinity || claude_code_session_affinity;
   const absl::StatusOr<absl::Duration> parsed = ParseGoDuration(TrimSpace(ttl));
-  if (parsed.ok() && *parsed > absl::ZeroDuration() && *parsed <= absl::Hours(24 * 30)) {
+  if (parsed.ok() && *parsed > absl::ZeroDuration() && *parsed <= kMaxSessionAffinityTtl) {
     config.ttl = *parsed;
   }
   return config;

@@ -23,18 +23,7 @@ namespace {
 
 constexpr std::string_view kStateSuffix = ".state";
 
-std::string Hex(const std::array<uint8_t, 32>& digest) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(64);
-  for (uint8_t b : digest) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
-
-std::string Sha256Hex(std::string_view data) { return Hex(internal::Sha256(data)); }
+using internal::Sha256Hex;
 
 absl::Status OsError(std::string_view what, const std::string& path, int err) {
   std::string message = internal::Cat(what, " ", path, ": ", std::strerror(err));
@@ -306,13 +295,12 @@ absl::StatusOr<std::vector<Credential>> FileStore::List() {
   std::vector<Credential> out;
   const absl::Time now = absl::Now();
   for (const std::string& name : *names) {
-    ReadResult r = Read(name);
-    if (r.kind == ReadResult::Kind::kUnchanged) {
-      // Known and unchanged since this store last read or wrote it: read it again for List.
+    {
+      // List reads every file in full, known or not.
       std::lock_guard<std::mutex> lock(mu_);
       hashes_.erase(name);
     }
-    if (r.kind == ReadResult::Kind::kUnchanged) r = Read(name);
+    ReadResult r = Read(name);
     switch (r.kind) {
       case ReadResult::Kind::kChanged:
         break;

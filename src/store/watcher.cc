@@ -11,12 +11,14 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
 
 #include "internal/sha256.h"
 #include "internal/strings.h"
+#include "refresh/refresh_internal.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -29,11 +31,6 @@ std::string JoinKeys(const std::vector<std::string>& keys) {
     out += k;
   }
   return out.empty() ? std::string("no changes") : out;
-}
-
-std::string Digest(std::string_view data) {
-  const auto d = internal::Sha256(data);
-  return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
 int PollMillis(absl::Duration d) {
@@ -100,8 +97,8 @@ struct Watcher::Impl {
     next.quota = current.quota;
     next.last_error = current.last_error;
     next.created_at = current.created_at;
-    if (HasDeadRefreshToken(current) && current.metadata.GetString("refresh_token") !=
-                                            next.metadata.GetString("refresh_token")) {
+    if (HasDeadRefreshToken(current) &&
+        internal::RefreshTokenOf(current) != internal::RefreshTokenOf(next)) {
       next.last_error.reset();
       next.unavailable = false;
       next.status = CredentialStatus::kActive;
@@ -126,17 +123,41 @@ struct Watcher::Impl {
     }
   }
 
+  using Index = std::map<std::string, std::vector<std::string>>;
+
+  // LazyIndex builds ManagerIndex (a scan of every credential) only when a name the watcher does
+  // not track yet comes up, so a burst of changes to tracked files costs no scan.
+  struct LazyIndex {
+    Impl* impl;
+    std::optional<Index> index;
+    const Index& Get() {
+      if (!index) index = impl->ManagerIndex();
+      return *index;
+    }
+  };
+
+  // Track returns the IDs tracked for `name` (ids.end() when none), first adopting those the
+  // Manager holds for it (loaded before the watcher looked); *adopted tells whether it just did.
+  Index::iterator Track(const std::string& name, LazyIndex& index, bool* adopted) {
+    *adopted = false;
+    auto it = ids.find(name);
+    if (it != ids.end()) return it;
+    const Index& held = index.Get();
+    if (auto found = held.find(name); found != held.end()) {
+      *adopted = true;
+      return ids.emplace(name, found->second).first;
+    }
+    return ids.end();
+  }
+
   // Process applies the current state of one auth file. REQUIRES: apply_mu held.
-  void Process(const std::string& name, const std::map<std::string, std::vector<std::string>>* index,
-               bool recreated = false) {
+  void Process(const std::string& name, LazyIndex& index, bool recreated = false) {
     FileStore& store = *options.store;
+    bool adopted = false;  // loaded by Manager::Load, seen by the watcher for the first time
     if (recreated) {
       // Deleted and created again within one burst (inotify saw the delete): the new file is a
       // new credential and starts clean (seed #2061), even if its content is the same.
-      auto it = ids.find(name);
-      if (it == ids.end() && index != nullptr) {
-        if (auto found = index->find(name); found != index->end()) it = ids.emplace(name, found->second).first;
-      }
+      auto it = Track(name, index, &adopted);
       if (it != ids.end()) {
         const std::vector<std::string> gone = it->second;
         ids.erase(it);
@@ -145,14 +166,7 @@ struct Watcher::Impl {
       store.Forget(name);
     }
     FileStore::ReadResult r = store.Read(name);
-    auto known = ids.find(name);
-    bool adopted = false;  // loaded by Manager::Load, seen by the watcher for the first time
-    if (known == ids.end() && index != nullptr) {
-      if (auto it = index->find(name); it != index->end()) {
-        known = ids.emplace(name, it->second).first;
-        adopted = true;
-      }
-    }
+    auto known = Track(name, index, &adopted);
     switch (r.kind) {
       case FileStore::ReadResult::Kind::kMissing:
         if (known != ids.end()) {
@@ -253,7 +267,7 @@ struct Watcher::Impl {
     }
     ::close(fd);
     if (text.empty()) return;  // being rewritten; the next event brings the content
-    const std::string digest = Digest(text);
+    const std::string digest = internal::Sha256Hex(text);
     if (digest == config_digest) return;
     config_digest = digest;
     if (too_large) {
@@ -292,11 +306,11 @@ struct Watcher::Impl {
   absl::Status SyncLocked() {
     absl::StatusOr<std::vector<std::string>> names = options.store->Names();
     if (!names.ok()) return names.status();
-    const auto index = ManagerIndex();
+    LazyIndex index{this, std::nullopt};
     std::set<std::string> all(names->begin(), names->end());
     for (const auto& [name, list] : ids) all.insert(name);
-    for (const auto& [name, list] : index) all.insert(name);
-    for (const std::string& name : all) Process(name, &index);
+    for (const auto& [name, list] : index.Get()) all.insert(name);
+    for (const std::string& name : all) Process(name, index);
     CheckConfig();
     return absl::OkStatus();
   }
@@ -355,8 +369,8 @@ struct Watcher::Impl {
       if (pending.empty() && !config_pending && !rescan) continue;
       {
         std::lock_guard<std::mutex> lock(apply_mu);
-        const auto index = ManagerIndex();
-        for (const std::string& name : pending) Process(name, &index, deleted.count(name) != 0);
+        LazyIndex index{this, std::nullopt};
+        for (const std::string& name : pending) Process(name, index, deleted.count(name) != 0);
         if (rescan) {
           if (absl::Status s = SyncLocked(); !s.ok()) {
             Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
