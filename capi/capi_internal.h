@@ -1,0 +1,226 @@
+// Internal to the C ABI layer: the handle types behind the opaque C types, and the helpers every
+// entry point shares (status conversion, errors, (pointer, length) strings, guards). The entry
+// points live by concern in the other capi/*.cc files; callback adapters in callbacks.h.
+#ifndef AUTHROUTER_CAPI_CAPI_INTERNAL_H_
+#define AUTHROUTER_CAPI_CAPI_INTERNAL_H_
+
+#include "authrouter/authrouter.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "authrouter/config.h"
+#include "authrouter/credential.h"
+#include "authrouter/file_store.h"
+#include "authrouter/manager.h"
+#include "authrouter/routing_error.h"
+#include "authrouter/transport.h"
+#include "authrouter/watcher.h"
+
+namespace ar = authrouter;
+
+// ---- handle types ------------------------------------------------------------------------------
+
+struct authrouter_error {
+  int32_t code = AUTHROUTER_UNKNOWN;
+  std::string message;
+  bool retryable = false;
+  int32_t http_status = 0;
+  int64_t retry_after_ms = -1;
+  std::string routing_code;
+  std::string body;
+};
+
+struct authrouter_sink {
+  std::string data;
+  size_t limit = size_t{64} << 20;
+  bool overflow = false;  // a write failed: the data is incomplete and is never used
+};
+
+struct authrouter_credential {
+  explicit authrouter_credential(std::shared_ptr<const ar::Credential> c) : credential(std::move(c)) {}
+  std::shared_ptr<const ar::Credential> credential;
+  std::once_flag json_once;
+  std::string json;  // the JSON form, built on first use
+};
+
+struct authrouter_pick_result {
+  explicit authrouter_pick_result(std::shared_ptr<const ar::Credential> c) : view(std::move(c)) {}
+  authrouter_credential view;
+  std::string provider;
+  std::string session_key;
+};
+
+struct authrouter_options {
+  ar::Config config;
+  bool use_file_store = false;
+  std::string file_store_dir;
+  std::shared_ptr<ar::Store> store;
+  std::shared_ptr<ar::Clock> clock;
+  std::shared_ptr<ar::Hooks> hooks;
+  std::shared_ptr<ar::Selector> selector;
+  std::shared_ptr<ar::Transport> transport;
+  std::map<std::string, std::shared_ptr<ar::Refresher>, std::less<>> refreshers;
+  std::shared_ptr<ar::Refresher> default_refresher;
+};
+
+struct authrouter_manager {
+  // Members are destroyed in reverse order: the watcher before the manager, the manager before
+  // the clock it reads.
+  std::shared_ptr<ar::Clock> clock;
+  std::shared_ptr<ar::Transport> transport;
+  std::shared_ptr<ar::FileStore> file_store;
+  std::unique_ptr<ar::Manager> manager;
+  std::unique_ptr<ar::Watcher> watcher;
+  std::mutex config_mu;
+  ar::Config config;  // guarded by config_mu
+  std::atomic<bool> shut_down{false};
+  std::mutex lifecycle_mu;  // start, stop and shutdown, one at a time
+};
+
+namespace authrouter::capi {
+
+// ---- status and errors ---------------------------------------------------------------------
+
+inline constexpr char kCallbackPayload[] = "authrouter.callback_failed";
+
+inline absl::Status CallbackFailed(std::string_view what, int32_t code) {
+  absl::Status s = absl::UnknownError(
+      std::string(what) + " callback failed (status " + std::to_string(code) + ")");
+  s.SetPayload(kCallbackPayload, absl::Cord("1"));
+  return s;
+}
+
+inline int32_t CodeOf(const absl::Status& s) {
+  if (s.ok()) return AUTHROUTER_OK;
+  if (s.GetPayload(kCallbackPayload).has_value()) return AUTHROUTER_CALLBACK_FAILED;
+  return static_cast<int32_t>(s.code());
+}
+
+// kOutOfMemoryError is handed out when even an error cannot be allocated; _free ignores it.
+inline authrouter_error kOutOfMemoryError{AUTHROUTER_RESOURCE_EXHAUSTED, "out of memory", true, 0, -1, {}, {}};
+
+inline int32_t Fail(authrouter_error** err, const absl::Status& s) noexcept {
+  const int32_t code = CodeOf(s);
+  if (err == nullptr) return code;
+  std::unique_ptr<authrouter_error> e(new (std::nothrow) authrouter_error());
+  if (e == nullptr) {
+    *err = &kOutOfMemoryError;
+    return code;
+  }
+  try {
+    {
+      e->code = code;
+      e->message = std::string(s.message());
+      e->retryable = code == AUTHROUTER_UNAVAILABLE || code == AUTHROUTER_RESOURCE_EXHAUSTED ||
+                     code == AUTHROUTER_DEADLINE_EXCEEDED || code == AUTHROUTER_ABORTED;
+      if (std::optional<ar::RoutingError> r = ar::GetRoutingError(s)) {
+        e->routing_code = r->code;
+        e->body = r->body;
+        e->http_status = r->http_status;
+        e->retryable = r->code == "model_cooldown" || r->code == "auth_unavailable";
+        if (r->retry_after) e->retry_after_ms = absl::ToInt64Milliseconds(*r->retry_after);
+      }
+    }
+  } catch (...) {
+    *err = &kOutOfMemoryError;
+    return code;
+  }
+  *err = e.release();
+  return code;
+}
+
+inline int32_t Fail(authrouter_error** err, int32_t code, std::string_view message) noexcept {
+  if (err == nullptr) return code;
+  try {
+    if (code <= AUTHROUTER_UNAUTHENTICATED) {
+      return Fail(err, absl::Status(static_cast<absl::StatusCode>(code), std::string(message)));
+    }
+    auto e = std::make_unique<authrouter_error>();  // authrouter's own codes have no absl code
+    e->code = code;
+    e->message = std::string(message);
+    *err = e.release();
+  } catch (...) {
+    *err = &kOutOfMemoryError;
+  }
+  return code;
+}
+
+inline int32_t Ok(authrouter_error** err) {
+  if (err != nullptr) *err = nullptr;
+  return AUTHROUTER_OK;
+}
+
+inline int32_t Internal(authrouter_error** err) noexcept {
+  return Fail(err, absl::InternalError("unexpected internal failure"));
+}
+
+// Str turns a (pointer, length) pair into a view; false for NULL with a non-zero length.
+inline bool Str(const char* data, size_t len, std::string_view* out) {
+  if (data == nullptr) {
+    *out = {};
+    return len == 0;
+  }
+  *out = std::string_view(data, len);
+  return true;
+}
+
+inline bool Str(const authrouter_string& s, std::string_view* out) { return Str(s.data, s.len, out); }
+
+inline const char* Out(const std::string& s, size_t* len) {
+  if (len != nullptr) *len = s.size();
+  return s.c_str();
+}
+
+inline const char* Out(std::string_view s, size_t* len) {  // REQUIRES: s is NUL-terminated
+  if (len != nullptr) *len = s.size();
+  return s.data();
+}
+
+// NoString is what an accessor returns for a NULL handle: NULL, with *len = 0.
+inline const char* NoString(size_t* len) {
+  if (len != nullptr) *len = 0;
+  return nullptr;
+}
+
+inline char* CopyOut(std::string_view s) {
+  char* p = static_cast<char*>(std::malloc(s.size() + 1));
+  if (p == nullptr) return nullptr;
+  std::memcpy(p, s.data(), s.size());
+  p[s.size()] = '\0';
+  return p;
+}
+
+inline int32_t CheckManager(authrouter_manager* m, authrouter_error** err) noexcept {
+  if (m == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "manager is NULL");
+  if (m->shut_down.load()) return Fail(err, AUTHROUTER_SHUT_DOWN, "the manager was shut down");
+  return AUTHROUTER_OK;
+}
+
+// StatusForHttp is the status code for an upstream HTTP status.
+int32_t StatusForHttp(int http);
+
+template <typename Fn>
+int32_t Guard(authrouter_error** err, Fn&& fn) noexcept {
+  try {
+    return fn();
+  } catch (const std::bad_alloc&) {
+    return Fail(err, absl::ResourceExhaustedError("out of memory"));
+  } catch (...) {
+    return Internal(err);
+  }
+}
+
+}  // namespace authrouter::capi
+
+#endif  // AUTHROUTER_CAPI_CAPI_INTERNAL_H_

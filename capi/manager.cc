@@ -1,0 +1,270 @@
+// The C ABI: manager lifecycle, credentials, models and background work.
+#include "capi/capi_internal.h"
+#include "capi/callbacks.h"
+#include "authrouter/credential_json.h"
+
+using namespace authrouter::capi;  // NOLINT: the helpers of this layer
+
+extern "C" {
+
+// ---- the manager ------------------------------------------------------------------------------
+
+int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_options* o,
+                               authrouter_error** err) {
+  if (out == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out is NULL");
+  *out = nullptr;
+  if (o == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options is NULL");
+  return Guard(err, [&] {
+    auto m = std::make_unique<authrouter_manager>();
+    m->clock = o->clock;
+    m->transport = o->transport;
+    m->config = o->config;
+    ar::ManagerOptions mo;
+    if (absl::Status s = ar::ApplyToOptions(o->config, mo, o->transport); !s.ok()) return Fail(err, s);
+    for (const auto& [provider, refresher] : o->refreshers) mo.refresh.refreshers[provider] = refresher;
+    if (o->default_refresher) mo.refresh.default_refresher = o->default_refresher;
+    mo.clock = m->clock.get();
+    mo.hooks = o->hooks;
+    mo.selector = o->selector;
+    mo.store = o->store;
+    if (o->use_file_store) {
+      if (o->store) {
+        return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "both a store callback and a file store were set");
+      }
+      ar::FileStoreOptions fo;
+      fo.directory = o->file_store_dir.empty() ? o->config.auth_dir : o->file_store_dir;
+      absl::StatusOr<std::shared_ptr<ar::FileStore>> fs = ar::FileStore::Open(fo);
+      if (!fs.ok()) return Fail(err, fs.status());
+      m->file_store = *fs;
+      mo.store = m->file_store;
+    }
+    absl::StatusOr<std::unique_ptr<ar::Manager>> manager = ar::Manager::Create(std::move(mo));
+    if (!manager.ok()) return Fail(err, manager.status());
+    m->manager = *std::move(manager);
+    if (m->file_store) {
+      ar::WatcherOptions wo;
+      wo.manager = m->manager.get();
+      wo.store = m->file_store;
+      wo.config = o->config;
+      wo.transport = o->transport;
+      absl::StatusOr<std::unique_ptr<ar::Watcher>> w = ar::Watcher::Create(std::move(wo));
+      if (!w.ok()) return Fail(err, w.status());
+      m->watcher = *std::move(w);
+    }
+    *out = m.release();
+    return Ok(err);
+  });
+}
+
+void authrouter_manager_free(authrouter_manager* m) {
+  if (m == nullptr) return;
+  try {
+    if (m->watcher) m->watcher->Stop();
+    if (m->manager) m->manager->StopRefreshLoop();
+    delete m;
+  } catch (...) {
+  }
+}
+
+int32_t authrouter_manager_shutdown(authrouter_manager* m) {
+  if (m == nullptr) return AUTHROUTER_INVALID_ARGUMENT;
+  try {
+    std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
+    m->shut_down.store(true);
+    if (m->watcher) m->watcher->Stop();
+    m->manager->StopRefreshLoop();
+    // The session sweeper too (no call can pick any more).
+    (void)m->manager->SetSessionAffinity(false, absl::Hours(1));
+  } catch (...) {
+    return AUTHROUTER_INTERNAL;
+  }
+  return AUTHROUTER_OK;
+}
+
+int32_t authrouter_manager_apply_config(authrouter_manager* m, const char* json, size_t len,
+                                        authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view text;
+  if (!Str(json, len, &text)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "json is NULL");
+  return Guard(err, [&] {
+    absl::StatusOr<ar::Config> next = ar::ParseConfig(text);
+    if (!next.ok()) return Fail(err, next.status());
+    std::lock_guard<std::mutex> lock(m->config_mu);
+    absl::StatusOr<std::vector<std::string>> changed =
+        ar::ApplyConfig(*m->manager, m->config, *next, m->transport);
+    if (!changed.ok()) return Fail(err, changed.status());
+    m->config = *std::move(next);
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_manager_load(authrouter_manager* m, authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  return Guard(err, [&] {
+    absl::Status s = m->manager->Load();
+    if (s.ok() && m->watcher) s = m->watcher->Sync();
+    return s.ok() ? Ok(err) : Fail(err, s);
+  });
+}
+
+namespace {
+
+int32_t RegisterOrUpdate(authrouter_manager* m, const char* json, size_t len, bool update,
+                         authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view text;
+  if (!Str(json, len, &text)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "json is NULL");
+  return Guard(err, [&] {
+    absl::StatusOr<ar::Credential> c = ar::CredentialFromJson(text);
+    if (!c.ok()) return Fail(err, c.status());
+    absl::Status s = update ? m->manager->Update(*std::move(c)).status()
+                            : m->manager->Register(*std::move(c)).status();
+    return s.ok() ? Ok(err) : Fail(err, s);
+  });
+}
+
+}  // namespace
+
+int32_t authrouter_manager_register(authrouter_manager* m, const char* json, size_t len,
+                                    authrouter_error** err) {
+  return RegisterOrUpdate(m, json, len, false, err);
+}
+
+int32_t authrouter_manager_update(authrouter_manager* m, const char* json, size_t len,
+                                  authrouter_error** err) {
+  return RegisterOrUpdate(m, json, len, true, err);
+}
+
+int32_t authrouter_manager_remove(authrouter_manager* m, const char* id, size_t len,
+                                  authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view i;
+  if (!Str(id, len, &i)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "id is NULL");
+  return Guard(err, [&] {
+    absl::Status s = m->manager->Remove(i);
+    return s.ok() ? Ok(err) : Fail(err, s);
+  });
+}
+
+int32_t authrouter_manager_set_disabled(authrouter_manager* m, const char* id, size_t len,
+                                        bool disabled, authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view i;
+  if (!Str(id, len, &i)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "id is NULL");
+  return Guard(err, [&] {
+    absl::Status s = m->manager->SetDisabled(i, disabled);
+    return s.ok() ? Ok(err) : Fail(err, s);
+  });
+}
+
+int32_t authrouter_manager_get(authrouter_manager* m, authrouter_credential** out, const char* id,
+                               size_t len, authrouter_error** err) {
+  if (out != nullptr) *out = nullptr;
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view i;
+  if (out == nullptr || !Str(id, len, &i)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out or id is NULL");
+  return Guard(err, [&] {
+    std::shared_ptr<const ar::Credential> c = m->manager->Get(i);
+    if (c == nullptr) return Fail(err, AUTHROUTER_NOT_FOUND, "credential not found: " + std::string(i));
+    *out = new authrouter_credential(std::move(c));
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_manager_list(authrouter_manager* m, char** out, size_t* out_len,
+                                authrouter_error** err) {
+  if (out != nullptr) *out = nullptr;
+  if (out_len != nullptr) *out_len = 0;
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  if (out == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out is NULL");
+  return Guard(err, [&] {
+    std::string json = "[";
+    for (const auto& c : m->manager->List()) {
+      if (json.size() > 1) json += ',';
+      json += ar::CredentialToJson(*c);
+    }
+    json += ']';
+    *out = CopyOut(json);
+    if (*out == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
+    if (out_len != nullptr) *out_len = json.size();
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_manager_register_models(authrouter_manager* m, const char* id, size_t id_len,
+                                           const authrouter_string* models, size_t count,
+                                           authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view i;
+  if (!Str(id, id_len, &i) || (models == nullptr && count != 0)) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "id or models is NULL");
+  }
+  return Guard(err, [&] {
+    std::vector<std::string_view> views;
+    for (size_t k = 0; k < count; ++k) {
+      std::string_view v;
+      if (!Str(models[k], &v)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a model is NULL");
+      views.push_back(v);
+    }
+    m->manager->RegisterModels(i, views);
+    return Ok(err);
+  });
+}
+
+
+// ---- background work --------------------------------------------------------------------------
+
+int32_t authrouter_manager_start(authrouter_manager* m, authrouter_error** err) {
+  if (m == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "manager is NULL");
+  return Guard(err, [&] {
+    std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
+    if (int32_t rc = CheckManager(m, err); rc != 0) return rc;  // checked under the lock
+    absl::Status s = m->manager->StartRefreshLoop();
+    if (!s.ok() && !absl::IsFailedPrecondition(s)) return Fail(err, s);  // no refresher: fine
+    if (m->watcher) {
+      m->watcher->Stop();
+      if (absl::Status w = m->watcher->Start(); !w.ok()) return Fail(err, w);
+    }
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_manager_stop(authrouter_manager* m) {
+  if (m == nullptr) return AUTHROUTER_INVALID_ARGUMENT;
+  try {
+    std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
+    if (m->shut_down.load()) return AUTHROUTER_SHUT_DOWN;
+    if (m->watcher) m->watcher->Stop();
+    m->manager->StopRefreshLoop();
+  } catch (...) {
+    return AUTHROUTER_INTERNAL;
+  }
+  return AUTHROUTER_OK;
+}
+
+int32_t authrouter_manager_run_due(authrouter_manager* m, int64_t now_unix_ms, size_t* refreshed,
+                                   authrouter_error** err) {
+  if (refreshed != nullptr) *refreshed = 0;
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  return Guard(err, [&] {
+    if (m->watcher) {
+      if (absl::Status s = m->watcher->Sync(); !s.ok()) return Fail(err, s);
+    }
+    const size_t n = m->manager->RunDueRefreshes(absl::FromUnixMillis(now_unix_ms));
+    if (refreshed != nullptr) *refreshed = n;
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_manager_refresh(authrouter_manager* m, const char* id, size_t len,
+                                   authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view i;
+  if (!Str(id, len, &i)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "id is NULL");
+  return Guard(err, [&] {
+    absl::Status s = m->manager->Refresh(i).status();
+    return s.ok() ? Ok(err) : Fail(err, s);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,125 @@
+// The C ABI: options and the callbacks they take.
+#include "capi/capi_internal.h"
+#include "capi/callbacks.h"
+#include "internal/strings.h"
+
+using namespace authrouter::capi;  // NOLINT: the helpers of this layer
+
+extern "C" {
+
+// ---- options ----------------------------------------------------------------------------------
+
+int32_t authrouter_options_new(authrouter_options** out, authrouter_error** err) {
+  if (out == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out is NULL");
+  *out = nullptr;
+  return Guard(err, [&] {
+    auto* o = new authrouter_options();
+    absl::StatusOr<ar::Config> defaults = ar::ParseConfig("{}");
+    if (defaults.ok()) o->config = *std::move(defaults);
+    *out = o;
+    return Ok(err);
+  });
+}
+
+void authrouter_options_free(authrouter_options* o) { delete o; }
+
+int32_t authrouter_options_apply_config(authrouter_options* o, const char* json, size_t len,
+                                        authrouter_error** err) {
+  std::string_view text;
+  if (o == nullptr || !Str(json, len, &text)) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or json is NULL");
+  }
+  return Guard(err, [&] {
+    absl::StatusOr<ar::Config> c = ar::ParseConfig(text);
+    if (!c.ok()) return Fail(err, c.status());
+    o->config = *std::move(c);
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_options_use_file_store(authrouter_options* o, const char* dir, size_t len,
+                                          authrouter_error** err) {
+  std::string_view d;
+  if (o == nullptr || !Str(dir, len, &d)) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or directory is NULL");
+  }
+  return Guard(err, [&] {
+    o->use_file_store = true;
+    o->file_store_dir = std::string(d);
+    return Ok(err);
+  });
+}
+
+#define AUTHROUTER_CHECK_CALLBACK_(ptr, fn, name)                                               \
+  if (o == nullptr || (ptr) == nullptr) {                                                       \
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or " name " is NULL");                 \
+  }                                                                                             \
+  if ((ptr)->version < 1) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, name " version is 0");   \
+  if ((ptr)->fn == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, name " has no " #fn)
+
+int32_t authrouter_options_set_store(authrouter_options* o, const authrouter_store* s,
+                                     authrouter_error** err) {
+  if (o == nullptr || s == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or store is NULL");
+  if (s->version < 1) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "store version is 0");
+  return Guard(err, [&] {
+    o->store = std::make_shared<CStore>(*s);
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_options_set_clock(authrouter_options* o, const authrouter_clock* c,
+                                     authrouter_error** err) {
+  AUTHROUTER_CHECK_CALLBACK_(c, now_unix_ms, "clock");
+  return Guard(err, [&] {
+    o->clock = std::make_shared<CClock>(*c);
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_options_set_hooks(authrouter_options* o, const authrouter_hooks* h,
+                                     authrouter_error** err) {
+  if (o == nullptr || h == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or hooks is NULL");
+  if (h->version < 1) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "hooks version is 0");
+  return Guard(err, [&] {
+    o->hooks = std::make_shared<CHooks>(*h);
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_options_set_selector(authrouter_options* o, const authrouter_selector* s,
+                                        authrouter_error** err) {
+  AUTHROUTER_CHECK_CALLBACK_(s, select, "selector");
+  return Guard(err, [&] {
+    o->selector = std::make_shared<CSelector>(*s);
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_options_set_transport(authrouter_options* o, const authrouter_transport* t,
+                                         authrouter_error** err) {
+  AUTHROUTER_CHECK_CALLBACK_(t, send, "transport");
+  return Guard(err, [&] {
+    o->transport = std::make_shared<CTransport>(*t);
+    return Ok(err);
+  });
+}
+
+int32_t authrouter_options_add_refresher(authrouter_options* o, const char* provider,
+                                         size_t provider_len, const authrouter_refresher* r,
+                                         authrouter_error** err) {
+  AUTHROUTER_CHECK_CALLBACK_(r, refresh, "refresher");
+  std::string_view p;
+  if (!Str(provider, provider_len, &p)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "provider is NULL");
+  return Guard(err, [&] {
+    auto refresher = std::make_shared<CRefresher>(*r);
+    const std::string key = ar::internal::ProviderKey(p);
+    if (key.empty()) {
+      o->default_refresher = std::move(refresher);
+    } else {
+      o->refreshers[key] = std::move(refresher);
+    }
+    return Ok(err);
+  });
+}
+
+}  // extern "C"
