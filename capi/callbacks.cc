@@ -10,7 +10,7 @@ namespace authrouter::capi {
 
 namespace internal_json = authrouter::internal;
 
-absl::StatusOr<std::vector<ar::Credential>> CStore::List() {
+absl::StatusOr<std::vector<ar::Credential>> CStore::ListReporting(std::vector<ar::StoreSkip>* skipped) {
   if (s_.list == nullptr) return absl::FailedPreconditionError("the store has no list callback");
   authrouter_sink sink;
   if (const int32_t rc = s_.list(owner_.user_data(), &sink); rc != 0) return CallbackFailed("store list", rc);
@@ -22,17 +22,16 @@ absl::StatusOr<std::vector<ar::Credential>> CStore::List() {
     return absl::InvalidArgumentError("store list: not a JSON array of credential records");
   }
   std::vector<ar::Credential> out;
-  absl::Status status;
+  size_t index = 0;
   internal_json::ForEachElement(sink.data, [&](std::string_view raw) {
-    if (!status.ok()) return;
     absl::StatusOr<ar::Credential> c = ar::CredentialFromJson(raw);
-    if (!c.ok()) {
-      status = c.status();
-      return;
+    if (c.ok()) {
+      out.push_back(*std::move(c));
+    } else if (skipped != nullptr) {
+      skipped->push_back(ar::StoreSkip{"record " + std::to_string(index), std::string(c.status().message())});
     }
-    out.push_back(*std::move(c));
+    ++index;
   });
-  if (!status.ok()) return status;
   return out;
 }
 

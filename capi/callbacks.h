@@ -46,7 +46,10 @@ class CStore final : public ar::Store {
   explicit CStore(const authrouter_store& s)
       : s_(Versioned(s, sizeof(authrouter_store))), owner_(s.user_data, s.destroy) {}
 
-  absl::StatusOr<std::vector<ar::Credential>> List() override;
+  absl::StatusOr<std::vector<ar::Credential>> List() override { return ListReporting(nullptr); }
+  // A record that is not a valid credential is skipped (reported with its index), not a reason
+  // to load nothing.
+  absl::StatusOr<std::vector<ar::Credential>> ListReporting(std::vector<ar::StoreSkip>* skipped) override;
 
   absl::Status Save(const ar::Credential& c) override {
     if (s_.save == nullptr) return absl::OkStatus();
@@ -244,6 +247,21 @@ class CExecutor final : public ar::Executor {
   Owner owner_;
 };
 
+
+class CLog final : public ar::Logger {
+ public:
+  explicit CLog(const authrouter_log& l)
+      : l_(Versioned(l, sizeof(authrouter_log))), owner_(l.user_data, l.destroy) {}
+  void Log(ar::LogLevel level, std::string_view component, std::string_view message) override {
+    if (static_cast<int32_t>(level) < l_.min_level) return;
+    const std::string c(component), m(message);  // NUL-terminated for C hosts
+    l_.log(owner_.user_data(), static_cast<int32_t>(level), c.c_str(), c.size(), m.c_str(), m.size());
+  }
+
+ private:
+  authrouter_log l_;
+  Owner owner_;
+};
 
 }  // namespace authrouter::capi
 

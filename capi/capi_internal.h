@@ -38,6 +38,7 @@ struct authrouter_error {
   int32_t http_status = 0;
   int64_t retry_after_ms = -1;
   std::string routing_code;
+  std::string reason;
   std::string body;
 };
 
@@ -50,8 +51,9 @@ struct authrouter_sink {
 struct authrouter_credential {
   explicit authrouter_credential(std::shared_ptr<const ar::Credential> c) : credential(std::move(c)) {}
   std::shared_ptr<const ar::Credential> credential;
-  std::once_flag json_once;
-  std::string json;  // the JSON form, built on first use
+  std::once_flag json_once, full_json_once;
+  std::string json;       // the redacted JSON form, built on first use
+  std::string full_json;  // the full JSON form, built on first use
 };
 
 struct authrouter_pick_result {
@@ -72,6 +74,8 @@ struct authrouter_options {
   std::shared_ptr<ar::Transport> transport;
   std::map<std::string, std::shared_ptr<ar::Refresher>, std::less<>> refreshers;
   std::shared_ptr<ar::Refresher> default_refresher;
+  std::shared_ptr<ar::Logger> logger;
+  std::string config_path;  // load_config_file: watched by the manager
 };
 
 struct authrouter_manager {
@@ -79,6 +83,7 @@ struct authrouter_manager {
   // the clock it reads.
   std::shared_ptr<ar::Clock> clock;
   std::shared_ptr<ar::Transport> transport;
+  std::shared_ptr<ar::Logger> logger;
   std::shared_ptr<ar::FileStore> file_store;
   std::unique_ptr<ar::Manager> manager;
   std::unique_ptr<ar::Watcher> watcher;
@@ -108,7 +113,7 @@ inline int32_t CodeOf(const absl::Status& s) {
 }
 
 // kOutOfMemoryError is handed out when even an error cannot be allocated; _free ignores it.
-inline authrouter_error kOutOfMemoryError{AUTHROUTER_RESOURCE_EXHAUSTED, "out of memory", true, 0, -1, {}, {}};
+inline authrouter_error kOutOfMemoryError{AUTHROUTER_RESOURCE_EXHAUSTED, "out of memory", true, 0, -1, {}, {}, {}};
 
 inline int32_t Fail(authrouter_error** err, const absl::Status& s) noexcept {
   const int32_t code = CodeOf(s);
@@ -126,6 +131,7 @@ inline int32_t Fail(authrouter_error** err, const absl::Status& s) noexcept {
                      code == AUTHROUTER_DEADLINE_EXCEEDED || code == AUTHROUTER_ABORTED;
       if (std::optional<ar::RoutingError> r = ar::GetRoutingError(s)) {
         e->routing_code = r->code;
+        e->reason = std::string(ar::RoutingReasonName(r->reason));
         e->body = r->body;
         e->http_status = r->http_status;
         e->retryable = r->code == "model_cooldown" || r->code == "auth_unavailable";
@@ -206,6 +212,22 @@ inline int32_t CheckManager(authrouter_manager* m, authrouter_error** err) noexc
   if (m->shut_down.load()) return Fail(err, AUTHROUTER_SHUT_DOWN, "the manager was shut down");
   return AUTHROUTER_OK;
 }
+
+// CheckVersion rejects a versioned struct whose version is 0 (zero-initialised), naming the
+// macro and function that initialise it ("result" -> AUTHROUTER_RESULT_INIT,
+// authrouter_result_init).
+inline int32_t CheckVersion(uint32_t version, std::string_view what, authrouter_error** err) {
+  if (version >= 1) return AUTHROUTER_OK;
+  std::string upper(what);
+  for (char& c : upper) c = c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+  return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
+              "authrouter_" + std::string(what) +
+                  " has version 0 (zero-initialised): initialise it with AUTHROUTER_" + upper +
+                  "_INIT or authrouter_" + std::string(what) + "_init()");
+}
+
+// DumpFlags checks the flags of the record-dumping calls.
+inline bool ValidDumpFlags(uint32_t flags) { return (flags & ~AUTHROUTER_INCLUDE_SECRETS) == 0; }
 
 // StatusForHttp is the status code for an upstream HTTP status.
 int32_t StatusForHttp(int http);

@@ -42,16 +42,26 @@ const char* authrouter_credential_metadata_json(const authrouter_credential* c, 
   // Metadata text is a std::string inside the immutable snapshot, so it is NUL-terminated.
   return Out(c->credential->metadata.json(), len);
 }
-const char* authrouter_credential_json(const authrouter_credential* c, size_t* len) {
-  if (c == nullptr) return NoString(len);
-  auto* mutable_view = const_cast<authrouter_credential*>(c);
+const char* authrouter_credential_json_ext(const authrouter_credential* c, uint32_t flags,
+                                           size_t* len) {
+  if (c == nullptr || !ValidDumpFlags(flags)) return NoString(len);
+  auto* view = const_cast<authrouter_credential*>(c);
+  const bool full = (flags & AUTHROUTER_INCLUDE_SECRETS) != 0;
   try {
-    std::call_once(mutable_view->json_once,
-                   [&] { mutable_view->json = ar::CredentialToJson(*c->credential); });
+    if (full) {
+      std::call_once(view->full_json_once, [&] { view->full_json = ar::CredentialToJson(*c->credential); });
+    } else {
+      std::call_once(view->json_once, [&] {
+        view->json = ar::CredentialToJson(*c->credential, {.redact_secrets = true});
+      });
+    }
   } catch (...) {
     return NoString(len);
   }
-  return Out(c->json, len);
+  return Out(full ? c->full_json : c->json, len);
+}
+const char* authrouter_credential_json(const authrouter_credential* c, size_t* len) {
+  return authrouter_credential_json_ext(c, 0, len);
 }
 void authrouter_credential_free(authrouter_credential* c) { delete c; }
 
@@ -80,6 +90,9 @@ void authrouter_executor_init(authrouter_executor* e) {
 }
 void authrouter_pick_request_init(authrouter_pick_request* r) {
   if (r) *r = authrouter_pick_request AUTHROUTER_PICK_REQUEST_INIT;
+}
+void authrouter_log_init(authrouter_log* l) {
+  if (l) *l = authrouter_log AUTHROUTER_LOG_INIT;
 }
 void authrouter_result_init(authrouter_result* r) {
   if (r) *r = authrouter_result AUTHROUTER_RESULT_INIT;

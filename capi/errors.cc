@@ -63,6 +63,9 @@ int64_t authrouter_error_retry_after_ms(const authrouter_error* e) { return e ? 
 const char* authrouter_error_routing_code(const authrouter_error* e, size_t* len) {
   return e ? Out(e->routing_code, len) : Out(std::string_view(""), len);
 }
+const char* authrouter_error_reason(const authrouter_error* e, size_t* len) {
+  return e ? Out(e->reason, len) : Out(std::string_view(""), len);
+}
 const char* authrouter_error_body(const authrouter_error* e, size_t* len) {
   return e ? Out(e->body, len) : Out(std::string_view(""), len);
 }

@@ -2,6 +2,10 @@
 #include "capi/capi_internal.h"
 #include "capi/callbacks.h"
 #include "authrouter/credential_json.h"
+#include "authrouter/models.h"
+#include "internal/json_writer.h"
+#include "internal/strings.h"
+#include "simdjson.h"
 
 using namespace authrouter::capi;  // NOLINT: the helpers of this layer
 
@@ -16,6 +20,10 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
   if (o == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options is NULL");
   return Guard(err, [&] {
     auto m = std::make_unique<authrouter_manager>();
+    m->logger = o->logger;
+    for (const std::string& w : o->config.warnings) {
+      ar::LogTo(m->logger, ar::LogLevel::kWarning, "config", ar::DescribeUnknownKey(w));
+    }
     m->clock = o->clock;
     m->transport = o->transport;
     m->config = o->config;
@@ -25,6 +33,7 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
     if (o->default_refresher) mo.refresh.default_refresher = o->default_refresher;
     mo.clock = m->clock.get();
     mo.hooks = o->hooks;
+    mo.logger = o->logger;
     mo.selector = o->selector;
     mo.store = o->store;
     if (o->use_file_store) {
@@ -33,6 +42,7 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
       }
       ar::FileStoreOptions fo;
       fo.directory = o->file_store_dir.empty() ? o->config.auth_dir : o->file_store_dir;
+      fo.logger = o->logger;
       absl::StatusOr<std::shared_ptr<ar::FileStore>> fs = ar::FileStore::Open(fo);
       if (!fs.ok()) return Fail(err, fs.status());
       m->file_store = *fs;
@@ -41,12 +51,14 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
     absl::StatusOr<std::unique_ptr<ar::Manager>> manager = ar::Manager::Create(std::move(mo));
     if (!manager.ok()) return Fail(err, manager.status());
     m->manager = *std::move(manager);
-    if (m->file_store) {
+    if (m->file_store || !o->config_path.empty()) {
       ar::WatcherOptions wo;
       wo.manager = m->manager.get();
-      wo.store = m->file_store;
+      wo.store = m->file_store;  // may be null: the config file only
       wo.config = o->config;
+      wo.config_path = o->config_path;
       wo.transport = o->transport;
+      wo.logger = o->logger;
       absl::StatusOr<std::unique_ptr<ar::Watcher>> w = ar::Watcher::Create(std::move(wo));
       if (!w.ok()) return Fail(err, w.status());
       m->watcher = *std::move(w);
@@ -88,38 +100,123 @@ int32_t authrouter_manager_apply_config(authrouter_manager* m, const char* json,
   if (!Str(json, len, &text)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "json is NULL");
   return Guard(err, [&] {
     absl::StatusOr<ar::Config> next = ar::ParseConfig(text);
-    if (!next.ok()) return Fail(err, next.status());
+    if (!next.ok()) {
+      ar::LogTo(m->logger, ar::LogLevel::kError, "config",
+                "configuration rejected, the previous one stays: " + std::string(next.status().message()));
+      return Fail(err, next.status());
+    }
+    for (const std::string& w : next->warnings) {
+      ar::LogTo(m->logger, ar::LogLevel::kWarning, "config", ar::DescribeUnknownKey(w));
+    }
     std::lock_guard<std::mutex> lock(m->config_mu);
     absl::StatusOr<std::vector<std::string>> changed =
         ar::ApplyConfig(*m->manager, m->config, *next, m->transport);
-    if (!changed.ok()) return Fail(err, changed.status());
+    if (!changed.ok()) {
+      ar::LogTo(m->logger, ar::LogLevel::kError, "config",
+                "configuration rejected, the previous one stays: " + std::string(changed.status().message()));
+      return Fail(err, changed.status());
+    }
     m->config = *std::move(next);
     return Ok(err);
   });
 }
 
+namespace {
+
+// CopyOutJson hands `json` to the caller through (out, out_len).
+int32_t CopyOutJson(const std::string& json, char** out, size_t* out_len, authrouter_error** err) {
+  *out = CopyOut(json);
+  if (*out == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
+  if (out_len != nullptr) *out_len = json.size();
+  return Ok(err);
+}
+
+int32_t Load(authrouter_manager* m, ar::LoadReport* report, authrouter_error** err) {
+  absl::Status s = m->manager->Load(report);
+  if (s.ok() && m->watcher) s = m->watcher->Sync();
+  return s.ok() ? Ok(err) : Fail(err, s);
+}
+
+}  // namespace
+
 int32_t authrouter_manager_load(authrouter_manager* m, authrouter_error** err) {
   if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  return Guard(err, [&] { return Load(m, nullptr, err); });
+}
+
+int32_t authrouter_manager_load_report(authrouter_manager* m, char** out, size_t* out_len,
+                                       authrouter_error** err) {
+  if (out != nullptr) *out = nullptr;
+  if (out_len != nullptr) *out_len = 0;
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  if (out == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out is NULL");
   return Guard(err, [&] {
-    absl::Status s = m->manager->Load();
-    if (s.ok() && m->watcher) s = m->watcher->Sync();
-    return s.ok() ? Ok(err) : Fail(err, s);
+    ar::LoadReport report;
+    if (int32_t rc = Load(m, &report, err); rc != 0) return rc;
+    std::string json;
+    ar::internal::JsonWriter w(&json);
+    w.BeginObject();
+    w.Key("loaded");
+    w.BeginArray();
+    for (const std::string& id : report.loaded) w.String(id);
+    w.EndArray();
+    w.Key("skipped");
+    w.BeginArray();
+    for (const ar::StoreSkip& skip : report.skipped) {
+      w.BeginObject();
+      w.Key("name");
+      w.String(skip.name);
+      w.Key("reason");
+      w.String(skip.reason);
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    return CopyOutJson(json, out, out_len, err);
   });
 }
 
 namespace {
 
+// RecordShape rejects what a record must not be: an auth file's own form, a record without
+// provider. REQUIRES: `json` parsed as a credential record.
+absl::Status RecordShape(std::string_view json, const ar::Credential& c) {
+  if (!ar::internal::ProviderKey(c.provider).empty()) return absl::OkStatus();
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  const bool object = !parser.parse(json.data(), json.size()).get_object().get(o);
+  std::string_view type;
+  if (object && o["provider"].error() == simdjson::NO_SUCH_FIELD && !o["type"].get_string().get(type)) {
+    return absl::InvalidArgumentError(
+        "this is an auth file's own form (it has \"type\", no \"provider\"): put the file in the "
+        "auth directory and call authrouter_manager_load, or register a record "
+        "{\"id\": \"...\", \"provider\": \"<type>\", \"metadata\": {<the file>}}");
+  }
+  return absl::InvalidArgumentError(
+      "the record has no \"provider\" (\"claude\", \"codex\", \"gemini-cli\", ...): a credential "
+      "without one would never be picked");
+}
+
 int32_t RegisterOrUpdate(authrouter_manager* m, const char* json, size_t len, bool update,
-                         authrouter_error** err) {
+                         char** out_id, size_t* out_id_len, authrouter_error** err) {
+  if (out_id != nullptr) *out_id = nullptr;
+  if (out_id_len != nullptr) *out_id_len = 0;
   if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
   std::string_view text;
   if (!Str(json, len, &text)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "json is NULL");
   return Guard(err, [&] {
     absl::StatusOr<ar::Credential> c = ar::CredentialFromJson(text);
     if (!c.ok()) return Fail(err, c.status());
-    absl::Status s = update ? m->manager->Update(*std::move(c)).status()
-                            : m->manager->Register(*std::move(c)).status();
-    return s.ok() ? Ok(err) : Fail(err, s);
+    if (absl::Status shape = RecordShape(text, *c); !shape.ok()) return Fail(err, shape);
+    absl::StatusOr<std::shared_ptr<const ar::Credential>> r =
+        update ? m->manager->Update(*std::move(c)) : m->manager->Register(*std::move(c));
+    if (!r.ok()) return Fail(err, r.status());
+    if (out_id != nullptr) {
+      *out_id = CopyOut((*r)->id);
+      if (*out_id == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
+      if (out_id_len != nullptr) *out_id_len = (*r)->id.size();
+    }
+    return Ok(err);
   });
 }
 
@@ -127,12 +224,17 @@ int32_t RegisterOrUpdate(authrouter_manager* m, const char* json, size_t len, bo
 
 int32_t authrouter_manager_register(authrouter_manager* m, const char* json, size_t len,
                                     authrouter_error** err) {
-  return RegisterOrUpdate(m, json, len, false, err);
+  return RegisterOrUpdate(m, json, len, false, nullptr, nullptr, err);
+}
+
+int32_t authrouter_manager_register_ext(authrouter_manager* m, const char* json, size_t len,
+                                        char** out_id, size_t* out_id_len, authrouter_error** err) {
+  return RegisterOrUpdate(m, json, len, false, out_id, out_id_len, err);
 }
 
 int32_t authrouter_manager_update(authrouter_manager* m, const char* json, size_t len,
                                   authrouter_error** err) {
-  return RegisterOrUpdate(m, json, len, true, err);
+  return RegisterOrUpdate(m, json, len, true, nullptr, nullptr, err);
 }
 
 int32_t authrouter_manager_remove(authrouter_manager* m, const char* id, size_t len,
@@ -171,23 +273,57 @@ int32_t authrouter_manager_get(authrouter_manager* m, authrouter_credential** ou
   });
 }
 
-int32_t authrouter_manager_list(authrouter_manager* m, char** out, size_t* out_len,
-                                authrouter_error** err) {
+int32_t authrouter_manager_list_ext(authrouter_manager* m, uint32_t flags, char** out,
+                                    size_t* out_len, authrouter_error** err) {
   if (out != nullptr) *out = nullptr;
   if (out_len != nullptr) *out_len = 0;
   if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
   if (out == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out is NULL");
+  if (!ValidDumpFlags(flags)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "unknown flags");
   return Guard(err, [&] {
+    const ar::CredentialJsonOptions options{.redact_secrets = (flags & AUTHROUTER_INCLUDE_SECRETS) == 0};
     std::string json = "[";
     for (const auto& c : m->manager->List()) {
       if (json.size() > 1) json += ',';
-      json += ar::CredentialToJson(*c);
+      json += ar::CredentialToJson(*c, options);
     }
     json += ']';
-    *out = CopyOut(json);
-    if (*out == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
-    if (out_len != nullptr) *out_len = json.size();
-    return Ok(err);
+    return CopyOutJson(json, out, out_len, err);
+  });
+}
+
+int32_t authrouter_manager_list(authrouter_manager* m, char** out, size_t* out_len,
+                                authrouter_error** err) {
+  return authrouter_manager_list_ext(m, 0, out, out_len, err);
+}
+
+int32_t authrouter_manager_models(authrouter_manager* m, const char* id, size_t id_len, char** out,
+                                  size_t* out_len, authrouter_error** err) {
+  if (out != nullptr) *out = nullptr;
+  if (out_len != nullptr) *out_len = 0;
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view i;
+  if (out == nullptr || !Str(id, id_len, &i)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out or id is NULL");
+  return Guard(err, [&] {
+    std::optional<ar::ServedModels> served = m->manager->GetServedModels(i);
+    if (!served) return Fail(err, AUTHROUTER_NOT_FOUND, "credential not found: " + std::string(i));
+    std::string json;
+    ar::internal::JsonWriter w(&json);
+    w.BeginObject();
+    w.Key("id");
+    w.String(i);
+    w.Key("source");
+    w.String(ar::ModelSourceName(served->source));
+    w.Key("models");
+    w.BeginArray();
+    for (const std::string& model : served->models) w.String(model);
+    w.EndArray();
+    w.Key("excluded_models");
+    w.BeginArray();
+    for (const std::string& model : served->excluded) w.String(model);
+    w.EndArray();
+    w.EndObject();
+    return CopyOutJson(json, out, out_len, err);
   });
 }
 

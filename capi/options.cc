@@ -1,6 +1,10 @@
 // The C ABI: options and the callbacks they take.
 #include "capi/capi_internal.h"
 #include "capi/callbacks.h"
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
 #include "internal/strings.h"
 
 using namespace authrouter::capi;  // NOLINT: the helpers of this layer
@@ -37,6 +41,40 @@ int32_t authrouter_options_apply_config(authrouter_options* o, const char* json,
   });
 }
 
+int32_t authrouter_options_load_config_file(authrouter_options* o, const char* path, size_t len,
+                                            authrouter_error** err) {
+  std::string_view p;
+  if (o == nullptr || !Str(path, len, &p) || p.empty()) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or path is NULL or empty");
+  }
+  return Guard(err, [&] {
+    const std::string file(p);
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      const int e = errno;
+      return Fail(err, e == EACCES ? AUTHROUTER_PERMISSION_DENIED : AUTHROUTER_NOT_FOUND,
+                  "cannot read the config file " + file + ": " + std::strerror(e));
+    }
+    std::string text;
+    char buf[16384];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+      text.append(buf, static_cast<size_t>(in.gcount()));
+      if (text.size() > (size_t{16} << 20)) {
+        return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "the config file " + file + " is larger than 16 MiB");
+      }
+    }
+    absl::StatusOr<ar::Config> c = ar::ParseConfig(text);
+    if (!c.ok()) {
+      return Fail(err, absl::InvalidArgumentError(file + ": " + std::string(c.status().message())));
+    }
+    o->config = *std::move(c);
+    std::error_code ec;
+    const std::filesystem::path absolute = std::filesystem::absolute(file, ec);
+    o->config_path = ec ? file : absolute.lexically_normal().string();
+    return Ok(err);
+  });
+}
+
 int32_t authrouter_options_use_file_store(authrouter_options* o, const char* dir, size_t len,
                                           authrouter_error** err) {
   std::string_view d;
@@ -54,13 +92,22 @@ int32_t authrouter_options_use_file_store(authrouter_options* o, const char* dir
   if (o == nullptr || (ptr) == nullptr) {                                                       \
     return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or " name " is NULL");                 \
   }                                                                                             \
-  if ((ptr)->version < 1) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, name " version is 0");   \
+  if (int32_t rc_ = CheckVersion((ptr)->version, name, err); rc_ != 0) return rc_;              \
   if ((ptr)->fn == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, name " has no " #fn)
+
+int32_t authrouter_options_set_log(authrouter_options* o, const authrouter_log* l,
+                                   authrouter_error** err) {
+  AUTHROUTER_CHECK_CALLBACK_(l, log, "log");
+  return Guard(err, [&] {
+    o->logger = std::make_shared<CLog>(*l);
+    return Ok(err);
+  });
+}
 
 int32_t authrouter_options_set_store(authrouter_options* o, const authrouter_store* s,
                                      authrouter_error** err) {
   if (o == nullptr || s == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or store is NULL");
-  if (s->version < 1) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "store version is 0");
+  if (int32_t rc = CheckVersion(s->version, "store", err); rc != 0) return rc;
   return Guard(err, [&] {
     o->store = std::make_shared<CStore>(*s);
     return Ok(err);
@@ -79,7 +126,7 @@ int32_t authrouter_options_set_clock(authrouter_options* o, const authrouter_clo
 int32_t authrouter_options_set_hooks(authrouter_options* o, const authrouter_hooks* h,
                                      authrouter_error** err) {
   if (o == nullptr || h == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or hooks is NULL");
-  if (h->version < 1) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "hooks version is 0");
+  if (int32_t rc = CheckVersion(h->version, "hooks", err); rc != 0) return rc;
   return Guard(err, [&] {
     o->hooks = std::make_shared<CHooks>(*h);
     return Ok(err);

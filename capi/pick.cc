@@ -17,7 +17,7 @@ struct PickParts {
 
 int32_t ConvertPick(const authrouter_pick_request* r, PickParts* p, authrouter_error** err) {
   if (r == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "request is NULL");
-  if (r->version < 1) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "request version is 0");
+  if (int32_t rc = CheckVersion(r->version, "pick_request", err); rc != 0) return rc;
   if ((r->providers == nullptr && r->provider_count != 0) || (r->tried == nullptr && r->tried_count != 0) ||
       (r->headers == nullptr && r->header_count != 0)) {
     return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a request array is NULL with a non-zero count");
@@ -85,7 +85,7 @@ int32_t authrouter_manager_mark_result(authrouter_manager* m, const authrouter_r
                                        authrouter_error** err) {
   if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
   if (r == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "result is NULL");
-  if (r->version < 1) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "result version is 0");
+  if (int32_t rc = CheckVersion(r->version, "result", err); rc != 0) return rc;
   return Guard(err, [&] {
     ar::Result result;
     if (!Str(r->credential_id, &result.credential_id) || !Str(r->provider, &result.provider) ||
@@ -98,7 +98,10 @@ int32_t authrouter_manager_mark_result(authrouter_manager* m, const authrouter_r
     }
     result.success = r->success;
     result.http_status = r->http_status;
-    if (r->retry_after_ms >= 0) result.retry_after = absl::Milliseconds(r->retry_after_ms);
+    // -1 is "none"; anything below counts as 0 (Manager::MarkResult corrects the range).
+    if (r->retry_after_ms != -1) {
+      result.retry_after = absl::Milliseconds(std::max<int64_t>(r->retry_after_ms, -1));
+    }
     absl::Status s = m->manager->MarkResult(result);
     return s.ok() ? Ok(err) : Fail(err, s);
   });
@@ -123,8 +126,12 @@ int32_t authrouter_manager_execute(authrouter_manager* m, char** out_id, int32_t
                                    const authrouter_executor* executor, authrouter_error** err) {
   if (out_id != nullptr) *out_id = nullptr;
   if (out_attempts != nullptr) *out_attempts = 0;
-  if (executor == nullptr || executor->version < 1 || executor->execute == nullptr) {
-    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "executor is NULL or has no execute");
+  if (executor == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "executor is NULL");
+  if (executor->version < 1 || executor->execute == nullptr) {
+    // As promised: a non-NULL executor's destroy runs whatever the outcome.
+    if (executor->destroy != nullptr) executor->destroy(executor->user_data);
+    if (int32_t rc = CheckVersion(executor->version, "executor", err); rc != 0) return rc;
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "executor has no execute");
   }
   return Guard(err, [&] {
     // From here on the executor's destroy runs when `adapter` goes, whatever happens.

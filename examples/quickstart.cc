@@ -93,11 +93,7 @@ int main(int argc, char** argv) {
   watch.store = *store;
   watch.config_path = (work / "config.json").string();
   watch.config = *config;
-  watch.models_for = [](const ar::Credential& c) -> std::vector<std::string> {
-    if (c.provider == "claude") return {"claude-sonnet-4-5", "claude-opus-4-1"};
-    if (c.provider == "codex") return {"gpt-5"};
-    return {};
-  };
+  // No models_for: the config's model-catalog says what each provider's credentials serve.
   watch.on_report = [](const ar::WatchReport& r) {
     if (r.kind == ar::WatchReport::Kind::kConfigApplied) {
       std::printf("  config reloaded: %s\n", r.detail.c_str());

@@ -399,13 +399,33 @@ TEST_CASE("MarkResult rejects bad input and ignores an empty ID", "[result]") {
   CHECK(f.manager->MarkResult(ar::Result{}).ok());
   CHECK(absl::IsNotFound(f.manager->MarkResult(Failure("nobody", "m", 500))));
   CHECK(absl::IsNotFound(f.manager->MarkResult(Success("nobody", "m"))));
-  CHECK(absl::IsInvalidArgument(
-      f.manager->MarkResult(Failure("a", "m", 429, "", -absl::Seconds(1)))));
-  CHECK(absl::IsInvalidArgument(
-      f.manager->MarkResult(Failure("a", "m", 429, "", absl::Hours(24 * 31)))));
   CHECK(absl::IsInvalidArgument(f.manager->MarkResult(Failure("a", "m", 1000))));
   CHECK(absl::IsInvalidArgument(f.manager->MarkResult(Failure("a", "m", -1))));
+  ar::Result contradiction = Success("a", "m");
+  contradiction.http_status = 429;
+  const absl::Status s = f.manager->MarkResult(contradiction);
+  CHECK(absl::IsInvalidArgument(s));
+  CHECK(std::string(s.message()).find("success with HTTP status 429") != std::string::npos);
   CHECK(f.manager->Get("a")->model_states.empty());  // nothing was recorded
+}
+
+TEST_CASE("A Retry-After out of range is corrected and the failure still recorded", "[result]") {
+  std::vector<std::string> logged;
+  ar::ManagerOptions o;
+  o.logger = ar::MakeLogger([&](ar::LogLevel level, std::string_view component, std::string_view m) {
+    if (level == ar::LogLevel::kWarning && component == "results") logged.emplace_back(m);
+  });
+  ManagerFixture f(std::move(o));
+  f.Add({.id = "a", .models = {"m", "n"}});
+  REQUIRE(f.manager->MarkResult(Failure("a", "m", 429, "", -absl::Seconds(1))).ok());
+  // Recorded, not dropped: the error is there; a Retry-After of 0 means "retry now".
+  REQUIRE(State(f, "a", "m").last_error);
+  CHECK(State(f, "a", "m").last_error->http_status == 429);
+  REQUIRE(f.manager->MarkResult(Failure("a", "n", 429, "", absl::Hours(24 * 400))).ok());
+  CHECK(State(f, "a", "n").next_retry_after <= f.clock.Now() + absl::Hours(24 * 30));
+  CHECK(State(f, "a", "n").next_retry_after > f.clock.Now() + absl::Hours(24 * 29));
+  REQUIRE(logged.size() == 2);
+  CHECK(logged[0] == "result for a: Retry-After below 0 taken as 0");
 }
 
 TEST_CASE("Update inherits runtime state only between enabled records", "[result]") {
@@ -461,7 +481,9 @@ TEST_CASE("Model registration reconciles model states", "[result]") {
     u.model_states["n"] = CoolingState(f.clock.Now() + absl::Minutes(5), true);
     return u;
   }());
-  CHECK(with_n->model_states.count("n") == 1);
+  // Update applies the same rule as a registration: "n" is not served, so its state goes.
+  CHECK(with_n->model_states.count("n") == 0);
+  CHECK(with_n->model_states.count("m") == 1);
   f.manager->RegisterModels("a", {"m", "n"});
   CHECK(f.PickId("claude", "n") == "a");
   CHECK(f.PickId("claude", "m") == "<model_cooldown>");  // unchanged registration: kept

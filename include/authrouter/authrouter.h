@@ -103,6 +103,11 @@ AUTHROUTER_API int64_t authrouter_error_retry_after_ms(const authrouter_error *e
 /* For routing errors: the machine code ("auth_not_found", "auth_unavailable",
  * "model_cooldown", "provider_not_found"); "" otherwise. */
 AUTHROUTER_API const char *authrouter_error_routing_code(const authrouter_error *err, size_t *len);
+/* For routing errors: why the pick failed, as a machine name ("no_credentials", "all_disabled",
+ * "model_not_served", "all_tried", "pinned_unknown", "pinned_not_serving", "all_cooling",
+ * "all_unavailable", "selector", "no_provider", "no_executor"); "" otherwise. The message
+ * (authrouter_error_message) says the same for people, naming the providers and the model. */
+AUTHROUTER_API const char *authrouter_error_reason(const authrouter_error *err, size_t *len);
 /* For routing errors: the upstream-compatible JSON body to answer the client with; "" otherwise. */
 AUTHROUTER_API const char *authrouter_error_body(const authrouter_error *err, size_t *len);
 AUTHROUTER_API void authrouter_error_free(authrouter_error *err);
@@ -149,8 +154,17 @@ AUTHROUTER_API const char *authrouter_credential_attribute(const authrouter_cred
 /* The metadata (tokens, e-mail, expiry, ...) as its JSON text ("{}" when empty). */
 AUTHROUTER_API const char *authrouter_credential_metadata_json(const authrouter_credential *c,
                                                                size_t *len);
-/* The whole record in its persisted JSON form. */
+/* The whole record in its persisted JSON form, with every secret (tokens, API keys, client
+ * secrets, authorization headers; in attributes and metadata) replaced by "[redacted]": a state
+ * view safe to log. The host reads what it needs for the upstream call through
+ * authrouter_credential_attribute and authrouter_credential_metadata_json. */
 AUTHROUTER_API const char *authrouter_credential_json(const authrouter_credential *c, size_t *len);
+/* Flags of the _ext calls that dump records. */
+#define AUTHROUTER_INCLUDE_SECRETS 1u /* the full record, secrets included */
+/* authrouter_credential_json_ext is authrouter_credential_json; with AUTHROUTER_INCLUDE_SECRETS
+ * the full record (as the store writes it). */
+AUTHROUTER_API const char *authrouter_credential_json_ext(const authrouter_credential *c,
+                                                          uint32_t flags, size_t *len);
 AUTHROUTER_API void authrouter_credential_free(authrouter_credential *c);
 
 /* ---- host callbacks ------------------------------------------------------------------------
@@ -164,6 +178,10 @@ AUTHROUTER_API void authrouter_credential_free(authrouter_credential *c);
  * (no C++ exceptions, no longjmp, no Go or Rust panics) across the library. A callback that
  * returns a non-zero status fails the operation with AUTHROUTER_CALLBACK_FAILED (refreshers and
  * transports may return the specific codes listed at their struct).
+ *
+ * Every versioned struct (callbacks, pick request, result, log) must be initialised with its
+ * _INIT macro or _init function: one with version 0 (zero-initialised, e.g. by memset or a
+ * language's default) is rejected with INVALID_ARGUMENT naming the macro.
  *
  * IMPORTANT: credential views, strings and sinks passed to a callback are valid only during that
  * call. */
@@ -293,6 +311,28 @@ typedef struct authrouter_executor {
 #define AUTHROUTER_EXECUTOR_INIT {AUTHROUTER_EXECUTOR_VERSION, NULL, NULL, NULL}
 AUTHROUTER_API void authrouter_executor_init(authrouter_executor *executor);
 
+/* A Log callback hears diagnostics: unknown or misspelt config keys (with the nearest valid
+ * key), auth files skipped or invalid and why, credential files readable by others, rejected
+ * config reloads, store errors, refresh failures, what a load loaded and skipped. Messages never
+ * contain a token, key or secret. Called from any thread (also concurrently), never while the
+ * library holds a lock; it may call into authrouter. Messages below `min_level` are not sent. */
+#define AUTHROUTER_LOG_DEBUG 0
+#define AUTHROUTER_LOG_INFO 1
+#define AUTHROUTER_LOG_WARNING 2
+#define AUTHROUTER_LOG_ERROR 3
+#define AUTHROUTER_LOG_VERSION 1
+typedef struct authrouter_log {
+  uint32_t version;  /* AUTHROUTER_LOG_VERSION */
+  int32_t min_level; /* AUTHROUTER_LOG_*; the _INIT default is AUTHROUTER_LOG_INFO */
+  /* `component`: "config", "store", "watcher", "manager", "refresh", "results". */
+  void (*log)(void *user_data, int32_t level, const char *component, size_t component_len,
+              const char *message, size_t message_len);
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_log;
+#define AUTHROUTER_LOG_INIT {AUTHROUTER_LOG_VERSION, AUTHROUTER_LOG_INFO, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_log_init(authrouter_log *log);
+
 /* ---- options ------------------------------------------------------------------------------ */
 
 /* authrouter_options collects what a manager is created with. Not thread-safe; a manager copies
@@ -306,6 +346,19 @@ AUTHROUTER_API void authrouter_options_free(authrouter_options *options);
 AUTHROUTER_API int32_t authrouter_options_apply_config(authrouter_options *options,
                                                        const char *json, size_t json_len,
                                                        authrouter_error **err);
+/* load_config_file reads the configuration file at `path` (as apply_config), and makes the
+ * manager watch it: once started (authrouter_manager_start), every change to the file is applied
+ * (hot reload: only what changed; a rejected file leaves the running configuration and is
+ * reported to the log). A relative auth-dir in it is relative to the current directory. Returns
+ * NOT_FOUND / PERMISSION_DENIED when the file cannot be read, INVALID_ARGUMENT with the key path
+ * for a bad value. */
+AUTHROUTER_API int32_t authrouter_options_load_config_file(authrouter_options *options,
+                                                           const char *path, size_t path_len,
+                                                           authrouter_error **err);
+/* set_log installs the diagnostics callback (see authrouter_log). */
+AUTHROUTER_API int32_t authrouter_options_set_log(authrouter_options *options,
+                                                  const authrouter_log *log,
+                                                  authrouter_error **err);
 /* use_file_store makes the manager persist to an auth directory of credential files (created
  * if missing); len 0 means the config's auth-dir (default ~/.cli-proxy-api). */
 AUTHROUTER_API int32_t authrouter_options_use_file_store(authrouter_options *options,
@@ -356,13 +409,26 @@ AUTHROUTER_API int32_t authrouter_manager_shutdown(authrouter_manager *m);
 AUTHROUTER_API int32_t authrouter_manager_apply_config(authrouter_manager *m, const char *json,
                                                        size_t json_len, authrouter_error **err);
 
-/* load replaces every credential with the store's list (startup). */
+/* load replaces every credential with the store's list (startup). Files or records it had to
+ * skip are reported to the log with the reason; authrouter_manager_load_report returns them. */
 AUTHROUTER_API int32_t authrouter_manager_load(authrouter_manager *m, authrouter_error **err);
+/* load_report is load that also returns what it did, as JSON (free with authrouter_string_free):
+ * {"loaded": ["claude-a.json", ...], "skipped": [{"name": "bad.json", "reason": "..."}]}. */
+AUTHROUTER_API int32_t authrouter_manager_load_report(authrouter_manager *m, char **out_json,
+                                                      size_t *out_len, authrouter_error **err);
 
 /* register adds (or replaces) a credential given as its JSON record:
- * {"id": "...", "provider": "claude", "attributes": {...}, "metadata": {...}, ...}. */
+ * {"id": "...", "provider": "claude", "attributes": {...}, "metadata": {...}, ...}.
+ * "provider" is required (INVALID_ARGUMENT names what is missing; an auth file's own form, with
+ * "type", belongs in the auth directory, not here). Without "id" a random one is made: use
+ * authrouter_manager_register_ext to learn it. */
 AUTHROUTER_API int32_t authrouter_manager_register(authrouter_manager *m, const char *json,
                                                    size_t json_len, authrouter_error **err);
+/* register_ext is register that returns the credential's ID in *out_id (free with
+ * authrouter_string_free; may be NULL when not wanted). */
+AUTHROUTER_API int32_t authrouter_manager_register_ext(authrouter_manager *m, const char *json,
+                                                       size_t json_len, char **out_id,
+                                                       size_t *out_id_len, authrouter_error **err);
 /* update replaces an existing credential (NOT_FOUND when unknown); runtime state carries over. */
 AUTHROUTER_API int32_t authrouter_manager_update(authrouter_manager *m, const char *json,
                                                  size_t json_len, authrouter_error **err);
@@ -375,16 +441,34 @@ AUTHROUTER_API int32_t authrouter_manager_set_disabled(authrouter_manager *m, co
 AUTHROUTER_API int32_t authrouter_manager_get(authrouter_manager *m, authrouter_credential **out,
                                               const char *id, size_t id_len,
                                               authrouter_error **err);
-/* list returns a JSON array of every credential record, sorted by ID (free with
- * authrouter_string_free). */
+/* list returns a JSON array of every credential record, sorted by ID, secrets redacted (as
+ * authrouter_credential_json; free with authrouter_string_free). */
 AUTHROUTER_API int32_t authrouter_manager_list(authrouter_manager *m, char **out_json,
                                                size_t *out_len, authrouter_error **err);
-/* register_models sets the models credential `id` serves (it need not exist yet). */
+/* list_ext is list; with AUTHROUTER_INCLUDE_SECRETS the full records. */
+AUTHROUTER_API int32_t authrouter_manager_list_ext(authrouter_manager *m, uint32_t flags,
+                                                   char **out_json, size_t *out_len,
+                                                   authrouter_error **err);
+/* Which models a credential serves comes from one source, the first of: the host
+ * (register_models), the credential's own "models" (auth file or record attribute), the
+ * config's "model-catalog" for its provider; minus its exclusions ("excluded_models" and the
+ * config's "oauth-excluded-models"). Patterns are exact names or `*` globs. docs/models.md.
+ *
+ * register_models sets the models credential `id` serves, as the host (it need not exist yet;
+ * a count of 0 drops the host's registration). */
 AUTHROUTER_API int32_t authrouter_manager_register_models(authrouter_manager *m, const char *id,
                                                           size_t id_len,
                                                           const authrouter_string *models,
                                                           size_t model_count,
                                                           authrouter_error **err);
+
+/* models returns what credential `id` serves, as JSON (free with authrouter_string_free):
+ * {"id": "...", "source": "catalog" | "credential" | "host" | "none",
+ *  "models": ["claude-*", ...], "excluded_models": ["claude-3-*", ...]}.
+ * NOT_FOUND for an ID neither loaded nor registered by the host. */
+AUTHROUTER_API int32_t authrouter_manager_models(authrouter_manager *m, const char *id,
+                                                 size_t id_len, char **out_json, size_t *out_len,
+                                                 authrouter_error **err);
 
 /* A pick request. Initialise with AUTHROUTER_PICK_REQUEST_INIT or authrouter_pick_request_init;
  * every pointer must stay valid for the call only. */
@@ -437,14 +521,17 @@ typedef struct authrouter_result {
   int32_t http_status;             /* 0..999 */
   authrouter_string error_code;
   authrouter_string error_message;
-  int64_t retry_after_ms;          /* -1: none */
+  int64_t retry_after_ms;          /* -1: none; below -1 counts as 0 */
   authrouter_string session_key;   /* from authrouter_pick_result_session_key */
 } authrouter_result;
 #define AUTHROUTER_RESULT_INIT \
   {AUTHROUTER_RESULT_VERSION, {NULL, 0}, {NULL, 0}, {NULL, 0}, false, 0, {NULL, 0}, {NULL, 0}, -1, {NULL, 0}}
 AUTHROUTER_API void authrouter_result_init(authrouter_result *result);
 
-/* mark_result records an upstream outcome (cooldowns, quota backoff, recovery). */
+/* mark_result records an upstream outcome (cooldowns, quota backoff, recovery). A result with
+ * version 0 (zero-initialised: its retry_after_ms of 0 would mean "retry now") is rejected, and
+ * so is a success with an HTTP status of 400 or more; a Retry-After over 30 days counts as 30
+ * days (reported to the log). */
 AUTHROUTER_API int32_t authrouter_manager_mark_result(authrouter_manager *m,
                                                       const authrouter_result *result,
                                                       authrouter_error **err);

@@ -9,8 +9,12 @@
 //     "disable-cooling": false, "transient-error-cooldown-seconds": 0,
 //     "auth-auto-refresh-workers": 16,
 //     "refresh-profiles": {"claude": {"token-url": "https://...", "client-id": "...",
-//                                     "encoding": "json"}}
+//                                     "encoding": "json"}},
+//     "model-catalog": {"claude": ["claude-*"], "codex": ["gpt-5*", "codex-*"]},
+//     "oauth-excluded-models": {"claude": ["claude-3-*"]}
 //   }
+//
+// docs/config.md describes every key (type, default, example, hot reload).
 //
 // Every key is optional; an absent key takes its default. Unknown keys are reported as warnings
 // (a typo must not pass silently); a bad value, or a key given twice, rejects the whole file with
@@ -57,7 +61,11 @@ struct Config {
   // `refresh-profiles`: OAuth2 refresh profiles by provider (keys `token-url`, `client-id`,
   // `client-secret`, `scope`, `encoding`).
   std::map<std::string, OAuth2Profile, std::less<>> refresh_profiles;
-  // Unknown keys, as paths ("routing.stratgey").
+  // `model-catalog` (provider -> model names and `*` globs its credentials serve unless they
+  // name their own) and `oauth-excluded-models` (provider -> patterns none of them serve); see
+  // models.h for how they combine with a credential's `models` and the host's registrations.
+  ModelCatalog model_catalog{};
+  // Unknown keys, as paths ("routing.stratgey"); NearestConfigKey suggests what was meant.
   std::vector<std::string> warnings;
 
   friend bool operator==(const Config&, const Config&) = default;
@@ -75,6 +83,20 @@ struct ConfigParseOptions {
 [[nodiscard]] absl::StatusOr<Config> ParseConfig(std::string_view json,
                                                  const ConfigParseOptions& options = {});
 
+// KnownConfigKeys lists every key path ParseConfig understands ("routing.strategy",
+// "refresh-profiles.<provider>.token-url", ...), in the order docs/config.md lists them.
+std::vector<std::string_view> KnownConfigKeys();
+
+// NearestConfigKey returns the known key path closest to an unknown one (a typo such as
+// "routing.stratgey"), or "" when none is close. Provider names in a path are matched as
+// "<provider>".
+std::string NearestConfigKey(std::string_view path);
+
+// DescribeUnknownKey returns the diagnostic for an unknown key: `unknown config key
+// "routing.stratgey" (did you mean "routing.strategy"?)`, or without the suggestion when none is
+// close. What the logger hears for each of Config::warnings.
+std::string DescribeUnknownKey(std::string_view path);
+
 // ApplyToOptions sets the Manager options a configuration covers (for Manager::Create).
 // `transport` is for the OAuth2 refresher of refresh_profiles (nullptr: libcurl). Returns the
 // refresher construction error, if any.
@@ -82,7 +104,8 @@ struct ConfigParseOptions {
                                           std::shared_ptr<Transport> transport = nullptr);
 
 // ApplyConfig applies `next` to a running Manager, changing only what differs from `previous`
-// (hot reload): the strategy (rotations within each provider kept), session affinity (bindings
+// (hot reload): the model catalog (Manager::SetModelCatalog: cooldowns of models still served
+// stay), the strategy (rotations within each provider kept), session affinity (bindings
 // kept when it stays on and only the TTL changed), retry settings (for new requests; no cooldown
 // touched), cooling settings (for new results), refresh workers (the runner resizes) and refresh
 // profiles (a provider with a refresher the host registered keeps it; profiles fill in the

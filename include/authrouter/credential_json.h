@@ -30,6 +30,29 @@ inline constexpr size_t kMaxCredentialJsonBytes = size_t{8} << 20;
 // instants outside years 0000..9999 are clamped, so the output is always valid JSON.
 std::string CredentialToJson(const Credential& credential);
 
+// CredentialJsonOptions qualifies CredentialToJson.
+struct CredentialJsonOptions {
+  // Replace every secret (IsSecretKey: access, refresh and ID tokens, API keys, client secrets,
+  // passwords, authorization headers), in the attributes and anywhere in the metadata, by
+  // "[redacted]". For state views, logs and dumps; persistence writes the full form.
+  bool redact_secrets = false;
+};
+
+// kRedacted is what a redacted secret reads as.
+inline constexpr std::string_view kRedacted = "[redacted]";
+
+// CredentialToJson with options.
+std::string CredentialToJson(const Credential& credential, const CredentialJsonOptions& options);
+
+// IsSecretKey reports whether an attribute or metadata key names a secret (ASCII case ignored):
+// names containing "token" (but not token_type / token_url), "secret", "password", "api_key",
+// "apikey"; "authorization", "cookie", "session_key", "private_key"; and `header:` attributes
+// for Authorization, Cookie or a name containing "key" or "auth".
+bool IsSecretKey(std::string_view key);
+
+// RedactSecrets returns `credential` with its secrets replaced by kRedacted (see above).
+Credential RedactSecrets(const Credential& credential);
+
 // AppendCredentialJson appends the JSON form of `credential` to `*out`.
 void AppendCredentialJson(const Credential& credential, std::string* out);
 

@@ -46,7 +46,9 @@ bool IsAuthFileName(std::string_view name);
 // SynthesizeCredentials builds the credentials of one auth file (spec 06 §5): `type` gives the
 // provider (lower-cased; "gemini" becomes "gemini-cli"); ID and file name are `file_name`; label
 // from `email`, else the provider; prefix, proxy_url, disabled, attributes `source`, `path`,
-// `priority`, `note`, `header:<Name>` (from `headers`), `excluded_models`, `auth_kind`; metadata
+// `priority`, `note`, `header:<Name>` (from `headers`), `models` (from `models`: the models it
+// serves instead of the catalog's, models.h), `excluded_models` (from `excluded_models` /
+// `excluded-models`), `auth_kind`; metadata
 // is the file, verbatim. A gemini-cli file naming several projects in `project_id` yields a
 // disabled primary plus one runtime-only credential per project (spec 06 §5.2).
 // Returns InvalidArgumentError when the content is not a JSON object with a non-empty string
@@ -79,6 +81,9 @@ struct FileStoreOptions {
   bool sync = true;
   // Hears about skipped files and warnings (from any thread, never under the store's lock).
   std::function<void(const FileReport&)> on_report{};
+  // Also hears them, as log messages (component "store"): skipped files as warnings, I/O errors
+  // as errors. Default: none.
+  std::shared_ptr<Logger> logger{};
 };
 
 // FileStore is a Store over an auth directory.
@@ -99,6 +104,8 @@ class FileStore final : public Store {
   // symbolic links are skipped (a link could point anywhere); files readable by group or others
   // are loaded and reported as warnings.
   absl::StatusOr<std::vector<Credential>> List() override;
+  // ListReporting is List, with every skipped file and its reason in *skipped.
+  absl::StatusOr<std::vector<Credential>> ListReporting(std::vector<StoreSkip>* skipped) override;
 
   // Save writes the credential's file: its metadata, with `disabled` set when the credential's
   // disabled flag differs from the file, atomically and with mode 0600; then its runtime state.

@@ -16,10 +16,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "authrouter/credential.h"
+#include "authrouter/log.h"
 #include "authrouter/result.h"
 
 namespace authrouter {
 inline namespace v0 {
+
+// StoreSkip is a stored record a Store could not turn into a credential, and why (never quoting
+// its content).
+struct StoreSkip {
+  std::string name;    // the record's name in the store (a file name, an index)
+  std::string reason;
+};
 
 // Store persists credentials. The Manager writes through it whenever a credential's persisted
 // state changes (registration, update, a result that changed its health, a reset), so cooldowns
@@ -35,6 +43,13 @@ class Store {
 
   // List returns every stored credential (Manager::Load). An error leaves the Manager unchanged.
   virtual absl::StatusOr<std::vector<Credential>> List() = 0;
+
+  // ListReporting is List that also tells which stored records it skipped and why (Manager::Load
+  // puts them in its LoadReport). The default calls List and reports nothing.
+  virtual absl::StatusOr<std::vector<Credential>> ListReporting(std::vector<StoreSkip>* skipped) {
+    (void)skipped;
+    return List();
+  }
 
   // Save stores `credential`, replacing the stored version. It must be atomic: after a crash
   // the store holds either the old or the new version. credential_json.h gives the JSON form.

@@ -11,8 +11,9 @@
 //     auto detail = authrouter::GetRoutingError(pick.status());  // HTTP status, Retry-After, body
 //   }
 //
-// A credential becomes pickable for a model the moment both it and that model registration
-// exist, whichever comes first. Picks run on an index per (provider, canonical model): O(1) in
+// A credential becomes pickable for a model the moment it is loaded and serves that model: from
+// the model catalog of its provider, its own `models`, or the host's RegisterModels, minus its
+// exclusions (models.h states the rule). Picks run on an index per (provider, canonical model): O(1) in
 // the number of credentials, no allocation in steady state.
 //
 // Thread-safety: a Manager is safe for concurrent use from any number of threads without external
@@ -33,6 +34,7 @@
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
 #include "authrouter/host.h"
+#include "authrouter/models.h"
 #include "authrouter/refresh.h"
 #include "authrouter/result.h"
 #include "authrouter/routing_error.h"
@@ -50,6 +52,10 @@ struct ManagerOptions {
   RoutingStrategy strategy = RoutingStrategy::kRoundRobin;
   // A host selector used instead of the strategy. Default: none.
   std::shared_ptr<Selector> selector{};
+  // The models each provider's credentials serve unless they name their own, and the models
+  // none of them serve (models.h; the config file's `model-catalog` and
+  // `oauth-excluded-models`). Default: empty (credentials serve what they or the host name).
+  ModelCatalog model_catalog{};
   // Turns cooldowns off: failures are recorded but never block a credential (model-support
   // errors still suspend for 12 h). A credential's metadata `disable_cooling` overrides this
   // either way (later fix C4). Default: false.
@@ -86,6 +92,9 @@ struct ManagerOptions {
   std::shared_ptr<Store> store{};
   // Who hears about changes. Default: none.
   std::shared_ptr<Hooks> hooks{};
+  // Who hears diagnostics (log.h): store errors, refresh failures, what Load skipped, results
+  // that were corrected. Default: none.
+  std::shared_ptr<Logger> logger{};
 
   // --- token refresh (spec 05, refresh.h) ---
   // Refreshers, leads, workers, intervals. Refresh scheduling is active while at least one
@@ -115,6 +124,12 @@ struct RetrySettings {
   absl::Duration max_retry_interval = absl::ZeroDuration();  // REQUIRES: 0..1 h
 
   friend bool operator==(const RetrySettings&, const RetrySettings&) = default;
+};
+
+// LoadReport is what Manager::Load did.
+struct LoadReport {
+  std::vector<std::string> loaded;  // IDs of the credentials now held, sorted
+  std::vector<StoreSkip> skipped;   // stored records not loaded, with the reason
 };
 
 // ValidateRetrySettings returns InvalidArgumentError naming the first out-of-range field.
@@ -222,9 +237,11 @@ class Manager {
   // Load replaces every credential with the Store's list (startup). Cooldowns saved with the
   // credentials hold again (later fix C6). Nothing is written back and no hook runs. A stored
   // credential that fails Credential::Validate is skipped and reported through
-  // Hooks::OnStoreError. Returns FailedPreconditionError without a Store, or the Store's error
-  // (the Manager is then unchanged).
-  [[nodiscard]] absl::Status Load();
+  // Hooks::OnStoreError. With `report`, *report receives the loaded IDs and every skipped record
+  // with its reason (the Store's skips included, Store::ListReporting); the same goes to the
+  // logger. Returns FailedPreconditionError without a Store, or the Store's error (the Manager
+  // is then unchanged).
+  [[nodiscard]] absl::Status Load(LoadReport* report = nullptr);
 
   // Get returns the current snapshot of a credential, or nullptr.
   std::shared_ptr<const Credential> Get(std::string_view id) const;
@@ -234,9 +251,11 @@ class Manager {
 
   // --- models ---
 
-  // RegisterModels sets the models credential `id` serves (replacing earlier ones; each stored by
-  // canonical key). The credential need not exist yet. Takes effect for picks at once.
-  // Model states are reconciled: states of models no longer registered are dropped, and a model
+  // RegisterModels sets the models credential `id` serves, as the host: exact names (stored by
+  // canonical key) or `*` globs (models.h). The host's registration takes precedence over the
+  // credential's own `models` and the catalog; the credential's exclusions still apply. The
+  // credential need not exist yet; the registration outlives Remove. Takes effect for picks at
+  // once. Model states are reconciled: states of models no longer served are dropped, and a model
   // added to an earlier registration starts clean. Registering the same models again changes
   // nothing, so a live cooldown survives it (unlike upstream, spec 07 §F); so does the first
   // registration after a restart, so persisted cooldowns keep holding.
@@ -248,20 +267,34 @@ class Manager {
   // A credential whose model states changed is saved and reported through Hooks::OnUpdated; a
   // store failure reaches Hooks::OnStoreError.
 
-  // UnregisterModels drops every model registration of `id`.
+  // UnregisterModels drops the host's registration of `id`: the credential serves what its own
+  // `models` or the catalog give (or nothing).
   void UnregisterModels(std::string_view id);
 
-  // Models returns the canonical model keys registered for `id`, sorted.
+  // Models returns the patterns `id` serves now (exact canonical keys and globs), sorted; for an
+  // ID not loaded yet, the host's registration.
   std::vector<std::string> Models(std::string_view id) const;
+
+  // GetServedModels returns what `id` serves and where that comes from (models.h), or nullopt
+  // for an ID that is neither loaded nor registered by the host.
+  std::optional<ServedModels> GetServedModels(std::string_view id) const;
+
+  // SetModelCatalog replaces the model catalog (hot reload). Every credential whose served models
+  // change is re-routed; cooldowns of models it still serves stay, states of models it no longer
+  // serves are dropped, and a model it newly serves starts clean.
+  void SetModelCatalog(const ModelCatalog& catalog);
+  ModelCatalog GetModelCatalog() const;
 
   // --- results ---
 
   // MarkResult records the outcome of an upstream call (spec 04): a failure may cool the model
   // down, a success clears it. A success on a healthy credential changes nothing and takes no
   // exclusive lock. Results of client cancellations and closed connections (later fix C7) and
-  // request-scoped 404s change nothing. An empty credential ID is ignored.
-  // Returns NotFoundError for an unknown credential, InvalidArgumentError for a negative
-  // retry_after or one over 30 days, or an HTTP status outside 0..999.
+  // request-scoped 404s change nothing. An empty credential ID is ignored. A retry_after below
+  // 0 counts as 0 and one over 30 days as 30 days (the failure is still recorded; the logger
+  // hears about it). Returns NotFoundError for an unknown credential, InvalidArgumentError for an
+  // HTTP status outside 0..999, a success with an HTTP status of 400 or more, or text that is not
+  // UTF-8 (nothing is recorded then).
   [[nodiscard]] absl::Status MarkResult(const Result& result);
 
   // ResetCooldowns clears the cooldown and quota state of one model of a credential, or of all
@@ -378,6 +411,10 @@ class Manager {
 
   // GetRefreshStats returns the loop's counters.
   RefreshStats GetRefreshStats() const;
+
+  // logger returns the logger the Manager was created with (nullptr: none), for the parts a
+  // host builds around it (FileStore, Watcher).
+  const std::shared_ptr<Logger>& logger() const;
 
  private:
   struct Impl;

@@ -17,6 +17,26 @@
 // The others carry the OpenAI-style body upstream's HTTP layer writes:
 //   {"error":{"message":"auth_unavailable: no auth available (providers=claude, model=m)",
 //   "type":"server_error","code":"internal_server_error"}}
+//
+// Codes, HTTP statuses and bodies are byte-identical to upstream's. On top, a pick's error says
+// why, for machines and for people: RoutingError::reason (RoutingReason, also as a name such as
+// "model_not_served") and a status message that names the cause, the providers and the model:
+//   auth_not_found: no credential of provider claude serves model claude-x (providers=claude,
+//   model=claude-x)
+//
+//   reason              code                why
+//   no_provider         provider_not_found  the request named no usable provider
+//   no_credentials      auth_not_found      no credential of these providers is loaded
+//   all_disabled        auth_not_found      every credential of these providers is disabled
+//   model_not_served    auth_not_found      credentials exist; none serves this model (models.h)
+//   all_tried           auth_not_found      every one serving it was tried (or has weight 0)
+//   pinned_unknown      auth_not_found      the pinned credential is not loaded (or disabled)
+//   pinned_not_serving  auth_not_found      the pinned credential does not serve the request
+//   all_cooling         model_cooldown      every one serving it cools down; Retry-After: the
+//                                           earliest is ready again
+//   all_unavailable     auth_unavailable    none is available (errors, blocks, some cooling)
+//   selector            auth_not_found      a host Selector chose none
+//   no_executor         executor_not_found  no executor for the provider
 #ifndef AUTHROUTER_ROUTING_ERROR_H_
 #define AUTHROUTER_ROUTING_ERROR_H_
 
@@ -31,14 +51,44 @@
 namespace authrouter {
 inline namespace v0 {
 
+// RoutingReason is why a pick failed (see the table above).
+enum class RoutingReason {
+  kUnspecified,  // built without a reason (for example by the host)
+  kNoProvider,
+  kNoCredentials,
+  kAllDisabled,
+  kModelNotServed,
+  kAllTried,
+  kPinnedUnknown,
+  kPinnedNotServing,
+  kAllCooling,
+  kAllUnavailable,
+  kSelector,
+  kNoExecutor,
+};
+
+// RoutingReasonName returns the reason's machine name ("model_not_served"; "" for
+// kUnspecified).
+std::string_view RoutingReasonName(RoutingReason reason);
+
 // RoutingError is the detail of a failed pick.
 struct RoutingError {
   std::string code;     // "auth_not_found", "auth_unavailable", "model_cooldown", ...
-  std::string message;  // e.g. "no auth available"
+  std::string message;  // upstream's text, as the body quotes it: e.g. "no auth available"
   int http_status = 0;  // the status a gateway should answer with
   // Retry-After, for model_cooldown only: the reset time rounded up to whole seconds.
   std::optional<absl::Duration> retry_after;
   std::string body;     // the JSON body a gateway should answer with
+  RoutingReason reason = RoutingReason::kUnspecified;
+  // Why, for people: names the cause, the providers and the model (the status message is
+  // "<code>: <detail>"). Empty for errors built without a reason.
+  std::string detail;
+};
+
+// RoutingFailure says why a pick failed, for the error builders below.
+struct RoutingFailure {
+  RoutingReason reason = RoutingReason::kUnspecified;
+  std::string detail;  // without the "(providers=..., model=...)" tail, which is appended
 };
 
 // GetRoutingError returns the RoutingError carried by `status`, or nullopt when `status` is OK or
@@ -49,14 +99,14 @@ std::optional<RoutingError> GetRoutingError(const absl::Status& status);
 // sent it). `provider` is left out of the body when empty or "mixed". `reset` below zero counts
 // as zero.
 absl::Status ModelCooldownError(std::string_view model, std::string_view provider,
-                                absl::Duration reset);
+                                absl::Duration reset, const RoutingFailure& why = {});
 
 // AuthNotFoundError, AuthUnavailableError, ProviderNotFoundError and ExecutorNotFoundError build
 // the other pick errors. `providers` and `model` describe the request for the body's message.
 absl::Status AuthNotFoundError(std::string_view message, std::span<const std::string_view> providers,
-                               std::string_view model);
+                               std::string_view model, const RoutingFailure& why = {});
 absl::Status AuthUnavailableError(std::span<const std::string_view> providers,
-                                  std::string_view model);
+                                  std::string_view model, const RoutingFailure& why = {});
 absl::Status ProviderNotFoundError();
 absl::Status ExecutorNotFoundError(std::string_view provider);
 

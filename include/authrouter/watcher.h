@@ -51,18 +51,24 @@ struct WatchReport {
 struct WatcherOptions {
   // The Manager to keep in step. REQUIRED; must outlive the Watcher.
   Manager* manager = nullptr;
-  // The auth directory's store (usually also the Manager's Store). REQUIRED.
+  // The auth directory's store (usually also the Manager's Store). May be null when only the
+  // config file is watched.
   std::shared_ptr<FileStore> store{};
-  // The config file to watch; empty: none.
+  // The config file to watch; empty: none. REQUIRED when `store` is null.
   std::string config_path{};
   // The configuration the Manager runs with now (compared with each new version of the file).
   Config config{};
-  // The models a credential serves, registered whenever it is added or updated. Default: none
-  // (the host registers models itself).
+  // The models a credential serves, registered as the host's (Manager::RegisterModels) whenever
+  // it is added or updated. Default: none: the credential's own `models` and the config's
+  // `model-catalog` apply (models.h).
   std::function<std::vector<std::string>(const Credential&)> models_for{};
   // Hears about every change and every skipped file, on the watcher's thread (or the thread
-  // calling Sync). Must not call the Watcher.
+  // calling Sync), after the change was applied and outside the watcher's locks. Must not call
+  // the Watcher.
   std::function<void(const WatchReport&)> on_report{};
+  // Hears the same as log messages (log.h; components "watcher" and "config": unknown config keys
+  // with the nearest valid one, rejected reloads, skipped files). Default: the Manager's logger.
+  std::shared_ptr<Logger> logger{};
   // Quiet time that ends a burst of events. REQUIRES: > 0 and <= 10 s. Default: 50 ms.
   absl::Duration debounce = absl::Milliseconds(50);
   // Polling period when inotify is unavailable or `use_inotify` is false. REQUIRES: > 0 and

@@ -1,6 +1,7 @@
 // The configuration file (spec 06 §10 and later fixes C3, E3).
 #include "authrouter/config.h"
 
+#include <algorithm>
 #include <optional>
 #include <set>
 
@@ -72,7 +73,11 @@ absl::Status ParseProfile(object o, std::string_view path, OAuth2Profile& p) {
                           : field.key == "client-secret" ? &p.client_secret
                           : field.key == "scope"         ? &p.scope
                                                          : nullptr;
-    if (target == nullptr) return Bad(key, "unknown key");
+    if (target == nullptr) {
+      const std::string nearest = NearestConfigKey(key);
+      return Bad(key, nearest.empty() ? std::string("unknown key")
+                                      : internal::Cat("unknown key (did you mean \"", nearest, "\"?)"));
+    }
     std::string_view s;
     if (field.value.get_string().get(s)) return Bad(key, "must be a string");
     *target = std::string(TrimSpace(s));
@@ -84,7 +89,134 @@ absl::Status ParseProfile(object o, std::string_view path, OAuth2Profile& p) {
   return absl::OkStatus();
 }
 
+// ParsePatternLists parses {"provider": ["pattern", ...], ...} (model-catalog,
+// oauth-excluded-models).
+absl::Status ParsePatternLists(element v, std::string_view key,
+                               std::map<std::string, std::vector<std::string>, std::less<>>& out) {
+  object o;
+  if (v.get_object().get(o)) return Bad(key, "must be an object of provider -> [model, ...]");
+  for (auto p : o) {
+    const std::string provider = internal::ProviderKey(p.key);
+    const std::string path = internal::Cat(key, ".", p.key);
+    if (provider.empty()) return Bad(path, "empty provider name");
+    if (out.contains(provider)) return Bad(path, "names a provider twice");
+    simdjson::dom::array a;
+    if (p.value.get_array().get(a)) return Bad(path, "must be an array of model names");
+    std::vector<std::string> patterns;
+    size_t i = 0;
+    for (element e : a) {
+      const std::string item = internal::Cat(path, "[", i++, "]");
+      std::string_view m;
+      if (e.get_string().get(m)) return Bad(item, "must be a string");
+      m = TrimSpace(m);
+      if (m.empty()) return Bad(item, "must not be empty");
+      if (m.size() > 256) return Bad(item, "longer than 256 bytes");
+      if (std::any_of(m.begin(), m.end(),
+                      [](char c) { return c == ',' || static_cast<unsigned char>(c) < 0x20; })) {
+        return Bad(item, "must not contain commas or control characters");
+      }
+      patterns.emplace_back(m);
+    }
+    out[provider] = std::move(patterns);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+namespace {
+
+constexpr std::string_view kKnownKeys[] = {
+    "auth-dir",
+    "routing.strategy",
+    "routing.session-affinity",
+    "routing.claude-code-session-affinity",
+    "routing.session-affinity-ttl",
+    "request-retry",
+    "max-retry-credentials",
+    "max-retry-interval",
+    "disable-cooling",
+    "transient-error-cooldown-seconds",
+    "auth-auto-refresh-workers",
+    "refresh-profiles.<provider>.token-url",
+    "refresh-profiles.<provider>.client-id",
+    "refresh-profiles.<provider>.client-secret",
+    "refresh-profiles.<provider>.scope",
+    "refresh-profiles.<provider>.encoding",
+    "model-catalog.<provider>",
+    "oauth-excluded-models.<provider>",
+};
+
+char LowerChar(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// EditDistance is the Levenshtein distance (ASCII case ignored), capped at `cap + 1`.
+size_t EditDistance(std::string_view a, std::string_view b, size_t cap) {
+  if (a.size() > b.size() + cap || b.size() > a.size() + cap) return cap + 1;
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    size_t best = row[0];
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      const bool same = LowerChar(a[i - 1]) == LowerChar(b[j - 1]);
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+      diag = up;
+      best = std::min(best, row[j]);
+    }
+    if (best > cap) return cap + 1;
+  }
+  return row[b.size()];
+}
+
+// GenericPath replaces the provider segment of a per-provider path by "<provider>".
+std::string GenericPath(std::string_view path) {
+  for (std::string_view section : {"refresh-profiles.", "model-catalog.", "oauth-excluded-models."}) {
+    if (!path.starts_with(section)) continue;
+    const std::string_view rest = path.substr(section.size());
+    const size_t dot = rest.find('.');
+    return internal::Cat(section, "<provider>",
+                         dot == std::string_view::npos ? std::string_view() : rest.substr(dot));
+  }
+  return std::string(path);
+}
+
+}  // namespace
+
+std::vector<std::string_view> KnownConfigKeys() {
+  return std::vector<std::string_view>(std::begin(kKnownKeys), std::end(kKnownKeys));
+}
+
+std::string NearestConfigKey(std::string_view path) {
+  const std::string generic = GenericPath(path);
+  const size_t cap = std::max<size_t>(2, generic.size() / 4);
+  size_t best = cap + 1;
+  std::string_view nearest;
+  for (std::string_view known : kKnownKeys) {
+    const size_t d = EditDistance(generic, known, cap);
+    if (d < best) {
+      best = d;
+      nearest = known;
+    }
+  }
+  if (nearest.empty()) return {};
+  // Put the provider of the unknown path back in.
+  const size_t marker = nearest.find("<provider>");
+  if (marker == std::string_view::npos || generic == path) return std::string(nearest);
+  const std::string_view section = nearest.substr(0, marker);
+  std::string_view provider = path.substr(std::min(section.size(), path.size()));
+  provider = provider.substr(0, provider.find('.'));
+  return internal::Cat(section, provider, nearest.substr(marker + 10));
+}
+
+std::string DescribeUnknownKey(std::string_view path) {
+  const std::string nearest = NearestConfigKey(path);
+  std::string out = internal::Cat("unknown config key \"", path, "\"");
+  if (!nearest.empty()) internal::Append(&out, " (did you mean \"", nearest, "\"?)");
+  else out += " (ignored)";
+  return out;
+}
 
 absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptions& options) {
   if (json.size() > size_t{16} << 20) return absl::InvalidArgumentError("config: larger than 16 MiB");
@@ -181,6 +313,10 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
         if (absl::Status s = ParseProfile(po, path, profile); !s.ok()) return s;
         c.refresh_profiles[provider] = std::move(profile);
       }
+    } else if (key == "model-catalog") {
+      if (absl::Status s = ParsePatternLists(v, key, c.model_catalog.models); !s.ok()) return s;
+    } else if (key == "oauth-excluded-models") {
+      if (absl::Status s = ParsePatternLists(v, key, c.model_catalog.excluded); !s.ok()) return s;
     } else {
       c.warnings.emplace_back(key);
     }
@@ -250,6 +386,7 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   options.disable_cooling = config.disable_cooling;
   options.transient_error_cooldown_seconds = config.transient_error_cooldown_seconds;
   options.refresh.workers = config.refresh_workers;
+  options.model_catalog = config.model_catalog;
   return InstallProfiles(options.refresh, nullptr, config, std::move(transport));
 }
 
@@ -320,6 +457,15 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
       changed.emplace_back("auth-auto-refresh-workers");
     }
     if (next.refresh_profiles != previous.refresh_profiles) changed.emplace_back("refresh-profiles");
+  }
+  if (next.model_catalog != previous.model_catalog) {
+    manager.SetModelCatalog(next.model_catalog);
+    if (next.model_catalog.models != previous.model_catalog.models) {
+      changed.emplace_back("model-catalog");
+    }
+    if (next.model_catalog.excluded != previous.model_catalog.excluded) {
+      changed.emplace_back("oauth-excluded-models");
+    }
   }
   if (next.auth_dir != previous.auth_dir) changed.emplace_back("auth-dir");
   return changed;

@@ -82,6 +82,8 @@ void CanonicalizeModelStates(Credential& c) {
   c.model_states = std::move(merged);
 }
 
+constexpr absl::Duration kMaxRetryAfter = absl::Hours(24 * 30);
+
 // ProviderList normalises the requested providers (trimmed, ASCII lower-cased, blanks and
 // duplicates dropped, order kept) without allocating for ordinary requests.
 class ProviderList {
@@ -167,37 +169,27 @@ class FixedClock final : public Clock {
   absl::Time t_;
 };
 
-// IsDisabled reports whether a credential is disabled by flag or status.
-// Reconcile drops the states of models `c` no longer serves and resets the states of models
-// newly added to an earlier registration. Returns whether anything changed.
-// StateKeys returns the model-state keys a registration covers: each model, and for a prefixed
-// credential the model without its "<prefix>/" (the key its states are recorded under).
-std::vector<std::string> StateKeys(const Credential& c, const std::vector<std::string>& models) {
-  const std::string prefix = internal::NormalizePrefix(c.prefix);
-  std::vector<std::string> keys = models;
-  for (const std::string& m : models) {
-    const std::string_view key = internal::StateKeyFor(prefix, m);
-    if (key != m) keys.emplace_back(key);
-  }
-  std::sort(keys.begin(), keys.end());
-  return keys;
+// ServesStateKey reports whether a model-state key (recorded without the credential's prefix)
+// belongs to a model `served` covers: as it is, or under the prefix.
+bool ServesStateKey(const ServedModels& served, std::string_view key, const std::string& prefix) {
+  if (served.Serves(key, prefix)) return true;
+  return !prefix.empty() && served.Serves(internal::Cat(prefix, "/", key), prefix);
 }
 
-bool Reconcile(Credential& c, const std::vector<std::string>& before_models, bool had_registration,
-               const std::vector<std::string>& after_models, absl::Time now) {
-  const std::vector<std::string> before = StateKeys(c, before_models);
-  const std::vector<std::string> after = StateKeys(c, after_models);
+// Reconcile drops the states of models `c` no longer serves and resets the states of models
+// newly added to an earlier registration. Returns whether anything changed.
+bool Reconcile(Credential& c, const ServedModels& before, bool had_registration,
+               const ServedModels& after, absl::Time now) {
+  const std::string prefix = internal::NormalizePrefix(c.prefix);
   bool changed = false;
   for (auto it = c.model_states.begin(); it != c.model_states.end();) {
     const std::string_view key = CanonicalModelKey(it->first);
-    const bool served = std::binary_search(after.begin(), after.end(), key, std::less<>());
-    if (!served) {
+    if (key.empty() || !ServesStateKey(after, key, prefix)) {
       it = c.model_states.erase(it);
       changed = true;
       continue;
     }
-    const bool added =
-        had_registration && !std::binary_search(before.begin(), before.end(), key, std::less<>());
+    const bool added = had_registration && !ServesStateKey(before, key, prefix);
     if (added && !internal::IsClean(it->second)) {
       internal::ResetModelState(it->second);
       it->second.updated_at = now;
@@ -209,7 +201,44 @@ bool Reconcile(Credential& c, const std::vector<std::string>& before_models, boo
   return changed;
 }
 
+// NormalizeCatalog applies the comparison rules to a catalog: provider keys, patterns.
+ModelCatalog NormalizeCatalog(const ModelCatalog& in) {
+  ModelCatalog out;
+  for (const auto& [provider, patterns] : in.models) {
+    auto& into = out.models[internal::ProviderKey(provider)];
+    into.insert(into.end(), patterns.begin(), patterns.end());
+  }
+  for (auto& [provider, patterns] : out.models) patterns = NormalizeModelPatterns(patterns);
+  for (const auto& [provider, patterns] : in.excluded) {
+    auto& into = out.excluded[internal::ProviderKey(provider)];
+    for (const std::string& p : patterns) {
+      const std::string e = internal::AsciiLower(TrimSpace(p));
+      if (!e.empty()) into.push_back(e);
+    }
+  }
+  for (auto& [provider, patterns] : out.excluded) {
+    std::sort(patterns.begin(), patterns.end());
+    patterns.erase(std::unique(patterns.begin(), patterns.end()), patterns.end());
+  }
+  std::erase_if(out.models, [](const auto& kv) { return kv.first.empty() || kv.second.empty(); });
+  std::erase_if(out.excluded, [](const auto& kv) { return kv.first.empty() || kv.second.empty(); });
+  return out;
+}
+
 }  // namespace
+
+bool Manager::Impl::AdoptModels(Credential& next, absl::Time now) {
+  auto host = host_models.find(next.id);
+  ServedModels served =
+      ResolveServedModels(next, host == host_models.end() ? nullptr : &host->second, catalog);
+  const bool had_registration = scheduler.HasRegistration(next.id);
+  bool changed = false;
+  if (served.source != ModelSource::kNone || had_registration) {
+    changed = Reconcile(next, scheduler.Models(next.id), had_registration, served, now);
+  }
+  scheduler.SetModels(next.id, std::move(served), now);
+  return changed;
+}
 
 Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Manager::~Manager() { StopRefreshLoop(); }
@@ -243,9 +272,11 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
   impl->store = std::move(options.store);
   impl->hooks = std::move(options.hooks);
+  impl->logger = std::move(options.logger);
   impl->policy.disable_cooling = options.disable_cooling;
   impl->policy.transient_cooldown_seconds = options.transient_error_cooldown_seconds;
   impl->scheduler.SetStrategy(options.strategy);
+  impl->catalog = NormalizeCatalog(options.model_catalog);
   impl->selector = std::move(options.selector);
   impl->selector_set.store(impl->selector != nullptr);
   auto manager = std::unique_ptr<Manager>(new Manager(std::move(impl)));
@@ -263,10 +294,12 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential c
   if (absl::Status s = credential.Validate(); !s.ok()) return s;
   CanonicalizeModelStates(credential);
   credential.EnsureIndex();
-  auto snapshot = std::make_shared<const Credential>(std::move(credential));
+  std::shared_ptr<const Credential> snapshot;
   std::shared_ptr<Event> event;
   {
     std::unique_lock lock(impl_->mu);
+    impl_->AdoptModels(credential, impl_->clock->Now());
+    snapshot = std::make_shared<const Credential>(std::move(credential));
     auto existing = impl_->records.find(snapshot->id);
     auto inc = impl_->incarnations.find(snapshot->id);
     impl_->Reincarnate(*snapshot, existing == impl_->records.end() ? nullptr : existing->second.get(),
@@ -307,6 +340,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential cre
       }
     }
     credential.EnsureIndex();
+    impl_->AdoptModels(credential, impl_->clock->Now());
     snapshot = std::make_shared<const Credential>(std::move(credential));
     impl_->Publish(snapshot);
     event = impl_->Enqueue(Event::Kind::kUpdated, snapshot, options.persist);
@@ -362,14 +396,17 @@ absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
   return impl_->Finish(event);
 }
 
-absl::Status Manager::Load() {
+const std::shared_ptr<Logger>& Manager::logger() const { return impl_->logger; }
+
+absl::Status Manager::Load(LoadReport* report) {
   if (impl_->store == nullptr) return absl::FailedPreconditionError("no store configured");
   absl::Status status;
+  LoadReport local;
   // Load runs as the only Store/Hooks caller, after every change queued before it.
   impl_->Serialized([&] {
     absl::StatusOr<std::vector<Credential>> listed;
     try {
-      listed = impl_->store->List();
+      listed = impl_->store->ListReporting(&local.skipped);
     } catch (...) {
       listed = absl::InternalError("the store threw an exception");
     }
@@ -377,7 +414,7 @@ absl::Status Manager::Load() {
       status = listed.status();
       return;
     }
-    std::vector<std::shared_ptr<const Credential>> snapshots;
+    std::vector<Credential> accepted;
     std::vector<std::pair<std::string, absl::Status>> rejected;
     for (Credential& c : *listed) {
       if (c.id.empty()) {
@@ -390,7 +427,7 @@ absl::Status Manager::Load() {
       }
       CanonicalizeModelStates(c);
       c.EnsureIndex();
-      snapshots.push_back(std::make_shared<const Credential>(std::move(c)));
+      accepted.push_back(std::move(c));
     }
     {
       std::unique_lock lock(impl_->mu);
@@ -402,7 +439,10 @@ absl::Status Manager::Load() {
         impl_->scheduler.Remove(id);
         impl_->refresh.MarkDirty(id);
       }
-      for (auto& snapshot : snapshots) {
+      const absl::Time now = impl_->clock->Now();
+      for (Credential& c : accepted) {
+        impl_->AdoptModels(c, now);
+        auto snapshot = std::make_shared<const Credential>(std::move(c));
         auto old = old_records.find(snapshot->id);
         auto inc = old_incarnations.find(snapshot->id);
         impl_->Reincarnate(*snapshot, old == old_records.end() ? nullptr : old->second.get(),
@@ -410,6 +450,15 @@ absl::Status Manager::Load() {
                                                          : std::optional<uint64_t>(inc->second));
         impl_->Publish(std::move(snapshot));
       }
+    }
+    for (const StoreSkip& skip : local.skipped) {
+      impl_->Log(LogLevel::kWarning, "store", internal::Cat(skip.name, ": skipped: ", skip.reason));
+    }
+    for (const auto& [id, error] : rejected) {
+      local.skipped.push_back(StoreSkip{id, std::string(internal::ToStd(error.message()))});
+      impl_->Log(LogLevel::kWarning, "store",
+                 internal::Cat("stored credential ", id.empty() ? std::string_view("(no id)") : id,
+                               " skipped: ", internal::ToStd(error.message())));
     }
     if (impl_->hooks) {
       for (const auto& [id, error] : rejected) {
@@ -420,6 +469,15 @@ absl::Status Manager::Load() {
       }
     }
   });
+  if (!status.ok()) {
+    impl_->Log(LogLevel::kError, "store", internal::Cat("load failed: ", internal::ToStd(status.message())));
+    return status;
+  }
+  for (const auto& c : List()) local.loaded.push_back(c->id);
+  impl_->Log(LogLevel::kInfo, "manager",
+             internal::Cat("loaded ", static_cast<int64_t>(local.loaded.size()), " credentials, skipped ",
+                           static_cast<int64_t>(local.skipped.size())));
+  if (report != nullptr) *report = std::move(local);
   return status;
 }
 
@@ -441,25 +499,23 @@ std::vector<std::shared_ptr<const Credential>> Manager::List() const {
 }
 
 void Manager::RegisterModels(std::string_view id, std::span<const std::string_view> models) {
-  std::vector<std::string> keys;
-  keys.reserve(models.size());
-  for (std::string_view m : models) {
-    const std::string_view key = CanonicalModelKey(m);
-    if (!key.empty()) keys.emplace_back(key);
-  }
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  std::vector<std::string> patterns(models.begin(), models.end());
+  patterns = NormalizeModelPatterns(patterns);
   std::shared_ptr<Event> event;
   {
     std::unique_lock lock(impl_->mu);
-    const absl::Time now = impl_->clock->Now();
-    const std::vector<std::string> before = impl_->scheduler.Models(id);
-    const bool had_registration = impl_->scheduler.HasRegistration(id);
-    impl_->scheduler.SetModels(id, keys, now);
+    if (patterns.empty()) {
+      if (auto h = impl_->host_models.find(id); h != impl_->host_models.end()) {
+        impl_->host_models.erase(h);
+      }
+    } else {
+      impl_->host_models.insert_or_assign(std::string(id), std::move(patterns));
+    }
     auto it = impl_->records.find(id);
-    if (it == impl_->records.end()) return;
+    if (it == impl_->records.end()) return;  // resolved when the credential arrives
+    const absl::Time now = impl_->clock->Now();
     Credential next = *it->second;
-    if (!Reconcile(next, before, had_registration, keys, now)) return;
+    if (!impl_->AdoptModels(next, now)) return;
     next.updated_at = now;
     auto snapshot = std::make_shared<const Credential>(std::move(next));
     impl_->Publish(snapshot);
@@ -468,19 +524,71 @@ void Manager::RegisterModels(std::string_view id, std::span<const std::string_vi
   (void)impl_->Finish(event);  // a store failure reaches Hooks::OnStoreError
 }
 
+void Manager::SetModelCatalog(const ModelCatalog& catalog) {
+  ModelCatalog next = NormalizeCatalog(catalog);
+  std::vector<std::shared_ptr<Event>> events;
+  {
+    std::unique_lock lock(impl_->mu);
+    if (next == impl_->catalog) return;
+    impl_->catalog = std::move(next);
+    const absl::Time now = impl_->clock->Now();
+    std::vector<std::shared_ptr<const Credential>> current;
+    current.reserve(impl_->records.size());
+    for (const auto& [id, c] : impl_->records) current.push_back(c);
+    for (const auto& c : current) {
+      Credential next_c = *c;
+      if (!impl_->AdoptModels(next_c, now)) continue;  // routing updated; no state to change
+      next_c.updated_at = now;
+      auto snapshot = std::make_shared<const Credential>(std::move(next_c));
+      impl_->Publish(snapshot);
+      if (auto e = impl_->Enqueue(Event::Kind::kUpdated, std::move(snapshot), true)) {
+        events.push_back(std::move(e));
+      }
+    }
+  }
+  for (const auto& e : events) (void)impl_->Finish(e);  // store failures reach OnStoreError
+}
+
+ModelCatalog Manager::GetModelCatalog() const {
+  std::shared_lock lock(impl_->mu);
+  return impl_->catalog;
+}
+
+std::optional<ServedModels> Manager::GetServedModels(std::string_view id) const {
+  std::shared_lock lock(impl_->mu);
+  if (impl_->records.find(id) != impl_->records.end()) return impl_->scheduler.Models(id);
+  if (auto h = impl_->host_models.find(id); h != impl_->host_models.end()) {
+    return ServedModels{ModelSource::kHost, h->second, {}};
+  }
+  return std::nullopt;
+}
+
 void Manager::UnregisterModels(std::string_view id) {
   RegisterModels(id, std::span<const std::string_view>());
 }
 
-absl::Status Manager::MarkResult(const Result& result) {
-  if (result.credential_id.empty()) return absl::OkStatus();
-  if (result.retry_after &&
-      (*result.retry_after < absl::ZeroDuration() || *result.retry_after > absl::Hours(24 * 30))) {
-    return absl::InvalidArgumentError("retry_after must be between 0 and 30 days");
-  }
-  if (result.http_status < 0 || result.http_status > 999) {
+absl::Status Manager::MarkResult(const Result& reported) {
+  if (reported.credential_id.empty()) return absl::OkStatus();
+  if (reported.http_status < 0 || reported.http_status > 999) {
     return absl::InvalidArgumentError("http_status must be between 0 and 999");
   }
+  if (reported.success && reported.http_status >= 400) {
+    return absl::InvalidArgumentError(internal::Cat(
+        "a result cannot be a success with HTTP status ", static_cast<int64_t>(reported.http_status),
+        " (set success = false, or the status the upstream really answered with)"));
+  }
+  // A Retry-After out of range is corrected, not a reason to lose the failure it came with.
+  std::optional<Result> corrected;
+  if (reported.retry_after && (*reported.retry_after < absl::ZeroDuration() ||
+                               *reported.retry_after > kMaxRetryAfter)) {
+    corrected = reported;
+    corrected->retry_after = std::clamp(*reported.retry_after, absl::ZeroDuration(), kMaxRetryAfter);
+    impl_->Log(LogLevel::kWarning, "results",
+               internal::Cat("result for ", reported.credential_id, ": Retry-After ",
+                             *reported.retry_after < absl::ZeroDuration() ? "below 0 taken as 0"
+                                                                         : "over 30 days taken as 30 days"));
+  }
+  const Result& result = corrected ? *corrected : reported;
   for (const auto& [field, value] :
        {std::pair<const char*, std::string_view>{"model", result.model},
         {"error_code", result.error_code}, {"error_message", result.error_message}}) {
@@ -571,8 +679,8 @@ absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model
 }
 
 std::vector<std::string> Manager::Models(std::string_view id) const {
-  std::shared_lock lock(impl_->mu);
-  return impl_->scheduler.Models(id);
+  std::optional<ServedModels> served = GetServedModels(id);
+  return served ? std::move(served->models) : std::vector<std::string>();
 }
 
 absl::Status Manager::SetRetrySettings(const RetrySettings& settings) {
@@ -786,7 +894,10 @@ absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
   absl::StatusOr<size_t> chosen = selector->Select(context, candidates);
   if (!chosen.ok()) return chosen.status();  // the host's own error, as it said it
   if (*chosen >= candidates.size()) {
-    return AuthNotFoundError("selector returned no auth", spec.providers, spec.model);
+    return AuthNotFoundError("selector returned no auth", spec.providers, spec.model,
+                             {RoutingReason::kSelector,
+                              internal::Cat("the host selector chose none of ",
+                                            static_cast<int64_t>(candidates.size()), " candidates")});
   }
   return PickResult{std::move(candidates[*chosen]), candidate_providers[*chosen], nullptr};
 }

@@ -93,9 +93,17 @@ struct Manager::Impl {
   }
   std::shared_ptr<Store> store;
   std::shared_ptr<Hooks> hooks;
+  std::shared_ptr<Logger> logger;  // set at creation, never changed
+  void Log(LogLevel level, std::string_view component, std::string_view message) const {
+    LogTo(logger, level, component, message);
+  }
   mutable internal::BrLock mu;
   internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
   internal::Scheduler scheduler;                                   // guarded by mu
+  // What credentials serve (models.h): the catalog, and the host's RegisterModels calls by ID
+  // (normalised patterns; kept across Remove, so a re-created credential serves them at once).
+  ModelCatalog catalog;                                        // guarded by mu
+  internal::StringMap<std::vector<std::string>> host_models;  // guarded by mu
   std::shared_ptr<Selector> selector;                              // guarded by mu
   std::shared_ptr<SessionCache> sessions;  // non-null while affinity is on; guarded by mu
   std::atomic<bool> affinity{false};       // mirrors sessions != nullptr (a cheap first check)
@@ -120,6 +128,13 @@ struct Manager::Impl {
     records.insert_or_assign(snapshot->id, snapshot);
     scheduler.Upsert(std::move(snapshot), clock->Now());
   }
+
+  // AdoptModels resolves what `next` serves (models.h) and hands it to the scheduler; when that
+  // differs from what the scheduler had, next's model states are reconciled: states of models it
+  // no longer serves are dropped, and a model newly added to an earlier registration starts
+  // clean. Returns whether model states changed. REQUIRES: mu held exclusively; `next` not yet
+  // published. (manager.cc)
+  bool AdoptModels(Credential& next, absl::Time now);
 
   // RefreshableOn401 reports whether a 401 on `c` should trigger a refresh and one retry (later
   // fix C11): an OAuth credential with a refresh token and a refresher. (refresh_loop.cc)
@@ -229,6 +244,11 @@ struct Manager::Impl {
         e.status = e.kind == internal::Event::Kind::kRemoved ? store->Delete(id) : store->Save(*e.credential);
       } catch (...) {
         e.status = absl::InternalError("the store threw an exception");
+      }
+      if (!e.status.ok()) {
+        Log(LogLevel::kError, "store",
+            internal::Cat(e.kind == internal::Event::Kind::kRemoved ? "deleting " : "saving ", id,
+                          " failed: ", internal::ToStd(e.status.message())));
       }
       if (!e.status.ok() && hooks) {
         try {

@@ -15,11 +15,42 @@ using internal::Cat;
 constexpr char kPayloadUrl[] = "type.authrouter.dev/authrouter.RoutingError";
 constexpr char kSep = '\0';
 
+// RequestText is the "(providers=..., model=...)" tail upstream's messages carry.
+std::string RequestText(std::span<const std::string_view> providers, std::string_view model) {
+  std::string joined;
+  for (std::string_view p : providers) {
+    if (!joined.empty()) joined.push_back(',');
+    joined.append(p);
+  }
+  return Cat("(providers=", joined.empty() ? std::string_view("unknown") : joined,
+             ", model=", model.empty() ? std::string_view("unknown") : model, ")");
+}
+
+void SetWhy(RoutingError& e, const RoutingFailure& why, std::span<const std::string_view> providers,
+            std::string_view model) {
+  e.reason = why.reason;
+  if (why.reason == RoutingReason::kUnspecified && why.detail.empty()) return;
+  const std::string_view text = why.detail.empty() ? std::string_view(e.message) : why.detail;
+  e.detail = Cat(text, " ", RequestText(providers, model));
+}
+
+RoutingError Base(std::string_view code, std::string_view message, int http_status) {
+  RoutingError e;
+  e.code = std::string(code);
+  e.message = std::string(message);
+  e.http_status = http_status;
+  return e;
+}
+
 absl::Status Make(absl::StatusCode code, RoutingError e) {
-  absl::Status status(code, Cat(e.code, ": ", e.message));
+  absl::Status status(code, Cat(e.code, ": ", e.detail.empty() ? e.message : e.detail));
   std::string payload = Cat(e.code, kSep, e.message, kSep, static_cast<int64_t>(e.http_status),
                             kSep);
   if (e.retry_after) payload += std::to_string(absl::ToInt64Nanoseconds(*e.retry_after));
+  payload.push_back(kSep);
+  payload += RoutingReasonName(e.reason);
+  payload.push_back(kSep);
+  payload += e.detail;
   payload.push_back(kSep);
   payload += e.body;
   status.SetPayload(kPayloadUrl, absl::Cord(payload));
@@ -29,21 +60,43 @@ absl::Status Make(absl::StatusCode code, RoutingError e) {
 // ServerErrorBody is the OpenAI-style body upstream's HTTP layer writes for auth_* errors.
 std::string ServerErrorBody(std::string_view code, std::string_view message,
                             std::span<const std::string_view> providers, std::string_view model) {
-  std::string joined;
-  for (std::string_view p : providers) {
-    if (!joined.empty()) joined.push_back(',');
-    joined.append(p);
-  }
-  const std::string text = Cat(code, ": ", message, " (providers=",
-                               joined.empty() ? std::string_view("unknown") : joined,
-                               ", model=", model.empty() ? std::string_view("unknown") : model, ")");
+  const std::string text = Cat(code, ": ", message, " ", RequestText(providers, model));
   std::string body = "{\"error\":{\"message\":";
   internal::AppendGoJsonString(&body, text);
   body += ",\"type\":\"server_error\",\"code\":\"internal_server_error\"}}";
   return body;
 }
 
+constexpr std::pair<RoutingReason, std::string_view> kReasonNames[] = {
+    {RoutingReason::kUnspecified, ""},
+    {RoutingReason::kNoProvider, "no_provider"},
+    {RoutingReason::kNoCredentials, "no_credentials"},
+    {RoutingReason::kAllDisabled, "all_disabled"},
+    {RoutingReason::kModelNotServed, "model_not_served"},
+    {RoutingReason::kAllTried, "all_tried"},
+    {RoutingReason::kPinnedUnknown, "pinned_unknown"},
+    {RoutingReason::kPinnedNotServing, "pinned_not_serving"},
+    {RoutingReason::kAllCooling, "all_cooling"},
+    {RoutingReason::kAllUnavailable, "all_unavailable"},
+    {RoutingReason::kSelector, "selector"},
+    {RoutingReason::kNoExecutor, "no_executor"},
+};
+
+RoutingReason ReasonFromName(std::string_view name) {
+  for (const auto& [reason, n] : kReasonNames) {
+    if (n == name) return reason;
+  }
+  return RoutingReason::kUnspecified;
+}
+
 }  // namespace
+
+std::string_view RoutingReasonName(RoutingReason reason) {
+  for (const auto& [r, name] : kReasonNames) {
+    if (r == reason) return name;
+  }
+  return "";
+}
 
 std::string FormatGoDuration(int64_t seconds) {
   if (seconds == 0) return "0s";
@@ -73,8 +126,12 @@ std::optional<RoutingError> GetRoutingError(const absl::Status& status) {
     pos = end + 1;
     return true;
   };
-  std::string http, retry;
-  if (!next(&e.code) || !next(&e.message) || !next(&http) || !next(&retry)) return std::nullopt;
+  std::string http, retry, reason;
+  if (!next(&e.code) || !next(&e.message) || !next(&http) || !next(&retry) || !next(&reason) ||
+      !next(&e.detail)) {
+    return std::nullopt;
+  }
+  e.reason = ReasonFromName(reason);
   e.http_status = std::atoi(http.c_str());
   if (!retry.empty()) e.retry_after = absl::Nanoseconds(std::strtoll(retry.c_str(), nullptr, 10));
   e.body.assign(text, pos);
@@ -82,7 +139,7 @@ std::optional<RoutingError> GetRoutingError(const absl::Status& status) {
 }
 
 absl::Status ModelCooldownError(std::string_view model, std::string_view provider,
-                                absl::Duration reset) {
+                                absl::Duration reset, const RoutingFailure& why) {
   if (reset < absl::ZeroDuration()) reset = absl::ZeroDuration();
   const int64_t nanos = absl::ToInt64Nanoseconds(reset);
   constexpr int64_t kSecond = 1'000'000'000;
@@ -110,33 +167,40 @@ absl::Status ModelCooldownError(std::string_view model, std::string_view provide
   internal::Append(&b, ",\"reset_seconds\":", ceil_seconds, ",\"reset_time\":");
   internal::AppendGoJsonString(&b, FormatGoDuration(rounded_seconds));
   b += "}}";
+  const std::string_view providers[] = {provider};
+  SetWhy(e, why, with_provider ? std::span<const std::string_view>(providers) : std::span<const std::string_view>(), model);
   return Make(absl::StatusCode::kResourceExhausted, std::move(e));
 }
 
 absl::Status AuthNotFoundError(std::string_view message, std::span<const std::string_view> providers,
-                               std::string_view model) {
-  RoutingError e{"auth_not_found", std::string(message), 503, std::nullopt, {}};
+                               std::string_view model, const RoutingFailure& why) {
+  RoutingError e = Base("auth_not_found", std::string(message), 503);
   e.body = ServerErrorBody(e.code, e.message, providers, model);
+  SetWhy(e, why, providers, model);
   return Make(absl::StatusCode::kNotFound, std::move(e));
 }
 
 absl::Status AuthUnavailableError(std::span<const std::string_view> providers,
-                                  std::string_view model) {
-  RoutingError e{"auth_unavailable", "no auth available", 503, std::nullopt, {}};
+                                  std::string_view model, const RoutingFailure& why) {
+  RoutingError e = Base("auth_unavailable", "no auth available", 503);
   e.body = ServerErrorBody(e.code, e.message, providers, model);
+  SetWhy(e, why, providers, model);
   return Make(absl::StatusCode::kUnavailable, std::move(e));
 }
 
 absl::Status ProviderNotFoundError() {
-  RoutingError e{"provider_not_found", "no provider supplied", 400, std::nullopt, {}};
+  RoutingError e = Base("provider_not_found", "no provider supplied", 400);
   e.body = ServerErrorBody(e.code, e.message, {}, {});
+  SetWhy(e, {RoutingReason::kNoProvider, "the request named no provider"}, {}, {});
   return Make(absl::StatusCode::kInvalidArgument, std::move(e));
 }
 
 absl::Status ExecutorNotFoundError(std::string_view provider) {
-  RoutingError e{"executor_not_found", "executor not registered", 503, std::nullopt, {}};
+  RoutingError e = Base("executor_not_found", "executor not registered", 503);
   const std::string_view providers[] = {provider};
   e.body = ServerErrorBody(e.code, e.message, providers, {});
+  SetWhy(e, {RoutingReason::kNoExecutor, Cat("no executor is registered for provider ", provider)},
+         providers, {});
   return Make(absl::StatusCode::kFailedPrecondition, std::move(e));
 }
 

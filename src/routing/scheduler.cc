@@ -322,9 +322,21 @@ BlockResult EvaluateBlock(const Credential& c, std::string_view model_key, absl:
 
 // ---- Meta and Predicate ---------------------------------------------------------------------
 
+ModelMatcher::ModelMatcher(ServedModels served) : rules(std::move(served)) {
+  for (const std::string& m : rules.models) (IsModelGlob(m) ? globs : exact).push_back(m);
+}
+
+bool ModelMatcher::Supports(std::string_view model_key, std::string_view prefix) const {
+  bool included = std::binary_search(exact.begin(), exact.end(), model_key, std::less<>());
+  for (size_t i = 0; !included && i < globs.size(); ++i) {
+    included = ModelPatternMatches(globs[i], model_key);
+  }
+  return included && !IsModelExcluded(rules.excluded, model_key, prefix);
+}
+
 bool Meta::Supports(std::string_view model_key) const {
   if (model_key.empty()) return true;
-  return std::binary_search(models.begin(), models.end(), model_key, std::less<>());
+  return models != nullptr && models->Supports(model_key, prefix);
 }
 
 std::string NormalizePrefix(std::string_view prefix) {
@@ -524,24 +536,65 @@ void Shard::Summarize(const Predicate& pred, Summary* s) const {
 
 // ---- Scheduler ------------------------------------------------------------------------------
 
-bool ProviderState::Serves(std::string_view model_key) const {
-  if (model_key.empty()) return !metas.empty();
+bool ProviderState::ServesExactly(std::string_view model_key) const {
   auto it = served.find(model_key);
   return it != served.end() && it->second > 0;
 }
 
-void Scheduler::CountModels(ProviderState* ps, const std::vector<std::string>& models, bool add) {
-  for (const std::string& m : models) {
-    if (add) {
-      if (++ps->served[m] == 1) Changed();  // a cached "nobody serves it" is now wrong
-      continue;
+bool ProviderState::Serves(std::string_view model_key) const {
+  if (model_key.empty()) return !metas.empty();
+  if (ServesExactly(model_key)) return true;
+  for (const auto& [glob, count] : glob_served) {
+    if (count > 0 && ModelPatternMatches(glob, model_key)) return true;
+  }
+  return false;
+}
+
+void Scheduler::CountModels(ProviderState* ps, const ModelMatcher* models, bool add) {
+  if (models != nullptr) {
+    for (const std::string& m : models->exact) {
+      if (add) {
+        if (++ps->served[m] == 1) Changed();  // a cached "nobody serves it" is now wrong
+        continue;
+      }
+      auto it = ps->served.find(m);
+      if (it == ps->served.end() || --it->second > 0) continue;
+      ps->served.erase(it);
+      if (!ps->Serves(m) && ps->shards.erase(m) > 0) Changed();  // nobody serves it any more
     }
-    auto it = ps->served.find(m);
-    if (it == ps->served.end() || --it->second > 0) continue;
-    ps->served.erase(it);
-    if (ps->shards.erase(m) > 0) Changed();  // nobody serves this model any more
+    bool glob_dropped = false;
+    for (const std::string& g : models->globs) {
+      if (add) {
+        if (++ps->glob_served[g] == 1) Changed();
+        continue;
+      }
+      auto it = ps->glob_served.find(g);
+      if (it == ps->glob_served.end() || --it->second > 0) continue;
+      ps->glob_served.erase(it);
+      glob_dropped = true;
+    }
+    if (glob_dropped) {
+      // Shards that only a dropped glob served go.
+      for (auto it = ps->shards.begin(); it != ps->shards.end();) {
+        if (!it->first.empty() && !ps->Serves(it->first)) {
+          it = ps->shards.erase(it);
+          Changed();
+        } else {
+          ++it;
+        }
+      }
+      std::erase_if(ps->glob_shards, [&](const std::string& k) { return !ps->shards.contains(k); });
+    }
   }
   if (ps->metas.empty() && ps->shards.erase(std::string()) > 0) Changed();
+}
+
+void Scheduler::NoteGlobShard(ProviderState* ps, const std::string& model_key) {
+  ps->glob_shards.push_back(model_key);
+  if (ps->glob_shards.size() <= ProviderState::kMaxGlobShards) return;
+  const std::string oldest = std::move(ps->glob_shards.front());
+  ps->glob_shards.erase(ps->glob_shards.begin());
+  if (!ps->ServesExactly(oldest) && ps->shards.erase(oldest) > 0) Changed();
 }
 
 uint64_t Scheduler::NextInstance() {
@@ -554,8 +607,10 @@ void Scheduler::Upsert(std::shared_ptr<const Credential> credential, absl::Time 
   const std::string provider = ProviderKey(credential->provider);
   if (id.empty() || provider.empty() || credential->disabled) {
     Remove(id);
+    if (!id.empty() && !provider.empty()) SetDisabledMark(id, provider, true);
     return;
   }
+  SetDisabledMark(id, provider, false);
   if (auto it = provider_of_.find(id); it != provider_of_.end() && it->second->key != provider) {
     Remove(id);
   }
@@ -566,7 +621,7 @@ void Scheduler::Upsert(std::shared_ptr<const Credential> credential, absl::Time 
     Changed();
   }
   auto& slot = ps->metas[id];
-  std::vector<std::string> old_models;
+  std::shared_ptr<const ModelMatcher> old_models;
   if (!slot) {
     slot = std::make_unique<Meta>();
     if (ps->metas.size() == 1) Changed();  // the provider serves model-less requests again
@@ -582,10 +637,10 @@ void Scheduler::Upsert(std::shared_ptr<const Credential> credential, absl::Time 
   meta->parent = std::string(meta->credential->VirtualParent());
   meta->prefix = NormalizePrefix(meta->credential->prefix);
   auto models = models_.find(id);
-  meta->models = models == models_.end() ? std::vector<std::string>() : models->second;
+  meta->models = models == models_.end() ? nullptr : models->second;
   provider_of_[id] = ps.get();
-  CountModels(ps.get(), meta->models, true);
-  CountModels(ps.get(), old_models, false);
+  CountModels(ps.get(), meta->models.get(), true);
+  CountModels(ps.get(), old_models.get(), false);
   ApplyModels(meta, now);
 }
 
@@ -600,43 +655,59 @@ void Scheduler::ApplyModels(Meta* meta, absl::Time now) {
   }
 }
 
+void Scheduler::SetDisabledMark(std::string_view id, std::string_view provider, bool disabled) {
+  auto it = disabled_.find(id);
+  if (it != disabled_.end()) {
+    if (disabled && it->second == provider) return;
+    auto count = disabled_count_.find(it->second);
+    if (count != disabled_count_.end() && --count->second == 0) disabled_count_.erase(count);
+    disabled_.erase(it);
+  }
+  if (!disabled) return;
+  disabled_.emplace(std::string(id), std::string(provider));
+  ++disabled_count_[std::string(provider)];
+}
+
 void Scheduler::Remove(std::string_view id) {
+  SetDisabledMark(id, {}, false);
   auto it = provider_of_.find(id);
   if (it == provider_of_.end()) return;
   ProviderState* ps = it->second;
   auto meta = ps->metas.find(id);
   if (meta != ps->metas.end()) {
     for (auto& [key, shard] : ps->shards) shard->Remove(meta->second.get());
-    const std::vector<std::string> models = std::move(meta->second->models);
+    const std::shared_ptr<const ModelMatcher> models = std::move(meta->second->models);
     ps->metas.erase(meta);
-    CountModels(ps, models, false);
+    CountModels(ps, models.get(), false);
   }
   provider_of_.erase(it);
 }
 
-void Scheduler::SetModels(std::string_view id, std::vector<std::string> model_keys,
-                          absl::Time now) {
-  std::sort(model_keys.begin(), model_keys.end());
-  model_keys.erase(std::unique(model_keys.begin(), model_keys.end()), model_keys.end());
-  if (model_keys.empty()) {
+void Scheduler::SetModels(std::string_view id, ServedModels models, absl::Time now) {
+  std::shared_ptr<const ModelMatcher> matcher;
+  if (models.source == ModelSource::kNone || models.models.empty()) {
     if (auto it = models_.find(id); it != models_.end()) models_.erase(it);
   } else {
-    models_[std::string(id)] = model_keys;
+    auto it = models_.find(id);
+    if (it != models_.end() && it->second->rules == models) return;  // unchanged
+    matcher = std::make_shared<const ModelMatcher>(std::move(models));
+    models_.insert_or_assign(std::string(id), matcher);
   }
   auto routed = provider_of_.find(id);
   if (routed == provider_of_.end()) return;
   ProviderState* ps = routed->second;
   Meta* meta = ps->metas.find(id)->second.get();
-  std::vector<std::string> old_models = std::move(meta->models);
-  meta->models = std::move(model_keys);
-  CountModels(ps, meta->models, true);
-  CountModels(ps, old_models, false);
+  std::shared_ptr<const ModelMatcher> old_models = std::move(meta->models);
+  meta->models = std::move(matcher);
+  CountModels(ps, meta->models.get(), true);
+  CountModels(ps, old_models.get(), false);
   ApplyModels(meta, now);
 }
 
-std::vector<std::string> Scheduler::Models(std::string_view id) const {
+const ServedModels& Scheduler::Models(std::string_view id) const {
+  static const ServedModels kNothing;
   auto it = models_.find(id);
-  return it == models_.end() ? std::vector<std::string>() : it->second;
+  return it == models_.end() ? kNothing : it->second->rules;
 }
 
 void Scheduler::SetStrategy(RoutingStrategy strategy) {
@@ -668,8 +739,10 @@ Shard* Scheduler::EnsureShard(ProviderState* ps, std::string_view model_key, abs
     if (meta->Supports(model_key)) shard->Upsert(meta.get(), now);
   }
   Shard* raw = shard.get();
-  ps->shards.emplace(std::string(model_key), std::move(shard));
+  const std::string key(model_key);
+  ps->shards.emplace(key, std::move(shard));
   Changed();
+  if (!key.empty() && !ps->ServesExactly(key)) NoteGlobShard(ps, key);
   return raw;
 }
 
@@ -742,14 +815,67 @@ void Scheduler::Resync(const PickSpec& spec, absl::Time now) {
 absl::Status Scheduler::ErrorFor(const PickSpec& spec, std::span<const std::string_view> providers,
                                  std::string_view label, const Clock& clock) const {
   Shard::Summary sum;
+  bool any_routed = false, any_disabled = false, any_entries = false;
   for (std::string_view provider : providers) {
-    if (const Shard* shard = FindShard(provider, spec.model_key)) shard->Summarize(spec.pred, &sum);
+    if (auto p = providers_.find(provider); p != providers_.end() && !p->second->metas.empty()) {
+      any_routed = true;
+    }
+    if (disabled_count_.find(provider) != disabled_count_.end()) any_disabled = true;
+    if (const Shard* shard = FindShard(provider, spec.model_key)) {
+      shard->Summarize(spec.pred, &sum);
+      any_entries = any_entries || shard->size() > 0;
+    }
   }
-  if (sum.total == 0) return AuthNotFoundError("no auth available", spec.providers, spec.model);
+  const std::string model = spec.model.empty() ? std::string("(any)") : std::string(spec.model);
+  std::string names;
+  for (std::string_view p : providers) {
+    if (!names.empty()) names += ", ";
+    names.append(p);
+  }
+  const std::string of = internal::Cat(providers.size() == 1 ? "provider " : "providers ", names);
+  if (sum.total == 0) {
+    RoutingFailure why;
+    const std::string_view pinned = spec.pred.pinned;
+    if (!pinned.empty() && ProviderOf(pinned).empty()) {
+      why = {RoutingReason::kPinnedUnknown,
+             internal::Cat("the pinned credential ", pinned,
+                           disabled_.find(pinned) != disabled_.end() ? " is disabled" : " is not loaded")};
+    } else if (!pinned.empty() && any_entries) {
+      why = {RoutingReason::kPinnedNotServing,
+             internal::Cat("the pinned credential ", pinned, " does not serve model ", model, " of ", of,
+                           " (or was already tried)")};
+    } else if (any_entries) {
+      why = {RoutingReason::kAllTried,
+             internal::Cat("every credential of ", of, " serving model ", model,
+                           spec.pred.require_weight ? " was already tried or has weight 0"
+                                                    : " was already tried")};
+    } else if (any_routed) {
+      why = {RoutingReason::kModelNotServed,
+             internal::Cat("no credential of ", of, " serves model ", model,
+                           " (models come from the config's model-catalog, a credential's "
+                           "models, or RegisterModels)")};
+    } else if (any_disabled) {
+      why = {RoutingReason::kAllDisabled, internal::Cat("every credential of ", of, " is disabled")};
+    } else {
+      why = {RoutingReason::kNoCredentials, internal::Cat("no credential of ", of, " is loaded")};
+    }
+    return AuthNotFoundError("no auth available", spec.providers, spec.model, why);
+  }
   if (sum.cooldown == sum.total && !IsZeroTime(sum.earliest)) {
-    return ModelCooldownError(spec.model, label, sum.earliest - clock.Now());
+    const absl::Duration wait = sum.earliest - clock.Now();
+    return ModelCooldownError(
+        spec.model, label, wait,
+        {RoutingReason::kAllCooling,
+         internal::Cat("all ", static_cast<int64_t>(sum.total), " credentials of ", of,
+                       " serving model ", model, " are cooling down; the earliest is ready in ",
+                       FormatGoDuration(std::max<int64_t>(0, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))))))});
   }
-  return AuthUnavailableError(spec.providers, spec.model);
+  return AuthUnavailableError(
+      spec.providers, spec.model,
+      {RoutingReason::kAllUnavailable,
+       internal::Cat("none of the ", static_cast<int64_t>(sum.total), " credentials of ", of,
+                     " serving model ", model, " is available (", static_cast<int64_t>(sum.cooldown),
+                     " cooling down, the others blocked by errors)")});
 }
 
 SchedulerPick Scheduler::Pick(const PickSpec& spec, const Clock& clock) {
@@ -790,7 +916,9 @@ SchedulerPick Scheduler::Pick(const PickSpec& spec, const Clock& clock) {
 SchedulerPick Scheduler::PickSingle(const PickSpec& spec, Shard* shard, const Clock& clock) {
   const std::string_view provider = spec.providers.front();
   if (shard == nullptr) {
-    return Failed(AuthNotFoundError("no auth available", spec.providers, spec.model));
+    PickSpec error_spec = spec;
+    error_spec.pred.require_weight = strategy_ == RoutingStrategy::kWeightedRoundRobin;
+    return Failed(ErrorFor(error_spec, spec.providers, provider, clock));
   }
   const bool prefer_ws =
       spec.downstream_websocket && provider == "codex" && spec.pred.pinned.empty();
@@ -815,9 +943,7 @@ SchedulerPick Scheduler::PickMixed(const PickSpec& spec, Shard* const* shards,
     for (size_t i = 0; i < n; ++i) {
       if (s.providers[i] == provider) shard = shards[i];
     }
-    if (shard == nullptr) {
-      return Failed(AuthNotFoundError("no auth available", s.providers, s.model));
-    }
+    if (shard == nullptr) return Failed(ErrorFor(s, s.providers, "mixed", clock));
     if (const internal::Picked p = shard->Pick(s.pred, false, strategy_)) {
       return PickedResult(*p.credential, p.provider);
     }
@@ -915,7 +1041,8 @@ absl::Status Scheduler::Candidates(const PickSpec& spec, const Clock& clock,
   if (!spec.pred.pinned.empty()) {
     pinned_provider = ProviderOf(spec.pred.pinned);
     if (std::find(providers.begin(), providers.end(), pinned_provider) == providers.end()) {
-      return AuthNotFoundError("no auth available", spec.providers, spec.model);
+      const std::string_view label = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
+      return ErrorFor(spec, spec.providers, label, clock);
     }
     providers = std::span<const std::string_view>(&pinned_provider, 1);
   }

@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
+#include "authrouter/models.h"
 #include "authrouter/selector.h"
 #include "internal/string_map.h"
 
@@ -55,6 +56,17 @@ std::string NormalizePrefix(std::string_view prefix);
 // normalised (NormalizePrefix).
 std::string_view StateKeyFor(std::string_view prefix, std::string_view model_key);
 
+// ModelMatcher is a credential's ServedModels in the form shard builds test it in: exact names
+// by binary search, then the globs, then the exclusions. Shared (immutable) between the
+// scheduler's registration table and the credential's Meta.
+struct ModelMatcher {
+  explicit ModelMatcher(ServedModels served);
+  ServedModels rules;
+  std::vector<std::string> exact;  // sorted
+  std::vector<std::string> globs;
+  bool Supports(std::string_view model_key, std::string_view prefix) const;
+};
+
 // Meta is a credential's routing data within its provider.
 struct Meta {
   std::shared_ptr<const Credential> credential;
@@ -64,7 +76,7 @@ struct Meta {
   bool websockets = false;
   std::string parent;    // virtual parent, "" = none
   std::string prefix;    // NormalizePrefix of the credential's prefix, "" = none
-  std::vector<std::string> models;  // supported canonical model keys, sorted
+  std::shared_ptr<const ModelMatcher> models;  // what it serves; nullptr: nothing
 
   std::string_view id() const { return credential->id; }
   bool Supports(std::string_view model_key) const;
@@ -187,6 +199,7 @@ class Shard {
     absl::Time earliest = ZeroTime();
   };
   void Summarize(const Predicate& pred, Summary* s) const;
+  size_t size() const { return entries_.size(); }
 
  private:
   void Index(Entry* e);
@@ -211,9 +224,16 @@ struct ProviderState {
   // Shards exist only for model keys some credential serves ("" while any credential exists),
   // so requests for unknown models create no state.
   StringMap<std::unique_ptr<Shard>> shards;  // by canonical model key
-  StringMap<size_t> served;                  // model key -> credentials serving it
+  StringMap<size_t> served;                  // exact model key -> credentials serving it
+  StringMap<size_t> glob_served;             // glob pattern -> credentials serving it
+  // Shards built for models only a glob serves, oldest first: any number of model names can
+  // match a glob, so at most kMaxGlobShards of them are kept (the oldest is dropped; it is
+  // rebuilt from the credentials' snapshots when asked for again).
+  std::vector<std::string> glob_shards;
+  static constexpr size_t kMaxGlobShards = 1024;
 
   bool Serves(std::string_view model_key) const;
+  bool ServesExactly(std::string_view model_key) const;
 };
 
 // SchedulerPick is the outcome of a pick attempt.
@@ -244,11 +264,12 @@ class Scheduler {
   void Upsert(std::shared_ptr<const Credential> credential, absl::Time now);
   // Remove takes the credential out of routing. REQUIRES: exclusive lock.
   void Remove(std::string_view id);
-  // SetModels replaces the credential's supported models (canonical keys). Works whether or not
-  // the credential is registered yet. REQUIRES: exclusive lock.
-  void SetModels(std::string_view id, std::vector<std::string> model_keys, absl::Time now);
-  std::vector<std::string> Models(std::string_view id) const;
-  // HasRegistration reports whether models were ever registered for `id` and not all dropped.
+  // SetModels replaces what the credential serves (models.h). Works whether or not the
+  // credential is routed yet; a source of kNone drops the registration. REQUIRES: exclusive lock.
+  void SetModels(std::string_view id, ServedModels models, absl::Time now);
+  // Models returns what `id` serves (source kNone when nothing was set).
+  const ServedModels& Models(std::string_view id) const;
+  // HasRegistration reports whether models are set for `id`.
   bool HasRegistration(std::string_view id) const { return models_.find(id) != models_.end(); }
 
   void SetStrategy(RoutingStrategy strategy);
@@ -298,7 +319,8 @@ class Scheduler {
   MixedState* FindMixed(const PickSpec& spec) const;
   static std::string MixedKey(const PickSpec& spec);
   void ApplyModels(Meta* meta, absl::Time now);
-  void CountModels(ProviderState* ps, const std::vector<std::string>& models, bool add);
+  void CountModels(ProviderState* ps, const ModelMatcher* models, bool add);
+  void NoteGlobShard(ProviderState* ps, const std::string& model_key);
 
   // Each thread remembers the shards and rotation its last pick resolved, keyed by this
   // scheduler's instance and generation, so repeated picks skip the hash lookups.
@@ -317,7 +339,12 @@ class Scheduler {
   RoutingStrategy strategy_ = RoutingStrategy::kRoundRobin;
   StringMap<std::unique_ptr<ProviderState>> providers_;
   StringMap<ProviderState*> provider_of_;           // credential ID -> provider
-  StringMap<std::vector<std::string>> models_;      // credential ID -> canonical model keys
+  StringMap<std::shared_ptr<const ModelMatcher>> models_;  // credential ID -> what it serves
+  // Disabled credentials are not routed; these remember them, so that an error can say "all
+  // disabled" instead of "none loaded".
+  StringMap<std::string> disabled_;     // credential ID -> provider key
+  StringMap<size_t> disabled_count_;    // provider key -> disabled credentials
+  void SetDisabledMark(std::string_view id, std::string_view provider, bool disabled);
   StringMap<std::unique_ptr<MixedState>> mixed_;  // "p1,p2:model" -> rotation state
 };
 

@@ -140,6 +140,11 @@ absl::StatusOr<std::shared_ptr<FileStore>> FileStore::Open(FileStoreOptions opti
 }
 
 void FileStore::Report(FileReport::Kind kind, std::string_view file, std::string_view detail) const {
+  if (options_.logger) {
+    LogTo(options_.logger, kind == FileReport::Kind::kError ? LogLevel::kError : LogLevel::kWarning,
+          "store",
+          internal::Cat(file, ": ", kind == FileReport::Kind::kSkipped ? "skipped: " : "", detail));
+  }
   if (options_.on_report) {
     try {
       options_.on_report(FileReport{kind, std::string(file), std::string(detail)});
@@ -289,7 +294,24 @@ void FileStore::MergeState(Credential& c, std::string_view sha256) {
   state_hashes_[c.file_name] = Sha256Hex(text);
 }
 
-absl::StatusOr<std::vector<Credential>> FileStore::List() {
+absl::StatusOr<std::vector<Credential>> FileStore::List() { return ListReporting(nullptr); }
+
+absl::StatusOr<std::vector<Credential>> FileStore::ListReporting(std::vector<StoreSkip>* skipped) {
+  // Skips handed back through `skipped` are the caller's to log (Manager::Load does), so the
+  // logger does not hear them twice; on_report always hears them.
+  const auto skip = [&](FileReport::Kind kind, const std::string& name, std::string_view why) {
+    if (skipped == nullptr) {
+      Report(kind, name, why);
+      return;
+    }
+    if (options_.on_report) {
+      try {
+        options_.on_report(FileReport{kind, name, std::string(why)});
+      } catch (...) {
+      }
+    }
+    skipped->push_back(StoreSkip{name, std::string(why)});
+  };
   absl::StatusOr<std::vector<std::string>> names = Names();
   if (!names.ok()) return names.status();
   std::vector<Credential> out;
@@ -305,16 +327,16 @@ absl::StatusOr<std::vector<Credential>> FileStore::List() {
       case ReadResult::Kind::kChanged:
         break;
       case ReadResult::Kind::kEmpty:
-        Report(FileReport::Kind::kSkipped, name, "empty file");
+        skip(FileReport::Kind::kSkipped, name, "empty file");
         continue;
       case ReadResult::Kind::kTooLarge:
-        Report(FileReport::Kind::kSkipped, name, "larger than 4 MiB");
+        skip(FileReport::Kind::kSkipped, name, "larger than 4 MiB");
         continue;
       case ReadResult::Kind::kNotRegular:
-        Report(FileReport::Kind::kSkipped, name, r.detail);
+        skip(FileReport::Kind::kSkipped, name, r.detail);
         continue;
       case ReadResult::Kind::kUnreadable:
-        Report(FileReport::Kind::kError, name, r.detail);
+        skip(FileReport::Kind::kError, name, r.detail);
         continue;
       default:
         continue;
@@ -322,7 +344,7 @@ absl::StatusOr<std::vector<Credential>> FileStore::List() {
     absl::StatusOr<std::vector<Credential>> credentials =
         SynthesizeCredentials(directory_, name, r.content, now);
     if (!credentials.ok()) {
-      Report(FileReport::Kind::kSkipped, name, internal::ToStd(credentials.status().message()));
+      skip(FileReport::Kind::kSkipped, name, internal::ToStd(credentials.status().message()));
       continue;
     }
     Remember(name, r.sha256, r.generation);

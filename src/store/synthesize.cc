@@ -94,6 +94,32 @@ std::vector<std::string> ExcludedModels(object o) {
   return {out.begin(), out.end()};
 }
 
+// OwnModels reads the file's `models`: the models this credential serves instead of the
+// catalog's (models.h). Absent: none. Anything but an array of plain names is an error.
+absl::StatusOr<std::vector<std::string>> OwnModels(object o) {
+  element e;
+  if (o["models"].get(e)) return std::vector<std::string>();
+  simdjson::dom::array a;
+  if (e.get_array().get(a)) return absl::InvalidArgumentError("\"models\" must be an array of model names");
+  std::set<std::string> out;
+  size_t i = 0;
+  for (element m : a) {
+    std::string_view s;
+    if (m.get_string().get(s)) {
+      return absl::InvalidArgumentError(internal::Cat("models[", i, "] must be a string"));
+    }
+    const std::string_view t = TrimSpace(s);
+    if (std::any_of(t.begin(), t.end(),
+                    [](char c) { return c == ',' || static_cast<unsigned char>(c) < 0x20; })) {
+      return absl::InvalidArgumentError(
+          internal::Cat("models[", i, "] must not contain commas or control characters"));
+    }
+    if (!t.empty()) out.emplace(t);
+    ++i;
+  }
+  return std::vector<std::string>(out.begin(), out.end());
+}
+
 std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -163,6 +189,12 @@ absl::StatusOr<std::vector<Credential>> SynthesizeCredentials(std::string_view d
   if (const std::vector<std::string> excluded = ExcludedModels(o); !excluded.empty()) {
     c.attributes["excluded_models"] = Join(excluded, ",");
   }
+  absl::StatusOr<std::vector<std::string>> own_models = OwnModels(o);
+  if (!own_models.ok()) {
+    return absl::InvalidArgumentError(
+        internal::Cat(file_name, ": ", internal::ToStd(own_models.status().message())));
+  }
+  if (!own_models->empty()) c.attributes["models"] = Join(*own_models, ",");
   c.attributes["auth_kind"] = "oauth";
   c.metadata = *std::move(metadata);
   c.created_at = now;
@@ -218,7 +250,7 @@ absl::StatusOr<std::vector<Credential>> SynthesizeCredentials(std::string_view d
     v.attributes["gemini_virtual_project"] = project;
     for (const auto& [k, val] : c.attributes) {
       if (k == "source" || k == "path" || k == "priority" || k == "note" || k == "excluded_models" ||
-          k.starts_with("header:")) {
+          k == "models" || k.starts_with("header:")) {
         v.attributes[k] = val;
       }
     }

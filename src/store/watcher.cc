@@ -50,19 +50,76 @@ struct Watcher::Impl {
   std::string config_digest;                              // last config content seen; apply_mu
   mutable std::mutex config_mu;
   Config config;  // config_mu
+  std::mutex report_mu;
+  std::vector<WatchReport> reports;  // waiting for Flush; report_mu
 
   std::mutex run_mu;  // Start/Stop
   std::thread thread;
   int stop_fd = -1;
   std::atomic<bool> inotify{false};
 
+  // Report queues a report; Flush delivers the queue, outside apply_mu, to on_report and the
+  // logger (neither runs under a lock of the watcher's).
   void Report(WatchReport::Kind kind, std::string_view file, std::string_view id,
               std::string_view detail) {
-    if (!options.on_report) return;
-    try {
-      options.on_report(WatchReport{kind, std::string(file), std::string(id), std::string(detail)});
-    } catch (...) {
+    if (!options.on_report && !options.logger) return;
+    std::lock_guard<std::mutex> lock(report_mu);
+    reports.push_back(WatchReport{kind, std::string(file), std::string(id), std::string(detail)});
+  }
+
+  void Flush() {
+    std::vector<WatchReport> out;
+    {
+      std::lock_guard<std::mutex> lock(report_mu);
+      out.swap(reports);
     }
+    for (const WatchReport& r : out) {
+      Log(r);
+      if (!options.on_report) continue;
+      try {
+        options.on_report(r);
+      } catch (...) {
+      }
+    }
+  }
+
+  void Log(const WatchReport& r) const {
+    if (!options.logger) return;
+    using K = WatchReport::Kind;
+    LogLevel level = LogLevel::kInfo;
+    std::string_view component = "watcher";
+    std::string text;
+    switch (r.kind) {
+      case K::kAdded:
+      case K::kUpdated:
+      case K::kRemoved:
+        text = internal::Cat(r.file, ": ", r.detail, r.id.empty() || r.id == r.file ? "" : " (", r.id,
+                             r.id.empty() || r.id == r.file ? "" : ")");
+        break;
+      case K::kSkipped:
+        level = LogLevel::kWarning;
+        text = internal::Cat(r.file, ": skipped: ", r.detail);
+        break;
+      case K::kConfigApplied:
+        component = "config";
+        text = internal::Cat(r.file, ": reloaded (", r.detail, ")");
+        break;
+      case K::kConfigRejected:
+        level = LogLevel::kError;
+        component = "config";
+        text = internal::Cat(r.file, ": rejected, the previous configuration stays: ", r.detail);
+        break;
+      case K::kConfigWarning:
+        level = LogLevel::kWarning;
+        component = "config";
+        text = internal::Cat(r.file, ": ", r.detail);
+        break;
+      case K::kError:
+        level = LogLevel::kError;
+        text = internal::Cat(r.file, r.id.empty() ? "" : " (", r.id, r.id.empty() ? "" : ")", ": ", r.detail);
+        break;
+    }
+    LogTo(options.logger, level, component, text);
   }
 
   // ManagerIndex maps file names to the IDs the Manager holds for them (credentials loaded by
@@ -281,8 +338,7 @@ struct Watcher::Impl {
       return;
     }
     for (const std::string& w : next->warnings) {
-      Report(WatchReport::Kind::kConfigWarning, options.config_path, "",
-             internal::Cat("unknown key ", w));
+      Report(WatchReport::Kind::kConfigWarning, options.config_path, "", DescribeUnknownKey(w));
     }
     Config previous;
     {
@@ -304,6 +360,10 @@ struct Watcher::Impl {
   }
 
   absl::Status SyncLocked() {
+    if (options.store == nullptr) {  // the config file only
+      CheckConfig();
+      return absl::OkStatus();
+    }
     absl::StatusOr<std::vector<std::string>> names = options.store->Names();
     if (!names.ok()) return names.status();
     LazyIndex index{this, std::nullopt};
@@ -338,6 +398,7 @@ struct Watcher::Impl {
       if (n < 0) {
         if (errno == EINTR) continue;
         Report(WatchReport::Kind::kError, directory, "", internal::Cat("poll: ", std::strerror(errno)));
+        Flush();
         return true;
       }
       if (n > 0 && fds[0].revents != 0) return true;
@@ -379,6 +440,7 @@ struct Watcher::Impl {
           CheckConfig();
         }
       }
+      Flush();
       pending.clear();
       deleted.clear();
       config_pending = rescan = false;
@@ -386,6 +448,7 @@ struct Watcher::Impl {
       if (lost) {
         Report(WatchReport::Kind::kError, directory, "",
                "the directory's watch was lost (removed or replaced); polling from now on");
+        Flush();
         return false;
       }
     }
@@ -398,13 +461,17 @@ struct Watcher::Impl {
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         Report(WatchReport::Kind::kError, directory, "", internal::Cat("poll: ", std::strerror(errno)));
+        Flush();
         return;
       }
       if (n > 0) return;
-      std::lock_guard<std::mutex> lock(apply_mu);
-      if (absl::Status s = SyncLocked(); !s.ok()) {
-        Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
+      {
+        std::lock_guard<std::mutex> lock(apply_mu);
+        if (absl::Status s = SyncLocked(); !s.ok()) {
+          Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
+        }
       }
+      Flush();
     }
   }
 };
@@ -415,7 +482,9 @@ Watcher::~Watcher() { Stop(); }
 
 absl::StatusOr<std::unique_ptr<Watcher>> Watcher::Create(WatcherOptions options) {
   if (options.manager == nullptr) return absl::InvalidArgumentError("watcher: no manager");
-  if (options.store == nullptr) return absl::InvalidArgumentError("watcher: no file store");
+  if (options.store == nullptr && options.config_path.empty()) {
+    return absl::InvalidArgumentError("watcher: no file store and no config file to watch");
+  }
   if (options.debounce <= absl::ZeroDuration() || options.debounce > absl::Seconds(10)) {
     return absl::InvalidArgumentError("watcher: debounce must be > 0 and <= 10s");
   }
@@ -423,7 +492,8 @@ absl::StatusOr<std::unique_ptr<Watcher>> Watcher::Create(WatcherOptions options)
     return absl::InvalidArgumentError("watcher: poll_interval must be > 0 and <= 1h");
   }
   auto impl = std::make_unique<Impl>();
-  impl->directory = options.store->directory();
+  if (options.store != nullptr) impl->directory = options.store->directory();
+  if (!options.logger) options.logger = options.manager->logger();
   if (!options.config_path.empty()) {
     const std::filesystem::path path(options.config_path);
     impl->config_dir = path.has_parent_path() ? path.parent_path().string() : std::string(1, '.');
@@ -435,8 +505,13 @@ absl::StatusOr<std::unique_ptr<Watcher>> Watcher::Create(WatcherOptions options)
 }
 
 absl::Status Watcher::Sync() {
-  std::lock_guard<std::mutex> lock(impl_->apply_mu);
-  return impl_->SyncLocked();
+  absl::Status s;
+  {
+    std::lock_guard<std::mutex> lock(impl_->apply_mu);
+    s = impl_->SyncLocked();
+  }
+  impl_->Flush();
+  return s;
 }
 
 absl::Status Watcher::Start() {
@@ -450,11 +525,13 @@ absl::Status Watcher::Start() {
     ino = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     constexpr uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
                                IN_CREATE | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF;
-    if (ino >= 0) dir_wd = ::inotify_add_watch(ino, impl.directory.c_str(), kMask);
-    if (ino >= 0 && dir_wd >= 0 && !impl.config_dir.empty()) {
+    if (ino >= 0 && !impl.directory.empty()) {
+      dir_wd = ::inotify_add_watch(ino, impl.directory.c_str(), kMask);
+    }
+    if (ino >= 0 && (dir_wd >= 0 || impl.directory.empty()) && !impl.config_dir.empty()) {
       config_wd = ::inotify_add_watch(ino, impl.config_dir.c_str(), kMask);  // may equal dir_wd
     }
-    if (ino >= 0 && dir_wd < 0) {
+    if (ino >= 0 && (impl.directory.empty() ? config_wd < 0 : dir_wd < 0)) {
       ::close(ino);
       ino = -1;
     }
