@@ -193,12 +193,17 @@ std::string NearestConfigKey(std::string_view path) {
   const size_t cap = std::max<size_t>(2, generic.size() / 4);
   size_t best = cap + 1;
   std::string_view nearest;
-  for (std::string_view known : kKnownKeys) {
+  const auto consider = [&](std::string_view known) {
     const size_t d = EditDistance(generic, known, cap);
     if (d < best) {
       best = d;
       nearest = known;
     }
+  };
+  for (std::string_view known : kKnownKeys) {
+    consider(known);
+    // The sections too ("model-catalogue" is nearest to "model-catalog").
+    if (const size_t dot = known.find('.'); dot != std::string_view::npos) consider(known.substr(0, dot));
   }
   if (nearest.empty()) return {};
   // Put the provider of the unknown path back in.
