@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -102,7 +103,7 @@ class FileStore final : public Store {
   // List returns the credentials of every auth file in the directory (not in sub-directories),
   // with saved runtime state merged in. Files that are not credentials are skipped and reported;
   // symbolic links are skipped (a link could point anywhere); files readable by group or others
-  // are loaded and reported as warnings.
+  // are loaded and reported as warnings (once per file until its mode is fixed).
   absl::StatusOr<std::vector<Credential>> List() override;
   // ListReporting is List, with every skipped file and its reason in *skipped.
   absl::StatusOr<std::vector<Credential>> ListReporting(std::vector<StoreSkip>* skipped) override;
@@ -162,6 +163,7 @@ class FileStore final : public Store {
   std::unordered_map<std::string, std::string> hashes_;        // file -> SHA-256 hex; mu_
   std::unordered_map<std::string, std::string> state_hashes_;  // file -> state SHA-256; mu_
   std::unordered_map<std::string, uint64_t> generations_;      // file -> write generation; mu_
+  std::unordered_set<std::string> mode_warned_;                // files warned about; mu_
   uint64_t temp_counter_ = 0;                                  // mu_
 };
 

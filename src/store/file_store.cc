@@ -221,9 +221,21 @@ FileStore::ReadResult FileStore::Read(std::string_view name) {
     r.kind = ReadResult::Kind::kEmpty;
     return r;
   }
-  if ((st.st_mode & 077) != 0) {
-    Report(FileReport::Kind::kWarning, name,
-           "readable or writable by group or others (credentials should be mode 0600)");
+  {
+    // Once per file until its mode is fixed, not on every read.
+    bool warn = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if ((st.st_mode & 077) != 0) {
+        warn = mode_warned_.insert(std::string(name)).second;
+      } else {
+        mode_warned_.erase(std::string(name));
+      }
+    }
+    if (warn) {
+      Report(FileReport::Kind::kWarning, name,
+             "readable or writable by group or others (credentials should be mode 0600)");
+    }
   }
   r.sha256 = Sha256Hex(r.content);
   std::lock_guard<std::mutex> lock(mu_);
