@@ -1,6 +1,8 @@
-// The Go example: cgo over the C ABI, with the credential store written in Go (passed to the
-// library through a cgo.Handle in user_data). Registers credentials, picks with session
-// affinity, reports a 429, shows the failover, then picks from many goroutines at once.
+// The Go example: cgo over the C ABI. First use over the sample files (a copy of
+// examples/config.json and examples/auth/: config file, file store, load, pick, with no
+// per-credential code). Then a credential store written in Go (passed to the library through a
+// cgo.Handle in user_data): registers credentials, picks with session affinity, reports a 429,
+// shows the failover, then picks from many goroutines at once.
 package main
 
 /*
@@ -30,6 +32,7 @@ import "C"
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/cgo"
 	"sort"
 	"strings"
@@ -216,8 +219,92 @@ func (m *manager) mark(id, model string, status int, retryAfterMs int64, session
 	return check(C.authrouter_manager_mark_result(m.m, &r, &err), err)
 }
 
+// copyExamples copies examples/config.json and examples/auth/ into dir.
+func copyExamples(examples, dir string) error {
+	if err := os.MkdirAll(filepath.Join(dir, "auth"), 0o700); err != nil {
+		return err
+	}
+	names, err := filepath.Glob(filepath.Join(examples, "auth", "*.json"))
+	if err != nil {
+		return err
+	}
+	names = append(names, filepath.Join(examples, "config.json"))
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dir, "auth", filepath.Base(name))
+		if filepath.Base(name) == "config.json" {
+			target = filepath.Join(dir, "config.json")
+		}
+		if err := os.WriteFile(target, data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// firstUse runs the README's first steps from Go: config file, file store, load, pick.
+func firstUse(examples string) (string, error) {
+	work, err := os.MkdirTemp("", "authrouter-go-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	if err := copyExamples(examples, work); err != nil {
+		return "", err
+	}
+	cwd, _ := os.Getwd()
+	defer os.Chdir(cwd)
+	if err := os.Chdir(work); err != nil { // the config's auth-dir "./auth" is relative
+		return "", err
+	}
+	var opts *C.authrouter_options
+	var cerr *C.authrouter_error
+	if e := check(C.authrouter_options_new(&opts, &cerr), cerr); e != nil {
+		return "", e
+	}
+	path := newCstr("config.json")
+	defer path.free()
+	if e := check(C.authrouter_options_load_config_file(opts, path.s.data, path.s.len, &cerr), cerr); e != nil {
+		C.authrouter_options_free(opts)
+		return "", e
+	}
+	if e := check(C.authrouter_options_use_file_store(opts, nil, 0, &cerr), cerr); e != nil {
+		C.authrouter_options_free(opts)
+		return "", e
+	}
+	var cm *C.authrouter_manager
+	e := check(C.authrouter_manager_new(&cm, opts, &cerr), cerr)
+	C.authrouter_options_free(opts)
+	if e != nil {
+		return "", e
+	}
+	defer C.authrouter_manager_free(cm)
+	var out *C.char
+	var n C.size_t
+	if e := check(C.authrouter_manager_load_report(cm, &out, &n, &cerr), cerr); e != nil {
+		return "", e
+	}
+	fmt.Printf("first use over examples/: load report %s\n", C.GoStringN(out, C.int(n)))
+	C.authrouter_string_free(out)
+	m := &manager{cm}
+	p, e := m.pick("claude", "claude-sonnet-4-5", "first-use")
+	if e != nil {
+		return "", e
+	}
+	fmt.Printf("first use over examples/: picked %s for claude-sonnet-4-5\n", p.id)
+	return p.id, nil
+}
+
 func run() error {
 	fmt.Printf("authrouter %s (Go, C ABI)\n", C.GoString(C.authrouter_version_string()))
+	exe, _ := os.Getwd()
+	picked, err := firstUse(filepath.Dir(exe)) // run from examples/go: the samples are in ..
+	if err != nil {
+		return err
+	}
 	store := &memStore{records: map[string]string{}}
 	m, err := newManager(`{"routing":{"session-affinity":true}}`, store)
 	if err != nil {
@@ -280,7 +367,8 @@ func run() error {
 	freed := store.freed
 	store.mu.Unlock()
 	fmt.Printf("store released by the library: %v\n", freed)
-	if first.id != again.id || moved.id == first.id || total != 8000 || !freed {
+	if first.id != again.id || moved.id == first.id || total != 8000 || !freed ||
+		(picked != "claude-alice.json" && picked != "claude-bob.json") {
 		return fmt.Errorf("unexpected routing")
 	}
 	return nil

@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """The Python example: ctypes over the C ABI (standard library only).
 
-Registers credentials, picks with session affinity, reports a 429 and shows the failover; a hook
-written in Python hears every registration. Set AUTHROUTER_LIB to the path of libauthrouter.so.
+First use over the sample files: a copy of examples/config.json and examples/auth/, loaded
+through the config file and the file store, picked with no per-credential code (the config's
+model-catalog), diagnostics through a log callback written in Python. Then registers credentials
+by hand, picks with session affinity, reports a 429 and shows the failover; a hook written in
+Python hears every registration. Set AUTHROUTER_LIB to the path of libauthrouter.so.0.
 """
 import ctypes
 import os
+import shutil
 import sys
+import tempfile
 import threading
 
 lib = ctypes.CDLL(os.environ.get("AUTHROUTER_LIB", "libauthrouter.so.0"))
@@ -50,6 +55,15 @@ class Hooks(ctypes.Structure):
                 ("user_data", c_void_p), ("destroy", c_void_p)]
 
 
+LOG_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int32, ctypes.POINTER(ctypes.c_char), c_size_t,
+                          ctypes.POINTER(ctypes.c_char), c_size_t)
+
+
+class Log(ctypes.Structure):
+    _fields_ = [("version", c_uint32), ("min_level", c_int32), ("log", LOG_FN),
+                ("user_data", c_void_p), ("destroy", c_void_p)]
+
+
 def sig(name, restype, *argtypes):
     fn = getattr(lib, name)
     fn.restype, fn.argtypes = restype, list(argtypes)
@@ -78,6 +92,14 @@ sig("authrouter_pick_result_session_key", ctypes.POINTER(ctypes.c_char), c_void_
 sig("authrouter_pick_result_free", None, c_void_p)
 sig("authrouter_credential_id", ctypes.POINTER(ctypes.c_char), c_void_p, ctypes.POINTER(c_size_t))
 sig("authrouter_manager_mark_result", c_int32, c_void_p, ctypes.POINTER(Result), PP)
+sig("authrouter_options_load_config_file", c_int32, c_void_p, c_char_p, c_size_t, PP)
+sig("authrouter_options_use_file_store", c_int32, c_void_p, c_char_p, c_size_t, PP)
+sig("authrouter_options_set_log", c_int32, c_void_p, ctypes.POINTER(Log), PP)
+sig("authrouter_manager_load_report", c_int32, c_void_p, PP, ctypes.POINTER(c_size_t), PP)
+sig("authrouter_manager_models", c_int32, c_void_p, c_char_p, c_size_t, PP,
+    ctypes.POINTER(c_size_t), PP)
+sig("authrouter_error_reason", c_char_p, c_void_p, ctypes.POINTER(c_size_t))
+sig("authrouter_string_free", None, c_void_p)
 
 
 class AuthrouterError(Exception):
@@ -158,8 +180,70 @@ class Manager:
         check(lib.authrouter_manager_mark_result(self.m, ctypes.byref(r), ctypes.byref(err)), err)
 
 
+def take_string(p, n):
+    try:
+        return ctypes.string_at(p, n.value).decode()
+    finally:
+        lib.authrouter_string_free(p)
+
+
+def first_use(examples_dir):
+    """The README's first steps, from Python: config file, file store, load, pick."""
+    work = tempfile.mkdtemp(prefix="authrouter-python-")
+    cwd = os.getcwd()
+    try:
+        shutil.copytree(os.path.join(examples_dir, "auth"), os.path.join(work, "auth"))
+        shutil.copy(os.path.join(examples_dir, "config.json"), work)
+        os.chdir(work)  # the config's auth-dir "./auth" is relative to the current directory
+        lines = []
+        on_log = LOG_FN(lambda ud, level, comp, comp_len, msg, msg_len: lines.append(
+            ctypes.string_at(comp, comp_len).decode() + ": " + ctypes.string_at(msg, msg_len).decode()))
+        log = Log(version=1, min_level=1, log=on_log)
+        opts, err, m = c_void_p(), c_void_p(), c_void_p()
+        check(lib.authrouter_options_new(ctypes.byref(opts), None), None)
+        check(lib.authrouter_options_set_log(opts, ctypes.byref(log), ctypes.byref(err)), err)
+        check(lib.authrouter_options_load_config_file(opts, b"config.json", 11, ctypes.byref(err)), err)
+        check(lib.authrouter_options_use_file_store(opts, None, 0, ctypes.byref(err)), err)
+        try:
+            check(lib.authrouter_manager_new(ctypes.byref(m), opts, ctypes.byref(err)), err)
+        finally:
+            lib.authrouter_options_free(opts)
+        try:
+            out, n = c_void_p(), c_size_t()
+            check(lib.authrouter_manager_load_report(m, ctypes.byref(out), ctypes.byref(n),
+                                                     ctypes.byref(err)), err)
+            print(f"first use over examples/: load report {take_string(out, n)}")
+            providers = (String * 1)(s("claude"))
+            req = PickRequest(version=1, providers=providers, provider_count=1,
+                              model=s("claude-sonnet-4-5"))
+            result = c_void_p()
+            check(lib.authrouter_manager_pick(m, ctypes.byref(result), ctypes.byref(req),
+                                              ctypes.byref(err)), err)
+            picked = out_str(lib.authrouter_credential_id, lib.authrouter_pick_result_credential(result))
+            lib.authrouter_pick_result_free(result)
+            rid = picked.encode()
+            check(lib.authrouter_manager_models(m, rid, len(rid), ctypes.byref(out), ctypes.byref(n),
+                                                ctypes.byref(err)), err)
+            print(f"first use over examples/: picked {picked} for claude-sonnet-4-5; "
+                  f"it serves {take_string(out, n)}")
+            req.model = s("gpt-4")
+            rc = lib.authrouter_manager_pick(m, ctypes.byref(result), ctypes.byref(req), ctypes.byref(err))
+            print(f"first use over examples/: claude gpt-4 -> {lib.authrouter_error_reason(err, None).decode()}"
+                  if rc != 0 else "first use over examples/: gpt-4 picked?")
+            lib.authrouter_error_free(err)
+        finally:
+            lib.authrouter_manager_free(m)
+        print(f"first use over examples/: the Python log heard {len(lines)} lines, e.g. {lines[0]}")
+        return picked
+    finally:
+        os.chdir(cwd)
+        shutil.rmtree(work)
+
+
 def main():
     print(f"authrouter {lib.authrouter_version_string().decode()} (Python, C ABI)")
+    examples_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    picked = first_use(examples_dir)
     heard = []
     m = Manager('{"routing":{"session-affinity":true}}', on_registered=heard.append)
     model = "claude-sonnet-4-5"
@@ -200,7 +284,8 @@ def main():
     except AuthrouterError as e:
         print(f"all cooling: {e}")
     m.close()
-    return 0 if first == again and moved != first and sum(counts) == 2000 else 1
+    ok = first == again and moved != first and sum(counts) == 2000
+    return 0 if ok and picked in ("claude-alice.json", "claude-bob.json") else 1
 
 
 if __name__ == "__main__":
