@@ -41,7 +41,7 @@ inline namespace v0 {
 
 // Config is a parsed configuration file.
 struct Config {
-  // `auth-dir`, resolved (ResolveAuthDir: empty means ~/.cli-proxy-api, later fix E3).
+  // `auth-dir`, resolved (ResolveAuthDir: empty means ~/.cli-proxy-api).
   std::string auth_dir;
   // `routing.strategy`: "round-robin" (default), "fill-first", "weighted-round-robin".
   RoutingStrategy strategy = RoutingStrategy::kRoundRobin;
@@ -54,7 +54,7 @@ struct Config {
   RetrySettings retry{};
   // `disable-cooling`.
   bool disable_cooling = false;
-  // `transient-error-cooldown-seconds` (later fix C3): 0 = 60 s, > 0 seconds, < 0 none.
+  // `transient-error-cooldown-seconds`: 0 = 60 s, > 0 seconds, < 0 none.
   int64_t transient_error_cooldown_seconds = 0;
   // `auth-auto-refresh-workers`: 0 means 16; 1..1024.
   int refresh_workers = 16;

@@ -5,8 +5,8 @@
 // snapshot, `std::shared_ptr<const Credential>`; a change produces a new snapshot, so a reader
 // holding one never sees it move. Build and edit a Credential freely before handing it over.
 //
-// The fields and their meaning follow spec 01 (the upstream Go `Auth` record). The persisted JSON
-// form is in credential_json.h.
+// The fields and their meaning follow the upstream Go `Auth` record. The persisted JSON form is in
+// credential_json.h.
 #ifndef AUTHROUTER_CREDENTIAL_H_
 #define AUTHROUTER_CREDENTIAL_H_
 
@@ -81,7 +81,7 @@ struct ModelState {
   friend bool operator==(const ModelState&, const ModelState&) = default;
 };
 
-// AccountInfo says what kind of account a credential is (spec 01 §9).
+// AccountInfo says what kind of account a credential is (see Credential::GetAccountInfo).
 struct AccountInfo {
   std::string kind;   // "oauth", "api_key" or ""
   std::string value;  // e-mail (with project for gemini-cli) or the API key itself
@@ -118,8 +118,8 @@ struct Credential {
   absl::Time next_retry_after = ZeroTime();
   Map<ModelState> model_states;  // keyed by canonical model key
 
-  // The stable index (spec 01 §8): 16 hex characters, computed once and then sticky. Runtime
-  // only; not persisted.
+  // The stable index (ComputeStableIndex of IndexSeed()): 16 hex characters, computed once and
+  // then sticky. Runtime only; not persisted.
   std::string index;
   bool index_assigned = false;
 
@@ -153,7 +153,7 @@ struct Credential {
   bool DisableCooling(bool global) const;
 
   // RequestRetry returns the per-credential override when metadata sets a non-negative one, else
-  // `global` (later fix C5).
+  // `global` (a negative override means unset).
   int64_t RequestRetry(int64_t global) const;
 
   // PreferredRefreshInterval: metadata keys first, then the same keys as attributes (string
@@ -167,14 +167,17 @@ struct Credential {
   // Expiry returns the token expiry from metadata, if any (see Metadata::expiry).
   std::optional<absl::Time> Expiry() const { return metadata.expiry(); }
 
-  // GetAccountInfo returns the account kind and value (spec 01 §9). A credential is of API-key
-  // kind only when it has no e-mail.
+  // GetAccountInfo returns the account kind and value: "oauth" with the metadata e-mail when there
+  // is one, else "api_key" with the `api_key` attribute when set, else both empty. A credential is
+  // of API-key kind only when it has no e-mail.
   AccountInfo GetAccountInfo() const;
 
   // IsApiKey reports whether GetAccountInfo().kind is "api_key".
   bool IsApiKey() const;
 
-  // IndexSeed returns the seed of the stable index (spec 01 §8), or "" when there is none.
+  // IndexSeed returns the seed of the stable index: "file:<file_name>", else a "config:" seed
+  // from the provider and its compat name, base URL, proxy, API key and source (when any of
+  // those is set), else "id:<id>"; "" when there is none.
   std::string IndexSeed() const;
 
   // EnsureIndex assigns `index` from IndexSeed() unless one is already assigned, and returns it.

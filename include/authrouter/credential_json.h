@@ -1,7 +1,7 @@
 // credential_json.h -- the JSON form of a credential: what the persistence interface stores and
 // what the C ABI carries.
 //
-// The form is upstream's persisted `Auth` JSON (spec 01 §1): the same keys, times as RFC 3339 in
+// The form is upstream's persisted `Auth` JSON: the same keys, times as RFC 3339 in
 // UTC with trimmed fractional seconds, the zero time as "0001-01-01T00:00:00Z", maps with sorted
 // keys, empty optional fields omitted. `metadata` is embedded verbatim. `index` and `file_name`
 // are runtime fields and are not written.

@@ -1,5 +1,5 @@
 // file_store.h -- the default persistence: a directory of credential JSON files (the "auth
-// directory"), laid out as the upstream proxy keeps it (spec 06).
+// directory"), laid out as the upstream proxy keeps it.
 //
 // Each direct child named `*.json` (any case) is one credential file: the provider's own JSON
 // (type, email, tokens, expiry, per-file overrides). Its file name is the credential ID. The
@@ -32,7 +32,7 @@
 namespace authrouter {
 inline namespace v0 {
 
-// ResolveAuthDir resolves the `auth-dir` setting: empty means `~/.cli-proxy-api` (later fix E3);
+// ResolveAuthDir resolves the `auth-dir` setting: empty means `~/.cli-proxy-api`;
 // a leading `~` is the home directory (`home`, or $HOME when `home` is empty); the result is
 // made absolute against the current directory and cleaned. Returns InvalidArgumentError when a
 // home directory is needed and unknown.
@@ -44,19 +44,23 @@ inline namespace v0 {
 // case-sensitive rule for events).
 bool IsAuthFileName(std::string_view name);
 
-// SynthesizeCredentials builds the credentials of one auth file (spec 06 §5): `type` gives the
+// SynthesizeCredentials builds the credentials of one auth file: `type` gives the
 // provider (lower-cased; "gemini" becomes "gemini-cli"); ID and file name are `file_name`; label
 // from `email`, else the provider; prefix, proxy_url, disabled, attributes `source`, `path`,
 // `priority`, `note`, `header:<Name>` (from `headers`), `models` (from `models`: the models it
 // serves instead of the catalog's, models.h), `excluded_models` (from `excluded_models` /
 // `excluded-models`), `auth_kind`; metadata
 // is the file, verbatim. A gemini-cli file naming several projects in `project_id` yields a
-// disabled primary plus one runtime-only credential per project (spec 06 §5.2).
+// disabled primary plus one runtime-only credential per project.
 // Returns InvalidArgumentError when the content is not a JSON object with a non-empty string
 // `type`, or does not pass Credential::Validate; the message never quotes the file's values.
 [[nodiscard]] absl::StatusOr<std::vector<Credential>> SynthesizeCredentials(
     std::string_view directory, std::string_view file_name, std::string_view content,
     absl::Time now);
+
+// KnownAuthFileKeys lists the top-level keys of an auth file that authrouter reads (their other
+// spellings aside), in the order docs/config.md lists them. Every other key is kept verbatim.
+std::vector<std::string_view> KnownAuthFileKeys();
 
 // FileReport tells a host about a file the store skipped or could not handle.
 struct FileReport {
@@ -111,7 +115,7 @@ class FileStore final : public Store {
   // Save writes the credential's file: its metadata, with `disabled` set when the credential's
   // disabled flag differs from the file, atomically and with mode 0600; then its runtime state.
   // A file whose content is already current is not rewritten, but its mode is still enforced
-  // (later fix E1: Save never stops early). A file this store knew that was deleted outside it
+  // and its runtime state still saved. A file this store knew that was deleted outside it
   // is not re-created (FailedPreconditionError): the operator's delete wins. Returns
   // InvalidArgumentError when the credential's file name (file_name, else id) is not an auth
   // file name in this directory, or the OS error (naming the path and the operation). The

@@ -31,7 +31,7 @@ struct StoreSkip {
 
 // Store persists credentials. The Manager writes through it whenever a credential's persisted
 // state changes (registration, update, a result that changed its health, a reset), so cooldowns
-// survive a restart (later fix C6). It never writes a credential whose `runtime_only` attribute is
+// survive a restart. It never writes a credential whose `runtime_only` attribute is
 // "true" or whose metadata is empty (API keys from configuration), and never for a change that
 // came from the store itself (WriteOptions::persist = false, Load).
 //
@@ -115,7 +115,7 @@ struct Outcome {
   // credential; Execute records the result and stops.
   bool first_byte_sent = false;
   // Streaming: the stream ended before its first payload. Recorded as the retryable failure
-  // "empty_stream" (status 0, which cools nothing) and the next credential is tried (C13).
+  // "empty_stream" (status 0, which cools nothing) and the next credential is tried.
   bool empty_stream = false;
 };
 

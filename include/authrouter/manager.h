@@ -58,13 +58,13 @@ struct ManagerOptions {
   ModelCatalog model_catalog{};
   // Turns cooldowns off: failures are recorded but never block a credential (model-support
   // errors still suspend for 12 h). A credential's metadata `disable_cooling` overrides this
-  // either way (later fix C4). Default: false.
+  // either way. Default: false.
   bool disable_cooling = false;
-  // Cooldown after 408/500/502/503/504 (later fix C3): 0 means 60 s, > 0 that many seconds,
+  // Cooldown after 408/500/502/503/504: 0 means 60 s, > 0 that many seconds,
   // < 0 no cooldown. Default: 0.
   int64_t transient_error_cooldown_seconds = 0;
 
-  // --- session affinity (spec 03, later fixes A4-A9) ---
+  // --- session affinity ---
   // Keep each conversation on the credential that served it (session IDs from headers and body,
   // see session_id.h), so the upstream prompt cache keeps hitting. Default: false.
   bool session_affinity = false;
@@ -96,7 +96,7 @@ struct ManagerOptions {
   // that were corrected. Default: none.
   std::shared_ptr<Logger> logger{};
 
-  // --- token refresh (spec 05, refresh.h) ---
+  // --- token refresh (refresh.h) ---
   // Refreshers, leads, workers, intervals. Refresh scheduling is active while at least one
   // refresher is configured. Default: none configured.
   RefreshOptions refresh{};
@@ -107,13 +107,13 @@ struct ManagerOptions {
 struct RefreshStats {
   size_t scheduled = 0;             // credentials in the schedule
   std::optional<absl::Time> next{};  // the earliest scheduled check
-  uint64_t evaluations = 0;         // schedule rule evaluations (spec 05 §4, §8)
+  uint64_t evaluations = 0;         // NextRefreshCheck and ShouldRefresh evaluations
   uint64_t sift_steps = 0;          // heap element moves
   uint64_t loop_wakeups = 0;        // times the background loop woke up
   uint64_t refreshes_started = 0;   // refresher calls made
   uint64_t refreshes_succeeded = 0;
   uint64_t refreshes_failed = 0;
-  uint64_t refreshes_joined = 0;    // refresh requests that shared a call already running (D4)
+  uint64_t refreshes_joined = 0;    // refresh requests that shared a call already running
   uint64_t writes_dropped = 0;      // refreshes whose credential was removed before write-back
 };
 
@@ -189,7 +189,7 @@ struct PickResult {
   // The normalised provider key that served the pick. Valid for the Manager's lifetime.
   std::string_view provider;
   // With session affinity: the session binding this pick used or made. Pass it back as
-  // Result::session_key so that a success keeps the binding and a failure releases it (A7).
+  // Result::session_key so that a success keeps the binding and a failure releases it.
   std::shared_ptr<const std::string> session;
 };
 
@@ -206,10 +206,11 @@ class Manager {
   // --- credentials ---
 
   // Register adds `credential`, replacing any credential with the same ID. An empty ID gets a
-  // random UUID v4. Model states are re-keyed by canonical model (suffix variants merged, later
-  // fix B1) and the stable index is assigned. Returns the published snapshot, or
-  // InvalidArgumentError when Credential::Validate fails (nothing is changed then). A credential
-  // without a provider is stored but never picked; a disabled one is stored and never picked.
+  // random UUID v4. Model states are re-keyed by canonical model (suffix variants such as
+  // "gpt-5(high)" merge into "gpt-5") and the stable index is assigned. Returns the published
+  // snapshot, or InvalidArgumentError when Credential::Validate fails (nothing is changed then). A
+  // credential without a provider is stored but never picked; a disabled one is stored and never
+  // picked.
   //
   // With a Store, the credential is then saved (see host.h for what is never saved); a failing
   // store returns its error, while the registration itself stands. The same holds for every
@@ -229,13 +230,13 @@ class Manager {
   // Disabling releases its session bindings. Returns NotFoundError when the ID is unknown.
   [[nodiscard]] absl::Status SetDisabled(std::string_view id, bool disabled);
 
-  // Remove deletes a credential, its routing state (later fix B6) and its session bindings. Its
+  // Remove deletes a credential, its routing state and its session bindings. Its
   // model registrations stay, so a credential re-created under the same ID is routable at once.
   // Returns NotFoundError when the ID is unknown.
   [[nodiscard]] absl::Status Remove(std::string_view id, WriteOptions options = {});
 
   // Load replaces every credential with the Store's list (startup). Cooldowns saved with the
-  // credentials hold again (later fix C6). Nothing is written back and no hook runs. A stored
+  // credentials hold again. Nothing is written back and no hook runs. A stored
   // credential that fails Credential::Validate is skipped and reported through
   // Hooks::OnStoreError. With `report`, *report receives the loaded IDs and every skipped record
   // with its reason (the Store's skips included, Store::ListReporting); the same goes to the
@@ -257,8 +258,9 @@ class Manager {
   // credential need not exist yet; the registration outlives Remove. Takes effect for picks at
   // once. Model states are reconciled: states of models no longer served are dropped, and a model
   // added to an earlier registration starts clean. Registering the same models again changes
-  // nothing, so a live cooldown survives it (unlike upstream, spec 07 §F); so does the first
-  // registration after a restart, so persisted cooldowns keep holding.
+  // nothing, so a live cooldown survives it (unlike upstream, which cleared every cooldown on each
+  // re-registration); so does the first registration after a restart, so persisted cooldowns keep
+  // holding.
   void RegisterModels(std::string_view id, std::span<const std::string_view> models);
   void RegisterModels(std::string_view id, std::initializer_list<std::string_view> models) {
     RegisterModels(id, std::span<const std::string_view>(models.begin(), models.size()));
@@ -287,9 +289,9 @@ class Manager {
 
   // --- results ---
 
-  // MarkResult records the outcome of an upstream call (spec 04): a failure may cool the model
+  // MarkResult records the outcome of an upstream call: a failure may cool the model
   // down, a success clears it. A success on a healthy credential changes nothing and takes no
-  // exclusive lock. Results of client cancellations and closed connections (later fix C7) and
+  // exclusive lock. Results of client cancellations, closed connections and
   // request-scoped 404s change nothing. An empty credential ID is ignored. A retry_after below
   // 0 counts as 0 and one over 30 days as 30 days (the failure is still recorded; the logger
   // hears about it). Returns NotFoundError for an unknown credential, InvalidArgumentError for an
@@ -298,7 +300,7 @@ class Manager {
   [[nodiscard]] absl::Status MarkResult(const Result& result);
 
   // ResetCooldowns clears the cooldown and quota state of one model of a credential, or of all
-  // its models and the credential itself when `model` is empty (later fix C14). Returns
+  // its models and the credential itself when `model` is empty. Returns
   // NotFoundError when the ID is unknown.
   [[nodiscard]] absl::Status ResetCooldowns(std::string_view id, std::string_view model = {});
 
@@ -314,12 +316,12 @@ class Manager {
 
   // --- execution ---
 
-  // Execute runs a request with failover and retries (spec 04 §8): it picks a credential, calls
+  // Execute runs a request with failover and retries: it picks a credential, calls
   // `executor`, records the result, and on failure tries the next untried credential (at most
   // max_retry_credentials per round). When a round fails everywhere it waits for the closest
   // cooldown (or a 429's Retry-After) and runs another round, while the wait is at most
   // max_retry_interval and the credentials' request-retry allows; waits carry a small random
-  // jitter that never crosses max_retry_interval (later fixes C1, C2). A request-invalid error
+  // jitter that never crosses max_retry_interval. A request-invalid error
   // (see result.h), a stream that already sent bytes, or a cancellation ends it at once.
   //
   // Returns the ExecuteResult of the last upstream call (outcome.success tells whether the
@@ -333,8 +335,8 @@ class Manager {
   void SetStrategy(RoutingStrategy strategy);
   RoutingStrategy strategy() const;
 
-  // SetSessionAffinity turns session affinity on or off, or changes the binding TTL (hot reload,
-  // later fix A9). Turning it off drops every binding and stops the cache's sweeper once;
+  // SetSessionAffinity turns session affinity on or off, or changes the binding TTL (hot reload).
+  // Turning it off drops every binding and stops the cache's sweeper once;
   // changing only the TTL keeps every binding. Returns InvalidArgumentError for a TTL out of
   // range.
   [[nodiscard]] absl::Status SetSessionAffinity(bool enabled, absl::Duration ttl);
@@ -352,17 +354,18 @@ class Manager {
   // see ManagerOptions). They apply to results recorded from now on; existing cooldowns stay.
   void SetCooling(bool disable_cooling, int64_t transient_error_cooldown_seconds);
 
-  // --- token refresh (spec 05; later fixes D1, D2, D4, D5, D6) ---
+  // --- token refresh ---
   //
   // The loop keeps a schedule (a min-heap of next-check times) of every credential that may need
   // fresh tokens; any change to a credential re-evaluates that credential only (O(log n)), and
   // nothing is evaluated while nothing is due. A due credential that should refresh is marked
   // pending (no other refresh for 1 min) and handed to a worker. A success merges the new tokens
-  // into the current record (only token fields change, D6), sets last_refreshed_at, is saved and
+  // into the current record (only token fields change), sets last_refreshed_at, is saved and
   // reported through Hooks::OnUpdated; when it did not make the credential fresh the next try
-  // waits 30 s (D1). A failure waits 5 min; a dead refresh token (D2) stops scheduling the
-  // credential (see refresh.h). A credential removed (or replaced by Register) while its refresh
-  // ran is never written back, nor is one whose refresh token changed meanwhile (a re-login wins).
+  // waits 30 s. A failure waits 5 min; a dead refresh token (a refresh rejected as unauthorized)
+  // stops scheduling the credential (see refresh.h). A credential removed (or replaced by
+  // Register) while its refresh ran is never written back, nor is one whose refresh token changed
+  // meanwhile (a re-login wins).
   // Register of an existing ID and Load keep a credential's identity when its refresh token is
   // unchanged, so a reload in the middle of a refresh does not throw the rotated tokens away.
 
@@ -396,8 +399,8 @@ class Manager {
   [[nodiscard]] absl::Status SetRefreshOptions(RefreshOptions options);
 
   // Refresh refreshes credential `id` now, whatever its schedule says, and returns the written-
-  // back snapshot. Concurrent requests for one credential share one refresher call (D4), which is
-  // bounded by RefreshOptions::timeout and not by the caller (D5). Returns NotFoundError for an
+  // back snapshot. Concurrent requests for one credential share one refresher call, which is
+  // bounded by RefreshOptions::timeout and not by the caller. Returns NotFoundError for an
   // unknown ID, FailedPreconditionError for a disabled credential or one without a refresher,
   // AbortedError when the credential was removed during the call, or the refresher's error.
   [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Refresh(std::string_view id);

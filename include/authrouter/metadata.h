@@ -5,7 +5,7 @@
 // overrides). authrouter keeps the exact text it was given, so a credential written back to
 // storage carries every field the host put there, byte for byte, including fields authrouter
 // does not know. The typed fields (expiry, refresh interval, overrides) are parsed once, when the
-// Metadata is built, following spec 01 §4-§7.
+// Metadata is built, with upstream's keys and value rules (values.h).
 //
 // IMPORTANT: metadata usually holds secrets (access and refresh tokens). Nothing in authrouter
 // writes metadata values into logs or error messages; error messages name keys only.
@@ -44,7 +44,7 @@ class Metadata {
   std::string_view json() const { return json_; }
   bool empty() const { return json_.empty(); }
 
-  // expiry returns the token expiry (spec 01 §6: keys expired, expire, expires_at, expiresAt,
+  // expiry returns the token expiry (keys expired, expire, expires_at, expiresAt,
   // expiry, expires; then nested `token` / `Token`, recursively). A key whose value parses stops
   // the search, even when it parses to the zero time; this function then returns nullopt, as
   // upstream callers treat "found but zero" like "no expiry" (kept: see the tests).
@@ -63,8 +63,8 @@ class Metadata {
   std::optional<bool> disable_cooling() const { return disable_cooling_; }
 
   // request_retry returns the per-credential override from request_retry, then request-retry.
-  // A negative value means "unset, inherit the global value" (later fix C5; upstream April
-  // clamped it to 0, disabling retries).
+  // A negative value means "unset, inherit the global value" (older upstream versions clamped it
+  // to 0, disabling retries).
   std::optional<int64_t> request_retry() const { return request_retry_; }
 
   // tool_prefix_disabled returns tool_prefix_disabled, then tool-prefix-disabled.

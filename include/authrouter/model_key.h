@@ -3,7 +3,7 @@
 // A requested model may carry a thinking suffix in parentheses, `claude-sonnet-4-5(16384)` or
 // `gpt-5.2(high)`. Routing state (scheduler shards, cursors, per-model cooldowns) is keyed by the
 // canonical model key, the model name without that suffix, so that every suffix variant of a
-// model shares one cooldown (later fix B1).
+// model shares one cooldown.
 #ifndef AUTHROUTER_MODEL_KEY_H_
 #define AUTHROUTER_MODEL_KEY_H_
 

@@ -1,5 +1,5 @@
 // refresh.h -- keeping OAuth tokens fresh: the Refresher a host may supply, the built-in OAuth2
-// refresh-token Refresher, and the scheduling rules of the refresh loop (spec 05).
+// refresh-token Refresher, and the scheduling rules of the refresh loop.
 //
 // The Manager runs the loop (manager.h: RunDueRefreshes, StartRefreshLoop, Refresh). This header
 // holds what a host configures and the pure rules, so a host can also ask "when would this
@@ -30,7 +30,7 @@ namespace authrouter {
 inline namespace v0 {
 
 // TokenUpdate is what a refresh produced: the token lifecycle fields, and nothing else. The
-// Manager merges it into the credential's current metadata (later fix D6), so fields the host or
+// Manager merges it into the credential's current metadata, so fields the host or
 // the operator added to a credential (priority overrides, notes, project IDs) are never lost.
 struct TokenUpdate {
   std::string access_token;                  // REQUIRED: non-empty
@@ -40,7 +40,7 @@ struct TokenUpdate {
   std::optional<std::string> token_type;
 };
 
-// ApplyTokenUpdate returns `credential` with `update` merged into its metadata (later fix D6):
+// ApplyTokenUpdate returns `credential` with `update` merged into its metadata:
 //   access_token, and refresh_token / id_token / token_type when the update has them, are set;
 //   the expiry is written to every expiry key the metadata already has at top level (expired,
 //   expire, expires_at, expiresAt, expiry, expires; a numeric key stays numeric, in the same
@@ -55,7 +55,7 @@ struct TokenUpdate {
 
 // RefreshContext accompanies one refresh call.
 struct RefreshContext {
-  // The call must end within this (later fix D5): the refresher passes it to its HTTP calls. It
+  // The call must end within this: the refresher passes it to its HTTP calls. It
   // is the Manager's refresh timeout, never the deadline of whichever request happened to ask.
   absl::Duration timeout = absl::Seconds(30);
   // The Manager's clock at the start of the call (for expires_in arithmetic).
@@ -68,7 +68,7 @@ struct RefreshContext {
 //
 // The status of a failed refresh decides what happens next:
 //   UNAUTHENTICATED (or a message containing "status 401" / "401 unauthorized"): the refresh
-//     token is dead (later fix D2). The credential's last_error becomes code
+//     token is dead. The credential's last_error becomes code
 //     kDeadRefreshTokenCode (HTTP 401, not retryable), its status "error" with message
 //     "unauthorized", `unavailable` is set, and the loop stops scheduling it until the error is
 //     cleared (an Update without that error, or a successful Manager::Refresh). Upstream records
@@ -79,7 +79,7 @@ struct RefreshContext {
 // Error messages must not contain tokens or client secrets: they are stored in last_error.
 //
 // Thread-safety: Refresh is called from refresh workers and request threads at once (never twice
-// at once for one credential: refreshes are single-flight, later fix D4), outside every
+// at once for one credential: refreshes are single-flight), outside every
 // authrouter lock. It may call back into the Manager. It must not throw.
 class Refresher {
  public:
@@ -88,8 +88,8 @@ class Refresher {
                                               const RefreshContext& context) = 0;
 };
 
-// RefreshEvaluator replaces the built-in "when to refresh" rules for the credentials it claims:
-// the per-credential runtime hooks of spec 05 §9-§10.
+// RefreshEvaluator replaces the built-in "when to refresh" rules for the credentials it claims,
+// and may give a credential its own refresh lead (upstream's per-credential runtime hooks).
 //
 // Thread-safety: called from any thread WITH authrouter's internal locks held: it must be quick,
 // must not block, and must not call back into the Manager. It must not throw.
@@ -98,7 +98,7 @@ class RefreshEvaluator {
   virtual ~RefreshEvaluator() = default;
 
   // Overrides reports whether ShouldRefresh decides for `credential`. Such a credential is
-  // re-checked every check interval (spec 05 §4 step 4).
+  // re-checked every check interval.
   virtual bool Overrides(const Credential& credential) const {
     (void)credential;
     return false;
@@ -111,14 +111,14 @@ class RefreshEvaluator {
     return false;
   }
   // RefreshLead returns a credential-specific refresh lead; a positive value takes precedence
-  // over the provider's lead (spec 05 §9 step 1).
+  // over the provider's lead.
   virtual std::optional<absl::Duration> RefreshLead(const Credential& credential) const {
     (void)credential;
     return std::nullopt;
   }
 };
 
-// DefaultRefreshLeads returns the provider refresh leads of spec 05 §9: codex 5 days, claude 4 h,
+// DefaultRefreshLeads returns upstream's provider refresh leads: codex 5 days, claude 4 h,
 // antigravity 5 min, kimi 5 min. Gemini has none (refreshed only with a preferred interval).
 std::map<std::string, absl::Duration, std::less<>> DefaultRefreshLeads();
 
@@ -138,7 +138,7 @@ struct RefreshOptions {
   // How often a credential without a better rule is looked at again. REQUIRES: > 0 and <= 24 h.
   // Default: 5 s.
   absl::Duration check_interval = absl::Seconds(5);
-  // The bound on one refresh call (later fix D5). REQUIRES: > 0 and <= 10 min. Default: 30 s.
+  // The bound on one refresh call. REQUIRES: > 0 and <= 10 min. Default: 30 s.
   absl::Duration timeout = absl::Seconds(30);
 };
 
@@ -149,7 +149,8 @@ struct RefreshOptions {
 // RefreshEnabled reports whether `options` configure any refresher (the loop has work only then).
 bool RefreshEnabled(const RefreshOptions& options);
 
-// Backoffs of the refresh loop (spec 05 §1 and later fix D1).
+// Backoffs of the refresh loop: pending (when a refresh is queued), failure (after a failed
+// refresh), ineffective (after a successful refresh that left the credential still due).
 inline constexpr absl::Duration kRefreshPendingBackoff = absl::Minutes(1);
 inline constexpr absl::Duration kRefreshFailureBackoff = absl::Minutes(5);
 inline constexpr absl::Duration kRefreshIneffectiveBackoff = absl::Seconds(30);
@@ -159,20 +160,20 @@ inline constexpr absl::Duration kRefreshIneffectiveBackoff = absl::Seconds(30);
 std::optional<absl::Duration> RefreshLead(const Credential& credential,
                                           const RefreshOptions& options);
 
-// NextRefreshCheck returns when the loop next looks at `credential` (spec 05 §4), or nullopt when
-// it is not scheduled at all: disabled, an API key, or holding a dead refresh token (D2).
+// NextRefreshCheck returns when the loop next looks at `credential`, or nullopt when
+// it is not scheduled at all: disabled, an API key, or holding a dead refresh token.
 std::optional<absl::Time> NextRefreshCheck(const Credential& credential, absl::Time now,
                                            const RefreshOptions& options);
 
-// ShouldRefresh reports whether `credential` is due for a refresh at `now` (spec 05 §8). Unlike
+// ShouldRefresh reports whether `credential` is due for a refresh at `now`. Unlike
 // upstream, the expiry rule compares against `now`, not the wall clock.
 bool ShouldRefresh(const Credential& credential, absl::Time now, const RefreshOptions& options);
 
-// kDeadRefreshTokenCode is the last_error code of a refresh rejected as unauthorized (D2).
+// kDeadRefreshTokenCode is the last_error code of a refresh rejected as unauthorized.
 inline constexpr std::string_view kDeadRefreshTokenCode = "refresh_unauthorized";
 
 // HasDeadRefreshToken reports whether a refresh failed as unauthorized and nothing cleared it
-// since (later fix D2): last_error has code kDeadRefreshTokenCode.
+// since: last_error has code kDeadRefreshTokenCode.
 bool HasDeadRefreshToken(const Credential& credential);
 
 // ---- the built-in OAuth2 refresh-token refresher ---------------------------------------------
@@ -206,7 +207,8 @@ struct OAuth2RefresherOptions {
   std::map<std::string, OAuth2Profile, std::less<>> profiles{};
 };
 
-// NewOAuth2Refresher returns a Refresher that runs the OAuth2 refresh-token grant (RFC 6749 §6).
+// NewOAuth2Refresher returns a Refresher that runs the OAuth2 refresh-token grant (RFC 6749
+// section 6).
 //
 // For a credential it takes the profile of its provider and lets the credential's top-level
 // metadata override it: `token_url` (or `token_uri`), `client_id`, `client_secret`, `scope`,

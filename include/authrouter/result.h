@@ -1,7 +1,7 @@
 // result.h -- what a gateway reports after an upstream call, and how authrouter classifies it.
 //
 // After each upstream call the host reports a Result to Manager::MarkResult. The result state
-// machine (spec 04) then updates the credential's health for that model: a 429 cools the model
+// machine then updates the credential's health for that model: a 429 cools the model
 // down (Retry-After, or a 1 s * 2^level ladder capped at 30 min), a 401/403 suspends it for
 // 30 min, a 404 for 12 h, a 5xx for one minute, a "model not supported" answer for 12 h, and a
 // success clears it. The classification helpers below are the same ones the state machine uses,
@@ -31,7 +31,7 @@ struct Result {
   std::string_view error_message;  // upstream error text (never logged by authrouter)
   std::optional<absl::Duration> retry_after;  // the upstream Retry-After hint, if any
   // The session binding of the pick (PickResult::session), if any: a success keeps it alive, a
-  // failure other than a request-scoped or connection-lifecycle one releases it (later fix A7).
+  // failure other than a request-scoped or connection-lifecycle one releases it.
   std::string_view session_key;
 };
 
@@ -44,12 +44,12 @@ bool IsRequestScopedNotFound(int http_status, std::string_view message);
 bool IsModelSupportError(int http_status, std::string_view message);
 
 // IsInvalidGrant: a 400 or 401 whose code or message contains "invalid_grant" (a revoked OAuth
-// grant, later fix C10): not request-invalid; the model is suspended for 30 min.
+// grant): not request-invalid; the model is suspended for 30 min.
 bool IsInvalidGrant(int http_status, std::string_view code, std::string_view message);
 
-// IsConnectionLifecycle: the client went away or the connection closed, not a credential fault
-// (later fix C7): code "connection_lifecycle", or, without an HTTP status, a message such as
-// "context canceled", "EOF", "unexpected EOF" or "websocket: close 1000/1001/1006". Cools nothing.
+// IsConnectionLifecycle: the client went away or the connection closed, not a credential fault:
+// code "connection_lifecycle", or, without an HTTP status, a message such as "context canceled",
+// "EOF", "unexpected EOF" or "websocket: close 1000/1001/1006". Cools nothing.
 bool IsConnectionLifecycle(int http_status, std::string_view code, std::string_view message);
 
 // IsRequestInvalid: the request itself is bad, so no other credential would do better: a 400

@@ -5,8 +5,8 @@
 //   * kRoundRobin: rotate over the available credentials of the best priority tier, in ID order,
 //     with one cursor per provider and canonical model; virtual-parent groups rotate on two levels.
 //   * kFillFirst: always the first available credential (lowest ID) of the best tier.
-//   * kWeightedRoundRobin: smooth weighted round-robin by each credential's Weight() (later fix
-//     B3); a weight <= 0 excludes the credential. O(n) in the size of the best tier per pick.
+//   * kWeightedRoundRobin: smooth weighted round-robin by each credential's Weight(); a weight
+//     <= 0 excludes the credential. O(n) in the size of the best tier per pick.
 //
 // A host-provided Selector replaces the strategy: it receives the available credentials of the
 // best tier and returns one of them.

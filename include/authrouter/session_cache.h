@@ -1,8 +1,8 @@
 // session_cache.h -- session-to-credential bindings with a time to live.
 //
 // Session affinity binds a conversation's key to the credential that served it, so later turns go
-// to the same credential. Keys that name the same conversation (a primary and a fallback ID,
-// later fix A5) form an alias group: written together, refreshed together, expired together.
+// to the same credential. Keys that name the same conversation (a primary and a fallback ID)
+// form an alias group: written together, refreshed together, expired together.
 // A binding expires when now >= its expiry; reading it with GetAndRefresh or Touch restarts its
 // time to live.
 //
@@ -40,7 +40,7 @@ inline constexpr absl::Duration kMaxSessionAffinityTtl = absl::Hours(24 * 30);
 
 class SessionCache {
  public:
-  // kMaxAliases is the most keys one group holds (A5); further aliases are ignored.
+  // kMaxAliases is the most keys one group holds; further aliases are ignored.
   static constexpr size_t kMaxAliases = 64;
 
   struct Options {
@@ -86,10 +86,10 @@ class SessionCache {
                                                 std::string_view credential_id);
 
   // Touch restarts the time to live of `key`'s group if the key is still bound to
-  // `credential_id` (a success, A7). Returns whether it was.
+  // `credential_id` (on a success). Returns whether it was.
   bool Touch(std::string_view key, std::string_view credential_id);
 
-  // CompareAndDelete removes `key` if it is still bound to `credential_id` (a failure, A7): a
+  // CompareAndDelete removes `key` if it is still bound to `credential_id` (on a failure): a
   // binding already moved elsewhere is left alone, and the key's other aliases stay. Returns
   // whether it removed.
   bool CompareAndDelete(std::string_view key, std::string_view credential_id);
@@ -154,7 +154,7 @@ class SessionCache {
   std::once_flag stop_once_;
 };
 
-// SessionAffinityConfig is session affinity as configuration states it (spec 03 §1, §7).
+// SessionAffinityConfig is session affinity as configuration states it.
 struct SessionAffinityConfig {
   bool enabled = false;
   absl::Duration ttl = absl::Hours(1);

@@ -1,8 +1,8 @@
 // session_id.h -- which conversation a request belongs to, from its headers and raw body.
 //
 // Session affinity keeps a conversation on one credential so the upstream prompt cache keeps
-// hitting. The session ID comes from the first source that has one, in upstream's order (later
-// fix A4); IDs are byte-identical to upstream's so mixed fleets agree:
+// hitting. The session ID comes from the first source that has one, in upstream's order; IDs are
+// byte-identical to upstream's so mixed fleets agree:
 //
 //   1. header X-Claude-Code-Session-Id                 "claude:<v>"
 //   2. body metadata.user_id of Claude Code: a JSON object's session_id, or the legacy

@@ -1,7 +1,7 @@
 // values.h -- the value parsers of authrouter: times, durations, booleans and integers as they
 // appear in credential attributes, metadata and configuration.
 //
-// The rules follow the upstream Go implementation (spec 01 §5) so that credential files written
+// The rules follow the upstream Go implementation so that credential files written
 // for it mean the same thing here:
 //
 //   * Times: RFC 3339 (fractional seconds allowed), "2006-01-02 15:04:05", "2006-01-02 15:04"

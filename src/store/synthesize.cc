@@ -42,6 +42,18 @@ absl::StatusOr<std::string> ResolveAuthDir(std::string_view configured, std::str
   return out;
 }
 
+std::vector<std::string_view> KnownAuthFileKeys() {
+  return {"type",           "email",           "prefix",
+          "proxy_url",      "disabled",        "priority",
+          "weight",         "websockets",      "note",
+          "headers",        "models",          "excluded_models",
+          "excluded-models", "project_id",     "access_token",
+          "refresh_token",  "expired",         "refresh_interval_seconds",
+          "last_refresh",   "disable_cooling", "request_retry",
+          "tool_prefix_disabled", "token_url", "client_id",
+          "client_secret",  "scope",           "token_encoding"};
+}
+
 bool IsAuthFileName(std::string_view name) {
   if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
       name.find('\0') != std::string_view::npos || name.size() <= 5) {
