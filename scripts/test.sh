@@ -3,7 +3,9 @@
 #   1. Release build;
 #   2. Debug build with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. RelWithDebInfo build with ThreadSanitizer;
-# and finally fuzzes session-ID extraction for 60 s (clang, libFuzzer, ASan+UBSan).
+# then builds libauthrouter.so with clang's ASan+UBSan and runs the C ABI test and the C example
+# against it (only those targets, about a minute), and finally fuzzes session-ID extraction for
+# 60 s (clang, libFuzzer, ASan+UBSan).
 # Each run ends with ctest's summary. Exits non-zero if any build or test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +36,17 @@ run_suite asan-ubsan build/asan -DCMAKE_BUILD_TYPE=Debug -DAUTHROUTER_BUILD_TEST
   -DAUTHROUTER_SANITIZE=address,undefined
 run_suite tsan build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DAUTHROUTER_BUILD_TESTS=ON \
   -DAUTHROUTER_SANITIZE=thread
+
+# clang links its sanitizer runtime into executables only; the shared library must still link
+# (-shared-libsan, see CMakeLists.txt) and work from C.
+echo "==> [clang-asan-ubsan] configure"
+cmake -S . -B build/clang-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAUTHROUTER_BUILD_TESTS=ON \
+  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DAUTHROUTER_SANITIZE=address,undefined \
+  >/dev/null
+echo "==> [clang-asan-ubsan] build libauthrouter.so, the C ABI test and the C example"
+cmake --build build/clang-asan -j "$jobs" --target authrouter_capi_test authrouter_example_c
+echo "==> [clang-asan-ubsan] test"
+ctest --test-dir build/clang-asan -R '^(capi\.c_test|example\.c)$' --no-tests=error --output-on-failure
 
 scripts/fuzz.sh 60
 

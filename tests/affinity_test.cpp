@@ -112,7 +112,7 @@ TEST_CASE("Fixed (A6): a session on a lower tier is not moved when a higher tier
   CHECK(Session(f, "s1") == "low");     // the bound session keeps its prompt cache
 }
 
-TEST_CASE("Note fixed (A8): keys use the canonical model; suffix variants share a binding",
+TEST_CASE("Note fixed (A8): keys use the canonical model -- suffix variants share a binding",
           "[affinity]") {
   auto f = Affinity();
   f.Add({.id = "a"});

@@ -26,7 +26,7 @@ ar::Metadata Meta(std::string_view json) {
 
 }  // namespace
 
-TEST_CASE("Status values have their JSON spellings; unknown strings are rejected",
+TEST_CASE("Status values have their JSON spellings -- unknown strings are rejected",
           "[credential]") {
   using S = ar::CredentialStatus;
   for (S s : {S::kUnknown, S::kActive, S::kPending, S::kRefreshing, S::kError, S::kDisabled}) {

@@ -253,7 +253,7 @@ TEST_CASE("FileStore::Save writes atomically with mode 0600 and keeps the file's
   }
 }
 
-TEST_CASE("Cooldowns survive a restart through the state file; a replaced file starts clean",
+TEST_CASE("Cooldowns survive a restart through the state file -- a replaced file starts clean",
           "[file_store]") {
   TempDir dir;
   dir.Write("a.json", R"({"type":"claude","email":"a@x"})");

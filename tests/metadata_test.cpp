@@ -173,7 +173,7 @@ TEST_CASE("Metadata account fields are read as trimmed strings", "[metadata]") {
   CHECK(m.GetString("missing") == std::nullopt);
 }
 
-TEST_CASE("Metadata text is kept verbatim; duplicate keys resolve to the last", "[metadata]") {
+TEST_CASE("Metadata text is kept verbatim -- duplicate keys resolve to the last", "[metadata]") {
   const std::string text = "{ \"n\": 1.0e3,\n  \"s\": \"\\u00e9\", \"email\": \"a@x\", \"email\": \"b@x\" }";
   auto m = Meta(text);
   CHECK(m.json() == text);

@@ -82,7 +82,7 @@ TEST_CASE("A credential serves its provider's catalog models as soon as it is re
   CHECK_FALSE(f.manager->GetServedModels("nobody"));
 }
 
-TEST_CASE("A credential's own models replace the catalog; exclusions apply to every source",
+TEST_CASE("A credential's own models replace the catalog -- exclusions apply to every source",
           "[models]") {
   ManagerFixture f(WithCatalog(Catalog({{"claude", {"claude-*"}}}, {{"claude", {"claude-3-*"}}})));
   Credential own = Cred("own");

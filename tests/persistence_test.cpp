@@ -58,7 +58,7 @@ ar::Result Success(std::string_view id) {
 
 }  // namespace
 
-TEST_CASE("Register and Update save once each; persist=false saves nothing", "[persistence]") {
+TEST_CASE("Register and Update save once each -- persist=false saves nothing", "[persistence]") {
   Env e;
   REQUIRE(e.f.manager->Register(e.File("a")).ok());
   CHECK(e.store->saves == 1);

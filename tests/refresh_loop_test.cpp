@@ -254,7 +254,7 @@ TEST_CASE("Spec 05 §10: an evaluator decides and re-checks every interval", "[r
   CHECK(f.Run() == 1);
 }
 
-TEST_CASE("The loop does no work while nothing is due; a change costs O(log n)", "[refresh]") {
+TEST_CASE("The loop does no work while nothing is due -- a change costs O(log n)", "[refresh]") {
   RefreshFixture f;
   const absl::Time t0 = f.clock.Now();
   constexpr int kN = 100'000;
@@ -338,7 +338,7 @@ TEST_CASE("A credential removed or replaced during its refresh is never written 
   CHECK(r.status().code() == absl::StatusCode::kNotFound);
 }
 
-TEST_CASE("A reload of the same account during a refresh keeps the rotated tokens; a re-login wins",
+TEST_CASE("A reload of the same account during a refresh keeps the rotated tokens, a re-login wins",
           "[refresh]") {
   RefreshFixture f;
   const absl::Time t0 = f.clock.Now();

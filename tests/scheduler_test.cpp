@@ -519,7 +519,7 @@ TEST_CASE("Note kept: the mixed rotation counts tried credentials in provider we
   CHECK(got == Ids{"a2", "a2", "b1"});
 }
 
-TEST_CASE("Note fixed: one pick path normalises providers; none at all is provider_not_found",
+TEST_CASE("Note fixed: one pick path normalises providers -- none at all is provider_not_found",
           "[scheduler]") {
   ManagerFixture f;
   f.Add({.id = "g", .provider = "gemini"});

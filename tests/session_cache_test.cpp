@@ -35,7 +35,7 @@ std::string Name(std::string_view prefix, int n) {
 
 }  // namespace
 
-TEST_CASE("GetAndRefresh extends a binding; the spec's 100 ms sequence", "[session_cache]") {
+TEST_CASE("GetAndRefresh extends a binding -- the spec's 100 ms sequence", "[session_cache]") {
   ar::ManualClock clock;
   auto c = Cache(clock, absl::Milliseconds(100));
   c->Set("k", "auth-a");
@@ -112,7 +112,7 @@ TEST_CASE("Touch and compare-and-delete act only while the binding is unchanged 
   CHECK_FALSE(c->Touch("p", "a"));
 }
 
-TEST_CASE("Invalidate removes a key's group; InvalidateCredential every group of a credential",
+TEST_CASE("Invalidate removes a key's group -- InvalidateCredential every group of a credential",
           "[session_cache]") {
   ar::ManualClock clock;
   auto c = Cache(clock, absl::Seconds(10));

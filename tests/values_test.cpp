@@ -126,7 +126,7 @@ TEST_CASE("Durations accept Go syntax or plain seconds, and reject garbage", "[v
   CHECK(d.status().message().size() < 200);
 }
 
-TEST_CASE("Note kept: booleans are Go's strict ParseBool set; yes and on are not booleans",
+TEST_CASE("Note kept: booleans are Go's strict ParseBool set -- yes and on are not booleans",
           "[values]") {
   for (const char* t : {"1", "t", "T", "TRUE", "true", "True"}) CHECK(ar::ParseGoBool(t) == true);
   for (const char* f : {"0", "f", "F", "FALSE", "false", "False"}) {

@@ -155,7 +155,7 @@ TEST_CASE("Watcher: rename into place, and files that are not credentials", "[wa
   CHECK(f.manager->List().size() == 1);
 }
 
-TEST_CASE("Watcher: a half-written or invalid file is skipped; the last good state stays",
+TEST_CASE("Watcher: a half-written or invalid file is skipped -- the last good state stays",
           "[watcher]") {
   WatchFixture f;
   f.dir.Write("a.json", R"({"type":"claude","email":"a@x","v":1})");

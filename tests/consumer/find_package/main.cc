@@ -5,6 +5,11 @@
 #include "authrouter/credential_json.h"
 #include "authrouter/model_key.h"
 
+// authrouter's own build settings stay inside it (the simdjson one is for its translation units).
+#ifdef SIMDJSON_DEVELOPMENT_CHECKS
+#error "SIMDJSON_DEVELOPMENT_CHECKS reached a consumer of authrouter::core"
+#endif
+
 int main() {
   authrouter::Credential c;
   c.id = "auth-1";
