@@ -423,6 +423,7 @@ class Manager {
   struct Impl;
   explicit Manager(std::unique_ptr<Impl> impl);
   absl::StatusOr<PickResult> PickUnbound(const PickRequest& request);
+  absl::Status MarkCorrected(const Result& reported);
   size_t ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jobs);
   void ApplyDirtyRefreshesLocked(absl::Time now);
   absl::StatusOr<std::shared_ptr<const Credential>> RefreshShared(std::string_view id,

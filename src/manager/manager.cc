@@ -578,17 +578,11 @@ absl::Status Manager::MarkResult(const Result& reported) {
         " (set success = false, or the status the upstream really answered with)"));
   }
   // A Retry-After out of range is corrected, not a reason to lose the failure it came with.
-  std::optional<Result> corrected;
   if (reported.retry_after && (*reported.retry_after < absl::ZeroDuration() ||
-                               *reported.retry_after > kMaxRetryAfter)) {
-    corrected = reported;
-    corrected->retry_after = std::clamp(*reported.retry_after, absl::ZeroDuration(), kMaxRetryAfter);
-    impl_->Log(LogLevel::kWarning, "results",
-               internal::Cat("result for ", reported.credential_id, ": Retry-After ",
-                             *reported.retry_after < absl::ZeroDuration() ? "below 0 taken as 0"
-                                                                         : "over 30 days taken as 30 days"));
+                               *reported.retry_after > kMaxRetryAfter)) [[unlikely]] {
+    return MarkCorrected(reported);
   }
-  const Result& result = corrected ? *corrected : reported;
+  const Result& result = reported;
   for (const auto& [field, value] :
        {std::pair<const char*, std::string_view>{"model", result.model},
         {"error_code", result.error_code}, {"error_message", result.error_message}}) {
@@ -641,6 +635,16 @@ absl::Status Manager::MarkResult(const Result& reported) {
     event = impl.Enqueue(Event::Kind::kResult, std::move(snapshot), changed, &result);
   }
   return impl.Finish(event);
+}
+
+absl::Status Manager::MarkCorrected(const Result& reported) {
+  Result corrected = reported;
+  corrected.retry_after = std::clamp(*reported.retry_after, absl::ZeroDuration(), kMaxRetryAfter);
+  impl_->Log(LogLevel::kWarning, "results",
+             internal::Cat("result for ", reported.credential_id, ": Retry-After ",
+                           *reported.retry_after < absl::ZeroDuration() ? "below 0 taken as 0"
+                                                                       : "over 30 days taken as 30 days"));
+  return MarkResult(corrected);
 }
 
 absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model) {
