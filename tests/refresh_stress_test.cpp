@@ -38,7 +38,11 @@ Credential Make(const std::string& id, int gen, absl::Time expiry) {
   c.id = id;
   c.provider = "claude";
   c.status = CredentialStatus::kActive;
-  c.metadata = *Metadata::Parse(R"({"email":")" + id + R"(@x","refresh_token":"r","gen":")" +
+  // Each generation has its own refresh token, as a new login would: an update that puts an
+  // older generation back (a stale copy from Get) is then a re-login, and a refresh running
+  // meanwhile is dropped rather than merged into it.
+  c.metadata = *Metadata::Parse(R"({"email":")" + id + R"(@x","refresh_token":"r)" +
+                                std::to_string(gen) + R"(","gen":")" +
                                 std::to_string(gen) + R"(","expired":")" +
                                 FormatRfc3339(expiry) + "\"}");
   return c;
