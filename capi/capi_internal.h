@@ -75,7 +75,8 @@ struct authrouter_options {
   std::map<std::string, std::shared_ptr<ar::Refresher>, std::less<>> refreshers;
   std::shared_ptr<ar::Refresher> default_refresher;
   std::shared_ptr<ar::Logger> logger;
-  std::string config_path;  // load_config_file: watched by the manager
+  std::string config_path;    // load_config_file: watched by the manager
+  std::string config_sha256;  // of the text config_path held when read
 };
 
 struct authrouter_manager {
@@ -87,7 +88,9 @@ struct authrouter_manager {
   std::shared_ptr<ar::FileStore> file_store;
   std::unique_ptr<ar::Manager> manager;
   std::unique_ptr<ar::Watcher> watcher;
-  std::mutex config_mu;
+  // apply_config without a watcher: one at a time (recursive: a hook or log callback that the
+  // apply runs may apply again on its thread). With a watcher, the watcher keeps the one config.
+  std::recursive_mutex config_mu;
   ar::Config config;  // guarded by config_mu
   std::atomic<bool> shut_down{false};
   std::mutex lifecycle_mu;  // start, stop and shutdown, one at a time
@@ -216,14 +219,18 @@ inline int32_t CheckManager(authrouter_manager* m, authrouter_error** err) noexc
 // CheckVersion rejects a versioned struct whose version is 0 (zero-initialised), naming the
 // macro and function that initialise it ("result" -> AUTHROUTER_RESULT_INIT,
 // authrouter_result_init).
-inline int32_t CheckVersion(uint32_t version, std::string_view what, authrouter_error** err) {
+inline int32_t CheckVersion(uint32_t version, std::string_view what, authrouter_error** err) noexcept {
   if (version >= 1) return AUTHROUTER_OK;
-  std::string upper(what);
-  for (char& c : upper) c = c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
-  return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
-              "authrouter_" + std::string(what) +
-                  " has version 0 (zero-initialised): initialise it with AUTHROUTER_" + upper +
-                  "_INIT or authrouter_" + std::string(what) + "_init()");
+  try {
+    std::string upper(what);
+    for (char& c : upper) c = c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c;
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
+                "authrouter_" + std::string(what) +
+                    " has version 0 (zero-initialised): initialise it with AUTHROUTER_" + upper +
+                    "_INIT or authrouter_" + std::string(what) + "_init()");
+  } catch (...) {
+    return Fail(err, absl::ResourceExhaustedError("out of memory"));
+  }
 }
 
 // DumpFlags checks the flags of the record-dumping calls.

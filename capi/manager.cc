@@ -57,6 +57,7 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
       wo.store = m->file_store;  // may be null: the config file only
       wo.config = o->config;
       wo.config_path = o->config_path;
+      wo.config_sha256 = o->config_sha256;
       wo.transport = o->transport;
       wo.logger = o->logger;
       absl::StatusOr<std::unique_ptr<ar::Watcher>> w = ar::Watcher::Create(std::move(wo));
@@ -108,15 +109,24 @@ int32_t authrouter_manager_apply_config(authrouter_manager* m, const char* json,
     for (const std::string& w : next->warnings) {
       ar::LogTo(m->logger, ar::LogLevel::kWarning, "config", ar::DescribeUnknownKey(w));
     }
-    std::lock_guard<std::mutex> lock(m->config_mu);
-    absl::StatusOr<std::vector<std::string>> changed =
-        ar::ApplyConfig(*m->manager, m->config, *next, m->transport);
-    if (!changed.ok()) {
-      ar::LogTo(m->logger, ar::LogLevel::kError, "config",
-                "configuration rejected, the previous one stays: " + std::string(changed.status().message()));
-      return Fail(err, changed.status());
+    if (m->watcher) {
+      // The watcher keeps the one configuration in force (it may also have reloaded the file).
+      absl::StatusOr<std::vector<std::string>> changed = m->watcher->ApplyConfig(*next);
+      return changed.ok() ? Ok(err) : Fail(err, changed.status());
     }
-    m->config = *std::move(next);
+    absl::Status status;
+    {
+      std::lock_guard<std::recursive_mutex> lock(m->config_mu);
+      absl::StatusOr<std::vector<std::string>> changed =
+          ar::ApplyConfig(*m->manager, m->config, *next, m->transport);
+      status = changed.status();
+      if (changed.ok()) m->config = *std::move(next);
+    }
+    if (!status.ok()) {
+      ar::LogTo(m->logger, ar::LogLevel::kError, "config",
+                "configuration rejected, the previous one stays: " + std::string(status.message()));
+      return Fail(err, status);
+    }
     return Ok(err);
   });
 }

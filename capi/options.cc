@@ -1,6 +1,7 @@
 // The C ABI: options and the callbacks they take.
 #include "capi/capi_internal.h"
 #include "capi/callbacks.h"
+#include "internal/sha256.h"
 
 #include <cerrno>
 #include <filesystem>
@@ -68,6 +69,7 @@ int32_t authrouter_options_load_config_file(authrouter_options* o, const char* p
       return Fail(err, absl::InvalidArgumentError(file + ": " + std::string(c.status().message())));
     }
     o->config = *std::move(c);
+    o->config_sha256 = ar::internal::Sha256Hex(text);
     std::error_code ec;
     const std::filesystem::path absolute = std::filesystem::absolute(file, ec);
     o->config_path = ec ? file : absolute.lexically_normal().string();

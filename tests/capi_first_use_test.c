@@ -299,6 +299,15 @@ static void test_auth_directory_and_config_file(void) {
   CHECK(json != NULL && strstr(json, "{\"name\":\"broken.json\",\"reason\":") != NULL);
   authrouter_string_free(json);
   CHECK(logged(logs, "store: broken.json: skipped: "));
+  CHECK(authrouter_manager_run_due(m, 0, NULL, NULL) == AUTHROUTER_OK);
+  {
+    int i, n = 0;
+    for (i = 0; i < logs->count; ++i) n += strstr(logs->lines[i], "broken.json: skipped") != NULL;
+    CHECK(n == 1); /* reported by the load, not again by the watcher */
+    n = 0;
+    for (i = 0; i < logs->count; ++i) n += strstr(logs->lines[i], "routing.stratgey") != NULL;
+    CHECK(n == 1); /* the config's unknown key: once */
+  }
   CHECK(logged(logs, "store: open.json: readable or writable by group or others"));
 
   /* Models without host code: the catalog and a file's own list. */
@@ -329,6 +338,54 @@ static void test_auth_directory_and_config_file(void) {
   free(logs);
 }
 
+/* A log callback that calls back into the manager: run_due (the watcher), apply_config, list. */
+static authrouter_manager *g_reentrant = NULL;
+static int g_reentered = 0;
+static void reentrant_log(void *ud, int32_t level, const char *component, size_t component_len,
+                          const char *message, size_t message_len) {
+  char *json = NULL;
+  size_t len = 0;
+  (void)ud;
+  (void)level;
+  (void)component;
+  (void)component_len;
+  (void)message;
+  (void)message_len;
+  if (g_reentrant == NULL || g_reentered >= 20) return;
+  ++g_reentered;
+  CHECK(authrouter_manager_run_due(g_reentrant, 0, NULL, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_apply_config(g_reentrant, "{\"request-retry\": 1}", 20, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_list(g_reentrant, &json, &len, NULL) == AUTHROUTER_OK);
+  authrouter_string_free(json);
+}
+
+static void test_log_callback_calls_back(void) {
+  char auth[300], config_path[300], config[400];
+  authrouter_options *opts = NULL;
+  authrouter_log log = AUTHROUTER_LOG_INIT;
+  log.log = reentrant_log;
+  log.min_level = AUTHROUTER_LOG_DEBUG;
+  snprintf(auth, sizeof auth, "%s/auth2", g_dir);
+  mkdir(auth, 0700);
+  write_file(auth, "loose.json", "{\"type\":\"claude\"}", 0644); /* a warning on every read */
+  write_file(auth, "bad.json", "{\"type\":", 0600);
+  snprintf(config_path, sizeof config_path, "%s/config2.json", g_dir);
+  snprintf(config, sizeof config, "{\"auth-dir\": \"%s\", \"routing\": {\"stratgey\": 1}}", auth);
+  write_file(g_dir, "config2.json", config, 0600);
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_set_log(opts, &log, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_load_config_file(opts, config_path, strlen(config_path), NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_use_file_store(opts, NULL, 0, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&g_reentrant, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_load(g_reentrant, NULL) == AUTHROUTER_OK);
+  write_file(auth, "bad.json", "{\"type\":2}", 0600);
+  CHECK(authrouter_manager_run_due(g_reentrant, 0, NULL, NULL) == AUTHROUTER_OK);
+  CHECK(g_reentered > 0); /* it was called, and calling back did not deadlock */
+  authrouter_manager_free(g_reentrant);
+  g_reentrant = NULL;
+}
+
 int main(void) {
   char cmd[320];
   snprintf(g_dir, sizeof g_dir, "/tmp/authrouter-capi-XXXXXX");
@@ -336,6 +393,7 @@ int main(void) {
   test_zero_initialised_structs();
   test_results_and_records();
   test_auth_directory_and_config_file();
+  test_log_callback_calls_back();
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
   if (system(cmd) != 0) ++failures;
   if (failures != 0) {

@@ -168,13 +168,26 @@ TEST_CASE("Redacted credential JSON hides every secret and keeps the rest", "[di
   CHECK(redacted.find(kSecret) == std::string::npos);
   CHECK(redacted.find("a@example.com") != std::string::npos);
   CHECK(redacted.find("visible") != std::string::npos);
-  CHECK(redacted.find("\"token_type\":\"Bearer\"") != std::string::npos);
+  CHECK(redacted.find("\"token_type\":\"[redacted]\"") != std::string::npos);  // under "token"
   CHECK(redacted.find("\"expires_in\":3600") != std::string::npos);
   CHECK(redacted.find("[redacted]") != std::string::npos);
   absl::StatusOr<Credential> back = CredentialFromJson(redacted);
   REQUIRE(back.ok());  // still a valid record
   CHECK(back->attributes.at("priority") == "3");
   CHECK(CredentialToJson(c).find(kSecret) != std::string::npos);  // persistence keeps them
+  // Everything under a secret key, however nested; more spellings of secret names.
+  Credential d;
+  d.id = "b.json";
+  d.provider = "claude";
+  d.metadata = *Metadata::Parse(std::string(R"({"api_key":{"primary":")") + kSecret +
+                                R"("},"token":{"value":")" + kSecret + R"("},"cookies":")" + kSecret +
+                                R"(","sessionKey":")" + kSecret + R"(","key":")" + kSecret +
+                                R"(","creds":[")" + "x" + R"("],"token_type":"Bearer"})");
+  const std::string nested = CredentialToJson(d, {.redact_secrets = true});
+  CHECK(nested.find(kSecret) == std::string::npos);
+  CHECK(nested.find("\"token_type\":\"Bearer\"") != std::string::npos);
+  CHECK(IsSecretKey("session-key"));
+  CHECK(IsSecretKey("X_API_KEY"));
   CHECK(IsSecretKey("refresh_token"));
   CHECK(IsSecretKey("API_KEY"));
   CHECK_FALSE(IsSecretKey("token_type"));

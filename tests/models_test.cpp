@@ -8,6 +8,7 @@
 #include "authrouter/models.h"
 #include "authrouter/watcher.h"
 #include "support/manager_fixture.h"
+#include "support/memory_store.h"
 #include "support/temp_dir.h"
 
 namespace authrouter {
@@ -54,6 +55,10 @@ TEST_CASE("Model patterns: exact names, globs ignoring case, no exponential back
   CHECK(ModelPatternMatches("*-mini", "gpt-5-mini"));
   CHECK(ModelPatternMatches("gpt-*-codex*", "gpt-5-codex-high"));
   CHECK(ModelPatternMatches("*", "anything"));
+  CHECK_FALSE(ModelPatternMatches("*", "team-a/claude-x"));  // `*` never spans a '/'
+  CHECK_FALSE(ModelPatternMatches("*-mini", "team-a/gpt-mini"));
+  CHECK(ModelPatternMatches("team-a/*", "team-a/claude-x"));
+  CHECK(ModelPatternMatches("*/claude-*", "team-a/claude-x"));
   CHECK(ModelPatternMatches("claude-*", "claude-"));
   CHECK_FALSE(ModelPatternMatches("claude-*", "gpt-5"));
   CHECK_FALSE(ModelPatternMatches("*-mini", "gpt-5-mini-x"));
@@ -149,6 +154,12 @@ TEST_CASE("A prefixed credential serves catalog patterns bare and under its pref
   CHECK(f.PickId("claude", "team-a/claude-sonnet-4-5") == "p");
   CHECK(f.PickId("claude", "claude-sonnet-4-5") == "p");
   CHECK(Reason(f.manager->Pick("claude", "team-a/claude-opus-4-1")) == "model_not_served");
+  CHECK(Reason(f.manager->Pick("claude", "team-b/claude-sonnet-4-5")) == "model_not_served");
+  // An unprefixed credential under a catch-all catalog does not serve prefixed names either.
+  ManagerFixture g(WithCatalog(Catalog({{"claude", {"*"}}})));
+  REQUIRE(g.manager->Register(Cred("plain")).ok());
+  CHECK(g.PickId("claude", "claude-x") == "plain");
+  CHECK(Reason(g.manager->Pick("claude", "team-a/claude-x")) == "model_not_served");
 }
 
 TEST_CASE("Glob shards stay bounded however many model names clients invent", "[models]") {
@@ -317,6 +328,131 @@ TEST_CASE("A failed pick says why: a reason for machines, a message naming the c
   // No provider at all.
   PickRequest empty;
   CHECK(Reason(f.manager->Pick(empty)) == "no_provider");
+}
+
+}  // namespace
+}  // namespace authrouter
+
+// ---- fixes from the review of this change -----------------------------------------------------
+
+namespace authrouter {
+namespace {
+
+TEST_CASE("A restart keeps saved cooldowns of models the host registers after Load",
+          "[models][review]") {
+  auto store = std::make_shared<testing::MemoryStore>();
+  {
+    ManagerOptions o = WithCatalog(Catalog({{"claude", {"claude-*"}}}));
+    o.store = store;
+    ManagerFixture before(std::move(o));
+    Credential c = Cred("a");
+    c.metadata = *Metadata::Parse(R"({"email":"a@example.com"})");
+    REQUIRE(before.manager->Register(c).ok());
+    before.manager->RegisterModels("a", {"my-alias"});
+    Result r;
+    r.credential_id = "a";
+    r.model = "my-alias";
+    r.http_status = 429;
+    r.retry_after = absl::Hours(2);
+    REQUIRE(before.manager->MarkResult(r).ok());
+  }
+  // The restart: Load first (the catalog is the only source then), the host registers after.
+  ManagerOptions o = WithCatalog(Catalog({{"claude", {"claude-*"}}}));
+  o.store = store;
+  ManagerFixture after(std::move(o));
+  REQUIRE(after.manager->Load().ok());
+  CHECK(after.manager->Get("a")->model_states.count("my-alias") == 1);
+  after.manager->RegisterModels("a", {"my-alias"});
+  CHECK(after.PickId("claude", "my-alias") == "<model_cooldown>");  // the saved cooldown holds
+  // Removing and re-creating it starts from a clean slate.
+  REQUIRE(after.manager->Remove("a").ok());
+  REQUIRE(after.manager->Register(Cred("a")).ok());
+  CHECK(after.PickId("claude", "my-alias") == "a");
+}
+
+TEST_CASE("A client's model name with a NUL keeps the error body byte-identical", "[models][review]") {
+  ManagerFixture f;
+  f.Add({.id = "a", .models = {"m"}});
+  const std::string model("x\0y", 3);
+  absl::StatusOr<PickResult> r = f.manager->Pick("claude", model);
+  REQUIRE_FALSE(r.ok());
+  std::optional<RoutingError> e = GetRoutingError(r.status());
+  REQUIRE(e);
+  CHECK(e->reason == RoutingReason::kModelNotServed);
+  CHECK(e->body == std::string(R"j({"error":{"message":"auth_not_found: no auth available (providers=claude, model=x\u0000y)","type":"server_error","code":"internal_server_error"}})j"));
+  CHECK(e->detail.find(model) != std::string::npos);
+}
+
+TEST_CASE("Execute records an executor's success with an HTTP error status as that failure",
+          "[models][review]") {
+  ManagerFixture f;
+  f.Add({.id = "a", .models = {"m"}});
+  class Lying final : public Executor {
+   public:
+    Outcome Execute(const Attempt&) override {
+      Outcome o;
+      o.success = true;
+      o.http_status = 503;
+      return o;
+    }
+  } executor;
+  ExecuteRequest req;
+  const std::string_view claude[] = {"claude"};
+  req.providers = claude;
+  req.model = "m";
+  absl::StatusOr<ExecuteResult> r = f.manager->Execute(req, executor);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->outcome.success);
+  REQUIRE(f.manager->Get("a")->model_states.count("m") == 1);
+  CHECK(f.manager->Get("a")->model_states.at("m").last_error->http_status == 503);
+}
+
+TEST_CASE("Watcher::ApplyConfig and the file share one configuration", "[models][review][watcher]") {
+  TempDir dir;
+  dir.Write("config.json", R"({"routing": {"strategy": "round-robin"}})");
+  ManagerFixture f;
+  const std::string text = dir.Read("config.json");
+  auto watcher = *Watcher::Create({.manager = f.manager.get(),
+                                   .config_path = dir.File("config.json"),
+                                   .config = *ParseConfig(text),
+                                   .use_inotify = false});
+  dir.Write("config.json", R"({"routing": {"strategy": "fill-first"}})");
+  REQUIRE(watcher->Sync().ok());
+  CHECK(f.manager->strategy() == RoutingStrategy::kFillFirst);
+  // An API reload diffs against what the file made current, so round-robin does apply.
+  absl::StatusOr<std::vector<std::string>> changed =
+      watcher->ApplyConfig(*ParseConfig(R"({"routing": {"strategy": "round-robin"}})"));
+  REQUIRE(changed.ok());
+  CHECK(*changed == std::vector<std::string>{"routing.strategy"});
+  CHECK(f.manager->strategy() == RoutingStrategy::kRoundRobin);
+  CHECK(watcher->config().strategy == RoutingStrategy::kRoundRobin);
+}
+
+TEST_CASE("A broken auth file is reported once, not on every look", "[models][review][watcher]") {
+  TempDir dir;
+  dir.Write("bad.json", R"({"type":)");
+  int reports = 0;
+  auto store = *FileStore::Open({.directory = dir.path()});
+  ManagerOptions o;
+  o.store = store;
+  ManagerFixture f(std::move(o));
+  auto watcher = *Watcher::Create({.manager = f.manager.get(),
+                                   .store = store,
+                                   .on_report = [&](const WatchReport& r) {
+                                     if (r.kind == WatchReport::Kind::kSkipped) ++reports;
+                                   },
+                                   .use_inotify = false});
+  LoadReport report;
+  REQUIRE(f.manager->Load(&report).ok());
+  CHECK(report.skipped.size() == 1);
+  for (int i = 0; i < 5; ++i) REQUIRE(watcher->Sync().ok());
+  CHECK(reports == 0);  // Load reported it; the same content is not reported again
+  dir.Write("bad.json", R"({"type":1})");
+  for (int i = 0; i < 5; ++i) REQUIRE(watcher->Sync().ok());
+  CHECK(reports == 1);  // a new broken content is reported, once
+  dir.Write("bad.json", R"({"type":"claude"})");
+  REQUIRE(watcher->Sync().ok());
+  CHECK(f.manager->Get("bad.json") != nullptr);  // fixed: loaded
 }
 
 }  // namespace

@@ -18,31 +18,40 @@ int main(void) {
   authrouter_options *opts = NULL;
   authrouter_manager *m = NULL;
   authrouter_error *err = NULL;
-  authrouter_log log = AUTHROUTER_LOG_INIT;                     /* diagnostics, optional */
-  log.log = print_log;                                          /* bad files, typos, failures */
+  authrouter_log log = AUTHROUTER_LOG_INIT;  /* optional: bad files, typos, failures */
+  log.log = print_log;
   authrouter_options_new(&opts, NULL);
   authrouter_options_set_log(opts, &log, NULL);
-  authrouter_options_load_config_file(opts, "config.json", 11, &err);  /* applied and watched */
-  authrouter_options_use_file_store(opts, NULL, 0, &err);       /* the config's auth-dir */
-  if (authrouter_manager_new(&m, opts, &err) != AUTHROUTER_OK) {
+  if (authrouter_options_load_config_file(opts, "config.json", 11, &err) != AUTHROUTER_OK ||
+      authrouter_options_use_file_store(opts, NULL, 0, &err) != AUTHROUTER_OK ||  /* its auth-dir */
+      authrouter_manager_new(&m, opts, &err) != AUTHROUTER_OK) {
     fprintf(stderr, "%s\n", authrouter_error_message(err, NULL));
+    authrouter_error_free(err);
+    authrouter_options_free(opts);
     return 1;
   }
   authrouter_options_free(opts);
-  authrouter_manager_load(m, &err);   /* every *.json; models from the config's model-catalog */
-  authrouter_manager_start(m, &err);  /* token refresh, auth directory and config file watching */
+  if (authrouter_manager_load(m, &err) != AUTHROUTER_OK ||   /* every *.json in the auth-dir */
+      authrouter_manager_start(m, &err) != AUTHROUTER_OK) {  /* refresh; file and config watching */
+    fprintf(stderr, "%s\n", authrouter_error_message(err, NULL));
+    authrouter_error_free(err);
+    authrouter_manager_free(m);
+    return 1;
+  }
 
   authrouter_string provider = {"claude", 6};
   authrouter_pick_request req = AUTHROUTER_PICK_REQUEST_INIT;  /* also: headers, body, tried */
   authrouter_pick_result *pick = NULL;
   req.providers = &provider;
   req.provider_count = 1;
-  req.model.data = "claude-sonnet-4-5";
+  req.model.data = "claude-sonnet-4-5";  /* served by the config's model-catalog: "claude-*" */
   req.model.len = 17;
   if (authrouter_manager_pick(m, &pick, &req, &err) != AUTHROUTER_OK) {
     /* answer the client with authrouter_error_http_status, _retry_after_ms and _body;
      * authrouter_error_reason says why ("model_not_served", "all_cooling", ...) */
     fprintf(stderr, "%s\n", authrouter_error_message(err, NULL));
+    authrouter_error_free(err);
+    authrouter_manager_free(m);
     return 1;
   }
   const authrouter_credential *cred = authrouter_pick_result_credential(pick);
@@ -53,7 +62,7 @@ int main(void) {
   res.model = req.model;
   res.success = true;
   res.http_status = 200;
-  authrouter_manager_mark_result(m, &res, &err);
+  if (authrouter_manager_mark_result(m, &res, &err) != AUTHROUTER_OK) authrouter_error_free(err);
   authrouter_pick_result_free(pick);
   authrouter_manager_free(m);
   /* README-END */

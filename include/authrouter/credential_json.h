@@ -44,10 +44,12 @@ inline constexpr std::string_view kRedacted = "[redacted]";
 // CredentialToJson with options.
 std::string CredentialToJson(const Credential& credential, const CredentialJsonOptions& options);
 
-// IsSecretKey reports whether an attribute or metadata key names a secret (ASCII case ignored):
-// names containing "token" (but not token_type / token_url), "secret", "password", "api_key",
-// "apikey"; "authorization", "cookie", "session_key", "private_key"; and `header:` attributes
-// for Authorization, Cookie or a name containing "key" or "auth".
+// IsSecretKey reports whether an attribute or metadata key names a secret, compared ignoring
+// ASCII case and the separators '_', '-', '.': names containing "token" (but not token_type,
+// token_url, token_uri, token_encoding), "secret", "password", "passwd", "apikey", "cookie",
+// "sessionkey", "privatekey", "credential", "bearer"; the names "key", "auth", "authorization",
+// "signature"; and `header:` attributes whose name contains "auth", "key", "cookie", "token" or
+// "secret". Every string under a secret key (in nested objects and arrays too) is redacted.
 bool IsSecretKey(std::string_view key);
 
 // RedactSecrets returns `credential` with its secrets replaced by kRedacted (see above).

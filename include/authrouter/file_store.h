@@ -138,6 +138,10 @@ class FileStore final : public Store {
     std::string sha256;   // kChanged only
     std::string detail;   // kUnreadable, kNotRegular
     uint64_t generation = 0;  // the store's write generation of the name when read
+    // Something to report although the file was read (its mode lets others read it), once per
+    // file until fixed. The caller reports it (Read reports nothing itself: it may run under the
+    // caller's locks).
+    std::string warning;
   };
 
   // Read reads `name` and compares it with the last content this store read or wrote.
@@ -145,6 +149,10 @@ class FileStore final : public Store {
   // Remember records `sha256` as the current content of `name`, unless the store wrote (or
   // forgot) the name after the Read that returned `generation`; returns false then (re-read).
   bool Remember(std::string_view name, std::string_view sha256, uint64_t generation);
+  // Reject records `sha256` as content of `name` that was reported invalid: Read returns
+  // kUnchanged for it until the file changes again, so a broken file is reported once, not on
+  // every look.
+  void Reject(std::string_view name, std::string_view sha256);
   // Forget drops what the store knows of `name` and deletes its state file.
   void Forget(std::string_view name);
   // Known reports whether the store holds a content hash for `name`.
@@ -168,6 +176,7 @@ class FileStore final : public Store {
   std::unordered_map<std::string, std::string> state_hashes_;  // file -> state SHA-256; mu_
   std::unordered_map<std::string, uint64_t> generations_;      // file -> write generation; mu_
   std::unordered_set<std::string> mode_warned_;                // files warned about; mu_
+  std::unordered_map<std::string, std::string> rejected_;      // file -> invalid content hash; mu_
   uint64_t temp_counter_ = 0;                                  // mu_
 };
 

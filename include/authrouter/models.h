@@ -14,8 +14,9 @@
 // configuration's `oauth-excluded-models` entry for its provider. Exclusions apply to every
 // source, the host's included.
 //
-// A pattern is an exact model name or a glob in which `*` stands for any run of characters
-// ("claude-*", "*-mini", "*"). Exact names compare as written (the canonical key: a thinking
+// A pattern is an exact model name or a glob in which `*` stands for any run of characters other
+// than '/' ("claude-*", "*-mini", "*"), so a glob of bare names never matches a prefixed name
+// such as "team-a/claude-x". Exact names compare as written (the canonical key: a thinking
 // suffix such as "(high)" is dropped); globs and exclusions ignore ASCII case. A credential with
 // a model prefix ("team-a") serves every catalog or credential pattern both bare and under its
 // prefix ("team-a/claude-*"); the host registers what it means.

@@ -36,6 +36,7 @@ struct WatchReport {
     kUpdated,         // a credential was updated from `file`
     kRemoved,         // a credential was removed because `file` went away
     kSkipped,         // `file` was not applied (detail says why); the last good state stays
+    kWarning,         // `file` was applied but needs attention (detail says why)
     kConfigApplied,   // the config file was applied; detail lists the changed keys
     kConfigRejected,  // the config file was rejected (detail has the error); the old one runs
     kConfigWarning,   // the config file has an unknown key (detail names it)
@@ -58,13 +59,17 @@ struct WatcherOptions {
   std::string config_path{};
   // The configuration the Manager runs with now (compared with each new version of the file).
   Config config{};
+  // The SHA-256 (hex) of the config file text `config` was parsed from, when the host read it:
+  // the first look at an unchanged file then applies and reports nothing (its unknown keys were
+  // reported when the host parsed it). Empty: the first look applies and reports the file.
+  std::string config_sha256{};
   // The models a credential serves, registered as the host's (Manager::RegisterModels) whenever
   // it is added or updated. Default: none: the credential's own `models` and the config's
   // `model-catalog` apply (models.h).
   std::function<std::vector<std::string>(const Credential&)> models_for{};
-  // Hears about every change and every skipped file, on the watcher's thread (or the thread
-  // calling Sync), after the change was applied and outside the watcher's locks. Must not call
-  // the Watcher.
+  // Hears about every change and every skipped file, after the change was applied, outside the
+  // watcher's locks, one report at a time and in order (on the watcher's thread or a thread
+  // calling Sync; a Sync may return while another thread still delivers its reports).
   std::function<void(const WatchReport&)> on_report{};
   // Hears the same as log messages (log.h; components "watcher" and "config": unknown config keys
   // with the nearest valid one, rejected reloads, skipped files). Default: the Manager's logger.
@@ -108,6 +113,11 @@ class Watcher {
 
   // config returns the configuration in force (the last one applied).
   Config config() const;
+
+  // ApplyConfig applies `next` as if the config file had changed to it (serialised with the
+  // watcher's own reloads and diffed against the configuration in force, so there is one).
+  // Returns the changed keys, or the error (nothing applied; reported as kConfigRejected).
+  absl::StatusOr<std::vector<std::string>> ApplyConfig(const Config& next);
 
  private:
   struct Impl;

@@ -148,13 +148,18 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       result.error_message = outcome.error_message;
       result.retry_after = outcome.retry_after;
       if (pick->session) result.session_key = *pick->session;
-      if (result.retry_after && *result.retry_after > absl::Hours(24 * 30)) {
-        result.retry_after = absl::Hours(24 * 30);
-      }
-      if (result.retry_after && *result.retry_after < absl::ZeroDuration()) {
-        result.retry_after.reset();
-      }
+      // MarkResult's rules, so that nothing the executor reports is dropped: an out-of-range
+      // Retry-After is corrected there; a status out of range is none; a "success" with an HTTP
+      // error status is the failure the status says.
       if (result.http_status < 0 || result.http_status > 999) result.http_status = 0;
+      if (result.success && result.http_status >= 400) {
+        impl.Log(LogLevel::kWarning, "results",
+                 internal::Cat("the executor reported a success with HTTP status ",
+                               static_cast<int64_t>(result.http_status), " for ", credential->id,
+                               "; recorded as a failure"));
+        result.success = false;
+        outcome.success = false;
+      }
       (void)MarkResult(result);  // a store failure is reported through the hooks
 
       last = ExecuteResult{credential, std::string(pick->provider), std::move(outcome), attempts,

@@ -231,10 +231,19 @@ bool Manager::Impl::AdoptModels(Credential& next, absl::Time now) {
   auto host = host_models.find(next.id);
   ServedModels served =
       ResolveServedModels(next, host == host_models.end() ? nullptr : &host->second, catalog);
-  const bool had_registration = scheduler.HasRegistration(next.id);
+  const ServedModels& before = scheduler.Models(next.id);
   bool changed = false;
-  if (served.source != ModelSource::kNone || had_registration) {
-    changed = Reconcile(next, scheduler.Models(next.id), had_registration, served, now);
+  if (!scheduler.HasRegistration(next.id)) {
+    // The first resolution (a new credential, a restart): a fallback source (its own models, the
+    // catalog) prunes nothing, as the host may still register models whose persisted cooldowns
+    // must hold; the host's first registration prunes what it does not serve, resetting nothing.
+    if (served.source == ModelSource::kHost) changed = Reconcile(next, before, false, served, now);
+  } else if (before.source != served.source) {
+    // Another source took over (the host registered, or dropped its registration): what it does
+    // not serve goes; what it serves keeps its state.
+    changed = Reconcile(next, before, false, served, now);
+  } else {
+    changed = Reconcile(next, before, true, served, now);
   }
   scheduler.SetModels(next.id, std::move(served), now);
   return changed;
@@ -383,6 +392,7 @@ absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
     }
     std::shared_ptr<const Credential> removed = std::move(it->second);
     impl_->scheduler.Remove(id);
+    impl_->scheduler.SetModels(id, ServedModels{}, impl_->clock->Now());  // resolved anew if re-created
     impl_->records.erase(it);
     if (auto inc = impl_->incarnations.find(id); inc != impl_->incarnations.end()) {
       impl_->incarnations.erase(inc);
@@ -439,9 +449,16 @@ absl::Status Manager::Load(LoadReport* report) {
         impl_->scheduler.Remove(id);
         impl_->refresh.MarkDirty(id);
       }
+      const absl::Time removed_at = impl_->clock->Now();
+      internal::StringSet staying;
+      for (const Credential& c : accepted) staying.insert(c.id);
+      for (const auto& [id, c] : old_records) {
+        if (!staying.contains(id)) impl_->scheduler.SetModels(id, ServedModels{}, removed_at);
+      }
       const absl::Time now = impl_->clock->Now();
       for (Credential& c : accepted) {
         impl_->AdoptModels(c, now);
+        local.loaded.push_back(c.id);
         auto snapshot = std::make_shared<const Credential>(std::move(c));
         auto old = old_records.find(snapshot->id);
         auto inc = old_incarnations.find(snapshot->id);
@@ -473,7 +490,7 @@ absl::Status Manager::Load(LoadReport* report) {
     impl_->Log(LogLevel::kError, "store", internal::Cat("load failed: ", internal::ToStd(status.message())));
     return status;
   }
-  for (const auto& c : List()) local.loaded.push_back(c->id);
+  std::sort(local.loaded.begin(), local.loaded.end());
   impl_->Log(LogLevel::kInfo, "manager",
              internal::Cat("loaded ", static_cast<int64_t>(local.loaded.size()), " credentials, skipped ",
                            static_cast<int64_t>(local.skipped.size())));

@@ -166,14 +166,6 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshShared(
   } catch (...) {
     // Whatever happened, the flight completes, so no later Refresh(id) waits forever.
   }
-  if (!result.ok() && !absl::IsCancelled(result.status()) && !absl::IsAborted(result.status()) &&
-      !absl::IsNotFound(result.status())) {
-    impl_->Log(IsUnauthorized(result.status()) ? LogLevel::kError : LogLevel::kWarning, "refresh",
-               internal::Cat("refreshing ", id, " failed: ", internal::ToStd(result.status().message()),
-                             IsUnauthorized(result.status())
-                                 ? " (the refresh token was rejected; a new login is needed)"
-                                 : ""));
-  }
   {
     std::lock_guard<std::mutex> lock(flight->mu);
     flight->result = result;
@@ -185,6 +177,15 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshShared(
     if (auto it = rs.flights.find(id); it != rs.flights.end() && it->second == flight) {
       rs.flights.erase(it);
     }
+  }
+  // Logged once the flight is over, so a logger that calls Refresh(id) does not join it.
+  if (!result.ok() && !absl::IsCancelled(result.status()) && !absl::IsAborted(result.status()) &&
+      !absl::IsNotFound(result.status())) {
+    impl_->Log(IsUnauthorized(result.status()) ? LogLevel::kError : LogLevel::kWarning, "refresh",
+               internal::Cat("refreshing ", id, " failed: ", internal::ToStd(result.status().message()),
+                             IsUnauthorized(result.status())
+                                 ? " (the refresh token was rejected; a new login is needed)"
+                                 : ""));
   }
   return result;
 }

@@ -17,7 +17,7 @@ bool Contains(std::string_view haystack, std::string_view needle) {
 // "[redacted]"; everything else is copied byte for byte.
 void RedactValue(std::string_view value, bool secret, std::string* out);
 
-void RedactObject(std::string_view object, std::string* out) {
+void RedactObject(std::string_view object, bool secret, std::string* out) {
   out->push_back('{');
   bool first = true;
   internal::ForEachMember(object, [&](const internal::JsonMember& m) {
@@ -25,7 +25,8 @@ void RedactObject(std::string_view object, std::string* out) {
     first = false;
     out->append(m.raw_key);
     out->push_back(':');
-    RedactValue(m.value, IsSecretKey(m.key), out);
+    // Everything under a secret key is secret, however deep.
+    RedactValue(m.value, secret || IsSecretKey(m.key), out);
   });
   out->push_back('}');
 }
@@ -33,7 +34,7 @@ void RedactObject(std::string_view object, std::string* out) {
 void RedactValue(std::string_view value, bool secret, std::string* out) {
   if (value.empty()) return;
   if (value.front() == '{') {
-    RedactObject(value, out);
+    RedactObject(value, secret, out);
   } else if (value.front() == '[') {
     out->push_back('[');
     bool first = true;
@@ -54,17 +55,23 @@ void RedactValue(std::string_view value, bool secret, std::string* out) {
 
 bool IsSecretKey(std::string_view key) {
   std::string k = internal::AsciiLower(key);
-  if (k.starts_with("header:")) {
-    k.erase(0, 7);
-    if (k == "authorization" || k == "proxy-authorization" || k == "cookie" ||
-        Contains(k, "key") || Contains(k, "auth")) {
-      return true;
-    }
+  const bool header = k.starts_with("header:");
+  if (header) k.erase(0, 7);
+  // Compare without separators: "session-key", "session_key" and "sessionKey" are one name.
+  std::string n;
+  for (char c : k) {
+    if (c != '_' && c != '-' && c != '.' && c != ' ') n.push_back(c);
   }
-  if (k == "token_type" || k == "token_url" || k == "token-url" || k == "token_uri") return false;
-  return Contains(k, "token") || Contains(k, "secret") || Contains(k, "password") ||
-         Contains(k, "api_key") || Contains(k, "api-key") || Contains(k, "apikey") ||
-         k == "cookie" || k == "authorization" || k == "session_key" || k == "private_key";
+  if (header && (Contains(n, "auth") || Contains(n, "key") || Contains(n, "cookie") ||
+                 Contains(n, "token") || Contains(n, "secret"))) {
+    return true;
+  }
+  if (n == "tokentype" || n == "tokenurl" || n == "tokenuri" || n == "tokenencoding") return false;
+  return Contains(n, "token") || Contains(n, "secret") || Contains(n, "password") ||
+         Contains(n, "passwd") || Contains(n, "apikey") || Contains(n, "cookie") ||
+         Contains(n, "sessionkey") || Contains(n, "privatekey") || Contains(n, "credential") ||
+         Contains(n, "bearer") || n == "key" || n == "auth" || n == "authorization" ||
+         n == "signature";
 }
 
 std::string RedactSecretsInJson(std::string_view object) {

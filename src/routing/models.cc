@@ -14,7 +14,7 @@ namespace {
 
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// GlobMatch matches `*` globs ignoring ASCII case. The classic two-pointer walk: on a mismatch
+// GlobMatch matches `*` globs ignoring ASCII case; `*` matches any run of characters but '/'. The classic two-pointer walk: on a mismatch
 // it resumes after the last `*`, so the cost is O(|pattern| * |text|) at worst, never
 // exponential.
 bool GlobMatch(std::string_view p, std::string_view t) {
@@ -27,7 +27,8 @@ bool GlobMatch(std::string_view p, std::string_view t) {
     } else if (pi < p.size() && Lower(p[pi]) == Lower(t[ti])) {
       ++pi;
       ++ti;
-    } else if (star != std::string_view::npos) {
+    } else if (star != std::string_view::npos && t[resume] != '/') {
+      // `*` never spans a '/': a glob of bare names never matches a prefixed one.
       pi = star + 1;
       ti = ++resume;
     } else {

@@ -13,7 +13,6 @@ namespace {
 using internal::Cat;
 
 constexpr char kPayloadUrl[] = "type.authrouter.dev/authrouter.RoutingError";
-constexpr char kSep = '\0';
 
 // RequestText is the "(providers=..., model=...)" tail upstream's messages carry.
 std::string RequestText(std::span<const std::string_view> providers, std::string_view model) {
@@ -42,17 +41,22 @@ RoutingError Base(std::string_view code, std::string_view message, int http_stat
   return e;
 }
 
+// The payload is a sequence of length-prefixed fields ("<len>:<bytes>"), so any byte -- a NUL
+// in a client's model name included -- round-trips.
+void AppendField(std::string* out, std::string_view field) {
+  internal::Append(out, static_cast<int64_t>(field.size()), ":", field);
+}
+
 absl::Status Make(absl::StatusCode code, RoutingError e) {
   absl::Status status(code, Cat(e.code, ": ", e.detail.empty() ? e.message : e.detail));
-  std::string payload = Cat(e.code, kSep, e.message, kSep, static_cast<int64_t>(e.http_status),
-                            kSep);
-  if (e.retry_after) payload += std::to_string(absl::ToInt64Nanoseconds(*e.retry_after));
-  payload.push_back(kSep);
-  payload += RoutingReasonName(e.reason);
-  payload.push_back(kSep);
-  payload += e.detail;
-  payload.push_back(kSep);
-  payload += e.body;
+  std::string payload;
+  AppendField(&payload, e.code);
+  AppendField(&payload, e.message);
+  AppendField(&payload, std::to_string(e.http_status));
+  AppendField(&payload, e.retry_after ? std::to_string(absl::ToInt64Nanoseconds(*e.retry_after)) : "");
+  AppendField(&payload, RoutingReasonName(e.reason));
+  AppendField(&payload, e.detail);
+  AppendField(&payload, e.body);
   status.SetPayload(kPayloadUrl, absl::Cord(payload));
   return status;
 }
@@ -120,21 +124,26 @@ std::optional<RoutingError> GetRoutingError(const absl::Status& status) {
   RoutingError e;
   size_t pos = 0;
   auto next = [&](std::string* field) {
-    const size_t end = text.find(kSep, pos);
-    if (end == std::string::npos) return false;
-    field->assign(text, pos, end - pos);
-    pos = end + 1;
+    const size_t colon = text.find(':', pos);
+    if (colon == std::string::npos) return false;
+    size_t length = 0;
+    for (size_t i = pos; i < colon; ++i) {
+      if (text[i] < '0' || text[i] > '9' || length > text.size()) return false;
+      length = length * 10 + static_cast<size_t>(text[i] - '0');
+    }
+    if (colon == pos || length > text.size() - colon - 1) return false;
+    field->assign(text, colon + 1, length);
+    pos = colon + 1 + length;
     return true;
   };
   std::string http, retry, reason;
   if (!next(&e.code) || !next(&e.message) || !next(&http) || !next(&retry) || !next(&reason) ||
-      !next(&e.detail)) {
+      !next(&e.detail) || !next(&e.body)) {
     return std::nullopt;
   }
   e.reason = ReasonFromName(reason);
   e.http_status = std::atoi(http.c_str());
   if (!retry.empty()) e.retry_after = absl::Nanoseconds(std::strtoll(retry.c_str(), nullptr, 10));
-  e.body.assign(text, pos);
   return e;
 }
 

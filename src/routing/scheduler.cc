@@ -560,7 +560,10 @@ void Scheduler::CountModels(ProviderState* ps, const ModelMatcher* models, bool 
       auto it = ps->served.find(m);
       if (it == ps->served.end() || --it->second > 0) continue;
       ps->served.erase(it);
-      if (!ps->Serves(m) && ps->shards.erase(m) > 0) Changed();  // nobody serves it any more
+      if (!ps->Serves(m) && ps->shards.erase(m) > 0) {
+        Changed();  // nobody serves it any more
+        std::erase(ps->glob_shards, m);
+      }
     }
     bool glob_dropped = false;
     for (const std::string& g : models->globs) {
@@ -590,6 +593,9 @@ void Scheduler::CountModels(ProviderState* ps, const ModelMatcher* models, bool 
 }
 
 void Scheduler::NoteGlobShard(ProviderState* ps, const std::string& model_key) {
+  if (std::find(ps->glob_shards.begin(), ps->glob_shards.end(), model_key) != ps->glob_shards.end()) {
+    return;
+  }
   ps->glob_shards.push_back(model_key);
   if (ps->glob_shards.size() <= ProviderState::kMaxGlobShards) return;
   const std::string oldest = std::move(ps->glob_shards.front());
@@ -778,6 +784,7 @@ void Scheduler::Prepare(const PickSpec& spec, absl::Time now) {
     }
   }
   if (spec.providers.size() > 1 && spec.pred.pinned.empty() && FindMixed(spec) == nullptr) {
+    if (mixed_.size() >= kMaxMixedRotations) mixed_.clear();  // under the exclusive lock
     mixed_.emplace(MixedKey(spec), std::make_unique<MixedState>());
     Changed();
   }

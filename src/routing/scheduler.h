@@ -230,7 +230,7 @@ struct ProviderState {
   // match a glob, so at most kMaxGlobShards of them are kept (the oldest is dropped; it is
   // rebuilt from the credentials' snapshots when asked for again).
   std::vector<std::string> glob_shards;
-  static constexpr size_t kMaxGlobShards = 1024;
+  static constexpr size_t kMaxGlobShards = 256;
 
   bool Serves(std::string_view model_key) const;
   bool ServesExactly(std::string_view model_key) const;
@@ -346,6 +346,9 @@ class Scheduler {
   StringMap<size_t> disabled_count_;    // provider key -> disabled credentials
   void SetDisabledMark(std::string_view id, std::string_view provider, bool disabled);
   StringMap<std::unique_ptr<MixedState>> mixed_;  // "p1,p2:model" -> rotation state
+  // Mixed rotations are made per distinct request (any model name a glob serves included): past
+  // this many they all start over, so clients inventing names cannot grow them without bound.
+  static constexpr size_t kMaxMixedRotations = 4096;
 };
 
 }  // namespace authrouter::internal

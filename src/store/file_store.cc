@@ -232,18 +232,23 @@ FileStore::ReadResult FileStore::Read(std::string_view name) {
         mode_warned_.erase(std::string(name));
       }
     }
-    if (warn) {
-      Report(FileReport::Kind::kWarning, name,
-             "readable or writable by group or others (credentials should be mode 0600)");
-    }
+    if (warn) r.warning = "readable or writable by group or others (credentials should be mode 0600)";
   }
   r.sha256 = Sha256Hex(r.content);
   std::lock_guard<std::mutex> lock(mu_);
   auto it = hashes_.find(std::string(name));
-  r.kind = it != hashes_.end() && it->second == r.sha256 ? ReadResult::Kind::kUnchanged
-                                                         : ReadResult::Kind::kChanged;
+  auto bad = rejected_.find(std::string(name));
+  r.kind = (it != hashes_.end() && it->second == r.sha256) ||
+                   (bad != rejected_.end() && bad->second == r.sha256)
+               ? ReadResult::Kind::kUnchanged
+               : ReadResult::Kind::kChanged;
   if (r.kind == ReadResult::Kind::kUnchanged) r.content.clear();
   return r;
+}
+
+void FileStore::Reject(std::string_view name, std::string_view sha256) {
+  std::lock_guard<std::mutex> lock(mu_);
+  rejected_[std::string(name)] = std::string(sha256);
 }
 
 bool FileStore::Remember(std::string_view name, std::string_view sha256, uint64_t generation) {
@@ -251,6 +256,7 @@ bool FileStore::Remember(std::string_view name, std::string_view sha256, uint64_
   const std::string key(name);
   if (generations_[key] != generation) return false;  // the store wrote it since: re-read
   hashes_[key] = std::string(sha256);
+  rejected_.erase(key);
   return true;
 }
 
@@ -263,6 +269,7 @@ void FileStore::Forget(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   ++generations_[std::string(name)];
   hashes_.erase(std::string(name));
+  rejected_.erase(std::string(name));
   state_hashes_.erase(std::string(name));
   const std::string state = internal::Cat(directory_, "/", name, kStateSuffix);
   ::unlink(state.c_str());
@@ -333,8 +340,10 @@ absl::StatusOr<std::vector<Credential>> FileStore::ListReporting(std::vector<Sto
       // List reads every file in full, known or not.
       std::lock_guard<std::mutex> lock(mu_);
       hashes_.erase(name);
+      rejected_.erase(name);
     }
     ReadResult r = Read(name);
+    if (!r.warning.empty()) Report(FileReport::Kind::kWarning, name, r.warning);
     switch (r.kind) {
       case ReadResult::Kind::kChanged:
         break;
@@ -357,6 +366,7 @@ absl::StatusOr<std::vector<Credential>> FileStore::ListReporting(std::vector<Sto
         SynthesizeCredentials(directory_, name, r.content, now);
     if (!credentials.ok()) {
       skip(FileReport::Kind::kSkipped, name, internal::ToStd(credentials.status().message()));
+      Reject(name, r.sha256);  // reported: not again until it changes
       continue;
     }
     Remember(name, r.sha256, r.generation);

@@ -52,6 +52,7 @@ struct Watcher::Impl {
   Config config;  // config_mu
   std::mutex report_mu;
   std::vector<WatchReport> reports;  // waiting for Flush; report_mu
+  bool delivering = false;           // a thread is in Flush's delivery loop; report_mu
 
   std::mutex run_mu;  // Start/Stop
   std::thread thread;
@@ -67,20 +68,27 @@ struct Watcher::Impl {
     reports.push_back(WatchReport{kind, std::string(file), std::string(id), std::string(detail)});
   }
 
+  // One thread delivers at a time, in order, holding no lock while the callbacks run; a thread
+  // that finds another delivering leaves its reports to it.
   void Flush() {
-    std::vector<WatchReport> out;
-    {
-      std::lock_guard<std::mutex> lock(report_mu);
+    std::unique_lock<std::mutex> lock(report_mu);
+    if (delivering) return;
+    delivering = true;
+    while (!reports.empty()) {
+      std::vector<WatchReport> out;
       out.swap(reports);
-    }
-    for (const WatchReport& r : out) {
-      Log(r);
-      if (!options.on_report) continue;
-      try {
-        options.on_report(r);
-      } catch (...) {
+      lock.unlock();
+      for (const WatchReport& r : out) {
+        Log(r);
+        if (!options.on_report) continue;
+        try {
+          options.on_report(r);
+        } catch (...) {
+        }
       }
+      lock.lock();
     }
+    delivering = false;
   }
 
   void Log(const WatchReport& r) const {
@@ -99,6 +107,10 @@ struct Watcher::Impl {
       case K::kSkipped:
         level = LogLevel::kWarning;
         text = internal::Cat(r.file, ": skipped: ", r.detail);
+        break;
+      case K::kWarning:
+        level = LogLevel::kWarning;
+        text = internal::Cat(r.file, ": ", r.detail);
         break;
       case K::kConfigApplied:
         component = "config";
@@ -223,6 +235,7 @@ struct Watcher::Impl {
       store.Forget(name);
     }
     FileStore::ReadResult r = store.Read(name);
+    if (!r.warning.empty()) Report(WatchReport::Kind::kWarning, name, "", r.warning);
     auto known = Track(name, index, &adopted);
     switch (r.kind) {
       case FileStore::ReadResult::Kind::kMissing:
@@ -258,8 +271,10 @@ struct Watcher::Impl {
     absl::StatusOr<std::vector<Credential>> credentials =
         SynthesizeCredentials(directory, name, r.content, absl::Now());
     if (!credentials.ok()) {
-      // Not remembered: the next change to the file is looked at again.
+      // Not remembered: the next change to the file is looked at again; this content is not
+      // reported again.
       Report(WatchReport::Kind::kSkipped, name, "", internal::ToStd(credentials.status().message()));
+      store.Reject(name, r.sha256);
       return;
     }
     if (!store.Remember(name, r.sha256, r.generation)) {
@@ -340,23 +355,29 @@ struct Watcher::Impl {
     for (const std::string& w : next->warnings) {
       Report(WatchReport::Kind::kConfigWarning, options.config_path, "", DescribeUnknownKey(w));
     }
+    (void)ApplyLocked(*std::move(next));
+  }
+
+  // ApplyLocked applies `next` against the configuration in force. REQUIRES: apply_mu held.
+  absl::StatusOr<std::vector<std::string>> ApplyLocked(Config next) {
     Config previous;
     {
       std::lock_guard<std::mutex> lock(config_mu);
       previous = config;
     }
     absl::StatusOr<std::vector<std::string>> changed =
-        ApplyConfig(*options.manager, previous, *next, options.transport);
+        authrouter::ApplyConfig(*options.manager, previous, next, options.transport);
     if (!changed.ok()) {
       Report(WatchReport::Kind::kConfigRejected, options.config_path, "",
              internal::ToStd(changed.status().message()));
-      return;
+      return changed;
     }
     {
       std::lock_guard<std::mutex> lock(config_mu);
-      config = *std::move(next);
+      config = std::move(next);
     }
     Report(WatchReport::Kind::kConfigApplied, options.config_path, "", JoinKeys(*changed));
+    return changed;
   }
 
   absl::Status SyncLocked() {
@@ -500,6 +521,7 @@ absl::StatusOr<std::unique_ptr<Watcher>> Watcher::Create(WatcherOptions options)
     impl->config_name = path.filename().string();
   }
   impl->config = options.config;
+  impl->config_digest = options.config_sha256;
   impl->options = std::move(options);
   return std::unique_ptr<Watcher>(new Watcher(std::move(impl)));
 }
@@ -536,8 +558,14 @@ absl::Status Watcher::Start() {
       ino = -1;
     }
   }
-  // Anything that changed before the watch existed.
-  if (absl::Status s = Sync(); !s.ok()) {
+  // Anything that changed before the watch existed (its reports are delivered by the thread,
+  // not here under run_mu).
+  absl::Status synced;
+  {
+    std::lock_guard<std::mutex> lock(impl.apply_mu);
+    synced = impl.SyncLocked();
+  }
+  if (absl::Status s = synced; !s.ok()) {
     if (ino >= 0) ::close(ino);
     ::close(impl.stop_fd);
     impl.stop_fd = -1;
@@ -545,6 +573,7 @@ absl::Status Watcher::Start() {
   }
   impl.inotify = ino >= 0;
   impl.thread = std::thread([&impl, ino, dir_wd, config_wd] {
+    impl.Flush();
     bool stopped = true;
     if (ino >= 0) {
       stopped = impl.RunInotify(ino, dir_wd, config_wd);
@@ -573,6 +602,16 @@ bool Watcher::uses_inotify() const { return impl_->inotify.load(); }
 Config Watcher::config() const {
   std::lock_guard<std::mutex> lock(impl_->config_mu);
   return impl_->config;
+}
+
+absl::StatusOr<std::vector<std::string>> Watcher::ApplyConfig(const Config& next) {
+  absl::StatusOr<std::vector<std::string>> changed;
+  {
+    std::lock_guard<std::mutex> lock(impl_->apply_mu);
+    changed = impl_->ApplyLocked(next);
+  }
+  impl_->Flush();
+  return changed;
 }
 
 }  // namespace v0
