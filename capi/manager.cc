@@ -131,6 +131,8 @@ int32_t authrouter_manager_apply_config(authrouter_manager* m, const char* json,
   });
 }
 
+}  // extern "C"
+
 namespace {
 
 // CopyOutJson hands `json` to the caller through (out, out_len).
@@ -148,6 +150,8 @@ int32_t Load(authrouter_manager* m, ar::LoadReport* report, authrouter_error** e
 }
 
 }  // namespace
+
+extern "C" {
 
 int32_t authrouter_manager_load(authrouter_manager* m, authrouter_error** err) {
   if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
@@ -185,6 +189,8 @@ int32_t authrouter_manager_load_report(authrouter_manager* m, char** out, size_t
     return CopyOutJson(json, out, out_len, err);
   });
 }
+
+}  // extern "C"
 
 namespace {
 
@@ -231,6 +237,8 @@ int32_t RegisterOrUpdate(authrouter_manager* m, const char* json, size_t len, bo
 }
 
 }  // namespace
+
+extern "C" {
 
 int32_t authrouter_manager_register(authrouter_manager* m, const char* json, size_t len,
                                     authrouter_error** err) {

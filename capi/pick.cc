@@ -4,8 +4,6 @@
 
 using namespace authrouter::capi;  // NOLINT: the helpers of this layer
 
-extern "C" {
-
 namespace {
 
 // PickParts holds the converted views of a pick request.
@@ -51,6 +49,8 @@ int32_t ConvertPick(const authrouter_pick_request* r, PickParts* p, authrouter_e
 }
 
 }  // namespace
+
+extern "C" {
 
 int32_t authrouter_manager_pick(authrouter_manager* m, authrouter_pick_result** out,
                                 const authrouter_pick_request* request, authrouter_error** err) {

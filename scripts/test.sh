@@ -44,9 +44,9 @@ cmake -S . -B build/clang-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAUTHROUTER_BU
   -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DAUTHROUTER_SANITIZE=address,undefined \
   >/dev/null
 echo "==> [clang-asan-ubsan] build libauthrouter.so, the C ABI test and the C example"
-cmake --build build/clang-asan -j "$jobs" --target authrouter_capi_test authrouter_example_c
+cmake --build build/clang-asan -j "$jobs" --target authrouter_capi_test authrouter_capi_first_use_test authrouter_example_c
 echo "==> [clang-asan-ubsan] test"
-ctest --test-dir build/clang-asan -R '^(capi\.c_test|example\.c)$' --no-tests=error --output-on-failure
+ctest --test-dir build/clang-asan -R '^(capi\.c_test|capi\.first_use|example\.c)$' --no-tests=error --output-on-failure
 
 scripts/fuzz.sh 60
 
