@@ -41,6 +41,11 @@ struct Credential;
 // lengths for every pattern (no exponential backtracking).
 bool ModelPatternMatches(std::string_view pattern, std::string_view model);
 
+// IsValidModelName reports whether a model name or pattern can be listed: no comma (record
+// attributes list models comma-separated) and no control character. The config parser and the
+// auth-file reader apply it.
+bool IsValidModelName(std::string_view name);
+
 // IsModelGlob reports whether `pattern` contains a `*`.
 inline bool IsModelGlob(std::string_view pattern) { return pattern.find('*') != std::string_view::npos; }
 

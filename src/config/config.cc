@@ -7,6 +7,7 @@
 
 #include "authrouter/file_store.h"
 #include "authrouter/session_cache.h"
+#include "authrouter/models.h"
 #include "authrouter/values.h"
 #include "internal/json_values.h"
 #include "internal/strings.h"
@@ -111,8 +112,7 @@ absl::Status ParsePatternLists(element v, std::string_view key,
       m = TrimSpace(m);
       if (m.empty()) return Bad(item, "must not be empty");
       if (m.size() > 256) return Bad(item, "longer than 256 bytes");
-      if (std::any_of(m.begin(), m.end(),
-                      [](char c) { return c == ',' || static_cast<unsigned char>(c) < 0x20; })) {
+      if (!IsValidModelName(m)) {
         return Bad(item, "must not contain commas or control characters");
       }
       patterns.emplace_back(m);

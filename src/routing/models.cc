@@ -61,6 +61,11 @@ bool AnyMatches(const std::vector<std::string>& patterns, std::string_view key) 
 
 }  // namespace
 
+bool IsValidModelName(std::string_view name) {
+  return std::none_of(name.begin(), name.end(),
+                      [](char c) { return c == ',' || static_cast<unsigned char>(c) < 0x20; });
+}
+
 bool ModelPatternMatches(std::string_view pattern, std::string_view model) {
   if (!IsModelGlob(pattern)) return pattern == model;
   return GlobMatch(pattern, model);

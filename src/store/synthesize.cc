@@ -5,6 +5,7 @@
 #include <set>
 
 #include "authrouter/file_store.h"
+#include "authrouter/models.h"
 #include "authrouter/values.h"
 #include "internal/json_values.h"
 #include "internal/json_writer.h"
@@ -121,8 +122,7 @@ absl::StatusOr<std::vector<std::string>> OwnModels(object o) {
       return absl::InvalidArgumentError(internal::Cat("models[", i, "] must be a string"));
     }
     const std::string_view t = TrimSpace(s);
-    if (std::any_of(t.begin(), t.end(),
-                    [](char c) { return c == ',' || static_cast<unsigned char>(c) < 0x20; })) {
+    if (!IsValidModelName(t)) {
       return absl::InvalidArgumentError(
           internal::Cat("models[", i, "] must not contain commas or control characters"));
     }
