@@ -12,6 +12,7 @@
 #include "internal/json_values.h"
 #include "internal/strings.h"
 #include "simdjson.h"
+#include "transport/token_url.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -84,8 +85,8 @@ absl::Status ParseProfile(object o, std::string_view path, OAuth2Profile& p) {
     *target = std::string(TrimSpace(s));
   }
   if (p.token_url.empty()) return Bad(internal::Cat(path, ".token-url"), "is required");
-  if (!p.token_url.starts_with("https://") && !p.token_url.starts_with("http://")) {
-    return Bad(internal::Cat(path, ".token-url"), "must start with https:// or http://");
+  if (absl::Status u = internal::CheckTokenUrl(p.token_url); !u.ok()) {
+    return Bad(internal::Cat(path, ".token-url"), internal::ToStd(u.message()));
   }
   return absl::OkStatus();
 }

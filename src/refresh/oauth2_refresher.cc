@@ -7,6 +7,7 @@
 #include "internal/json_writer.h"
 #include "internal/strings.h"
 #include "simdjson.h"
+#include "transport/token_url.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -56,16 +57,6 @@ std::string OAuthErrorCode(std::string_view body) {
   return {};
 }
 
-bool IsLoopbackHttp(std::string_view url) {
-  for (std::string_view host : {"http://127.0.0.1", "http://localhost", "http://[::1]"}) {
-    if (url.starts_with(host) && (url.size() == host.size() || url[host.size()] == ':' ||
-                                  url[host.size()] == '/')) {
-      return true;
-    }
-  }
-  return false;
-}
-
 class OAuth2Refresher final : public Refresher {
  public:
   explicit OAuth2Refresher(OAuth2RefresherOptions options) : options_(std::move(options)) {}
@@ -93,9 +84,8 @@ class OAuth2Refresher final : public Refresher {
       // A credential file naming its own endpoint never receives the configured secret, and
       // must use https (plain http only to the loopback interface).
       profile.client_secret.clear();
-      if (!profile.token_url.starts_with("https://") && !IsLoopbackHttp(profile.token_url)) {
-        return absl::FailedPreconditionError(
-            "metadata token_url must use https (http only for 127.0.0.1 or localhost)");
+      if (absl::Status u = internal::CheckTokenUrl(profile.token_url); !u.ok()) {
+        return absl::FailedPreconditionError(internal::Cat("metadata token_url: ", internal::ToStd(u.message())));
       }
     }
     override_with(&profile.client_id, "client_id");
@@ -219,10 +209,10 @@ absl::StatusOr<std::shared_ptr<Refresher>> NewOAuth2Refresher(OAuth2RefresherOpt
       return absl::InvalidArgumentError(
           internal::Cat("OAuth2 profile key \"", provider, "\" must be a lower-case provider"));
     }
-    if (!profile.token_url.empty() && !profile.token_url.starts_with("https://") &&
-        !profile.token_url.starts_with("http://")) {
+    if (absl::Status u = internal::CheckTokenUrl(profile.token_url);
+        !profile.token_url.empty() && !u.ok()) {
       return absl::InvalidArgumentError(internal::Cat(
-          "OAuth2 profile \"", provider, "\": token_url must start with https:// or http://"));
+          "OAuth2 profile \"", provider, "\": token_url: ", internal::ToStd(u.message())));
     }
   }
   if (!options.transport) {
