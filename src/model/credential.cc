@@ -1,5 +1,7 @@
 #include "authrouter/credential.h"
 
+#include <algorithm>
+
 #include <array>
 
 #include "internal/strings.h"
@@ -224,6 +226,21 @@ absl::Status Credential::Validate() const {
       return absl::InvalidArgumentError("attributes: a key is not valid UTF-8");
     }
     if (auto s = CheckUtf8(value, KeyPath("attributes", key)); !s.ok()) return s;
+    if (key.starts_with("header:")) {
+      // A host copies these into upstream requests: CR, LF or NUL would inject headers.
+      const auto bad = [](std::string_view text) {
+        return std::any_of(text.begin(), text.end(),
+                           [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
+      };
+      if (bad(key) || key.size() == 7) {
+        return absl::InvalidArgumentError(
+            "attributes: a header: name is empty or contains CR, LF or NUL (header injection)");
+      }
+      if (bad(value)) {
+        return absl::InvalidArgumentError(internal::Cat(
+            KeyPath("attributes", key), ": contains CR, LF or NUL (header injection)"));
+      }
+    }
   }
   if (auto it = attributes.find("weight"); it != attributes.end()) {
     if (absl::StatusOr<int64_t> w = ParseWeight(it->second); !w.ok()) {
