@@ -132,6 +132,31 @@ absl::StatusOr<std::vector<std::string>> OwnModels(object o) {
   return std::vector<std::string>(out.begin(), out.end());
 }
 
+// DuplicateKey returns the path of the first key that appears twice in one object of `e`
+// ("disabled", "token.access_token", "headers[\"X\"]"...), or nullopt. JSON allows duplicates and
+// readers disagree on which one wins; a credential file with them is rejected instead.
+std::optional<std::string> DuplicateKey(element e, const std::string& path, int depth = 0) {
+  if (depth > 64) return std::nullopt;  // Metadata::Parse bounds the depth already
+  object o;
+  if (!e.get_object().get(o)) {
+    std::set<std::string_view> seen;
+    for (auto field : o) {
+      const std::string here = path.empty() ? std::string(field.key) : internal::Cat(path, ".", field.key);
+      if (!seen.insert(field.key).second) return here;
+      if (auto nested = DuplicateKey(field.value, here, depth + 1)) return nested;
+    }
+    return std::nullopt;
+  }
+  simdjson::dom::array a;
+  if (!e.get_array().get(a)) {
+    size_t i = 0;
+    for (element item : a) {
+      if (auto nested = DuplicateKey(item, internal::Cat(path, "[", i++, "]"), depth + 1)) return nested;
+    }
+  }
+  return std::nullopt;
+}
+
 std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -154,8 +179,14 @@ absl::StatusOr<std::vector<Credential>> SynthesizeCredentials(std::string_view d
   }
   simdjson::dom::parser parser;
   object o;
-  if (metadata->empty() || parser.parse(content.data(), content.size()).get_object().get(o)) {
+  element root;
+  if (metadata->empty() || parser.parse(content.data(), content.size()).get(root) ||
+      root.get_object().get(o)) {
     return absl::InvalidArgumentError(internal::Cat(file_name, ": no \"type\""));
+  }
+  if (const std::optional<std::string> dup = DuplicateKey(root, "")) {
+    return absl::InvalidArgumentError(
+        internal::Cat(file_name, ": ", *dup, ": the key appears twice (which one counts is ambiguous)"));
   }
   const std::optional<std::string_view> type = StringMember(o, "type");
   if (!type || type->empty()) {
@@ -193,6 +224,20 @@ absl::StatusOr<std::vector<Credential>> SynthesizeCredentials(std::string_view d
       if (field.value.get_string().get(v)) continue;
       const std::string_view name = TrimSpace(field.key);
       const std::string_view value = TrimSpace(v);
+      const auto injects = [](std::string_view text) {
+        return std::any_of(text.begin(), text.end(), [](char ch) {
+          return ch == '\r' || ch == '\n' || ch == '\0';
+        });
+      };
+      // Header names and values reach upstream requests: CR or LF would inject headers.
+      if (injects(name)) {
+        return absl::InvalidArgumentError(
+            internal::Cat(file_name, ": headers: a header name contains CR, LF or NUL"));
+      }
+      if (injects(value)) {
+        return absl::InvalidArgumentError(internal::Cat(
+            file_name, ": headers[\"", name, "\"]: the value contains CR, LF or NUL"));
+      }
       if (!name.empty() && !value.empty()) {
         c.attributes[internal::Cat("header:", name)] = std::string(value);
       }
