@@ -57,6 +57,9 @@ struct QuotaState {
 struct ErrorRecord {
   std::string code;          // machine code, may be empty
   std::string message;
+  // Whether the same request may succeed later. Manager::MarkResult derives it (upstream stores
+  // the flag its executor reported; hosts report no such flag here): true for 429, 408, 500,
+  // 502, 503, 504 and for status 0 (no upstream answer), false for every other status.
   bool retryable = false;
   int32_t http_status = 0;   // 0 when unknown
 

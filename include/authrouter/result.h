@@ -30,6 +30,8 @@ struct Result {
   std::string_view error_code;     // optional machine code, e.g. "connection_lifecycle"
   std::string_view error_message;  // upstream error text (never logged by authrouter)
   std::optional<absl::Duration> retry_after;  // the upstream Retry-After hint, if any
+  // The recorded ErrorRecord::retryable is derived from http_status (credential.h), not taken
+  // from the host.
   // The session binding of the pick (PickResult::session), if any: a success keeps it alive, a
   // failure other than a request-scoped or connection-lifecycle one releases it.
   std::string_view session_key;

@@ -197,7 +197,7 @@ bool Reconcile(Credential& c, const ServedModels& before, bool had_registration,
     }
     ++it;
   }
-  if (changed) internal::RecomputeAggregates(c, now);
+  if (changed) internal::RecomputeAggregates(c, now, &after);
   return changed;
 }
 
@@ -644,7 +644,8 @@ absl::Status Manager::MarkResult(const Result& reported) {
     }
     Credential next = *it->second;
     std::shared_ptr<const Credential> snapshot = it->second;
-    const bool changed = internal::ApplyResult(next, result, impl.policy, impl.clock->Now());
+    const bool changed = internal::ApplyResult(next, result, impl.policy, impl.clock->Now(),
+                                               &impl.scheduler.Models(result.credential_id));
     if (changed) {
       snapshot = std::make_shared<const Credential>(std::move(next));
       impl.Publish(snapshot);
@@ -679,7 +680,7 @@ absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model
     internal::ResetModelState(state);
     state.updated_at = now;
   }
-  internal::RecomputeAggregates(next, now);
+  internal::RecomputeAggregates(next, now, &impl_->scheduler.Models(id));
   if (key.empty()) {
     next.unavailable = false;
     next.next_retry_after = ZeroTime();

@@ -1,4 +1,5 @@
 #include "manager/result_state.h"
+#include "routing/scheduler.h"
 
 #include <array>
 
@@ -155,7 +156,7 @@ ErrorRecord ErrorOf(const Result& r) {
   return e;
 }
 
-bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r,
+bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, const ServedModels* served,
                        const ResultPolicy& policy, absl::Time now) {
   const bool cooling = !c.DisableCooling(policy.disable_cooling);
   ModelState& st = c.model_states[std::string(key)];
@@ -189,7 +190,7 @@ bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r,
   st.next_retry_after = next;
   c.status = CredentialStatus::kError;
   c.updated_at = now;
-  RecomputeAggregates(c, now);
+  RecomputeAggregates(c, now, served);
   return true;
 }
 
@@ -240,7 +241,20 @@ void ResetModelState(ModelState& m) {
   m.updated_at = updated;
 }
 
-void RecomputeAggregates(Credential& c, absl::Time now) {
+bool ServesStatelessModel(const Credential& c, const ServedModels* served) {
+  if (served == nullptr) return false;
+  const std::string prefix = NormalizePrefix(c.prefix);
+  for (const std::string& m : served->models) {
+    if (IsModelGlob(m)) return true;
+    if (c.model_states.find(StateKeyFor(prefix, m)) == c.model_states.end() &&
+        !IsModelExcluded(served->excluded, m, prefix)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void RecomputeAggregates(Credential& c, absl::Time now, const ServedModels* served) {
   if (c.model_states.empty()) {
     c.unavailable = false;
     c.next_retry_after = ZeroTime();
@@ -274,6 +288,7 @@ void RecomputeAggregates(Credential& c, absl::Time now) {
       level = std::max(level, st.quota.backoff_level);
     }
   }
+  if (all_unavailable && ServesStatelessModel(c, served)) all_unavailable = false;
   c.quota = exceeded ? QuotaState{true, "quota", recover, level} : QuotaState{};
   c.unavailable = all_unavailable;
   c.next_retry_after = all_unavailable ? earliest : ZeroTime();
@@ -311,7 +326,8 @@ bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time no
   return (status_clean && !c.last_error) || HasModelError(c, now);
 }
 
-bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now) {
+bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now,
+                 const ServedModels* served) {
   const std::string_view key = CanonicalModelKey(r.model);
   if (r.success) {
     if (key.empty()) {
@@ -327,7 +343,7 @@ bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, abs
       ResetModelState(it->second);
       it->second.updated_at = now;
     }
-    RecomputeAggregates(c, now);
+    RecomputeAggregates(c, now, served);
     c.unavailable = false;  // this model is available now
     c.next_retry_after = ZeroTime();
     if (!HasModelError(c, now) && !c.IsDisabled()) {
@@ -344,7 +360,7 @@ bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, abs
   if (IsRequestScopedNotFound(r.http_status, r.error_message)) return false;
   if (IsConnectionLifecycle(r.http_status, r.error_code, r.error_message)) return false;
   if (key.empty()) return ApplyRecordFailure(c, r, policy, now);
-  return ApplyModelFailure(c, key, r, policy, now);
+  return ApplyModelFailure(c, key, r, served, policy, now);
 }
 
 }  // namespace authrouter::internal

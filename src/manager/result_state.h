@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "authrouter/credential.h"
+#include "authrouter/models.h"
 #include "authrouter/result.h"
 
 namespace authrouter::internal {
@@ -16,7 +17,11 @@ struct ResultPolicy {
 
 // ApplyResult applies `r` to `c` at `now` and reports whether anything changed. A success on an
 // already-healthy model changes nothing (not even updated_at).
-bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now);
+// `served` is what `c` serves (nullptr: unknown): a served model without state counts as
+// available in the aggregate, so one cooling model never makes the whole credential unavailable
+// while it serves others.
+bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now,
+                 const ServedModels* served = nullptr);
 
 // IsHealthyFor reports whether a success for `model` would leave `c` unchanged; used to answer
 // the common case without the exclusive lock.
@@ -24,7 +29,12 @@ bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time no
 
 // RecomputeAggregates derives the record-level availability from the model states (spec 04
 // §6.1), clearing states whose retry time has passed.
-void RecomputeAggregates(Credential& c, absl::Time now);
+// A served model without state (see ApplyResult) counts as available.
+void RecomputeAggregates(Credential& c, absl::Time now, const ServedModels* served = nullptr);
+
+// ServesStatelessModel reports whether `served` covers a model `c` has no state for (any glob
+// does; an exact name does when its state key is absent).
+bool ServesStatelessModel(const Credential& c, const ServedModels* served);
 
 // HasModelError is spec 04 §6.2.
 bool HasModelError(const Credential& c, absl::Time now);
