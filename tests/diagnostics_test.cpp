@@ -101,6 +101,7 @@ TEST_CASE("Store errors and refresh failures reach the logger, without secrets",
   c.metadata = *Metadata::Parse(std::string(R"({"refresh_token":")") + kSecret + "\"}");
   CHECK_FALSE(f.manager->Register(c).ok());
   CHECK(log.Has("error store: saving a failed: disk full"));
+  REQUIRE(f.manager->Register(c, WriteOptions{.persist = false}).ok());
   CHECK_FALSE(f.manager->Refresh("a").ok());
   CHECK(log.Has("error refresh: refreshing a failed: token endpoint answered 400 invalid_grant "
                 "(the refresh token was rejected; a new login is needed)"));

@@ -129,9 +129,10 @@ TEST_CASE("A failing store is reported and never corrupts memory", "[persistence
   CHECK(e.f.PickId("claude") == "<auth_unavailable>");
   auto events = e.hooks->Events();
   CHECK(std::find(events.begin(), events.end(), "store-error a disk full") != events.end());
+  // A change the caller asked for is all-or-nothing: refused by the store, it never happened.
   auto registered = e.f.manager->Register(e.File("b"));
   CHECK(absl::IsUnavailable(registered.status()));
-  CHECK(e.f.manager->Get("b") != nullptr);  // registered in memory all the same
+  CHECK(e.f.manager->Get("b") == nullptr);
   e.store->fail_save = nullptr;
   REQUIRE(e.f.manager->MarkResult(Success("a")).ok());
   CHECK(e.f.PickId("claude") == "a");

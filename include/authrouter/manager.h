@@ -43,6 +43,9 @@
 #include "authrouter/session_id.h"
 
 namespace authrouter {
+namespace internal {
+struct ManagerAccess;  // the library's own components (the watcher, the C ABI)
+}  // namespace internal
 inline namespace v0 {
 
 // ManagerOptions configures a Manager.
@@ -420,6 +423,7 @@ class Manager {
   const std::shared_ptr<Logger>& logger() const;
 
  private:
+  friend struct ::authrouter::internal::ManagerAccess;
   struct Impl;
   explicit Manager(std::unique_ptr<Impl> impl);
   absl::StatusOr<PickResult> PickUnbound(const PickRequest& request);

@@ -12,6 +12,7 @@
 #include "internal/br_lock.h"
 #include "internal/strings.h"
 #include "internal/unicode.h"
+#include "manager/manager_access.h"
 #include "manager/manager_impl.h"
 #include "manager/result_state.h"
 #include "routing/scheduler.h"
@@ -297,113 +298,151 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   return manager;
 }
 
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::Impl::PublishBuilt(
+    std::string_view id, Event::Kind kind, bool persist, const BuildFn& build,
+    std::shared_ptr<Event>* event, std::shared_ptr<SessionCache>* invalidate) {
+  auto it = records.find(id);
+  const std::shared_ptr<const Credential> current = it == records.end() ? nullptr : it->second;
+  absl::StatusOr<std::optional<Credential>> built = build(current.get());
+  if (!built.ok()) return built.status();
+  const absl::Time now = clock->Now();
+  if (!built->has_value()) {  // a removal
+    scheduler.Remove(id);
+    scheduler.SetModels(id, ServedModels{}, now);  // resolved anew if re-created
+    records.erase(it);
+    if (auto inc = incarnations.find(id); inc != incarnations.end()) incarnations.erase(inc);
+    refresh.MarkDirty(id);
+    *event = Enqueue(Event::Kind::kRemoved, current, persist);
+    *invalidate = sessions;  // its session bindings go too (upstream never released them)
+    return std::shared_ptr<const Credential>();
+  }
+  Credential next = **std::move(built);
+  AdoptModels(next, now);
+  auto snapshot = std::make_shared<const Credential>(std::move(next));
+  if (kind == Event::Kind::kRegistered) {
+    auto inc = incarnations.find(snapshot->id);
+    Reincarnate(*snapshot, current.get(),
+                inc == incarnations.end() ? std::nullopt : std::optional<uint64_t>(inc->second));
+  }
+  Publish(snapshot);
+  *event = Enqueue(kind, snapshot, persist);
+  if (snapshot->disabled) *invalidate = sessions;  // a disabled credential keeps no bindings
+  return snapshot;
+}
+
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::Impl::Commit(std::string_view id,
+                                                                        Event::Kind kind, bool persist,
+                                                                        const BuildFn& build) {
+  std::shared_ptr<Event> event;
+  std::shared_ptr<SessionCache> invalidate;
+  absl::StatusOr<std::shared_ptr<const Credential>> published;
+  const std::string key(id);
+  if (!persist || store == nullptr || internal::DeliveringFor(this)) {
+    {
+      std::unique_lock lock(mu);
+      published = PublishBuilt(key, kind, persist, build, &event, &invalidate);
+    }
+    if (!published.ok()) return published;
+    if (invalidate) invalidate->InvalidateCredential(key);
+    if (absl::Status s = Finish(event); !s.ok()) return s;
+    return published;
+  }
+  // The store first, as its only caller; the change is published only when it was accepted.
+  (void)AcquireWriter();
+  std::optional<Credential> write;
+  bool has_current = false, persist_current = false;
+  {
+    std::shared_lock lock(mu);
+    auto it = records.find(key);
+    const Credential* current = it == records.end() ? nullptr : it->second.get();
+    has_current = current != nullptr;
+    persist_current = current != nullptr && internal::ShouldPersist(*current);
+    absl::StatusOr<std::optional<Credential>> built = build(current);
+    if (!built.ok()) {
+      lock.unlock();
+      ReleaseWriter();
+      return built.status();
+    }
+    write = *std::move(built);
+  }
+  const bool to_store = write ? internal::ShouldPersist(*write) : (has_current && persist_current);
+  if (to_store) {
+    if (absl::Status s = WriteStore(key, write ? &*write : nullptr); !s.ok()) {
+      ReleaseWriter();
+      return s;
+    }
+  }
+  {
+    std::unique_lock lock(mu);
+    published = PublishBuilt(key, kind, /*persist=*/false, build, &event, &invalidate);
+  }
+  if (published.ok() && invalidate) invalidate->InvalidateCredential(key);
+  ReleaseWriter();  // delivers the hooks of this change (and of any made meanwhile)
+  return published;
+}
+
 absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential credential,
                                                                     WriteOptions options) {
   if (credential.id.empty()) credential.id = NewUuid();
   if (absl::Status s = credential.Validate(); !s.ok()) return s;
   CanonicalizeModelStates(credential);
   credential.EnsureIndex();
-  std::shared_ptr<const Credential> snapshot;
-  std::shared_ptr<Event> event;
-  {
-    std::unique_lock lock(impl_->mu);
-    impl_->AdoptModels(credential, impl_->clock->Now());
-    snapshot = std::make_shared<const Credential>(std::move(credential));
-    auto existing = impl_->records.find(snapshot->id);
-    auto inc = impl_->incarnations.find(snapshot->id);
-    impl_->Reincarnate(*snapshot, existing == impl_->records.end() ? nullptr : existing->second.get(),
-                       inc == impl_->incarnations.end() ? std::nullopt
-                                                        : std::optional<uint64_t>(inc->second));
-    impl_->Publish(snapshot);
-    event = impl_->Enqueue(Event::Kind::kRegistered, snapshot, options.persist);
-  }
-  if (absl::Status s = impl_->Finish(event); !s.ok()) return s;
-  return snapshot;
+  const std::string id = credential.id;
+  return impl_->Commit(id, Event::Kind::kRegistered, options.persist,
+                       [&](const Credential*) -> absl::StatusOr<std::optional<Credential>> {
+                         return std::optional<Credential>(credential);
+                       });
 }
 
 absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential credential,
                                                                   WriteOptions options) {
   if (absl::Status s = credential.Validate(); !s.ok()) return s;
   CanonicalizeModelStates(credential);
-  std::shared_ptr<Event> event;
-  std::shared_ptr<const Credential> snapshot;
-  {
-    std::unique_lock lock(impl_->mu);
-    auto it = impl_->records.find(credential.id);
-    if (it == impl_->records.end()) {
-      return CredentialNotFound(credential.id);
-    }
-    const Credential& existing = *it->second;
-    if (!credential.index_assigned && credential.index.empty()) {
-      credential.index = existing.index;
-      credential.index_assigned = existing.index_assigned;
-    }
-    if (IsZeroTime(credential.created_at)) credential.created_at = existing.created_at;
-    if (!existing.IsDisabled() && !credential.IsDisabled()) {
-      if (credential.model_states.empty()) credential.model_states = existing.model_states;
-      if (IsZeroTime(credential.last_refreshed_at)) {
-        credential.last_refreshed_at = existing.last_refreshed_at;
-      }
-      if (IsZeroTime(credential.next_refresh_after)) {
-        credential.next_refresh_after = existing.next_refresh_after;
-      }
-    }
-    credential.EnsureIndex();
-    impl_->AdoptModels(credential, impl_->clock->Now());
-    snapshot = std::make_shared<const Credential>(std::move(credential));
-    impl_->Publish(snapshot);
-    event = impl_->Enqueue(Event::Kind::kUpdated, snapshot, options.persist);
-  }
-  if (absl::Status s = impl_->Finish(event); !s.ok()) return s;
-  return snapshot;
+  const std::string id = credential.id;
+  return impl_->Commit(
+      id, Event::Kind::kUpdated, options.persist,
+      [&](const Credential* existing) -> absl::StatusOr<std::optional<Credential>> {
+        if (existing == nullptr) return CredentialNotFound(id);
+        Credential next = credential;
+        if (!next.index_assigned && next.index.empty()) {
+          next.index = existing->index;
+          next.index_assigned = existing->index_assigned;
+        }
+        if (IsZeroTime(next.created_at)) next.created_at = existing->created_at;
+        if (!existing->IsDisabled() && !next.IsDisabled()) {
+          if (next.model_states.empty()) next.model_states = existing->model_states;
+          if (IsZeroTime(next.last_refreshed_at)) next.last_refreshed_at = existing->last_refreshed_at;
+          if (IsZeroTime(next.next_refresh_after)) next.next_refresh_after = existing->next_refresh_after;
+        }
+        next.EnsureIndex();
+        return std::optional<Credential>(std::move(next));
+      });
 }
 
 absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
-  std::shared_ptr<Event> event;
-  std::shared_ptr<SessionCache> sessions;
-  {
-    std::unique_lock lock(impl_->mu);
-    auto it = impl_->records.find(id);
-    if (it == impl_->records.end()) {
-      return CredentialNotFound(id);
-    }
-    Credential next = *it->second;
-    next.disabled = disabled;
-    next.status = disabled ? CredentialStatus::kDisabled : CredentialStatus::kActive;
-    next.status_message = disabled ? "disabled" : "";
-    next.updated_at = impl_->clock->Now();
-    auto snapshot = std::make_shared<const Credential>(std::move(next));
-    impl_->Publish(snapshot);
-    event = impl_->Enqueue(Event::Kind::kUpdated, std::move(snapshot), true);
-    if (disabled) sessions = impl_->sessions;
-  }
-  if (sessions) sessions->InvalidateCredential(id);
-  return impl_->Finish(event);
+  const absl::Time now = impl_->clock->Now();
+  return impl_
+      ->Commit(id, Event::Kind::kUpdated, /*persist=*/true,
+               [&](const Credential* current) -> absl::StatusOr<std::optional<Credential>> {
+                 if (current == nullptr) return CredentialNotFound(id);
+                 Credential next = *current;
+                 next.disabled = disabled;
+                 next.status = disabled ? CredentialStatus::kDisabled : CredentialStatus::kActive;
+                 next.status_message = disabled ? "disabled" : "";
+                 next.updated_at = now;
+                 return std::optional<Credential>(std::move(next));
+               })
+      .status();
 }
 
 absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
-  std::shared_ptr<Event> event;
-  std::shared_ptr<SessionCache> sessions;
-  {
-    std::unique_lock lock(impl_->mu);
-    auto it = impl_->records.find(id);
-    if (it == impl_->records.end()) {
-      return CredentialNotFound(id);
-    }
-    std::shared_ptr<const Credential> removed = std::move(it->second);
-    impl_->scheduler.Remove(id);
-    impl_->scheduler.SetModels(id, ServedModels{}, impl_->clock->Now());  // resolved anew if re-created
-    impl_->records.erase(it);
-    if (auto inc = impl_->incarnations.find(id); inc != impl_->incarnations.end()) {
-      impl_->incarnations.erase(inc);
-    }
-    impl_->refresh.MarkDirty(id);
-    event = impl_->Enqueue(Event::Kind::kRemoved, std::move(removed), options.persist);
-    sessions = impl_->sessions;
-  }
-  // Its session bindings go too (upstream never released them; spec 03 §9).
-  if (sessions) sessions->InvalidateCredential(id);
-  return impl_->Finish(event);
+  return impl_
+      ->Commit(id, Event::Kind::kRemoved, options.persist,
+               [&](const Credential* current) -> absl::StatusOr<std::optional<Credential>> {
+                 if (current == nullptr) return CredentialNotFound(id);
+                 return std::optional<Credential>();
+               })
+      .status();
 }
 
 const std::shared_ptr<Logger>& Manager::logger() const { return impl_->logger; }
@@ -926,3 +965,27 @@ absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
 
 }  // namespace v0
 }  // namespace authrouter
+
+namespace authrouter::internal {
+
+void ManagerAccess::Serialized(Manager& manager, const std::function<void()>& fn) {
+  manager.impl_->Serialized(fn);
+}
+
+bool ManagerAccess::InCallback(const Manager& manager) {
+  const void* impl = manager.impl_.get();
+  return DeliveringFor(impl) || LoopOwner() == impl;
+}
+
+bool ManagerAccess::OnLibraryThread(const Manager& manager) {
+  return LoopOwner() == manager.impl_.get() || LibraryThreadOf() == &manager;
+}
+
+ManagerAccess::LibraryThread::LibraryThread(const Manager* manager)
+    : previous_(static_cast<const Manager*>(LibraryThreadOf())) {
+  LibraryThreadOf() = manager;
+}
+
+ManagerAccess::LibraryThread::~LibraryThread() { LibraryThreadOf() = previous_; }
+
+}  // namespace authrouter::internal

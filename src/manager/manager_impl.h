@@ -8,9 +8,11 @@
 #include <condition_variable>
 #include <vector>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 
 #include "authrouter/host.h"
@@ -64,6 +66,18 @@ inline std::vector<const void*>& DeliveringStack() {
 inline bool DeliveringFor(const void* owner) {
   const auto& stack = DeliveringStack();
   return std::find(stack.begin(), stack.end(), owner) != stack.end();
+}
+
+// LoopOwner is the Manager (its Impl) whose refresh loop thread this is, or null; a callback
+// running on one of them cannot ask the loop to join itself.
+inline const void*& LoopOwner() {
+  thread_local const void* owner = nullptr;
+  return owner;
+}
+// LibraryThreadOf is the Manager whose watcher thread this is (ManagerAccess::LibraryThread).
+inline const void*& LibraryThreadOf() {
+  thread_local const void* manager = nullptr;
+  return manager;
 }
 
 // Event is one change on its way to the Store and the Hooks.
@@ -209,14 +223,11 @@ struct Manager::Impl {
     out_cv.notify_all();
   }
 
-  // Serialized runs `fn` as the only Store/Hooks caller: after every queued event, before any
-  // later one (Load uses it, so the store is never written with an older snapshot afterwards).
-  template <typename Fn>
-  void Serialized(Fn&& fn) {
-    if (internal::DeliveringFor(this)) {
-      fn();  // called from one of our hooks: we already are the only caller
-      return;
-    }
+  // AcquireWriter makes this thread the only Store/Hooks caller: after every queued event, before
+  // any later one. Returns false when this thread already is (a callback of this Manager is
+  // running further up the stack); then there is nothing to release. REQUIRES: mu not held.
+  bool AcquireWriter() {
+    if (internal::DeliveringFor(this)) return false;
     std::unique_lock<std::mutex> lock(out_mu);
     for (;;) {
       if (draining) {
@@ -228,33 +239,93 @@ struct Manager::Impl {
       }
     }
     draining = true;
-    lock.unlock();
     internal::DeliveringStack().push_back(this);
-    fn();
+    return true;
+  }
+
+  // ReleaseWriter ends AcquireWriter's turn, then delivers what was queued during it (hooks of
+  // the changes made meanwhile), still on this thread, before anything queued later.
+  void ReleaseWriter() {
     internal::DeliveringStack().pop_back();
-    lock.lock();
+    std::unique_lock<std::mutex> lock(out_mu);
     draining = false;
-    out_cv.notify_all();
+    if (!outbox.empty()) {
+      DrainLocked(lock);
+    } else {
+      out_cv.notify_all();
+    }
+  }
+
+  // Serialized runs `fn` as the only Store/Hooks caller (AcquireWriter): Load uses it, so the
+  // store is never written with an older snapshot afterwards; the watcher uses it so that what
+  // it reads from a file and applies is one step against the Manager's own writes.
+  template <typename Fn>
+  void Serialized(Fn&& fn) {
+    const bool acquired = AcquireWriter();
+    fn();
+    if (acquired) ReleaseWriter();
+  }
+
+  // Commit makes a caller's change all-or-nothing. `build(current)` (current: the record for
+  // `id`, nullptr when none) returns the record to publish, std::nullopt to remove it, or an
+  // error (nothing changes). When the change is to be persisted, it is first written to the
+  // Store, as the only Store caller, and published only when the store accepted it: a refused
+  // change leaves the Manager exactly as it was and returns the store's error. `build` runs
+  // under `mu` and may run twice (again on the newer record when a result or refresh changed it
+  // while the store was written). Returns the published snapshot (nullptr for a removal).
+  //
+  // Called from a callback of this Manager (a hook or the store itself), the store cannot be
+  // written at once: the change is published and written after the callback returns, and a
+  // store error then reaches Hooks::OnStoreError only. (manager.cc)
+  using BuildFn = std::function<absl::StatusOr<std::optional<Credential>>(const Credential* current)>;
+  absl::StatusOr<std::shared_ptr<const Credential>> Commit(std::string_view id, internal::Event::Kind kind,
+                                                           bool persist, const BuildFn& build);
+  // PublishBuilt publishes what `build` made of the current record of `id` and queues its event.
+  // REQUIRES: mu held exclusively. (manager.cc)
+  absl::StatusOr<std::shared_ptr<const Credential>> PublishBuilt(
+      std::string_view id, internal::Event::Kind kind, bool persist, const BuildFn& build,
+      std::shared_ptr<internal::Event>* event, std::shared_ptr<SessionCache>* sessions);
+
+  // WriteStore saves `credential` (or deletes `id` when `credential` is null), logs a failure and
+  // tells Hooks::OnStoreError. REQUIRES: the only Store caller (the outbox's drainer or the
+  // AcquireWriter thread); mu not held.
+  absl::Status WriteStore(std::string_view id, const Credential* credential) {
+    absl::Status status;
+    try {
+      status = credential == nullptr ? store->Delete(id) : store->Save(*credential);
+    } catch (...) {
+      status = absl::InternalError("the store threw an exception");
+    }
+    if (!status.ok()) {
+      Log(LogLevel::kError, "store",
+          internal::Cat(credential == nullptr ? "deleting " : "saving ", id, " failed: ",
+                        internal::ToStd(status.message())));
+      if (hooks) {
+        try {
+          hooks->OnStoreError(id, status);
+        } catch (...) {
+        }
+      }
+    }
+    return status;
   }
 
   void Deliver(internal::Event& e) {
     const std::string& id = e.credential->id;
     if (e.persist) {
-      try {
-        e.status = e.kind == internal::Event::Kind::kRemoved ? store->Delete(id) : store->Save(*e.credential);
-      } catch (...) {
-        e.status = absl::InternalError("the store threw an exception");
-      }
-      if (!e.status.ok()) {
-        Log(LogLevel::kError, "store",
-            internal::Cat(e.kind == internal::Event::Kind::kRemoved ? "deleting " : "saving ", id,
-                          " failed: ", internal::ToStd(e.status.message())));
-      }
-      if (!e.status.ok() && hooks) {
-        try {
-          hooks->OnStoreError(id, e.status);
-        } catch (...) {
+      if (e.kind == internal::Event::Kind::kRemoved) {
+        e.status = WriteStore(id, nullptr);
+      } else {
+        // The newest record, not the event's snapshot: a change committed while this event
+        // waited (Commit writes the store itself) must not be overwritten by an older snapshot.
+        std::shared_ptr<const Credential> newest;
+        {
+          std::shared_lock lock(mu);
+          auto it = records.find(id);
+          if (it != records.end()) newest = it->second;
         }
+        // Removed meanwhile: nothing to save (a persisted removal deleted it already).
+        if (newest != nullptr && internal::ShouldPersist(*newest)) e.status = WriteStore(id, newest.get());
       }
     }
     if (!hooks) return;
