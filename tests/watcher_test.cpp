@@ -350,8 +350,14 @@ TEST_CASE("Watcher: a save racing a read is never taken for an outside change", 
   Credential c = *f.manager->Get("a.json");
   c.metadata = *Metadata::Parse(R"({"type":"claude","email":"a@x","v":3})");
   REQUIRE(f.store->Save(c).ok());
-  CHECK_FALSE(f.store->Remember("a.json", read.sha256, read.generation));  // stale: refused
-  CHECK(f.store->Read("a.json").kind == FileStore::ReadResult::Kind::kUnchanged);  // v=3 is ours
+  CHECK_FALSE(f.store->Remember("a.json", read.content, read.sha256, read.generation));  // stale: refused
+  // The save found v=2 on disk, newer than what the Manager holds: it merged its change (v=3)
+  // into it instead of replacing it, and left the merged file for the watcher to read back.
+  CHECK(f.dir.Read("a.json").find("\"v\":3") != std::string::npos);
+  CHECK(f.store->Read("a.json").kind == FileStore::ReadResult::Kind::kChanged);
+  f.Sync();
+  CHECK(f.manager->Get("a.json")->metadata.json().find("\"v\":3") != std::string::npos);
+  CHECK(f.store->Read("a.json").kind == FileStore::ReadResult::Kind::kUnchanged);
 }
 
 TEST_CASE("Watcher: a write-back never re-creates a file the operator deleted", "[watcher]") {

@@ -10,6 +10,9 @@
 // Runtime state that upstream kept only in memory (cooldowns, quota backoff, last error) is saved
 // next to the file as `<name>.state`, tied to the content it belongs to: a credential file
 // replaced while the process was down starts clean.
+//
+// The store keeps the content of each file as it last read or wrote it (a few KiB per
+// credential), to merge a write-back into a file that an outside tool rewrote meanwhile (Save).
 #ifndef AUTHROUTER_FILE_STORE_H_
 #define AUTHROUTER_FILE_STORE_H_
 
@@ -120,6 +123,17 @@ class FileStore final : public Store {
   // InvalidArgumentError when the credential's file name (file_name, else id) is not an auth
   // file name in this directory, or the OS error (naming the path and the operation). The
   // `disabled` flag of a multi-project gemini primary (set by synthesis) is never written.
+  //
+  // Save never replaces a file that changed since this store last read or wrote it (an outside
+  // login tool rewrote it within the watcher's debounce): it merges its write into the newer
+  // file instead, top-level key by key. The token lifecycle keys (access, refresh and ID token,
+  // token type, `token`, the expiry and last-refresh spellings) move as one group: when the file
+  // brought new ones (a new login), they stay and the library's token change is dropped;
+  // otherwise the library's applies. Every other key the library changed takes its value; every
+  // key it did not change keeps the file's. The merge is reported (kWarning, naming the keys)
+  // and not remembered as the store's own write, so the watcher reads the merged file back into
+  // the Manager. A newer version that is empty or not a credential file is not replaced:
+  // UnavailableError, and the caller's change fails with it.
   absl::Status Save(const Credential& credential) override;
 
   // Delete removes the file named `id` and its state file. A missing file is not an error.
@@ -146,9 +160,11 @@ class FileStore final : public Store {
 
   // Read reads `name` and compares it with the last content this store read or wrote.
   ReadResult Read(std::string_view name);
-  // Remember records `sha256` as the current content of `name`, unless the store wrote (or
-  // forgot) the name after the Read that returned `generation`; returns false then (re-read).
-  bool Remember(std::string_view name, std::string_view sha256, uint64_t generation);
+  // Remember records `content` (SHA-256 `sha256`) as the current content of `name`, the version
+  // the Manager now holds, unless the store wrote (or forgot) the name after the Read that
+  // returned `generation`; returns false then (re-read).
+  bool Remember(std::string_view name, std::string_view content, std::string_view sha256,
+                uint64_t generation);
   // Reject records `sha256` as content of `name` that was reported invalid: Read returns
   // kUnchanged for it until the file changes again, so a broken file is reported once, not on
   // every look.
@@ -166,6 +182,8 @@ class FileStore final : public Store {
 
  private:
   absl::Status WriteAtomically(const std::string& name, std::string_view content);
+  absl::StatusOr<std::string> ReadCurrent(const std::string& path) const;
+  absl::Status CheckOutsideVersion(const std::string& name, std::string_view theirs) const;
   absl::Status SyncDirectory();
   void MergeState(Credential& credential, std::string_view sha256);
 
@@ -173,6 +191,7 @@ class FileStore final : public Store {
   const std::string directory_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::string> hashes_;        // file -> SHA-256 hex; mu_
+  std::unordered_map<std::string, std::string> contents_;      // file -> that content; mu_
   std::unordered_map<std::string, std::string> state_hashes_;  // file -> state SHA-256; mu_
   std::unordered_map<std::string, uint64_t> generations_;      // file -> write generation; mu_
   std::unordered_set<std::string> mode_warned_;                // files warned about; mu_

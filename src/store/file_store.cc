@@ -16,6 +16,7 @@
 #include "internal/json_object.h"
 #include "internal/sha256.h"
 #include "internal/strings.h"
+#include "store/auth_file_merge.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -97,6 +98,27 @@ std::string StateContent(const Credential& c, std::string_view file_sha256) {
   out += "\",\"credential\":";
   out += CredentialToJson(state);
   out += '}';
+  return out;
+}
+
+// DescribeMerge says what a merge into a file changed outside the store did (key names only).
+std::string DescribeMerge(const internal::AuthFileMerge& m) {
+  std::string out = "changed outside the store since it was last read; the library's write was merged into it";
+  if (m.tokens_from_file) out += " (the file's new tokens kept)";
+  if (!m.applied.empty()) {
+    out += "; applied: ";
+    for (size_t i = 0; i < m.applied.size(); ++i) {
+      if (i > 0) out += ", ";
+      out += m.applied[i];
+    }
+  }
+  if (!m.overridden.empty()) {
+    out += "; the library's value replaced the file's for: ";
+    for (size_t i = 0; i < m.overridden.size(); ++i) {
+      if (i > 0) out += ", ";
+      out += m.overridden[i];
+    }
+  }
   return out;
 }
 
@@ -251,11 +273,13 @@ void FileStore::Reject(std::string_view name, std::string_view sha256) {
   rejected_[std::string(name)] = std::string(sha256);
 }
 
-bool FileStore::Remember(std::string_view name, std::string_view sha256, uint64_t generation) {
+bool FileStore::Remember(std::string_view name, std::string_view content, std::string_view sha256,
+                         uint64_t generation) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string key(name);
   if (generations_[key] != generation) return false;  // the store wrote it since: re-read
   hashes_[key] = std::string(sha256);
+  contents_[key] = std::string(content);
   rejected_.erase(key);
   return true;
 }
@@ -269,6 +293,7 @@ void FileStore::Forget(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   ++generations_[std::string(name)];
   hashes_.erase(std::string(name));
+  contents_.erase(std::string(name));
   rejected_.erase(std::string(name));
   state_hashes_.erase(std::string(name));
   const std::string state = internal::Cat(directory_, "/", name, kStateSuffix);
@@ -340,6 +365,7 @@ absl::StatusOr<std::vector<Credential>> FileStore::ListReporting(std::vector<Sto
       // List reads every file in full, known or not.
       std::lock_guard<std::mutex> lock(mu_);
       hashes_.erase(name);
+      contents_.erase(name);
       rejected_.erase(name);
     }
     ReadResult r = Read(name);
@@ -369,7 +395,7 @@ absl::StatusOr<std::vector<Credential>> FileStore::ListReporting(std::vector<Sto
       Reject(name, r.sha256);  // reported: not again until it changes
       continue;
     }
-    Remember(name, r.sha256, r.generation);
+    Remember(name, r.content, r.sha256, r.generation);
     for (Credential& c : *credentials) {
       if (options_.save_state && !c.RuntimeOnly()) MergeState(c, r.sha256);
       out.push_back(std::move(c));
@@ -424,48 +450,119 @@ absl::Status FileStore::Save(const Credential& credential) {
     return absl::InvalidArgumentError(internal::Cat(
         "file store: credential ID \"", name, "\" is not a *.json file name in the auth directory"));
   }
-  const std::string content = AuthFileContent(credential);
-  const std::string sha = Sha256Hex(content);
+  std::string content = AuthFileContent(credential);
+  std::string sha = Sha256Hex(content);
   const std::string path = internal::Cat(directory_, "/", name);
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = hashes_.find(name);
-  struct stat st{};
-  const bool present = ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-  if (it != hashes_.end() && !present) {
-    // Deleted outside the store (an operator removed the file): a write-back must not bring it
-    // back; the watcher removes the credential.
-    return absl::FailedPreconditionError(
-        internal::Cat("file store: ", path, " was deleted outside the store; not re-created"));
-  }
-  ++generations_[name];
-  if (it == hashes_.end() || it->second != sha) {
-    // The hash is recorded before the rename, so a watcher reading the new file at once already
-    // sees it as this store's own write.
-    std::optional<std::string> previous;
-    if (it != hashes_.end()) previous = it->second;
-    hashes_[name] = sha;
-    if (absl::Status s = WriteAtomically(name, content); !s.ok()) {
-      if (previous) {
-        hashes_[name] = *previous;
-      } else {
-        hashes_.erase(name);
-      }
-      return s;
+  std::string report;  // a merge to report, after the lock
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = hashes_.find(name);
+    struct stat st{};
+    const bool present = ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    if (it != hashes_.end() && !present) {
+      // Deleted outside the store (an operator removed the file): a write-back must not bring it
+      // back; the watcher removes the credential.
+      return absl::FailedPreconditionError(
+          internal::Cat("file store: ", path, " was deleted outside the store; not re-created"));
     }
-  } else if ((st.st_mode & 07777) != 0600 && ::chmod(path.c_str(), 0600) != 0) {
-    // Later fix E1: an up-to-date file still gets the store's guarantees.
-    return OsError("cannot set the mode of", path, errno);
-  }
-  if (options_.save_state) {
-    const std::string state = StateContent(credential, sha);
-    const std::string state_sha = Sha256Hex(state);
-    auto sit = state_hashes_.find(name);
-    if (sit == state_hashes_.end() || sit->second != state_sha) {
-      if (absl::Status s = WriteAtomically(internal::Cat(name, kStateSuffix), state); !s.ok()) {
+    // The content this write replaces: what the store last read or wrote (the base of the
+    // credential in memory), unless the file changed outside the store since.
+    bool merged = false;
+    if (auto base = contents_.find(name); it != hashes_.end() && base != contents_.end()) {
+      absl::StatusOr<std::string> theirs = ReadCurrent(path);
+      if (!theirs.ok()) return theirs.status();
+      if (Sha256Hex(*theirs) != it->second) {
+        if (absl::Status s = CheckOutsideVersion(name, *theirs); !s.ok()) return s;
+        internal::AuthFileMerge m = internal::MergeAuthFile(base->second, *theirs, content);
+        if (m.content != *theirs) report = DescribeMerge(m);  // else nothing of the library's to add
+        content = std::move(m.content);
+        sha = Sha256Hex(content);
+        merged = true;
+      }
+    }
+    ++generations_[name];
+    if (merged) {
+      // Written, but not remembered as the store's own: the watcher reads it back as the newer
+      // file it is and brings it into memory (its new tokens, the library's change on top).
+      if (!report.empty()) {
+        if (absl::Status s = WriteAtomically(name, content); !s.ok()) return s;
+      }
+    } else if (it == hashes_.end() || it->second != sha) {
+      // The hash is recorded before the rename, so a watcher reading the new file at once already
+      // sees it as this store's own write.
+      std::optional<std::string> previous;
+      std::optional<std::string> previous_content;
+      if (it != hashes_.end()) previous = it->second;
+      if (auto c = contents_.find(name); c != contents_.end()) previous_content = std::move(c->second);
+      hashes_[name] = sha;
+      contents_[name] = content;
+      if (absl::Status s = WriteAtomically(name, content); !s.ok()) {
+        if (previous) {
+          hashes_[name] = *previous;
+        } else {
+          hashes_.erase(name);
+        }
+        if (previous_content) {
+          contents_[name] = std::move(*previous_content);
+        } else {
+          contents_.erase(name);
+        }
         return s;
       }
-      state_hashes_[name] = state_sha;
+    } else if ((st.st_mode & 07777) != 0600 && ::chmod(path.c_str(), 0600) != 0) {
+      // Later fix E1: an up-to-date file still gets the store's guarantees.
+      return OsError("cannot set the mode of", path, errno);
     }
+    if (options_.save_state) {
+      const std::string state = StateContent(credential, sha);
+      const std::string state_sha = Sha256Hex(state);
+      auto sit = state_hashes_.find(name);
+      if (sit == state_hashes_.end() || sit->second != state_sha) {
+        if (absl::Status s = WriteAtomically(internal::Cat(name, kStateSuffix), state); !s.ok()) {
+          return s;
+        }
+        state_hashes_[name] = state_sha;
+      }
+    }
+  }
+  if (!report.empty()) Report(FileReport::Kind::kWarning, name, report);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FileStore::ReadCurrent(const std::string& path) const {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return OsError("cannot read", path, errno);
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        internal::Cat("file store: ", path, " is not a regular file any more; not replaced"));
+  }
+  std::string text;
+  bool too_large = false;
+  absl::Status s = ReadAll(fd, kMaxFileBytes, &text, &too_large);
+  ::close(fd);
+  if (!s.ok()) return OsError("cannot read", path, EIO);
+  if (too_large) {
+    return absl::FailedPreconditionError(
+        internal::Cat("file store: ", path, " changed outside the store and is larger than 4 MiB; not replaced"));
+  }
+  return text;
+}
+
+absl::Status FileStore::CheckOutsideVersion(const std::string& name, std::string_view theirs) const {
+  // A newer version the store cannot merge into (half written, not a credential) is not
+  // replaced: the write fails and the caller's change with it, and nothing is lost.
+  if (theirs.empty()) {
+    return absl::UnavailableError(internal::Cat(
+        "file store: ", name, " changed outside the store and is empty now (being written?); not replaced"));
+  }
+  absl::StatusOr<std::vector<Credential>> parsed =
+      SynthesizeCredentials(directory_, name, theirs, absl::Now());
+  if (!parsed.ok()) {
+    return absl::UnavailableError(internal::Cat("file store: ", name,
+                                                " changed outside the store and is not a credential file now (",
+                                                internal::ToStd(parsed.status().message()), "); not replaced"));
   }
   return absl::OkStatus();
 }
@@ -484,6 +581,7 @@ absl::Status FileStore::Delete(std::string_view id) {
   const std::string state = internal::Cat(path, kStateSuffix);
   ::unlink(state.c_str());
   hashes_.erase(name);
+  contents_.erase(name);
   state_hashes_.erase(name);
   ++generations_[name];
   return SyncDirectory();
