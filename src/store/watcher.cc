@@ -18,6 +18,7 @@
 
 #include "internal/sha256.h"
 #include "internal/strings.h"
+#include "manager/manager_access.h"
 #include "refresh/refresh_internal.h"
 
 namespace authrouter {
@@ -37,6 +38,25 @@ int PollMillis(absl::Duration d) {
   return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 1, 3'600'000));
 }
 
+using internal::ManagerAccess;
+
+// The watchers whose files (or config) this thread is applying right now: a callback running
+// inside that step (a logger) that calls back into the same watcher is refused, not deadlocked.
+thread_local std::vector<const void*> tl_applying_files;
+thread_local std::vector<const void*> tl_applying_config;
+
+bool Applying(const std::vector<const void*>& stack, const void* impl) {
+  return std::find(stack.begin(), stack.end(), impl) != stack.end();
+}
+
+struct ApplyingScope {
+  ApplyingScope(std::vector<const void*>& stack, const void* impl) : stack_(stack) { stack_.push_back(impl); }
+  ~ApplyingScope() { stack_.pop_back(); }
+  ApplyingScope(const ApplyingScope&) = delete;
+  ApplyingScope& operator=(const ApplyingScope&) = delete;
+  std::vector<const void*>& stack_;
+};
+
 }  // namespace
 
 struct Watcher::Impl {
@@ -45,9 +65,12 @@ struct Watcher::Impl {
   std::string config_dir;   // the directory holding the config file
   std::string config_name;  // its base name
 
-  std::mutex apply_mu;                                    // one applier at a time
+  // Lock order: the Manager's writer turn (ManagerAccess::Serialized), then apply_mu. The config
+  // is applied under config_apply_mu alone (its Manager calls wait for deliveries).
+  std::mutex apply_mu;                                    // one file applier at a time
   std::map<std::string, std::vector<std::string>> ids;    // file -> credential IDs; apply_mu
-  std::string config_digest;                              // last config content seen; apply_mu
+  std::mutex config_apply_mu;                             // one config applier at a time
+  std::string config_digest;                              // last config content seen; config_apply_mu
   mutable std::mutex config_mu;
   Config config;  // config_mu
   std::mutex report_mu;
@@ -56,8 +79,20 @@ struct Watcher::Impl {
 
   std::mutex run_mu;  // Start/Stop
   std::thread thread;
-  int stop_fd = -1;
+  std::atomic<std::thread::id> thread_id{};
+  int stop_fd = -1;  // an eventfd, for the Watcher's lifetime
+  std::atomic<bool> stop_requested{false};
   std::atomic<bool> inotify{false};
+
+  ~Impl() {
+    if (stop_fd >= 0) ::close(stop_fd);
+  }
+
+  void RequestStop() {
+    stop_requested.store(true);
+    const uint64_t one = 1;
+    (void)!::write(stop_fd, &one, sizeof one);
+  }
 
   // Report queues a report; Flush delivers the queue, outside apply_mu, to on_report and the
   // logger (neither runs under a lock of the watcher's).
@@ -219,7 +254,21 @@ struct Watcher::Impl {
     return ids.end();
   }
 
-  // Process applies the current state of one auth file. REQUIRES: apply_mu held.
+  // ProcessOne applies the current state of one auth file as one step against the Manager's own
+  // writes: reading the file and applying it happen within the Manager's writer turn, so a change
+  // the Manager commits (SetDisabled, Remove) lands wholly before or wholly after, never between
+  // the read and the apply. The hooks of the watcher's changes run after the step, outside its
+  // locks.
+  void ProcessOne(const std::string& name, LazyIndex& index, bool recreated = false) {
+    ManagerAccess::Serialized(*options.manager, [&] {
+      ApplyingScope scope(tl_applying_files, this);
+      std::lock_guard<std::mutex> lock(apply_mu);
+      Process(name, index, recreated);
+    });
+  }
+
+  // Process applies the current state of one auth file. REQUIRES: apply_mu held, within the
+  // Manager's writer turn.
   void Process(const std::string& name, LazyIndex& index, bool recreated = false) {
     FileStore& store = *options.store;
     bool adopted = false;  // loaded by Manager::Load, seen by the watcher for the first time
@@ -277,7 +326,7 @@ struct Watcher::Impl {
       store.Reject(name, r.sha256);
       return;
     }
-    if (!store.Remember(name, r.sha256, r.generation)) {
+    if (!store.Remember(name, r.content, r.sha256, r.generation)) {
       return;  // the store wrote the file meanwhile: what was read is older than the Manager's
     }
     std::vector<std::string> now_ids;
@@ -315,9 +364,22 @@ struct Watcher::Impl {
     ids[name] = std::move(now_ids);
   }
 
-  // CheckConfig applies the config file when its content changed. REQUIRES: apply_mu held.
+  // CheckConfig applies the config file when its content changed. A callback of the Manager
+  // skips it while another thread applies a config (it may be waiting for this callback).
   void CheckConfig() {
-    if (options.config_path.empty()) return;
+    if (options.config_path.empty() || Applying(tl_applying_config, this)) return;
+    std::unique_lock<std::mutex> lock(config_apply_mu, std::defer_lock);
+    if (ManagerAccess::InCallback(*options.manager)) {
+      if (!lock.try_lock()) return;
+    } else {
+      lock.lock();
+    }
+    ApplyingScope scope(tl_applying_config, this);
+    CheckConfigLocked();
+  }
+
+  // REQUIRES: config_apply_mu held.
+  void CheckConfigLocked() {
     const int fd = ::open(options.config_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       Report(WatchReport::Kind::kConfigRejected, options.config_path, "",
@@ -358,7 +420,7 @@ struct Watcher::Impl {
     (void)ApplyLocked(*std::move(next));
   }
 
-  // ApplyLocked applies `next` against the configuration in force. REQUIRES: apply_mu held.
+  // ApplyLocked applies `next` against the configuration in force. REQUIRES: config_apply_mu held.
   absl::StatusOr<std::vector<std::string>> ApplyLocked(Config next) {
     Config previous;
     {
@@ -380,7 +442,8 @@ struct Watcher::Impl {
     return changed;
   }
 
-  absl::Status SyncLocked() {
+  // SyncAll looks at every file and the config now, each file in its own step (ProcessOne).
+  absl::Status SyncAll() {
     if (options.store == nullptr) {  // the config file only
       CheckConfig();
       return absl::OkStatus();
@@ -389,9 +452,15 @@ struct Watcher::Impl {
     if (!names.ok()) return names.status();
     LazyIndex index{this, std::nullopt};
     std::set<std::string> all(names->begin(), names->end());
-    for (const auto& [name, list] : ids) all.insert(name);
-    for (const auto& [name, list] : index.Get()) all.insert(name);
-    for (const std::string& name : all) Process(name, index);
+    {
+      std::lock_guard<std::mutex> lock(apply_mu);
+      for (const auto& [name, list] : ids) all.insert(name);
+    }
+    for (const auto& [name, list] : ManagerIndex()) all.insert(name);
+    for (const std::string& name : all) {
+      if (stop_requested.load() && std::this_thread::get_id() == thread_id.load()) break;
+      ProcessOne(name, index);
+    }
     CheckConfig();
     return absl::OkStatus();
   }
@@ -422,7 +491,7 @@ struct Watcher::Impl {
         Flush();
         return true;
       }
-      if (n > 0 && fds[0].revents != 0) return true;
+      if ((n > 0 && fds[0].revents != 0) || stop_requested.load()) return true;
       if (n > 0 && (fds[1].revents & POLLIN) != 0) {
         const ssize_t len = ::read(ino, buf, sizeof buf);
         bool relevant = false;
@@ -450,11 +519,13 @@ struct Watcher::Impl {
       }
       if (pending.empty() && !config_pending && !rescan) continue;
       {
-        std::lock_guard<std::mutex> lock(apply_mu);
         LazyIndex index{this, std::nullopt};
-        for (const std::string& name : pending) Process(name, index, deleted.count(name) != 0);
+        for (const std::string& name : pending) {
+          if (stop_requested.load()) return true;
+          ProcessOne(name, index, deleted.count(name) != 0);
+        }
         if (rescan) {
-          if (absl::Status s = SyncLocked(); !s.ok()) {
+          if (absl::Status s = SyncAll(); !s.ok()) {
             Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
           }
         } else if (config_pending) {
@@ -462,6 +533,7 @@ struct Watcher::Impl {
         }
       }
       Flush();
+      if (stop_requested.load()) return true;
       pending.clear();
       deleted.clear();
       config_pending = rescan = false;
@@ -485,12 +557,9 @@ struct Watcher::Impl {
         Flush();
         return;
       }
-      if (n > 0) return;
-      {
-        std::lock_guard<std::mutex> lock(apply_mu);
-        if (absl::Status s = SyncLocked(); !s.ok()) {
-          Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
-        }
+      if (n > 0 || stop_requested.load()) return;
+      if (absl::Status s = SyncAll(); !s.ok()) {
+        Report(WatchReport::Kind::kError, directory, "", internal::ToStd(s.message()));
       }
       Flush();
     }
@@ -513,6 +582,8 @@ absl::StatusOr<std::unique_ptr<Watcher>> Watcher::Create(WatcherOptions options)
     return absl::InvalidArgumentError("watcher: poll_interval must be > 0 and <= 1h");
   }
   auto impl = std::make_unique<Impl>();
+  impl->stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl->stop_fd < 0) return absl::UnavailableError("watcher: eventfd failed");
   if (options.store != nullptr) impl->directory = options.store->directory();
   if (!options.logger) options.logger = options.manager->logger();
   if (!options.config_path.empty()) {
@@ -527,21 +598,34 @@ absl::StatusOr<std::unique_ptr<Watcher>> Watcher::Create(WatcherOptions options)
 }
 
 absl::Status Watcher::Sync() {
-  absl::Status s;
-  {
-    std::lock_guard<std::mutex> lock(impl_->apply_mu);
-    s = impl_->SyncLocked();
+  Impl& impl = *impl_;
+  if (Applying(tl_applying_files, &impl)) {
+    return absl::FailedPreconditionError(
+        "watcher: Sync called from a callback that runs inside the watcher's own apply step; "
+        "nothing done (the step in progress applies the directory)");
   }
-  impl_->Flush();
+  absl::Status s = impl.SyncAll();
+  impl.Flush();
   return s;
 }
 
 absl::Status Watcher::Start() {
   Impl& impl = *impl_;
+  if (ManagerAccess::InCallback(*impl.options.manager) ||
+      std::this_thread::get_id() == impl.thread_id.load() || Applying(tl_applying_files, &impl) ||
+      Applying(tl_applying_config, &impl)) {
+    return absl::FailedPreconditionError(
+        "watcher: cannot be started from a callback (a hook, store, report or log callback of a "
+        "change in progress); start it after the callback returns");
+  }
   std::lock_guard<std::mutex> run(impl.run_mu);
-  if (impl.thread.joinable()) return absl::FailedPreconditionError("watcher: already running");
-  impl.stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (impl.stop_fd < 0) return absl::UnavailableError("watcher: eventfd failed");
+  if (impl.thread.joinable()) {
+    if (!impl.stop_requested.load()) return absl::FailedPreconditionError("watcher: already running");
+    impl.thread.join();  // stopped from a callback, not joined yet
+  }
+  uint64_t drained = 0;
+  (void)!::read(impl.stop_fd, &drained, sizeof drained);
+  impl.stop_requested.store(false);
   int ino = -1, dir_wd = -1, config_wd = -1;
   if (impl.options.use_inotify) {
     ino = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -560,19 +644,14 @@ absl::Status Watcher::Start() {
   }
   // Anything that changed before the watch existed (its reports are delivered by the thread,
   // not here under run_mu).
-  absl::Status synced;
-  {
-    std::lock_guard<std::mutex> lock(impl.apply_mu);
-    synced = impl.SyncLocked();
-  }
-  if (absl::Status s = synced; !s.ok()) {
+  if (absl::Status s = impl.SyncAll(); !s.ok()) {
     if (ino >= 0) ::close(ino);
-    ::close(impl.stop_fd);
-    impl.stop_fd = -1;
     return s;
   }
   impl.inotify = ino >= 0;
   impl.thread = std::thread([&impl, ino, dir_wd, config_wd] {
+    ManagerAccess::LibraryThread mark(impl.options.manager);
+    impl.thread_id.store(std::this_thread::get_id());
     impl.Flush();
     bool stopped = true;
     if (ino >= 0) {
@@ -580,20 +659,31 @@ absl::Status Watcher::Start() {
       ::close(ino);
       if (!stopped) impl.inotify = false;
     }
-    if (ino < 0 || !stopped) impl.RunPolling();
+    if ((ino < 0 || !stopped) && !impl.stop_requested.load()) impl.RunPolling();
+    impl.Flush();
   });
   return absl::OkStatus();
 }
 
 void Watcher::Stop() {
   Impl& impl = *impl_;
+  // From the watcher's own thread, or from a callback another thread may be waiting for: ask the
+  // thread to end after its current step, without joining it (Start, Stop or the destructor
+  // joins it later, from outside callbacks).
+  if (std::this_thread::get_id() == impl.thread_id.load() ||
+      ManagerAccess::InCallback(*impl.options.manager) || Applying(tl_applying_files, &impl) ||
+      Applying(tl_applying_config, &impl)) {
+    impl.RequestStop();
+    return;
+  }
   std::lock_guard<std::mutex> run(impl.run_mu);
   if (!impl.thread.joinable()) return;
-  const uint64_t one = 1;
-  (void)!::write(impl.stop_fd, &one, sizeof one);
+  impl.RequestStop();
   impl.thread.join();
-  ::close(impl.stop_fd);
-  impl.stop_fd = -1;
+  impl.thread_id.store(std::thread::id());
+  uint64_t drained = 0;
+  (void)!::read(impl.stop_fd, &drained, sizeof drained);
+  impl.stop_requested.store(false);
   impl.inotify = false;
 }
 
@@ -605,12 +695,27 @@ Config Watcher::config() const {
 }
 
 absl::StatusOr<std::vector<std::string>> Watcher::ApplyConfig(const Config& next) {
+  Impl& impl = *impl_;
+  if (Applying(tl_applying_config, &impl)) {
+    return absl::FailedPreconditionError(
+        "watcher: ApplyConfig called from a callback that runs inside a config reload; nothing applied");
+  }
   absl::StatusOr<std::vector<std::string>> changed;
   {
-    std::lock_guard<std::mutex> lock(impl_->apply_mu);
-    changed = impl_->ApplyLocked(next);
+    std::unique_lock<std::mutex> lock(impl.config_apply_mu, std::defer_lock);
+    if (ManagerAccess::InCallback(*impl.options.manager)) {
+      // Another thread applying a config may be waiting for this callback: never wait for it.
+      if (!lock.try_lock()) {
+        return absl::FailedPreconditionError(
+            "watcher: another configuration is being applied; not applied from a callback");
+      }
+    } else {
+      lock.lock();
+    }
+    ApplyingScope scope(tl_applying_config, &impl);
+    changed = impl.ApplyLocked(next);
   }
-  impl_->Flush();
+  impl.Flush();
   return changed;
 }
 
