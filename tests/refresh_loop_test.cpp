@@ -377,11 +377,11 @@ TEST_CASE("A reload of the same account during a refresh keeps the rotated token
   }
 }
 
-TEST_CASE("A hook on a loop thread cannot make the loop join itself", "[refresh]") {
+TEST_CASE("A hook on a loop thread stops the loop without joining itself", "[refresh]") {
   struct Hook : Hooks {
     void OnUpdated(const std::shared_ptr<const Credential>& c) override {
       if (!c->metadata.GetString("access_token")) return;
-      manager->StopRefreshLoop();  // ignored on a loop thread
+      manager->StopRefreshLoop();  // asks the loop to end; joined later, from outside
       RefreshOptions o = manager->GetRefreshOptions();
       o.workers = 7;
       std::lock_guard<std::mutex> lock(mu);
@@ -407,10 +407,13 @@ TEST_CASE("A hook on a loop thread cannot make the loop join itself", "[refresh]
     CHECK(hook->resize.code() == absl::StatusCode::kFailedPrecondition);
     CHECK(hook->restart.code() == absl::StatusCode::kFailedPrecondition);
   }
-  CHECK(f.manager->refresh_loop_running());
+  CHECK_FALSE(f.manager->refresh_loop_running());  // stopping: the hook's stop took effect
   CHECK(f.manager->GetRefreshOptions().workers == 16);  // unchanged
-  f.manager->StopRefreshLoop();
+  f.manager->StopRefreshLoop();  // joins the threads
   CHECK_FALSE(f.manager->refresh_loop_running());
+  REQUIRE(f.manager->StartRefreshLoop().ok());  // and a restart from outside works
+  CHECK(f.manager->refresh_loop_running());
+  f.manager->StopRefreshLoop();
 }
 
 TEST_CASE("A write-back keeps results recorded while the refresh ran", "[refresh]") {

@@ -420,6 +420,17 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
   }
   if (absl::Status s = ValidateRetrySettings(next.retry); !s.ok()) return s;
   std::vector<std::string> changed;
+  // The refresh options first: the one step that can still be refused (from a refresh loop
+  // thread or another callback, when the loop would have to be resized or stopped), before
+  // anything else was applied. Every later step cannot fail.
+  std::vector<std::string> refresh_keys;  // reported in the order of the file's keys, below
+  if (refresh_changed) {
+    if (absl::Status s = manager.SetRefreshOptions(std::move(refresh)); !s.ok()) return s;
+    if (next.refresh_workers != previous.refresh_workers) {
+      refresh_keys.emplace_back("auth-auto-refresh-workers");
+    }
+    if (next.refresh_profiles != previous.refresh_profiles) refresh_keys.emplace_back("refresh-profiles");
+  }
   if (next.strategy != previous.strategy) {
     manager.SetStrategy(next.strategy);
     changed.emplace_back("routing.strategy");
@@ -457,13 +468,7 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
       changed.emplace_back("transient-error-cooldown-seconds");
     }
   }
-  if (refresh_changed) {
-    if (absl::Status s = manager.SetRefreshOptions(std::move(refresh)); !s.ok()) return s;
-    if (next.refresh_workers != previous.refresh_workers) {
-      changed.emplace_back("auth-auto-refresh-workers");
-    }
-    if (next.refresh_profiles != previous.refresh_profiles) changed.emplace_back("refresh-profiles");
-  }
+  changed.insert(changed.end(), refresh_keys.begin(), refresh_keys.end());
   if (next.model_catalog != previous.model_catalog) {
     manager.SetModelCatalog(next.model_catalog);
     if (next.model_catalog.models != previous.model_catalog.models) {

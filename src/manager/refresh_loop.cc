@@ -6,6 +6,7 @@
 #include "authrouter/manager.h"
 #include "internal/strings.h"
 #include "internal/unicode.h"
+#include "manager/manager_access.h"
 #include "manager/manager_impl.h"
 #include "refresh/refresh_internal.h"
 
@@ -21,9 +22,6 @@ std::shared_ptr<Refresher> RefresherFor(const RefreshOptions& o, std::string_vie
   return o.default_refresher;
 }
 
-// The refresh loop's threads mark themselves, so that a callback running on one of them cannot
-// ask the loop to join itself.
-thread_local const void* tl_loop_owner = nullptr;
 
 // IsUnauthorized: the refresh token is dead (later fix D2).
 bool IsUnauthorized(const absl::Status& s) {
@@ -308,6 +306,20 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
 }
 
 absl::Status Manager::StartRefreshLoop() {
+  if (internal::ManagerAccess::InCallback(*this)) {
+    // A callback must not wait for another thread that starts or stops the loop (it may be
+    // joining the thread this callback runs on, or waiting for it to return).
+    std::unique_lock<std::mutex> runner(impl_->refresh.runner_mu, std::try_to_lock);
+    if (!runner.owns_lock()) {
+      return absl::FailedPreconditionError(
+          "the refresh loop is being started or stopped by another thread; not started from a callback");
+    }
+    if (impl_->refresh.running) {
+      return absl::FailedPreconditionError(
+          "the refresh loop cannot be restarted from a callback (it would have to join its threads)");
+    }
+    return StartRefreshLoopLocked();
+  }
   std::lock_guard<std::mutex> runner(impl_->refresh.runner_mu);
   return StartRefreshLoopLocked();
 }
@@ -316,7 +328,7 @@ absl::Status Manager::StartRefreshLoopLocked() {
   Impl& impl = *impl_;
   internal::RefreshState& rs = impl.refresh;
   if (!rs.enabled.load()) return absl::FailedPreconditionError("no refresher is configured");
-  if (tl_loop_owner == &impl) {
+  if (internal::LoopOwner() == &impl) {
     return absl::FailedPreconditionError("the refresh loop cannot be restarted from its own thread");
   }
   StopRefreshLoopLocked();
@@ -328,7 +340,7 @@ absl::Status Manager::StartRefreshLoopLocked() {
   }
   rs.job_capacity = std::max<size_t>(static_cast<size_t>(workers) * 4, 64);
   rs.scheduler_thread = std::thread([this, &impl, &rs] {
-    tl_loop_owner = &impl;
+    internal::LoopOwner() = &impl;
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(rs.mu);
@@ -360,7 +372,7 @@ absl::Status Manager::StartRefreshLoopLocked() {
   });
   for (int i = 0; i < workers; ++i) {
     rs.workers.emplace_back([this, &impl, &rs] {
-      tl_loop_owner = &impl;
+      internal::LoopOwner() = &impl;
       for (;;) {
         std::string id;
         {
@@ -380,7 +392,25 @@ absl::Status Manager::StartRefreshLoopLocked() {
 }
 
 void Manager::StopRefreshLoop() {
-  if (tl_loop_owner == impl_.get()) return;  // a thread cannot join itself (see manager.h)
+  if (internal::ManagerAccess::InCallback(*this)) {
+    // From a callback (a loop thread, a hook, the watcher's thread): ask the loop to end, without
+    // waiting for its threads; the next StartRefreshLoop or StopRefreshLoop outside callbacks
+    // (or the destructor) joins them.
+    internal::RefreshState& rs = impl_->refresh;
+    std::unique_lock<std::mutex> runner(rs.runner_mu, std::try_to_lock);
+    if (!runner.owns_lock() || !rs.running) return;  // being started or stopped already, or idle
+    rs.cancel.store(true);
+    {
+      std::lock_guard<std::mutex> lock(rs.mu);
+      rs.stopping.store(true);
+    }
+    rs.wake.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(rs.jobs_mu);
+    }
+    rs.jobs_cv.notify_all();
+    return;
+  }
   std::lock_guard<std::mutex> runner(impl_->refresh.runner_mu);
   StopRefreshLoopLocked();
 }
@@ -414,7 +444,7 @@ void Manager::StopRefreshLoopLocked() {
 
 bool Manager::refresh_loop_running() const {
   std::lock_guard<std::mutex> runner(impl_->refresh.runner_mu);
-  return impl_->refresh.running;
+  return impl_->refresh.running && !impl_->refresh.stopping.load();
 }
 
 namespace {
@@ -430,13 +460,24 @@ absl::Status Manager::SetRefreshOptions(RefreshOptions options) {
   if (absl::Status s = ValidateRefreshOptions(options); !s.ok()) return s;
   Impl& impl = *impl_;
   internal::RefreshState& rs = impl.refresh;
-  std::lock_guard<std::mutex> runner(rs.runner_mu);
+  const bool in_callback = internal::ManagerAccess::InCallback(*this);
+  // A callback must not wait for a thread that starts or stops the loop (see StartRefreshLoop).
+  std::unique_lock<std::mutex> runner(rs.runner_mu, std::defer_lock);
+  if (in_callback) {
+    if (!runner.try_lock()) {
+      return absl::FailedPreconditionError(
+          "the refresh loop is being started or stopped by another thread; refresh options not "
+          "changed from a callback");
+    }
+  } else {
+    runner.lock();
+  }
   const bool enabled = RefreshEnabled(options);
   bool restart = false;
-  if (tl_loop_owner == &impl && rs.running &&
-      (!enabled || GetWorkersLocked(rs) != options.workers)) {
+  if (in_callback && rs.running && (!enabled || GetWorkersLocked(rs) != options.workers)) {
     return absl::FailedPreconditionError(
-        "the refresh loop cannot be resized or stopped from its own thread");
+        "the refresh loop cannot be resized or stopped from a callback (it would have to join its "
+        "threads); nothing changed");
   }
   // The replaced options are released after the locks: dropping the last reference to a host
   // refresher runs host code (its destroy callback), which may call back into the Manager.
