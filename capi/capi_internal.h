@@ -26,6 +26,7 @@
 #include "authrouter/routing_error.h"
 #include "authrouter/transport.h"
 #include "authrouter/watcher.h"
+#include "manager/manager_access.h"
 
 namespace ar = authrouter;
 
@@ -97,6 +98,14 @@ struct authrouter_manager {
 };
 
 namespace authrouter::capi {
+
+// InLibraryCallback reports whether this thread runs a callback of `m` that another thread may be
+// waiting for (a hook or store call being delivered), or is one of m's threads (refresh loop,
+// watcher): lifecycle calls from there must not block on the lifecycle lock or join.
+inline bool InLibraryCallback(const authrouter_manager* m) {
+  return m->manager != nullptr && (internal::ManagerAccess::InCallback(*m->manager) ||
+                                   internal::ManagerAccess::OnLibraryThread(*m->manager));
+}
 
 // ---- status and errors ---------------------------------------------------------------------
 

@@ -82,7 +82,9 @@ void authrouter_manager_free(authrouter_manager* m) {
 int32_t authrouter_manager_shutdown(authrouter_manager* m) {
   if (m == nullptr) return AUTHROUTER_INVALID_ARGUMENT;
   try {
-    std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
+    // From a callback, another thread holding the lifecycle lock may be joining this thread.
+    std::unique_lock<std::mutex> lifecycle(m->lifecycle_mu, std::defer_lock);
+    if (!InLibraryCallback(m)) lifecycle.lock();
     m->shut_down.store(true);
     if (m->watcher) m->watcher->Stop();
     m->manager->StopRefreshLoop();
@@ -371,6 +373,11 @@ int32_t authrouter_manager_register_models(authrouter_manager* m, const char* id
 int32_t authrouter_manager_start(authrouter_manager* m, authrouter_error** err) {
   if (m == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "manager is NULL");
   return Guard(err, [&] {
+    if (InLibraryCallback(m)) {
+      return Fail(err, AUTHROUTER_FAILED_PRECONDITION,
+                  "authrouter_manager_start cannot be called from a callback of the same manager "
+                  "(it would wait for the threads that run it); call it after the callback returns");
+    }
     std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
     if (int32_t rc = CheckManager(m, err); rc != 0) return rc;  // checked under the lock
     absl::Status s = m->manager->StartRefreshLoop();
@@ -386,7 +393,8 @@ int32_t authrouter_manager_start(authrouter_manager* m, authrouter_error** err) 
 int32_t authrouter_manager_stop(authrouter_manager* m) {
   if (m == nullptr) return AUTHROUTER_INVALID_ARGUMENT;
   try {
-    std::lock_guard<std::mutex> lifecycle(m->lifecycle_mu);
+    std::unique_lock<std::mutex> lifecycle(m->lifecycle_mu, std::defer_lock);
+    if (!InLibraryCallback(m)) lifecycle.lock();  // see authrouter_manager_shutdown
     if (m->shut_down.load()) return AUTHROUTER_SHUT_DOWN;
     if (m->watcher) m->watcher->Stop();
     m->manager->StopRefreshLoop();
