@@ -130,9 +130,9 @@ class FileStore final : public Store {
   // token type, `token`, the expiry and last-refresh spellings) move as one group: when the file
   // brought new ones (a new login), they stay and the library's token change is dropped;
   // otherwise the library's applies. Every other key the library changed takes its value; every
-  // key it did not change keeps the file's. The merge is reported (kWarning, naming the keys)
-  // and not remembered as the store's own write, so the watcher reads the merged file back into
-  // the Manager. A newer version that is empty or not a credential file is not replaced:
+  // key it did not change keeps the file's. The merge is reported (kWarning, naming the keys),
+  // and the watcher reads the merged file back into the Manager (Read reports it changed until
+  // then; a write meanwhile merges again, against the library's own last version). A newer version that is empty or not a credential file is not replaced:
   // UnavailableError, and the caller's change fails with it.
   absl::Status Save(const Credential& credential) override;
 
@@ -192,6 +192,8 @@ class FileStore final : public Store {
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::string> hashes_;        // file -> SHA-256 hex; mu_
   std::unordered_map<std::string, std::string> contents_;      // file -> that content; mu_
+  // file -> the library's last version, while memory has not read back a merge yet; mu_
+  std::unordered_map<std::string, std::string> pending_;
   std::unordered_map<std::string, std::string> state_hashes_;  // file -> state SHA-256; mu_
   std::unordered_map<std::string, uint64_t> generations_;      // file -> write generation; mu_
   std::unordered_set<std::string> mode_warned_;                // files warned about; mu_

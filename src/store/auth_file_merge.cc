@@ -47,17 +47,21 @@ bool IsTokenLifecycleKey(std::string_view key) {
 AuthFileMerge MergeAuthFile(std::string_view base, std::string_view theirs, std::string_view mine) {
   const Members b = Collect(base), t = Collect(theirs), m = Collect(mine);
   AuthFileMerge out;
+  bool tokens_from_file = false;  // the file brought new tokens (a new login)
   for (const std::string& key : t.order) {
-    if (IsTokenLifecycleKey(key) && ValueOf(t, key) != ValueOf(b, key)) out.tokens_from_file = true;
+    if (IsTokenLifecycleKey(key) && ValueOf(t, key) != ValueOf(b, key)) tokens_from_file = true;
   }
   for (const std::string& key : b.order) {
-    if (IsTokenLifecycleKey(key) && !ValueOf(t, key)) out.tokens_from_file = true;  // removed there
+    if (IsTokenLifecycleKey(key) && !ValueOf(t, key)) tokens_from_file = true;  // removed there
   }
   // The value each key ends with (nullopt: absent), and where it came from.
   const auto decide = [&](const std::string& key) -> std::optional<std::string_view> {
     const std::optional<std::string_view> bv = ValueOf(b, key), tv = ValueOf(t, key), mv = ValueOf(m, key);
     if (mv == bv) return tv;                                          // the library left it alone
-    if (IsTokenLifecycleKey(key) && out.tokens_from_file) return tv;  // a new login wins
+    if (IsTokenLifecycleKey(key) && tokens_from_file) {  // a new login wins
+      out.dropped.push_back(key);
+      return tv;
+    }
     out.applied.push_back(key);
     if (tv != bv && tv != mv) out.overridden.push_back(key);
     return mv;

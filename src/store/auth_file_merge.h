@@ -15,7 +15,7 @@ struct AuthFileMerge {
   std::string content;                // the file to write
   std::vector<std::string> applied;   // top-level keys the library's change set (or removed)
   std::vector<std::string> overridden;  // of those, keys the file had changed too
-  bool tokens_from_file = false;      // the file brought new tokens: the library's token change is dropped
+  std::vector<std::string> dropped;   // token keys the library changed, dropped for the file's new login
 };
 
 // IsTokenLifecycleKey reports whether a top-level auth-file key belongs to the login's tokens

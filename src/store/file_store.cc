@@ -104,7 +104,14 @@ std::string StateContent(const Credential& c, std::string_view file_sha256) {
 // DescribeMerge says what a merge into a file changed outside the store did (key names only).
 std::string DescribeMerge(const internal::AuthFileMerge& m) {
   std::string out = "changed outside the store since it was last read; the library's write was merged into it";
-  if (m.tokens_from_file) out += " (the file's new tokens kept)";
+  if (!m.dropped.empty()) {
+    out += " (the file's new tokens kept; dropped the library's ";
+    for (size_t i = 0; i < m.dropped.size(); ++i) {
+      if (i > 0) out += ", ";
+      out += m.dropped[i];
+    }
+    out += ')';
+  }
   if (!m.applied.empty()) {
     out += "; applied: ";
     for (size_t i = 0; i < m.applied.size(); ++i) {
@@ -260,8 +267,10 @@ FileStore::ReadResult FileStore::Read(std::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = hashes_.find(std::string(name));
   auto bad = rejected_.find(std::string(name));
-  r.kind = (it != hashes_.end() && it->second == r.sha256) ||
-                   (bad != rejected_.end() && bad->second == r.sha256)
+  // A file merged into for a write-back (pending_) is changed until the Manager took it in.
+  r.kind = ((it != hashes_.end() && it->second == r.sha256) ||
+            (bad != rejected_.end() && bad->second == r.sha256)) &&
+                   pending_.count(std::string(name)) == 0
                ? ReadResult::Kind::kUnchanged
                : ReadResult::Kind::kChanged;
   if (r.kind == ReadResult::Kind::kUnchanged) r.content.clear();
@@ -280,6 +289,7 @@ bool FileStore::Remember(std::string_view name, std::string_view content, std::s
   if (generations_[key] != generation) return false;  // the store wrote it since: re-read
   hashes_[key] = std::string(sha256);
   contents_[key] = std::string(content);
+  pending_.erase(key);
   rejected_.erase(key);
   return true;
 }
@@ -294,6 +304,7 @@ void FileStore::Forget(std::string_view name) {
   ++generations_[std::string(name)];
   hashes_.erase(std::string(name));
   contents_.erase(std::string(name));
+  pending_.erase(std::string(name));
   rejected_.erase(std::string(name));
   state_hashes_.erase(std::string(name));
   const std::string state = internal::Cat(directory_, "/", name, kStateSuffix);
@@ -366,6 +377,7 @@ absl::StatusOr<std::vector<Credential>> FileStore::ListReporting(std::vector<Sto
       std::lock_guard<std::mutex> lock(mu_);
       hashes_.erase(name);
       contents_.erase(name);
+      pending_.erase(name);
       rejected_.erase(name);
     }
     ReadResult r = Read(name);
@@ -465,16 +477,29 @@ absl::Status FileStore::Save(const Credential& credential) {
       return absl::FailedPreconditionError(
           internal::Cat("file store: ", path, " was deleted outside the store; not re-created"));
     }
-    // The content this write replaces: what the store last read or wrote (the base of the
-    // credential in memory), unless the file changed outside the store since.
-    bool merged = false;
+    // Merge instead of replacing when the file changed outside since the store last read or
+    // wrote it, or when memory has not caught up with an earlier merge yet (pending_): then the
+    // library's change is what it changed since its own last version, not since the disk's.
+    bool merged = false, write_merged = false;
+    auto pending = pending_.find(name);
+    const bool had_pending = pending != pending_.end();
+    std::string previous_pending;
     if (auto base = contents_.find(name); it != hashes_.end() && base != contents_.end()) {
       absl::StatusOr<std::string> theirs = ReadCurrent(path);
       if (!theirs.ok()) return theirs.status();
-      if (Sha256Hex(*theirs) != it->second) {
-        if (absl::Status s = CheckOutsideVersion(name, *theirs); !s.ok()) return s;
-        internal::AuthFileMerge m = internal::MergeAuthFile(base->second, *theirs, content);
-        if (m.content != *theirs) report = DescribeMerge(m);  // else nothing of the library's to add
+      const bool outside = Sha256Hex(*theirs) != it->second;
+      if (outside || had_pending) {
+        if (outside) {
+          if (absl::Status s = CheckOutsideVersion(name, *theirs); !s.ok()) return s;
+        }
+        const std::string& library_base = had_pending ? pending->second : base->second;
+        internal::AuthFileMerge m = internal::MergeAuthFile(library_base, *theirs, content);
+        write_merged = m.content != *theirs;  // else nothing of the library's to add
+        if (outside && (write_merged || !m.dropped.empty())) report = DescribeMerge(m);
+        // Memory now holds the library's version; the disk holds the merge. Until the watcher
+        // reads the merge back (Remember), later writes merge against the library's version.
+        if (had_pending) previous_pending = pending->second;
+        pending_[name] = content;
         content = std::move(m.content);
         sha = Sha256Hex(content);
         merged = true;
@@ -482,11 +507,18 @@ absl::Status FileStore::Save(const Credential& credential) {
     }
     ++generations_[name];
     if (merged) {
-      // Written, but not remembered as the store's own: the watcher reads it back as the newer
-      // file it is and brings it into memory (its new tokens, the library's change on top).
-      if (!report.empty()) {
-        if (absl::Status s = WriteAtomically(name, content); !s.ok()) return s;
+      if (write_merged) {
+        if (absl::Status s = WriteAtomically(name, content); !s.ok()) {
+          if (had_pending) {  // as before this call
+            pending_[name] = std::move(previous_pending);
+          } else {
+            pending_.erase(name);
+          }
+          return s;
+        }
       }
+      hashes_[name] = sha;
+      contents_[name] = content;
     } else if (it == hashes_.end() || it->second != sha) {
       // The hash is recorded before the rename, so a watcher reading the new file at once already
       // sees it as this store's own write.
@@ -582,6 +614,7 @@ absl::Status FileStore::Delete(std::string_view id) {
   ::unlink(state.c_str());
   hashes_.erase(name);
   contents_.erase(name);
+  pending_.erase(name);
   state_hashes_.erase(name);
   ++generations_[name];
   return SyncDirectory();
