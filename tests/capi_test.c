@@ -529,12 +529,26 @@ static void test_pool(void) {
     authrouter_string_free(used);
   }
 
-  /* A failing store callback: the change stands in memory; the call says CALLBACK_FAILED. */
+  /* A failing store callback: the call says CALLBACK_FAILED and the change never happened. */
   store_state.fail_saves = 1;
   CHECK(authrouter_manager_set_disabled(m, "bob.json", 8, true, &err) == AUTHROUTER_CALLBACK_FAILED);
   CHECK(g_store_errors == 1);
   authrouter_error_free(err);
   err = NULL;
+  {
+    static const char kCarol[] =
+        "{\"id\":\"carol.json\",\"provider\":\"claude\",\"metadata\":{\"type\":\"claude\"}}";
+    authrouter_credential *c = NULL;
+    CHECK(authrouter_manager_get(m, &c, "bob.json", 8, NULL) == AUTHROUTER_OK);
+    CHECK(c != NULL && !authrouter_credential_disabled(c)); /* still enabled */
+    authrouter_credential_free(c);
+    c = NULL;
+    CHECK(authrouter_manager_register(m, kCarol, sizeof kCarol - 1, &err) == AUTHROUTER_CALLBACK_FAILED);
+    authrouter_error_free(err);
+    err = NULL;
+    CHECK(authrouter_manager_get(m, &c, "carol.json", 10, NULL) == AUTHROUTER_NOT_FOUND);
+    CHECK(c == NULL);
+  }
   store_state.fail_saves = 0;
 
   /* Hot reload; a rejected config changes nothing. */

@@ -39,6 +39,7 @@ class MemoryStore : public Store {
   absl::Status Delete(std::string_view id) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++deletes;
+    if (fail_delete) return absl::UnavailableError("disk gone");
     files_.erase(std::string(id));
     return absl::OkStatus();
   }
@@ -52,6 +53,7 @@ class MemoryStore : public Store {
   int save_calls = 0;  // attempted saves
   int deletes = 0;
   bool fail_list = false;
+  bool fail_delete = false;
   std::function<bool(const Credential&)> fail_save;
   std::vector<Credential> extra_list;
 
