@@ -4,8 +4,9 @@
 #   2. Debug build with AddressSanitizer + UndefinedBehaviorSanitizer;
 #   3. RelWithDebInfo build with ThreadSanitizer;
 # then builds libauthrouter.so with clang's ASan+UBSan and runs the C ABI test and the C example
-# against it (only those targets, about a minute), and finally fuzzes session-ID extraction for
-# 60 s (clang, libFuzzer, ASan+UBSan).
+# against it (only those targets, about a minute), and finally runs the four libFuzzer targets
+# (session-ID extraction, the config parser, the credential JSON form, auth-file synthesis) for
+# 30 s each, 120 s in all (clang, ASan+UBSan; scripts/fuzz.sh).
 # Each run ends with ctest's summary. Exits non-zero if any build or test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,6 @@ cmake --build build/clang-asan -j "$jobs" --target authrouter_capi_test authrout
 echo "==> [clang-asan-ubsan] test"
 ctest --test-dir build/clang-asan -R '^(capi\.c_test|capi\.first_use|example\.c)$' --no-tests=error --output-on-failure
 
-scripts/fuzz.sh 60
+scripts/fuzz.sh 120
 
 echo "==> all test suites passed"
