@@ -137,6 +137,30 @@ TEST_CASE("Spec 06 §5.2: a multi-project gemini file yields virtual credentials
   CHECK(single->size() == 1);
 }
 
+TEST_CASE("Spec 06 §5.2: projects whose IDs would coincide get distinct IDs (Note fixed)",
+          "[file_store]") {
+  // Upstream maps '/', backslash and space to '_' in the project's ID, so "a/b", "a b" and "a_b"
+  // shared one ID and all but one project were lost. The first keeps the ID; later ones take
+  // "~2", "~3", ... skipping an ID another project has as its own.
+  auto r = SynthesizeCredentials(
+      "/auth", "g.json", R"({"type":"gemini","project_id":"a/b, a_b, a b, a_b~2, c\\d"})", kNow);
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 6);
+  std::vector<std::string> ids, projects;
+  for (size_t i = 1; i < r->size(); ++i) {
+    ids.push_back((*r)[i].id);
+    projects.push_back(std::string((*r)[i].Attribute("gemini_virtual_project")));
+  }
+  CHECK(projects == std::vector<std::string>{"a/b", "a_b", "a b", "a_b~2", "c\\d"});
+  CHECK(ids == std::vector<std::string>{"g.json::a_b", "g.json::a_b~3", "g.json::a_b~4",
+                                        "g.json::a_b~2", "g.json::c_d"});
+  // A file with the same content gives the same IDs.
+  auto again = SynthesizeCredentials(
+      "/auth", "g.json", R"({"type":"gemini","project_id":"a/b, a_b, a b, a_b~2, c\\d"})", kNow);
+  REQUIRE(again.ok());
+  CHECK((*again)[2].id == "g.json::a_b~3");
+}
+
 TEST_CASE("Auth directory and file-name rules (E3, one rule for scans and events)", "[file_store]") {
   CHECK(ResolveAuthDir("", "/home/u").value() == "/home/u/.cli-proxy-api");  // later fix E3
   CHECK(ResolveAuthDir("  ", "/home/u").value() == "/home/u/.cli-proxy-api");

@@ -54,7 +54,9 @@ bool IsAuthFileName(std::string_view name);
 // serves instead of the catalog's, models.h), `excluded_models` (from `excluded_models` /
 // `excluded-models`), `auth_kind`; metadata
 // is the file, verbatim. A gemini-cli file naming several projects in `project_id` yields a
-// disabled primary plus one runtime-only credential per project.
+// disabled primary plus one runtime-only credential per project, with ID
+// `<file_name>::<project>` ('/', '\\' and ' ' in the project as '_'); a project whose ID another
+// project already has takes the first free `~2`, `~3`, ... suffix instead.
 // Returns InvalidArgumentError when the content is not a JSON object with a non-empty string
 // `type`, or does not pass Credential::Validate; the message never quotes the file's values.
 [[nodiscard]] absl::StatusOr<std::vector<Credential>> SynthesizeCredentials(

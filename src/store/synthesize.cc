@@ -288,13 +288,33 @@ absl::StatusOr<std::vector<Credential>> SynthesizeCredentials(std::string_view d
   c.attributes["virtual_children"] = Join(projects, ",");
   const std::optional<bool> disable_cooling = c.metadata.disable_cooling();
   const std::optional<int64_t> request_retry = c.metadata.request_retry();
+  // Each project's ID is "<file>::<project>" with '/', '\\' and ' ' as '_'. Projects that differ
+  // only there ("a/b", "a_b") would share an ID, and one would replace the other (as upstream):
+  // the first keeps the ID, each later one takes the first free "<ID>~2", "<ID>~3", ...
+  std::vector<std::string> ids;
   for (const std::string& project : projects) {
-    Credential v;
     std::string safe = project;
     for (char& ch : safe) {
       if (ch == '/' || ch == '\\' || ch == ' ') ch = '_';
     }
-    v.id = internal::Cat(c.id, "::", safe.empty() ? std::string("project") : safe);
+    ids.push_back(internal::Cat(c.id, "::", safe.empty() ? std::string("project") : safe));
+  }
+  std::set<std::string> taken(ids.begin(), ids.end());
+  std::set<std::string> assigned;
+  for (std::string& id : ids) {
+    if (assigned.insert(id).second) continue;
+    for (size_t n = 2;; ++n) {
+      std::string candidate = internal::Cat(id, "~", n);
+      if (taken.insert(candidate).second) {
+        id = std::move(candidate);
+        break;
+      }
+    }
+  }
+  for (size_t i = 0; i < projects.size(); ++i) {
+    const std::string& project = projects[i];
+    Credential v;
+    v.id = ids[i];
     v.provider = c.provider;
     v.label = internal::Cat(c.label, " [", project, "]");
     v.status = CredentialStatus::kActive;
