@@ -53,6 +53,9 @@ class Store {
 
   // Save stores `credential`, replacing the stored version. It must be atomic: after a crash
   // the store holds either the old or the new version. credential_json.h gives the JSON form.
+  // For a change a caller asked for, Save runs before the change is published: an error here
+  // means the change never happened. Saves run one at a time per Manager, in change order, and
+  // always get the newest version of the credential.
   virtual absl::Status Save(const Credential& credential) = 0;
 
   // Delete removes the stored credential `id`; deleting a missing one is not an error.
@@ -85,8 +88,9 @@ class Hooks {
     (void)result;
     (void)credential;
   }
-  // OnStoreError: the store failed to save or delete credential `id`. The in-memory state
-  // stands; the call that caused the write also returns `error`.
+  // OnStoreError: the store failed to save or delete credential `id`. For a change the caller
+  // asked for (Register, Update, SetDisabled, Remove) nothing changed and the call returns
+  // `error`; for a runtime change (a result, a refresh, models) the in-memory state stands.
   virtual void OnStoreError(std::string_view id, const absl::Status& error) {
     (void)id;
     (void)error;

@@ -215,9 +215,16 @@ class Manager {
   // credential without a provider is stored but never picked; a disabled one is stored and never
   // picked.
   //
-  // With a Store, the credential is then saved (see host.h for what is never saved); a failing
-  // store returns its error, while the registration itself stands. The same holds for every
-  // change below.
+  // With a Store, the change is all-or-nothing, and so is every change below (Update,
+  // SetDisabled, Remove): the store is written first, by the Manager as its only caller at that
+  // moment, and the change is published only when the store accepted it. A refusing store (a
+  // full disk, an ID a FileStore cannot name a file after) returns its error and leaves the
+  // Manager exactly as it was: nothing picked, nothing to lose on restart. See host.h for what
+  // is never saved. Called from a hook or store callback of this Manager, the change cannot be
+  // written at once: it is published, written after the callback returns, and a store error then
+  // reaches Hooks::OnStoreError only. Runtime changes (results, refreshes, model registrations)
+  // are published first and saved after; their store errors reach Hooks::OnStoreError and the
+  // logger, and memory stands.
   [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Register(
       Credential credential, WriteOptions options = {});
 
@@ -387,9 +394,14 @@ class Manager {
 
   // StopRefreshLoop stops the loop and joins its threads. Refreshes the loop started are told to
   // stop (their RefreshContext::cancelled turns true) and are waited for. Idempotent; the
-  // destructor calls it. Called from a refresher or hook running on a loop thread it does
-  // nothing (a thread cannot join itself); StartRefreshLoop and a SetRefreshOptions that would
-  // resize or stop the loop return FailedPreconditionError there.
+  // destructor calls it. Called from a callback (a refresher or hook on a loop thread, or a hook
+  // or store call being delivered on any thread, which other threads may be waiting for), it
+  // asks the loop to end without waiting: refresh_loop_running() turns false at once and the
+  // threads end after their current refresh; the next StartRefreshLoop or StopRefreshLoop from
+  // outside callbacks (or the destructor) joins them. From such a callback, StartRefreshLoop
+  // while the loop runs and a SetRefreshOptions that would resize or stop it return
+  // FailedPreconditionError (they would have to join), and neither ever waits for another
+  // thread starting or stopping the loop.
   void StopRefreshLoop();
 
   // refresh_loop_running reports whether the background loop runs.

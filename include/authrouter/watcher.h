@@ -7,6 +7,12 @@
 // WriteOptions::persist = false, and the FileStore's content hashes make the store's own writes
 // (token refreshes, cooldowns) invisible to it: no feedback loop.
 //
+// Each file is read and applied in one step within the Manager's writer turn (the turn in which
+// the Manager writes its own committed changes), so a SetDisabled or Remove lands wholly before
+// or wholly after it and is never undone by a file version read earlier. The hooks of the
+// watcher's changes run after the step, outside the watcher's locks, and may call back into the
+// watcher and the Manager (Sync, Load, Stop).
+//
 // Linux inotify delivers events; when it is unavailable (or disabled) the directory is polled.
 // Bursts are coalesced: after the first event the watcher waits until the directory has been
 // quiet for `debounce`, then looks at each changed name once. A half-written or invalid file is
@@ -104,7 +110,13 @@ class Watcher {
   absl::Status Sync();
 
   // Start watches in a background thread (after a Sync). Stop stops and joins it; idempotent.
-  // Returns FailedPreconditionError when already running.
+  // Returns FailedPreconditionError when already running, or when called from a callback of a
+  // change in progress (a hook, report or log callback). Stop from the watcher's own thread or
+  // from such a callback asks the thread to end after its current step and returns at once; the
+  // next Start, Stop or the destructor, called from outside callbacks, joins it. Sync from a
+  // callback that runs inside the watcher's own apply step (a logger) returns
+  // FailedPreconditionError instead of deadlocking; ApplyConfig from a callback while another
+  // thread applies a config returns FailedPreconditionError instead of waiting for it.
   absl::Status Start();
   void Stop();
 
