@@ -113,6 +113,13 @@ TEST_CASE("Auth files with a key given twice are rejected with the key's path", 
   CHECK(error(R"({"type":"claude","token":{"access_token":"a","access_token":"b"}})")
             .starts_with("x.json: token.access_token: the key appears twice"));
   CHECK(error(R"({"type":"claude","list":[{},{"k":1,"k":2}]})").starts_with("x.json: list[1].k: "));
+  // At any depth the parser accepts (deeper than 64 levels was not checked).
+  std::string deep = R"({"type":"claude","d":)";
+  for (int i = 0; i < 200; ++i) deep += R"({"n":)";
+  deep += R"({"k":1,"k":2})";
+  for (int i = 0; i < 200; ++i) deep += "}";
+  deep += "}";
+  CHECK(error(deep.c_str()).find(".k: the key appears twice") != std::string::npos);
   // The same key in different objects is fine.
   CHECK(SynthesizeCredentials("/a", "x.json", R"({"type":"claude","a":{"k":1},"b":{"k":2}})",
                               absl::UnixEpoch())

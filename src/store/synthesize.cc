@@ -136,7 +136,8 @@ absl::StatusOr<std::vector<std::string>> OwnModels(object o) {
 // ("disabled", "token.access_token", "headers[\"X\"]"...), or nullopt. JSON allows duplicates and
 // readers disagree on which one wins; a credential file with them is rejected instead.
 std::optional<std::string> DuplicateKey(element e, const std::string& path, int depth = 0) {
-  if (depth > 64) return std::nullopt;  // Metadata::Parse bounds the depth already
+  // Metadata::Parse (simdjson) bounds the depth at 1024 already; this is only a backstop.
+  if (depth > 1100) return std::nullopt;
   object o;
   if (!e.get_object().get(o)) {
     std::set<std::string_view> seen;
