@@ -285,6 +285,14 @@ static void test_errors_and_nulls(void) {
   authrouter_string_free(out);
   CHECK(authrouter_extract_session_id(NULL, 0, "not json", 8, &out, &len, NULL) == AUTHROUTER_OK);
   CHECK(out == NULL && len == 0);
+  {
+    /* Member names compare after unescaping: "user_\u0069d" is "user_id". */
+    static const char kEscaped[] = "{\"metadata\":{\"user_\\u0069d\":\"u1\"}}";
+    CHECK(authrouter_extract_session_id(NULL, 0, kEscaped, sizeof kEscaped - 1, &out, &len, NULL) ==
+          AUTHROUTER_OK);
+    CHECK(out != NULL && strcmp(out, "user:u1") == 0 && len == 7);
+    authrouter_string_free(out);
+  }
   CHECK(authrouter_extract_session_id(NULL, 1, NULL, 0, &out, &len, NULL) == AUTHROUTER_INVALID_ARGUMENT);
   CHECK(authrouter_extract_session_id(&h, 1, NULL, 0, NULL, NULL, NULL) == AUTHROUTER_INVALID_ARGUMENT);
 }

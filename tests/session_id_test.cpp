@@ -259,3 +259,122 @@ TEST_CASE("Note fixed (A4): metadata.user_id is trimmed like every explicit ID",
   CHECK(Extract(R"({"metadata":{"user_id":" user_x_account__session_ab-12 "}})") ==
         Ids{"claude:ab-12", ""});
 }
+
+// ---- member names compare after unescaping ------------------------------------------------------
+
+namespace {
+
+// EscapeNames spells every member name of `body` with \u escapes only ("ab" -> "\u0061\u0062").
+// Values are left as written.
+std::string EscapeNames(std::string_view body) {
+  std::string out;
+  for (size_t i = 0; i < body.size();) {
+    if (body[i] != '"') {
+      out.push_back(body[i++]);
+      continue;
+    }
+    size_t end = i + 1;
+    while (body[end] != '"') end += body[end] == '\\' ? 2 : 1;
+    size_t next = end + 1;
+    while (next < body.size() && body[next] == ' ') ++next;
+    const std::string_view text = body.substr(i + 1, end - i - 1);
+    out.push_back('"');
+    if (next < body.size() && body[next] == ':' && text.find('\\') == std::string_view::npos) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      for (const char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        out += "\\u00";
+        out.push_back(kHex[u >> 4]);
+        out.push_back(kHex[u & 0xF]);
+      }
+    } else {
+      out.append(text);
+    }
+    out.push_back('"');
+    i = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Every body source matches its member names after unescaping them", "[session_id]") {
+  CHECK(EscapeNames(R"({"ab" : "cd","e":{"f":1}})") ==
+        R"({"\u0061\u0062" : "cd","\u0065":{"\u0066":1}})");
+  const std::string_view bodies[] = {
+      // 2. metadata.user_id of Claude Code (legacy suffix and JSON object forms)
+      R"({"metadata":{"user_id":"user_3f22_account__session_ac980658-63bd-4fb3-97ba-8da64cb1e344"}})",
+      R"({"metadata":{"user_id":{"session_id":"abc-1"}}})",
+      // 7. session_id, sessionId
+      R"({"session_id":"s-1"})",
+      R"({"sessionId":"s-2"})",
+      // 8. prompt_cache_key with the conversation fallback (object and string)
+      R"({"prompt_cache_key":"p-1","conversation":{"id":"c-1"}})",
+      R"({"prompt_cache_key":"p-1","conversation":"c-2"})",
+      // 9.-11. conversation.id, metadata.user_id, conversation_id
+      R"({"conversation":{"id":"c-3"}})",
+      R"({"metadata":{"user_id":"u1"}})",
+      R"({"conversation_id":"cid"})",
+      // 12. the message hash: OpenAI/Claude messages, Claude system, Gemini, Responses
+      kE10,
+      R"({"system":[{"type":"text","text":"You are Claude Code"}],"messages":[{"role":"user","content":[{"type":"text","text":"Hello"}]},{"role":"assistant","content":[{"type":"text","text":"Hi!"}]}]})",
+      R"({"system":"S","messages":[{"role":"user","content":"Q"}]})",
+      R"({"systemInstruction":{"parts":[{"text":"You are helpful"}]},"contents":[{"role":"user","parts":[{"text":"Hello Gemini"}]},{"role":"model","parts":[{"text":"Hi!"}]}]})",
+      R"({"contents":[{"role":"user","parts":{"a":{"text":"hello"}}}]})",
+      R"({"instructions":"You are Codex","input":[{"type":"message","role":"developer","content":[{"type":"input_text","text":"sys"}]},{"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]},{"role":"assistant","content":[{"type":"output_text","text":"Hello!"}]}]})",
+  };
+  for (const std::string_view plain : bodies) {
+    const std::string escaped = EscapeNames(plain);
+    INFO(escaped);
+    const Ids want = Extract(plain);
+    REQUIRE_FALSE(want.primary.empty());
+    CHECK(Extract(escaped) == want);
+  }
+}
+
+TEST_CASE("Escaped member names: single escapes, the JSON-encoded user_id, surrogate pairs",
+          "[session_id]") {
+  // One escaped character, in either hex case, and the two-character escapes.
+  CHECK(Extract(R"({"\u006dessages":[{"role":"user","content":"Hello"}]})") ==
+        Extract(R"({"messages":[{"role":"user","content":"Hello"}]})"));
+  CHECK(Extract(R"({"metadata":{"user_\u0069d":"u1"}})") == Ids{"user:u1", ""});
+  CHECK(Extract(R"({"session\u005Fid":"s-1"})") == Ids{"session:s-1", ""});
+  CHECK(Extract(R"({"prompt_cache_key":"p","conv\u0065rsation":{"\u0069d":"c"}})") ==
+        Ids{"pck:p", "conv:c"});
+  // Names in the JSON object a user_id holds.
+  CHECK(Extract(R"({"metadata":{"user_id":"{\"session_\\u0069d\":\"e26d4046\"}"}})") ==
+        Ids{"claude:e26d4046", ""});
+  // A surrogate pair decodes to one character: such a name is no name looked for, and the
+  // members after it still count.
+  CHECK(Extract(R"({"\ud83d\ude00":1,"\ud83d\ude00session_id":"x","conversation_id":"c"})") ==
+        Ids{"conv:c", ""});
+  CHECK(Extract(R"({"messages\ud83d\ude00":[{"role":"user","content":"Hello"}],"session_id":"s"})") ==
+        Ids{"session:s", ""});
+  // The first of duplicate names counts, however each is spelled.
+  CHECK(Extract(R"({"session_id":"first","session\u005fid":"second"})") == Ids{"session:first", ""});
+  CHECK(Extract(R"({"session\u005fid":"first","session_id":"second"})") == Ids{"session:first", ""});
+}
+
+TEST_CASE("A name that unescapes to another name, or has an invalid escape, does not match",
+          "[session_id]") {
+  const std::string_view others[] = {
+      R"({"\u0053ession_id":"x","conversation_id":"c"})",        // "Session_id"
+      R"({"session_id\u0000":"x","conversation_id":"c"})",       // "session_id" plus U+0000
+      R"({"session_i\u0064\u0064":"x","conversation_id":"c"})",  // "session_idd"
+      R"({"session\/id":"x","conversation_id":"c"})",            // "session/id"
+      R"({"session_id\n":"x","conversation_id":"c"})",
+      R"({"\u0073ession_id_and_then_a_much_longer_tail":"x","conversation_id":"c"})",
+      // Invalid escapes: unknown, short \u, lone surrogates.
+      R"({"\session_id":"x","conversation_id":"c"})",
+      R"({"\u073ession_id":"x","conversation_id":"c"})",
+      R"({"\ud800session_id":"x","conversation_id":"c"})",
+      R"({"\udc00session_id":"x","conversation_id":"c"})",
+      R"({"\ud800\u0073ession_id":"x","conversation_id":"c"})",
+  };
+  for (const std::string_view body : others) {
+    INFO(body);
+    CHECK(Extract(body) == Ids{"conv:c", ""});
+  }
+  CHECK(Extract(R"({"metadata":{"user\u005Fid\u0020":"u1"}})") == Ids{});
+  CHECK(Extract(R"({"me\u0074a\u0064ata":{"\user_id":"u1"}})") == Ids{});
+}

@@ -23,6 +23,9 @@
 // Upstream's further sources, execution-session metadata ("execution:") and the derived context
 // identity ("derived:"), have no counterpart: a host that has such an ID passes it as a header.
 //
+// Member names match as JSON defines them, after unescaping: "\u006dessages" is "messages". A
+// name with an invalid escape (an unknown one, a short \u, a lone surrogate) matches none of them.
+//
 // Every explicit ID is validated: one with a control character is skipped, the rest is trimmed,
 // and an empty one or one over 256 bytes is skipped. Header names match case-insensitively.
 // A body that is not a JSON object, not valid UTF-8, nested deeper than 1024 levels or larger than

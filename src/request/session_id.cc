@@ -4,9 +4,11 @@
 // them yields an ID does a second pass (a rewind, without re-indexing) collect the texts for the
 // message hash. Values are rendered as upstream's gjson renders them: strings decoded, integers
 // as written, other numbers in shortest fixed notation, booleans as true/false, objects and arrays
-// as their raw JSON text, null as "". Among duplicate keys the first counts, as in gjson.
+// as their raw JSON text, null as "". Among duplicate keys the first counts, as in gjson. Member
+// names compare after unescaping (MemberName), as in gjson and encoding/json.
 #include "authrouter/session_id.h"
 
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -64,6 +66,158 @@ bool Hex4(std::string_view s, size_t i, uint32_t* v) {
   *v = r;
   return true;
 }
+
+// MemberName is a member name as JSON compares it: after unescaping. A name without a backslash
+// (nearly all of them) is its raw bytes, found without a copy; one with an escape is decoded into
+// a small buffer. Only the names the extractor looks for are ever compared, all short ASCII, so a
+// decoded name longer than the buffer, or one with an invalid escape (an unknown escape, a short
+// \u, a lone surrogate), matches nothing: gjson decodes such a name to something else (it stops
+// at the bad escape) and Go's encoding/json rejects the document.
+class MemberName {
+ public:
+  // `key` points into a document simdjson indexed, so its closing quote exists.
+  explicit MemberName(od::raw_json_string key) {
+    const char* const start = key.raw();
+    if constexpr (std::endian::native != std::endian::little) {
+      const char* end = start;
+      while (*end != '"' && *end != '\\') ++end;
+      if (*end == '"') {
+        name_ = std::string_view(start, static_cast<size_t>(end - start));
+      } else {
+        Decode(start);
+      }
+      return;
+    }
+    // Eight bytes at a time: every load stays inside the document or its padding.
+    constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
+    for (const char* p = start;; p += 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      const uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
+      // The lowest marked byte is the first quote or backslash (exactly; higher ones may be
+      // false alarms).
+      const uint64_t hit =
+          ((quote - kOnes) & ~quote & kHighs) | ((backslash - kOnes) & ~backslash & kHighs);
+      if (hit == 0) continue;
+      const char* const end = p + (std::countr_zero(hit) >> 3);
+      if (*end == '"') {
+        name_ = std::string_view(start, static_cast<size_t>(end - start));
+      } else {
+        Decode(start);
+      }
+      return;
+    }
+  }
+  MemberName(const MemberName&) = delete;
+  MemberName& operator=(const MemberName&) = delete;
+
+  bool operator==(std::string_view name) const { return matchable_ && name_ == name; }
+
+ private:
+  static constexpr size_t kCap = 32;  // longer than every name looked for
+
+  static bool ReadHex4(const char* p, uint32_t* v) {
+    uint32_t r = 0;
+    for (int k = 0; k < 4; ++k) {  // stops at the closing quote, which is no hex digit
+      const char c = p[k];
+      r <<= 4;
+      if (c >= '0' && c <= '9')
+        r |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        r |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        r |= static_cast<uint32_t>(c - 'A' + 10);
+      else
+        return false;
+    }
+    *v = r;
+    return true;
+  }
+
+  [[gnu::noinline, gnu::cold]] void Decode(const char* p) {
+    matchable_ = false;  // until the closing quote is reached
+    size_t n = 0;
+    const auto push = [&](uint32_t cp) {
+      char utf8[4];
+      size_t len = 0;
+      if (cp < 0x80) {
+        utf8[len++] = static_cast<char>(cp);
+      } else if (cp < 0x800) {
+        utf8[len++] = static_cast<char>(0xC0 | (cp >> 6));
+        utf8[len++] = static_cast<char>(0x80 | (cp & 0x3F));
+      } else if (cp < 0x10000) {
+        utf8[len++] = static_cast<char>(0xE0 | (cp >> 12));
+        utf8[len++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        utf8[len++] = static_cast<char>(0x80 | (cp & 0x3F));
+      } else {
+        utf8[len++] = static_cast<char>(0xF0 | (cp >> 18));
+        utf8[len++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        utf8[len++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        utf8[len++] = static_cast<char>(0x80 | (cp & 0x3F));
+      }
+      if (n + len > kCap) return false;
+      std::memcpy(buf_ + n, utf8, len);
+      n += len;
+      return true;
+    };
+    for (; *p != '"'; ++p) {
+      if (*p != '\\') {
+        if (!push(static_cast<unsigned char>(*p))) return;
+        continue;
+      }
+      uint32_t cp = 0;
+      switch (*++p) {
+        case '"':
+          cp = '"';
+          break;
+        case '\\':
+          cp = '\\';
+          break;
+        case '/':
+          cp = '/';
+          break;
+        case 'b':
+          cp = '\b';
+          break;
+        case 'f':
+          cp = '\f';
+          break;
+        case 'n':
+          cp = '\n';
+          break;
+        case 'r':
+          cp = '\r';
+          break;
+        case 't':
+          cp = '\t';
+          break;
+        case 'u': {
+          if (!ReadHex4(p + 1, &cp) || (cp >= 0xDC00 && cp <= 0xDFFF)) return;
+          p += 4;
+          if (cp >= 0xD800 && cp <= 0xDBFF) {
+            uint32_t lo = 0;
+            if (p[1] != '\\' || p[2] != 'u' || !ReadHex4(p + 3, &lo) || lo < 0xDC00 ||
+                lo > 0xDFFF) {
+              return;
+            }
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+          }
+          break;
+        }
+        default:
+          return;  // not a JSON escape
+      }
+      if (!push(cp)) return;
+    }
+    name_ = std::string_view(buf_, n);
+    matchable_ = true;
+  }
+
+  std::string_view name_;
+  bool matchable_ = true;
+  char buf_[kCap];
+};
 
 // UnescapeLenient decodes a JSON string body (without quotes) as gjson does: a lone surrogate
 // or a broken \u escape becomes U+FFFD instead of failing.
@@ -342,9 +496,10 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
   for (auto field : root) {
     od::raw_json_string key;
     if (field.key().get(key)) return false;
+    const MemberName name(key);
     od::value v;
     if (field.value().get(v)) return false;
-    if (key.unsafe_is_equal("metadata") && !ex.user_id_set) {
+    if (name == "metadata" && !ex.user_id_set) {
       // gjson resolves "metadata.user_id" in the first "metadata" that has a user_id.
       od::object meta;
       if (const Shape shape = AsObject(v, &meta); shape != Shape::kMatch) {
@@ -354,18 +509,19 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
       for (auto mf : meta) {
         od::raw_json_string mkey;
         if (mf.key().get(mkey)) return false;
-        if (!mkey.unsafe_is_equal("user_id") || ex.user_id_set) continue;
+        const MemberName mname(mkey);
+        if (mname != "user_id" || ex.user_id_set) continue;
         od::value mv;
         if (mf.value().get(mv) || !Render(mv, &ex.user_id)) return false;
         ex.user_id_set = true;
       }
-    } else if (key.unsafe_is_equal("session_id") && !ex.session_id_set) {
+    } else if (name == "session_id" && !ex.session_id_set) {
       if (!Render(v, &ex.session_id)) return false;
       ex.session_id_set = true;
-    } else if (key.unsafe_is_equal("sessionId") && !ex.session_id_camel_set) {
+    } else if (name == "sessionId" && !ex.session_id_camel_set) {
       if (!Render(v, &ex.session_id_camel)) return false;
       ex.session_id_camel_set = true;
-    } else if (key.unsafe_is_equal("conversation") && !ex.conversation_seen) {
+    } else if (name == "conversation" && !ex.conversation_seen) {
       ex.conversation_seen = true;
       od::json_type t;
       if (v.type().get(t)) return false;
@@ -376,7 +532,8 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
         for (auto cf : conv) {
           od::raw_json_string ckey;
           if (cf.key().get(ckey)) return false;
-          if (!ckey.unsafe_is_equal("id") || id_seen) continue;
+          const MemberName cname(ckey);
+          if (cname != "id" || id_seen) continue;
           id_seen = true;
           od::value cv;
           if (cf.value().get(cv) || !Render(cv, &scratch)) return false;
@@ -392,10 +549,10 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
           ex.conversation_set = true;
         }
       }
-    } else if (key.unsafe_is_equal("prompt_cache_key") && !ex.prompt_cache_key_set) {
+    } else if (name == "prompt_cache_key" && !ex.prompt_cache_key_set) {
       if (!Render(v, &ex.prompt_cache_key)) return false;
       ex.prompt_cache_key_set = true;
-    } else if (key.unsafe_is_equal("conversation_id") && !ex.conversation_id_set) {
+    } else if (name == "conversation_id" && !ex.conversation_id_set) {
       if (!Render(v, &ex.conversation_id)) return false;
       ex.conversation_id_set = true;
     }
@@ -439,7 +596,7 @@ std::string_view SessionIdExtractor::Impl::ClaudeSession() {
           ok = false;
           break;
         }
-        if (!k.unsafe_is_equal("session_id")) continue;
+        if (MemberName(k) != "session_id") continue;
         od::value v;
         if (f.value().get(v) || !Render(v, &scratch2)) {
           ok = false;
@@ -489,13 +646,14 @@ static bool MessageText(od::value v, Text* out, std::string* scratch, std::strin
     for (auto f : po) {
       od::raw_json_string k;
       if (f.key().get(k)) return false;
+      const MemberName kname(k);
       od::value fv;
-      if (k.unsafe_is_equal("type") && !type_seen) {
+      if (kname == "type" && !type_seen) {
         type_seen = true;
         if (f.value().get(fv) || !Render(fv, scratch)) return false;
         type_ok = *scratch == "text" ||
                   (responses_types && (*scratch == "input_text" || *scratch == "output_text"));
-      } else if (k.unsafe_is_equal("text") && !text_seen) {
+      } else if (kname == "text" && !text_seen) {
         text_seen = true;
         if (f.value().get(fv) || !Render(fv, text)) return false;
       }
@@ -524,11 +682,12 @@ bool SessionIdExtractor::Impl::ReadMessages(od::value v) {
     for (auto f : m) {
       od::raw_json_string k;
       if (f.key().get(k)) return false;
+      const MemberName kname(k);
       od::value fv;
-      if (k.unsafe_is_equal("role") && !role_seen) {
+      if (kname == "role" && !role_seen) {
         role_seen = true;
         if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (k.unsafe_is_equal("content") && !content_seen) {
+      } else if (kname == "content" && !content_seen) {
         content_seen = true;
         if (f.value().get(fv) || !MessageText(fv, &text, &scratch, &part_text, false)) {
           return false;
@@ -565,7 +724,8 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
     for (auto f : po) {
       od::raw_json_string k;
       if (f.key().get(k)) return false;
-      if (!k.unsafe_is_equal("text")) continue;
+      const MemberName kname(k);
+      if (kname != "text") continue;
       od::value fv;
       if (f.value().get(fv) || !Render(fv, &scratch)) return false;
       break;  // the first "text" counts
@@ -590,7 +750,8 @@ static bool PartText(od::value pv, Text* out, std::string* scratch, bool* found)
   for (auto f : po) {
     od::raw_json_string k;
     if (f.key().get(k)) return false;
-    if (!k.unsafe_is_equal("text")) continue;
+    const MemberName kname(k);
+    if (kname != "text") continue;
     od::value fv;
     if (f.value().get(fv) || !Render(fv, scratch)) return false;
     break;
@@ -637,7 +798,8 @@ bool SessionIdExtractor::Impl::ReadSystemInstruction(od::value v) {
   for (auto f : o) {
     od::raw_json_string k;
     if (f.key().get(k)) return false;
-    if (!k.unsafe_is_equal("parts")) continue;
+    const MemberName kname(k);
+    if (kname != "parts") continue;
     sysinstr_seen = true;
     od::value pv;
     if (f.value().get(pv)) return false;
@@ -665,11 +827,12 @@ bool SessionIdExtractor::Impl::ReadContents(od::value v) {
     for (auto f : c) {
       od::raw_json_string k;
       if (f.key().get(k)) return false;
+      const MemberName kname(k);
       od::value fv;
-      if (k.unsafe_is_equal("role") && !role_seen) {
+      if (kname == "role" && !role_seen) {
         role_seen = true;
         if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (k.unsafe_is_equal("parts") && !parts_seen) {
+      } else if (kname == "parts" && !parts_seen) {
         parts_seen = true;
         if (f.value().get(fv) || !FirstPartText(fv, &text, &scratch, /*object_parts=*/true)) {
           return false;
@@ -706,14 +869,15 @@ bool SessionIdExtractor::Impl::ReadInput(od::value v) {
     for (auto f : o) {
       od::raw_json_string k;
       if (f.key().get(k)) return false;
+      const MemberName kname(k);
       od::value fv;
-      if (k.unsafe_is_equal("type") && !type_seen) {
+      if (kname == "type" && !type_seen) {
         type_seen = true;
         if (f.value().get(fv) || !Render(fv, &type)) return false;
-      } else if (k.unsafe_is_equal("role") && !role_seen) {
+      } else if (kname == "role" && !role_seen) {
         role_seen = true;
         if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (k.unsafe_is_equal("content") && !content_seen) {
+      } else if (kname == "content" && !content_seen) {
         content_seen = true;
         if (f.value().get(fv) || !MessageText(fv, &text, &scratch, &part_text, true)) {
           return false;
@@ -741,25 +905,26 @@ bool SessionIdExtractor::Impl::SecondPass(od::object root) {
   for (auto field : root) {
     od::raw_json_string key;
     if (field.key().get(key)) return false;
+    const MemberName name(key);
     od::value v;
     if (field.value().get(v)) return false;
     bool ok = true;
-    if (key.unsafe_is_equal("messages") && !messages_seen) {
+    if (name == "messages" && !messages_seen) {
       messages_seen = true;
       ok = ReadMessages(v);
-    } else if (key.unsafe_is_equal("system") && !system_seen) {
+    } else if (name == "system" && !system_seen) {
       system_seen = true;
       ok = ReadSystem(v);
-    } else if (key.unsafe_is_equal("systemInstruction") && !sysinstr_seen) {
+    } else if (name == "systemInstruction" && !sysinstr_seen) {
       ok = ReadSystemInstruction(v);  // sets sysinstr_seen once "parts" resolves
-    } else if (key.unsafe_is_equal("contents") && !contents_seen) {
+    } else if (name == "contents" && !contents_seen) {
       contents_seen = true;
       ok = ReadContents(v);
-    } else if (key.unsafe_is_equal("instructions") && !instructions_seen) {
+    } else if (name == "instructions" && !instructions_seen) {
       instructions_seen = true;
       ok = Render(v, &scratch);
       if (ok && !scratch.empty()) d_instr.Assign(scratch);
-    } else if (key.unsafe_is_equal("input") && !input_seen) {
+    } else if (name == "input" && !input_seen) {
       input_seen = true;
       ok = ReadInput(v);
     }
