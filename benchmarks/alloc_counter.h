@@ -1,5 +1,6 @@
 // Counts heap allocations made by the benchmark process, through a replacement of the global
-// operator new. Benchmarks report `allocs_per_iter` with AllocCounter.
+// operator new and delete. Benchmarks report `allocs_per_iter` with AllocCounter, and memory held
+// with LiveHeapBytes.
 #ifndef AUTHROUTER_BENCHMARKS_ALLOC_COUNTER_H_
 #define AUTHROUTER_BENCHMARKS_ALLOC_COUNTER_H_
 
@@ -11,6 +12,14 @@ namespace authrouter::bench {
 
 // AllocationCount returns the number of operator new calls so far, in all threads.
 uint64_t AllocationCount();
+
+// LiveHeapBytes returns the heap the blocks from operator new still live hold, in all threads:
+// for each block, the allocator's usable size plus its one-word chunk header (glibc malloc's real
+// footprint per block, rounding included).
+int64_t LiveHeapBytes();
+
+// LiveBlocks returns the number of blocks from operator new still live.
+int64_t LiveBlocks();
 
 // AllocCounter measures the allocations made while a benchmark's timing loop runs and reports
 // them as the counter `allocs_per_iter` (averaged over iterations and threads).

@@ -104,3 +104,49 @@ void BM_SessionCache_SetGet(benchmark::State& state) {
 BENCHMARK(BM_SessionCache_SetGet);
 
 }  // namespace
+
+#include "authrouter/clock.h"
+
+namespace {
+
+// The heap one binding holds: the cache filled with N groups of one 256-byte key each (as a
+// session ID of the longest accepted size makes), bound round-robin to 1,000 credentials, measured
+// as the live heap (blocks' usable sizes plus their chunk headers: hash-table slots, nodes, key
+// strings, LRU and expiry records, credential IDs, shared_ptr control blocks) after the fill minus
+// before, divided by N.
+void BM_SessionCache_BytesPerBinding(benchmark::State& state) {
+  constexpr size_t kKeyBytes = 256;
+  const auto n = static_cast<size_t>(state.range(0));
+  std::vector<std::string> credentials;
+  for (int i = 0; i < 1000; ++i) credentials.push_back("claude-user-" + std::to_string(i) + "@example.com.json");
+  std::vector<std::string> keys;
+  keys.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::string key = "claude::session:" + std::to_string(i) + ":";
+    key.resize(kKeyBytes, 'k');
+    keys.push_back(std::move(key));
+  }
+  ar::ManualClock clock;
+  double bytes = 0, blocks = 0;
+  for (auto _ : state) {
+    const int64_t bytes_before = ar::bench::LiveHeapBytes();
+    const int64_t blocks_before = ar::bench::LiveBlocks();
+    auto cache = *ar::SessionCache::Create(
+        {.ttl = absl::Hours(1), .max_entries = n, .sweeper = false, .clock = &clock});
+    for (size_t i = 0; i < n; ++i) cache->Set(keys[i], credentials[i % credentials.size()]);
+    bytes = static_cast<double>(ar::bench::LiveHeapBytes() - bytes_before);
+    blocks = static_cast<double>(ar::bench::LiveBlocks() - blocks_before);
+    if (cache->size() != n) state.SkipWithError("the cache did not keep every binding");
+    state.PauseTiming();
+    cache.reset();
+    state.ResumeTiming();
+  }
+  const double per = bytes / static_cast<double>(n);
+  state.counters["bytes_per_binding"] = per;
+  state.counters["bytes_per_binding_minus_key"] = per - static_cast<double>(kKeyBytes);
+  state.counters["blocks_per_binding"] = blocks / static_cast<double>(n);
+  state.counters["MiB_at_1M_bindings"] = per * 1e6 / (1 << 20);
+}
+BENCHMARK(BM_SessionCache_BytesPerBinding)->Arg(100'000)->Arg(300'000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace
