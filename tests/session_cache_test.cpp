@@ -226,3 +226,60 @@ TEST_CASE("Sweep still finds every expired binding after the TTL shrinks", "[ses
   CHECK(Bound(*c, "short") == "<miss>");
   CHECK(c->ttl() == absl::Minutes(30));
 }
+
+TEST_CASE("A handle names its group's first key and outlives the binding", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  const std::string_view keys[] = {"first", "second"};
+  std::shared_ptr<const std::string> made = c->SetAliases(keys, "a");
+  REQUIRE(made != nullptr);
+  CHECK(*made == "first");
+  std::string id;
+  std::shared_ptr<const std::string> read;
+  REQUIRE(c->GetAndRefresh("second", &id, &read));
+  CHECK(read.get() == made.get());  // the cache's own string: handing it out copies nothing
+  // Without its first key the group's handle is the key that is first now (still bound, so a
+  // Touch with it keeps the conversation).
+  CHECK(c->CompareAndDelete("first", "a"));
+  REQUIRE(c->GetAndRefresh("second", &id, &read));
+  CHECK(*read == "second");
+  CHECK(c->Touch(*read, "a"));
+  c->Invalidate("second");
+  clock.Advance(absl::Seconds(30));
+  CHECK(c->Sweep() == 0);
+  CHECK(*made == "first");  // both handles still read their keys after the bindings went
+  CHECK(*read == "second");
+  CHECK(c->size() == 0);
+}
+
+TEST_CASE("Rebinding merges live groups only, and keys stay bound once", "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  const std::string_view ab[] = {"a", "b"};
+  c->SetAliases(ab, "x");
+  clock.Advance(absl::Seconds(5));
+  const std::string_view cd[] = {"c", "d"};
+  c->SetAliases(cd, "y");
+  const std::string_view bc[] = {"b", "c", "e"};
+  std::shared_ptr<const std::string> h = c->SetAliases(bc, "z");
+  REQUIRE(h != nullptr);
+  CHECK(*h == "b");
+  CHECK(c->size() == 5);
+  for (std::string_view k : {"a", "b", "c", "d", "e"}) CHECK(Bound(*c, k) == "z");
+  // An expired group's other keys are not carried over; its given keys are bound anew.
+  clock.Advance(absl::Seconds(10));
+  const std::string_view f[] = {"f", "a"};
+  c->SetAliases(f, "w");
+  CHECK(c->size() == 2);
+  CHECK(Bound(*c, "a") == "w");
+  CHECK(Bound(*c, "b") == "<miss>");
+  // One credential's groups all go, and its ID can bind again afterwards.
+  c->Set("g", "w");
+  c->Set("h", "v");
+  c->InvalidateCredential("w");
+  CHECK(c->size() == 1);
+  CHECK(Bound(*c, "h") == "v");
+  c->Set("a", "w");
+  CHECK(Bound(*c, "a") == "w");
+  CHECK(c->size() == 2);
+}

@@ -6,10 +6,16 @@
 // A binding expires when now >= its expiry; reading it with GetAndRefresh or Touch restarts its
 // time to live.
 //
-// Memory: one binding costs about 200 bytes plus its key (a hash-map slot and node, the group
-// record, and the list link); a group adds about 90 bytes plus the credential ID. At the default
-// bound of 1,000,000 bindings with 80-byte keys that is roughly 300 MB; size `max_entries` to
-// the traffic. When the bound is reached the groups refreshed longest ago are evicted first.
+// Memory (measured by BM_SessionCache_BytesPerBinding and the session_cache.bytes_per_binding
+// test, glibc malloc, rounding and chunk headers counted): a binding in a group of its own holds
+// about 175 bytes plus its key -- its node with the shared_ptr control block that handles share
+// (80), the key string's block (the key plus 9, rounded up to 16), the group record (64) and its
+// slot in the key set (10 to 21) -- and each further alias of a group about 110 bytes plus its
+// key. A credential ID is stored once however many groups it is bound to. Manager keys are
+// "<provider>::<session ID>::<model>", so at the default bound of 1,000,000 bindings with
+// 256-byte keys that is about 430 MB (410 MiB), and with the longest session IDs (256 bytes,
+// keys near 290 bytes) about 470 MB; size `max_entries` to the traffic. When the bound is
+// reached the groups refreshed longest ago are evicted first.
 //
 // Thread-safety: safe for concurrent use. The optional sweeper thread is joined by Stop() and by
 // the destructor.
@@ -19,14 +25,13 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
-#include <list>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <unordered_map>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -116,22 +121,21 @@ class SessionCache {
   void set_ttl(absl::Duration ttl);
 
  private:
-  struct Group;
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  struct StringEq {
-    using is_transparent = void;
-    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
-  };
-  using GroupList = std::list<Group>;
+  struct Node;   // one key: its string (the handle's target), its group, the group's next key
+  struct Group;  // one alias group: credential, refresh and expiry times, LRU links, its keys
+  struct Cred;   // an interned credential ID, shared by the groups bound to it
+  struct Index;  // the hash sets of keys and of credential IDs
 
   explicit SessionCache(const Options& options);
   bool Lookup(std::string_view key, bool refresh, std::string* credential_id,
               std::shared_ptr<const std::string>* handle);
-  void EraseGroupLocked(GroupList::iterator group);
-  void RefreshLocked(GroupList::iterator group, absl::Time now);
+  Node* FindLocked(std::string_view key) const;
+  Cred* InternLocked(std::string_view credential_id);
+  void ReleaseCredLocked(Cred* cred);
+  void LinkNewestLocked(Group* group);
+  void UnlinkLocked(Group* group);
+  void EraseGroupLocked(Group* group);
+  void RefreshLocked(Group* group, int64_t now);
   void EvictLocked();
   void SweeperLoop();
 
@@ -139,13 +143,14 @@ class SessionCache {
   // After the TTL shrinks, groups in refresh order are no longer in expiry order: until every
   // group was refreshed after the change, Sweep scans all of them. Guarded by mu_.
   bool unordered_ = false;
-  absl::Time ttl_changed_at_ = absl::InfinitePast();
+  int64_t ttl_changed_at_ = INT64_MIN;  // Unix nanoseconds
   const size_t max_entries_;
   const Clock* const clock_;
 
   mutable std::mutex mu_;
-  GroupList groups_;  // oldest refresh first; guarded by mu_
-  std::unordered_map<std::string, GroupList::iterator, StringHash, StringEq> keys_;  // mu_
+  std::unique_ptr<Index> index_;  // guarded by mu_
+  Group* oldest_ = nullptr;       // the LRU list, oldest refresh first; guarded by mu_
+  Group* newest_ = nullptr;       // guarded by mu_
 
   std::mutex stop_mu_;
   std::condition_variable stop_cv_;

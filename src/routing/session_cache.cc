@@ -3,25 +3,85 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <functional>
 
-#include <vector>
-
+#include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "authrouter/values.h"
 
 namespace authrouter {
 inline namespace v0 {
 
+// The layout keeps a binding at one hash-set slot, one node and the key's string, and a group at
+// one record (BM_SessionCache_BytesPerBinding):
+//   - Node holds its key in a std::string, in the block std::make_shared allocates for it: the
+//     handle a caller gets is an aliasing shared_ptr to that string, so handing one out allocates
+//     nothing and the key is stored once. The cache owns a node through its group (head, next).
+//   - The key set holds node pointers and looks up by string_view into the node.
+//   - Group is an intrusive LRU record; times are Unix nanoseconds; the credential ID is interned
+//     (one Cred per credential, counted by its groups), not copied into every group.
+struct SessionCache::Cred {
+  std::string id;
+  size_t groups = 0;  // groups bound to it; it goes with the last one
+};
+
+struct SessionCache::Node {
+  std::string key;
+  Group* group = nullptr;      // nullptr once out of the cache (only a handle holds it then)
+  std::shared_ptr<Node> next;  // the group's next key
+};
+
 struct SessionCache::Group {
-  std::string credential_id;
-  absl::Time refreshed_at;
-  absl::Time expires_at;
-  std::vector<std::string> keys;  // the aliases that point here
-  std::shared_ptr<const std::string> handle;  // the first key, handed to callers
+  Group* older = nullptr;  // LRU links: refreshed before / after this one
+  Group* newer = nullptr;
+  int64_t refreshed_at = 0;  // Unix nanoseconds
+  int64_t expires_at = 0;
+  Cred* cred = nullptr;
+  std::shared_ptr<Node> head;  // its keys; the first is the group's handle
+};
+
+namespace {
+
+int64_t UnixNanos(absl::Time t) { return absl::ToUnixNanos(t); }
+
+int64_t AddSaturating(int64_t a, int64_t b) {
+  int64_t sum;
+  if (__builtin_add_overflow(a, b, &sum)) return b > 0 ? INT64_MAX : INT64_MIN;
+  return sum;
+}
+
+}  // namespace
+
+struct SessionCache::Index {
+  // Hash and Eq let both sets look up by string_view into their elements. std::hash (libstdc++'s
+  // murmur-style string hash mixes every bit) rather than absl::Hash, which would add a shared
+  // library to what libauthrouter.so needs (docs/ABI.md).
+  struct Eq {
+    using is_transparent = void;
+    static std::string_view Of(std::string_view s) { return s; }
+    static std::string_view Of(const Node* node) { return node->key; }
+    static std::string_view Of(const Cred* cred) { return cred->id; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Of(a) == Of(b);
+    }
+  };
+  struct Hash {
+    using is_transparent = void;
+    template <typename T>
+    size_t operator()(const T& v) const {
+      return std::hash<std::string_view>{}(Eq::Of(v));
+    }
+  };
+  absl::flat_hash_set<Node*, Hash, Eq> keys;
+  absl::flat_hash_set<Cred*, Hash, Eq> creds;
 };
 
 absl::StatusOr<std::unique_ptr<SessionCache>> SessionCache::Create(Options options) {
   if (options.ttl <= absl::ZeroDuration() || options.ttl > kMaxSessionAffinityTtl) {
-    return absl::InvalidArgumentError("session cache ttl must be greater than 0 and at most 30 days");
+    return absl::InvalidArgumentError(
+        "session cache ttl must be greater than 0 and at most 30 days");
   }
   if (options.max_entries == 0) {
     return absl::InvalidArgumentError("session cache max_entries must be greater than 0");
@@ -32,14 +92,19 @@ absl::StatusOr<std::unique_ptr<SessionCache>> SessionCache::Create(Options optio
 SessionCache::SessionCache(const Options& options)
     : ttl_nanos_(absl::ToInt64Nanoseconds(options.ttl)),
       max_entries_(options.max_entries),
-      clock_(options.clock != nullptr ? options.clock : &SystemClock::Default()) {
+      clock_(options.clock != nullptr ? options.clock : &SystemClock::Default()),
+      index_(std::make_unique<Index>()) {
   if (options.sweeper) {
     sweeper_ = std::thread([this] { SweeperLoop(); });
     pthread_setname_np(sweeper_.native_handle(), "ar-session-sweep");
   }
 }
 
-SessionCache::~SessionCache() { Stop(); }
+SessionCache::~SessionCache() {
+  Stop();
+  std::lock_guard<std::mutex> lock(mu_);
+  while (oldest_ != nullptr) EraseGroupLocked(oldest_);
+}
 
 void SessionCache::Stop() {
   std::call_once(stop_once_, [this] {
@@ -63,40 +128,81 @@ void SessionCache::SweeperLoop() {
   }
 }
 
-void SessionCache::EraseGroupLocked(GroupList::iterator group) {
-  for (const std::string& key : group->keys) {
-    auto it = keys_.find(key);
-    if (it != keys_.end() && it->second == group) keys_.erase(it);
-  }
-  groups_.erase(group);
+SessionCache::Node* SessionCache::FindLocked(std::string_view key) const {
+  const auto it = index_->keys.find(key);
+  return it == index_->keys.end() ? nullptr : *it;
 }
 
-void SessionCache::RefreshLocked(GroupList::iterator group, absl::Time now) {
+SessionCache::Cred* SessionCache::InternLocked(std::string_view credential_id) {
+  const auto it = index_->creds.find(credential_id);
+  if (it != index_->creds.end()) return *it;
+  auto cred = std::make_unique<Cred>();
+  cred->id.assign(credential_id);
+  index_->creds.insert(cred.get());
+  return cred.release();
+}
+
+void SessionCache::ReleaseCredLocked(Cred* cred) {
+  if (--cred->groups != 0) return;
+  index_->creds.erase(cred);
+  delete cred;
+}
+
+void SessionCache::LinkNewestLocked(Group* group) {
+  group->older = newest_;
+  group->newer = nullptr;
+  (newest_ != nullptr ? newest_->newer : oldest_) = group;
+  newest_ = group;
+}
+
+void SessionCache::UnlinkLocked(Group* group) {
+  (group->older != nullptr ? group->older->newer : oldest_) = group->newer;
+  (group->newer != nullptr ? group->newer->older : newest_) = group->older;
+  group->older = group->newer = nullptr;
+}
+
+void SessionCache::EraseGroupLocked(Group* group) {
+  // Each node leaves the index and the chain; a handle may still hold it, alone.
+  for (std::shared_ptr<Node> node = std::move(group->head); node != nullptr;) {
+    index_->keys.erase(node.get());
+    node->group = nullptr;
+    node = std::move(node->next);
+  }
+  UnlinkLocked(group);
+  ReleaseCredLocked(group->cred);
+  delete group;
+}
+
+void SessionCache::RefreshLocked(Group* group, int64_t now) {
   group->refreshed_at = now;
-  group->expires_at = now + ttl();
-  groups_.splice(groups_.end(), groups_, group);  // newest refresh last
+  group->expires_at = AddSaturating(now, ttl_nanos_.load());
+  if (group != newest_) {  // newest refresh last
+    UnlinkLocked(group);
+    LinkNewestLocked(group);
+  }
 }
 
 void SessionCache::EvictLocked() {
   // The newest group (just written) is never evicted, even if it alone exceeds the bound.
-  while (keys_.size() > max_entries_ && groups_.size() > 1) EraseGroupLocked(groups_.begin());
+  while (index_->keys.size() > max_entries_ && oldest_ != newest_) EraseGroupLocked(oldest_);
 }
 
 bool SessionCache::Lookup(std::string_view key, bool refresh, std::string* credential_id,
                           std::shared_ptr<const std::string>* handle) {
   if (key.empty()) return false;
-  const absl::Time now = clock_->Now();
+  const int64_t now = UnixNanos(clock_->Now());
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = keys_.find(key);
-  if (it == keys_.end()) return false;
-  const GroupList::iterator group = it->second;
+  Node* const node = FindLocked(key);
+  if (node == nullptr) return false;
+  Group* const group = node->group;
   if (now >= group->expires_at) {
     EraseGroupLocked(group);
     return false;
   }
   if (refresh) RefreshLocked(group, now);
-  credential_id->assign(group->credential_id);
-  if (handle != nullptr) *handle = group->handle;
+  credential_id->assign(group->cred->id);
+  if (handle != nullptr)
+    *handle = std::shared_ptr<const std::string>(group->head, &group->head->key);
   return true;
 }
 
@@ -113,88 +219,137 @@ void SessionCache::Set(std::string_view key, std::string_view credential_id) {
   SetAliases(std::span<const std::string_view>(&key, 1), credential_id);
 }
 
-std::shared_ptr<const std::string> SessionCache::SetAliases(
-    std::span<const std::string_view> keys, std::string_view credential_id) {
+std::shared_ptr<const std::string> SessionCache::SetAliases(std::span<const std::string_view> keys,
+                                                            std::string_view credential_id) {
   if (credential_id.empty()) return nullptr;
-  const absl::Time now = clock_->Now();
+  const int64_t now = UnixNanos(clock_->Now());
   std::lock_guard<std::mutex> lock(mu_);
-  Group group;
-  group.credential_id.assign(credential_id);
-  group.refreshed_at = now;
-  group.expires_at = now + ttl();
+  // The new group's keys in order: the given ones, then the aliases of their live groups, which
+  // merge into it (all their aliases follow the rebinding, A5); at most kMaxAliases.
+  struct Member {
+    std::string_view key;
+    Node* node;  // the key's node when it is bound already
+  };
+  absl::InlinedVector<Member, 4> members;
+  const auto listed = [&](std::string_view key) {
+    return std::any_of(members.begin(), members.end(),
+                       [&](const Member& m) { return m.key == key; });
+  };
   for (std::string_view key : keys) {
-    if (key.empty() || group.keys.size() == kMaxAliases) continue;
-    if (std::find(group.keys.begin(), group.keys.end(), key) != group.keys.end()) continue;
-    group.keys.emplace_back(key);
+    if (key.empty() || members.size() == kMaxAliases || listed(key)) continue;
+    members.push_back({key, FindLocked(key)});
   }
-  if (group.keys.empty()) return nullptr;
-  group.handle = std::make_shared<const std::string>(group.keys.front());
-  // The keys' live groups merge into the new one: all their aliases follow the rebinding (A5).
-  for (size_t i = 0; i < group.keys.size(); ++i) {
-    auto it = keys_.find(group.keys[i]);
-    if (it == keys_.end()) continue;
-    const GroupList::iterator old = it->second;
-    if (now < old->expires_at) {
-      for (const std::string& alias : old->keys) {
-        if (group.keys.size() == kMaxAliases) break;
-        if (std::find(group.keys.begin(), group.keys.end(), alias) == group.keys.end()) {
-          group.keys.push_back(alias);
-        }
-      }
+  if (members.empty()) return nullptr;
+  absl::InlinedVector<Group*, 4> old_groups;
+  const size_t given = members.size();
+  for (size_t i = 0; i < given; ++i) {
+    Group* const old = members[i].node != nullptr ? members[i].node->group : nullptr;
+    if (old == nullptr ||
+        std::find(old_groups.begin(), old_groups.end(), old) != old_groups.end()) {
+      continue;
     }
-    EraseGroupLocked(old);
+    old_groups.push_back(old);
+    if (now >= old->expires_at) continue;  // expired: its other aliases are not carried over
+    for (Node* alias = old->head.get(); alias != nullptr; alias = alias->next.get()) {
+      if (members.size() == kMaxAliases) break;
+      if (!listed(alias->key)) members.push_back({alias->key, alias});
+    }
   }
-  groups_.push_back(std::move(group));
-  const GroupList::iterator added = std::prev(groups_.end());
-  for (const std::string& key : added->keys) keys_.insert_or_assign(key, added);
-  std::shared_ptr<const std::string> handle = added->handle;
+  auto* group = new Group();
+  group->cred = InternLocked(credential_id);  // before the old groups release theirs
+  ++group->cred->groups;
+  group->refreshed_at = now;
+  group->expires_at = AddSaturating(now, ttl_nanos_.load());
+  // Take the old groups apart: nodes that move are kept (not reallocated), the rest go.
+  absl::InlinedVector<std::shared_ptr<Node>, 4> kept(members.size());
+  for (Group* old : old_groups) {
+    for (std::shared_ptr<Node> node = std::move(old->head); node != nullptr;) {
+      std::shared_ptr<Node> next = std::move(node->next);
+      const auto m = std::find_if(members.begin(), members.end(),
+                                  [&](const Member& x) { return x.node == node.get(); });
+      if (m != members.end()) {
+        kept[static_cast<size_t>(m - members.begin())] = std::move(node);
+      } else {
+        index_->keys.erase(node.get());
+        node->group = nullptr;
+      }
+      node = std::move(next);
+    }
+    UnlinkLocked(old);
+    ReleaseCredLocked(old->cred);
+    delete old;
+  }
+  std::shared_ptr<Node>* tail = &group->head;
+  for (size_t i = 0; i < members.size(); ++i) {
+    std::shared_ptr<Node> node = std::move(kept[i]);
+    if (node == nullptr) {
+      node = std::make_shared<Node>();
+      node->key.assign(members[i].key);
+      index_->keys.insert(node.get());
+    }
+    node->group = group;
+    *tail = std::move(node);
+    tail = &(*tail)->next;
+  }
+  LinkNewestLocked(group);
+  std::shared_ptr<const std::string> handle(group->head, &group->head->key);
   EvictLocked();
   return handle;
 }
 
 bool SessionCache::Touch(std::string_view key, std::string_view credential_id) {
-  const absl::Time now = clock_->Now();
+  const int64_t now = UnixNanos(clock_->Now());
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = keys_.find(key);
-  if (it == keys_.end() || it->second->credential_id != credential_id) return false;
-  if (now >= it->second->expires_at) {
-    EraseGroupLocked(it->second);
+  Node* const node = FindLocked(key);
+  if (node == nullptr || node->group->cred->id != credential_id) return false;
+  if (now >= node->group->expires_at) {
+    EraseGroupLocked(node->group);
     return false;
   }
-  RefreshLocked(it->second, now);
+  RefreshLocked(node->group, now);
   return true;
 }
 
 bool SessionCache::CompareAndDelete(std::string_view key, std::string_view credential_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = keys_.find(key);
-  if (it == keys_.end() || it->second->credential_id != credential_id) return false;
+  Node* const node = FindLocked(key);
+  if (node == nullptr || node->group->cred->id != credential_id) return false;
   // Only this key goes (A7): the conversation's other aliases keep their binding.
-  const GroupList::iterator group = it->second;
-  keys_.erase(it);
-  std::erase(group->keys, key);
-  if (group->keys.empty()) groups_.erase(group);
+  Group* const group = node->group;
+  std::shared_ptr<Node>* link = &group->head;
+  while (link->get() != node) link = &(*link)->next;
+  std::shared_ptr<Node> removed = std::move(*link);
+  *link = std::move(removed->next);
+  index_->keys.erase(node);
+  node->group = nullptr;
+  if (group->head == nullptr) EraseGroupLocked(group);
   return true;
 }
 
 void SessionCache::Invalidate(std::string_view key) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = keys_.find(key);
-  if (it != keys_.end()) EraseGroupLocked(it->second);
+  if (Node* const node = FindLocked(key); node != nullptr) EraseGroupLocked(node->group);
 }
 
 void SessionCache::InvalidateCredential(std::string_view credential_id) {
   if (credential_id.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto g = groups_.begin(); g != groups_.end();) {
-    auto next = std::next(g);
-    if (g->credential_id == credential_id) EraseGroupLocked(g);
+  const auto it = index_->creds.find(credential_id);
+  if (it == index_->creds.end()) return;
+  Cred* const cred = *it;
+  for (Group* g = oldest_; g != nullptr;) {
+    Group* const next = g->newer;
+    if (g->cred == cred) {
+      const bool last = cred->groups == 1;  // erasing it frees cred
+      EraseGroupLocked(g);
+      if (last) break;
+    }
     g = next;
   }
 }
 
 void SessionCache::set_ttl(absl::Duration ttl) {
-  const absl::Time now = clock_->Now();
+  const int64_t now = UnixNanos(clock_->Now());
   std::lock_guard<std::mutex> lock(mu_);
   if (ttl < this->ttl()) {
     unordered_ = true;
@@ -205,25 +360,23 @@ void SessionCache::set_ttl(absl::Duration ttl) {
 }
 
 size_t SessionCache::Sweep() {
-  const absl::Time now = clock_->Now();
+  const int64_t now = UnixNanos(clock_->Now());
   std::lock_guard<std::mutex> lock(mu_);
-  const size_t before = keys_.size();
-  if (unordered_ && (groups_.empty() || groups_.front().refreshed_at > ttl_changed_at_)) {
+  const size_t before = index_->keys.size();
+  if (unordered_ && (oldest_ == nullptr || oldest_->refreshed_at > ttl_changed_at_)) {
     unordered_ = false;  // every group now carries the current ttl
   }
   if (unordered_) {
-    for (auto g = groups_.begin(); g != groups_.end();) {
-      auto next = std::next(g);
+    for (Group* g = oldest_; g != nullptr;) {
+      Group* const next = g->newer;
       if (now >= g->expires_at) EraseGroupLocked(g);
       g = next;
     }
   } else {
     // Groups are in refresh order and share one ttl, so the expired ones lead.
-    while (!groups_.empty() && now >= groups_.front().expires_at) {
-      EraseGroupLocked(groups_.begin());
-    }
+    while (oldest_ != nullptr && now >= oldest_->expires_at) EraseGroupLocked(oldest_);
   }
-  return before - keys_.size();
+  return before - index_->keys.size();
 }
 
 SessionAffinityConfig ResolveSessionAffinityConfig(bool session_affinity,
@@ -240,7 +393,7 @@ SessionAffinityConfig ResolveSessionAffinityConfig(bool session_affinity,
 
 size_t SessionCache::size() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return keys_.size();
+  return index_->keys.size();
 }
 
 }  // namespace v0
