@@ -280,3 +280,97 @@ TEST_CASE("Config: reloads during live picks (TSan)", "[config][stress]") {
 
 }  // namespace
 }  // namespace authrouter
+
+namespace authrouter {
+namespace {
+
+std::string PickSession(testing::ManagerFixture& f, std::string_view session) {
+  static constexpr std::string_view kClaude = "claude";
+  const HttpHeader headers[] = {{"X-Session-ID", session}};
+  PickRequest r;
+  r.providers = {&kClaude, 1};
+  r.model = "m";
+  r.headers = headers;
+  return testing::ManagerFixture::Describe(f.manager->Pick(r));
+}
+
+TEST_CASE("Config: routing.session-affinity-max-entries bounds the bindings", "[config]") {
+  CHECK(Parse("{}").session_affinity_max_entries == 1'000'000);
+  CHECK(Parse(R"({"routing":{"session-affinity-max-entries":5000}})").session_affinity_max_entries ==
+        5000);
+  CHECK(Parse(R"({"routing":{"session-affinity-max-entries":1e8}})").session_affinity_max_entries ==
+        100'000'000);
+  for (const char* bad : {"0", "-1", "1.5", "\"1000\"", "true", "100000001", "1e30",
+                          "18446744073709551615"}) {
+    const std::string json =
+        std::string(R"({"routing":{"session-affinity-max-entries":)") + bad + "}}";
+    INFO(json);
+    CHECK(Error(json).starts_with("routing.session-affinity-max-entries: "));
+  }
+  CHECK(Error(R"({"routing":{"session-affinity-max-entries":0}})") ==
+        "routing.session-affinity-max-entries: must be an integer between 1 and 100000000");
+
+  Config base = Parse(R"({"routing":{"session-affinity":true,"session-affinity-max-entries":10}})");
+  ManagerOptions mo;
+  REQUIRE(ApplyToOptions(base, mo).ok());
+  CHECK(mo.session_affinity_max_entries == 10);
+  testing::ManagerFixture f(mo);
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  CHECK(PickSession(f, "conv-1") == "a");
+  CHECK(PickSession(f, "conv-2") == "b");
+  CHECK(PickSession(f, "conv-3") == "a");
+
+  // Out of range: refused before anything is applied.
+  Config broken = base;
+  broken.session_affinity_max_entries = 0;
+  broken.strategy = RoutingStrategy::kFillFirst;
+  CHECK(absl::IsInvalidArgument(ApplyConfig(*f.manager, base, broken).status()));
+  CHECK(f.manager->strategy() == RoutingStrategy::kRoundRobin);
+
+  // Hot reload to 1: only the newest conversation keeps its binding.
+  Config next = Parse(R"({"routing":{"session-affinity":true,"session-affinity-max-entries":1}})");
+  auto changed = ApplyConfig(*f.manager, base, next);
+  REQUIRE(changed.ok());
+  CHECK(*changed == std::vector<std::string>{"routing.session-affinity-max-entries"});
+  CHECK(PickSession(f, "conv-3") == "a");  // still bound
+  CHECK(PickSession(f, "conv-1") == "b");  // evicted: the rotation's next (bound, it was a)
+
+  // Affinity turned off and on again starts with the bound in force.
+  Config off = next;
+  off.session_affinity = false;
+  REQUIRE(ApplyConfig(*f.manager, next, off).ok());
+  REQUIRE(ApplyConfig(*f.manager, off, next).ok());
+  CHECK(PickSession(f, "conv-4") == "a");
+  CHECK(PickSession(f, "conv-5") == "b");
+  CHECK(PickSession(f, "conv-6") == "a");
+  CHECK(PickSession(f, "conv-4") == "b");  // evicted (bound, it was a)
+}
+
+TEST_CASE("Manager: the session binding bound is checked", "[config]") {
+  CHECK(absl::IsInvalidArgument(Manager::Create({.session_affinity_max_entries = 0}).status()));
+  CHECK(absl::IsInvalidArgument(
+      Manager::Create({.session_affinity_max_entries = kMaxSessionAffinityEntries + 1}).status()));
+  testing::ManagerFixture f;
+  CHECK(absl::IsInvalidArgument(f.manager->SetSessionAffinityMaxEntries(0)));
+  CHECK(absl::IsInvalidArgument(
+      f.manager->SetSessionAffinityMaxEntries(kMaxSessionAffinityEntries + 1)));
+  CHECK(f.manager->SetSessionAffinityMaxEntries(kMaxSessionAffinityEntries).ok());
+}
+
+TEST_CASE("SessionCache: set_max_entries evicts the groups refreshed longest ago", "[config]") {
+  ManualClock clock;
+  auto c = *SessionCache::Create({.max_entries = 10, .sweeper = false, .clock = &clock});
+  for (const char* k : {"k1", "k2", "k3", "k4"}) c->Set(k, "a");
+  std::string id;
+  CHECK(c->GetAndRefresh("k1", &id));  // now the newest
+  c->set_max_entries(2);
+  CHECK(c->max_entries() == 2);
+  CHECK(c->size() == 2);
+  CHECK(c->Get("k1", &id));
+  CHECK(c->Get("k4", &id));
+  CHECK_FALSE(c->Get("k2", &id));
+}
+
+}  // namespace
+}  // namespace authrouter

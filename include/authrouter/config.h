@@ -4,7 +4,7 @@
 //   {
 //     "auth-dir": "~/.cli-proxy-api",
 //     "routing": {"strategy": "round-robin", "session-affinity": true,
-//                 "session-affinity-ttl": "1h"},
+//                 "session-affinity-ttl": "1h", "session-affinity-max-entries": 1000000},
 //     "request-retry": 3, "max-retry-credentials": 0, "max-retry-interval": 30,
 //     "disable-cooling": false, "transient-error-cooldown-seconds": 0,
 //     "auth-auto-refresh-workers": 16,
@@ -49,6 +49,9 @@ struct Config {
   bool session_affinity = false;
   // `routing.session-affinity-ttl`: a duration ("30m", "1h"); default 1 h.
   absl::Duration session_affinity_ttl = absl::Hours(1);
+  // `routing.session-affinity-max-entries`: the most bindings kept, 1..100,000,000; default
+  // 1,000,000 (about 175 bytes plus the key each, session_cache.h).
+  size_t session_affinity_max_entries = 1'000'000;
   // `request-retry` (0..100; negative means 0), `max-retry-credentials` (negative means 0),
   // `max-retry-interval` (seconds, 0..3600).
   RetrySettings retry{};
@@ -106,7 +109,8 @@ std::string DescribeUnknownKey(std::string_view path);
 // ApplyConfig applies `next` to a running Manager, changing only what differs from `previous`
 // (hot reload): the model catalog (Manager::SetModelCatalog: cooldowns of models still served
 // stay), the strategy (rotations within each provider kept), session affinity (bindings
-// kept when it stays on and only the TTL changed), retry settings (for new requests; no cooldown
+// kept when it stays on and only the TTL changed; a lower max-entries evicts the groups refreshed
+// longest ago), retry settings (for new requests; no cooldown
 // touched), cooling settings (for new results), refresh workers (the runner resizes) and refresh
 // profiles (a provider with a refresher the host registered keeps it; profiles fill in the
 // rest). Everything that can fail is checked first: an error means nothing was applied.

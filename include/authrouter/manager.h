@@ -73,7 +73,8 @@ struct ManagerOptions {
   bool session_affinity = false;
   // How long a binding lives without use. REQUIRES: > 0 and <= 30 days. Default: 1 h.
   absl::Duration session_affinity_ttl = absl::Hours(1);
-  // The most bindings kept (oldest evicted first). REQUIRES: > 0. Default: 1,000,000.
+  // The most bindings kept (oldest evicted first); each holds about 175 bytes plus its key
+  // (session_cache.h). REQUIRES: > 0 and <= kMaxSessionAffinityEntries. Default: 1,000,000.
   size_t session_affinity_max_entries = 1'000'000;
 
   // --- execution (Manager::Execute) ---
@@ -350,6 +351,11 @@ class Manager {
   // changing only the TTL keeps every binding. Returns InvalidArgumentError for a TTL out of
   // range.
   [[nodiscard]] absl::Status SetSessionAffinity(bool enabled, absl::Duration ttl);
+
+  // SetSessionAffinityMaxEntries changes the most bindings kept (hot reload), now if affinity is
+  // on (a lower bound evicts the groups refreshed longest ago at once) and for every cache it
+  // turns on later. Returns InvalidArgumentError for 0 or more than kMaxSessionAffinityEntries.
+  [[nodiscard]] absl::Status SetSessionAffinityMaxEntries(size_t max_entries);
 
   // SetSelector installs a host selector (nullptr restores the built-in strategy).
   void SetSelector(std::shared_ptr<Selector> selector);

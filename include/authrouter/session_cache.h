@@ -14,8 +14,9 @@
 // key. A credential ID is stored once however many groups it is bound to. Manager keys are
 // "<provider>::<session ID>::<model>", so at the default bound of 1,000,000 bindings with
 // 256-byte keys that is about 430 MB (410 MiB), and with the longest session IDs (256 bytes,
-// keys near 290 bytes) about 470 MB; size `max_entries` to the traffic. When the bound is
-// reached the groups refreshed longest ago are evicted first.
+// keys near 290 bytes) about 470 MB; size `max_entries` (ManagerOptions::
+// session_affinity_max_entries, config routing.session-affinity-max-entries) to the traffic. When
+// the bound is reached the groups refreshed longest ago are evicted first.
 //
 // Thread-safety: safe for concurrent use. The optional sweeper thread is joined by Stop() and by
 // the destructor.
@@ -42,6 +43,10 @@ inline namespace v0 {
 
 // kMaxSessionAffinityTtl is the longest binding TTL accepted anywhere (options, config files).
 inline constexpr absl::Duration kMaxSessionAffinityTtl = absl::Hours(24 * 30);
+
+// kMaxSessionAffinityEntries is the largest binding bound the Manager, config files and the C
+// ABI accept (100,000,000 bindings: over 40 GB, see Memory above).
+inline constexpr size_t kMaxSessionAffinityEntries = 100'000'000;
 
 class SessionCache {
  public:
@@ -120,6 +125,12 @@ class SessionCache {
   // that keeps affinity on keeps every binding). REQUIRES: as Options::ttl.
   void set_ttl(absl::Duration ttl);
 
+  size_t max_entries() const;
+
+  // set_max_entries changes the bound; a lower one evicts the groups refreshed longest ago now,
+  // down to it (the newest group stays). REQUIRES: > 0.
+  void set_max_entries(size_t max_entries);
+
  private:
   struct Node;   // one key: its string (the handle's target), its group, the group's next key
   struct Group;  // one alias group: credential, refresh and expiry times, LRU links, its keys
@@ -144,10 +155,10 @@ class SessionCache {
   // group was refreshed after the change, Sweep scans all of them. Guarded by mu_.
   bool unordered_ = false;
   int64_t ttl_changed_at_ = INT64_MIN;  // Unix nanoseconds
-  const size_t max_entries_;
   const Clock* const clock_;
 
   mutable std::mutex mu_;
+  size_t max_entries_;            // guarded by mu_
   std::unique_ptr<Index> index_;  // guarded by mu_
   Group* oldest_ = nullptr;       // the LRU list, oldest refresh first; guarded by mu_
   Group* newest_ = nullptr;       // guarded by mu_

@@ -133,6 +133,7 @@ constexpr std::string_view kKnownKeys[] = {
     "routing.session-affinity",
     "routing.claude-code-session-affinity",
     "routing.session-affinity-ttl",
+    "routing.session-affinity-max-entries",
     "request-retry",
     "max-retry-credentials",
     "max-retry-interval",
@@ -272,6 +273,13 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
           }
           ttl_raw = *s;
           ttl_set = true;
+        } else if (r.key == "session-affinity-max-entries") {
+          absl::StatusOr<int64_t> n = GetInt(r.value, path);
+          if (!n.ok()) return n.status();
+          if (*n < 1 || static_cast<uint64_t>(*n) > kMaxSessionAffinityEntries) {
+            return Bad(path, "must be an integer between 1 and 100000000");
+          }
+          c.session_affinity_max_entries = static_cast<size_t>(*n);
         } else {
           c.warnings.push_back(path);
         }
@@ -386,6 +394,7 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   options.strategy = config.strategy;
   options.session_affinity = config.session_affinity;
   options.session_affinity_ttl = config.session_affinity_ttl;
+  options.session_affinity_max_entries = config.session_affinity_max_entries;
   options.request_retry = config.retry.request_retry;
   options.max_retry_credentials = config.retry.max_retry_credentials;
   options.max_retry_interval = config.retry.max_retry_interval;
@@ -418,6 +427,10 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
                                 next.session_affinity_ttl > kMaxSessionAffinityTtl)) {
     return absl::InvalidArgumentError("routing.session-affinity-ttl: out of range");
   }
+  if (next.session_affinity_max_entries == 0 ||
+      next.session_affinity_max_entries > kMaxSessionAffinityEntries) {
+    return absl::InvalidArgumentError("routing.session-affinity-max-entries: out of range");
+  }
   if (absl::Status s = ValidateRetrySettings(next.retry); !s.ok()) return s;
   std::vector<std::string> changed;
   // The refresh options first: the one step that can still be refused (from a refresh loop
@@ -435,6 +448,13 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
     manager.SetStrategy(next.strategy);
     changed.emplace_back("routing.strategy");
   }
+  if (next.session_affinity_max_entries != previous.session_affinity_max_entries) {
+    // Before affinity turns on, so a new cache starts with the new bound.
+    if (absl::Status s = manager.SetSessionAffinityMaxEntries(next.session_affinity_max_entries);
+        !s.ok()) {
+      return s;
+    }
+  }
   if (next.session_affinity != previous.session_affinity ||
       next.session_affinity_ttl != previous.session_affinity_ttl) {
     if (absl::Status s = manager.SetSessionAffinity(next.session_affinity, next.session_affinity_ttl);
@@ -447,6 +467,9 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
     if (next.session_affinity_ttl != previous.session_affinity_ttl) {
       changed.emplace_back("routing.session-affinity-ttl");
     }
+  }
+  if (next.session_affinity_max_entries != previous.session_affinity_max_entries) {
+    changed.emplace_back("routing.session-affinity-max-entries");
   }
   if (next.retry != previous.retry) {
     if (absl::Status s = manager.SetRetrySettings(next.retry); !s.ok()) return s;

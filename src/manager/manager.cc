@@ -270,8 +270,10 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   const RetrySettings retry{options.request_retry, options.max_retry_credentials,
                             options.max_retry_interval};
   if (absl::Status s = ValidateRetrySettings(retry); !s.ok()) return s;
-  if (options.session_affinity_max_entries == 0) {
-    return absl::InvalidArgumentError("session_affinity_max_entries must be greater than 0");
+  if (options.session_affinity_max_entries == 0 ||
+      options.session_affinity_max_entries > kMaxSessionAffinityEntries) {
+    return absl::InvalidArgumentError(
+        "session_affinity_max_entries must be between 1 and 100000000");
   }
   if (absl::Status s = ValidateRefreshOptions(options.refresh); !s.ok()) return s;
   auto impl = std::make_unique<Impl>();
@@ -809,6 +811,23 @@ absl::Status Manager::SetSessionAffinity(bool enabled, absl::Duration ttl) {
     impl_->affinity.store(impl_->sessions != nullptr, std::memory_order_release);
   }
   if (old) old->Stop();  // once, outside the lock; in-flight picks may still hold it
+  return absl::OkStatus();
+}
+
+absl::Status Manager::SetSessionAffinityMaxEntries(size_t max_entries) {
+  if (max_entries == 0 || max_entries > kMaxSessionAffinityEntries) {
+    return absl::InvalidArgumentError(
+        "session affinity max entries must be between 1 and 100000000");
+  }
+  std::lock_guard<std::mutex> serial(impl_->session_bound_mu);
+  std::shared_ptr<SessionCache> sessions;
+  {
+    std::unique_lock lock(impl_->mu);
+    impl_->session_max_entries = max_entries;
+    sessions = impl_->sessions;
+  }
+  // Outside the lock: shrinking may evict many groups, and picks need not wait for that.
+  if (sessions) sessions->set_max_entries(max_entries);
   return absl::OkStatus();
 }
 

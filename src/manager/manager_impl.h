@@ -122,7 +122,8 @@ struct Manager::Impl {
   std::shared_ptr<SessionCache> sessions;  // non-null while affinity is on; guarded by mu
   std::atomic<bool> affinity{false};       // mirrors sessions != nullptr (a cheap first check)
   std::atomic<bool> selector_set{false};   // mirrors selector != nullptr
-  size_t session_max_entries = 1'000'000;
+  size_t session_max_entries = 1'000'000;  // guarded by mu
+  std::mutex session_bound_mu;  // serialises SetSessionAffinityMaxEntries (applied outside mu)
   // Incarnations: a number per live credential, new on Register and Load, kept by Update. A
   // refresh writes back only into the incarnation it started from.
   internal::StringMap<uint64_t> incarnations;  // guarded by mu

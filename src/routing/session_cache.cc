@@ -91,8 +91,8 @@ absl::StatusOr<std::unique_ptr<SessionCache>> SessionCache::Create(Options optio
 
 SessionCache::SessionCache(const Options& options)
     : ttl_nanos_(absl::ToInt64Nanoseconds(options.ttl)),
-      max_entries_(options.max_entries),
       clock_(options.clock != nullptr ? options.clock : &SystemClock::Default()),
+      max_entries_(options.max_entries),
       index_(std::make_unique<Index>()) {
   if (options.sweeper) {
     sweeper_ = std::thread([this] { SweeperLoop(); });
@@ -357,6 +357,17 @@ void SessionCache::set_ttl(absl::Duration ttl) {
   }
   ttl_nanos_.store(absl::ToInt64Nanoseconds(ttl));
   stop_cv_.notify_all();  // the sweeper re-reads its period
+}
+
+size_t SessionCache::max_entries() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return max_entries_;
+}
+
+void SessionCache::set_max_entries(size_t max_entries) {
+  std::lock_guard<std::mutex> lock(mu_);
+  max_entries_ = max_entries;
+  EvictLocked();
 }
 
 size_t SessionCache::Sweep() {
