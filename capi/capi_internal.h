@@ -76,6 +76,7 @@ struct authrouter_options {
   std::map<std::string, std::shared_ptr<ar::Refresher>, std::less<>> refreshers;
   std::shared_ptr<ar::Refresher> default_refresher;
   std::shared_ptr<ar::Logger> logger;
+  size_t session_affinity_max_entries = 0;  // set_session_affinity_max_entries; 0: the config's
   std::string config_path;    // load_config_file: watched by the manager
   std::string config_sha256;  // of the text config_path held when read
 };

@@ -29,6 +29,9 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
     m->config = o->config;
     ar::ManagerOptions mo;
     if (absl::Status s = ar::ApplyToOptions(o->config, mo, o->transport); !s.ok()) return Fail(err, s);
+    if (o->session_affinity_max_entries != 0) {
+      mo.session_affinity_max_entries = o->session_affinity_max_entries;
+    }
     for (const auto& [provider, refresher] : o->refreshers) mo.refresh.refreshers[provider] = refresher;
     if (o->default_refresher) mo.refresh.default_refresher = o->default_refresher;
     mo.clock = m->clock.get();

@@ -171,4 +171,16 @@ int32_t authrouter_options_add_refresher(authrouter_options* o, const char* prov
   });
 }
 
+int32_t authrouter_options_set_session_affinity_max_entries(authrouter_options* o,
+                                                            uint64_t max_entries,
+                                                            authrouter_error** err) {
+  if (o == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options is NULL");
+  if (max_entries == 0 || max_entries > ar::kMaxSessionAffinityEntries) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
+                "session affinity max entries must be between 1 and 100000000");
+  }
+  o->session_affinity_max_entries = static_cast<size_t>(max_entries);
+  return Ok(err);
+}
+
 }  // extern "C"

@@ -584,12 +584,104 @@ static void test_pool(void) {
   while (store_state.count > 0) free(store_state.json[--store_state.count]);
 }
 
+/* pick_conversation picks for conversation `conv` and copies the credential ID into out. */
+static void pick_conversation(authrouter_manager *m, const char *conv, char *out, size_t cap) {
+  authrouter_pick_request req;
+  authrouter_string providers[1];
+  authrouter_header session;
+  authrouter_pick_result *pick = NULL;
+  const char *id;
+  authrouter_pick_request_init(&req);
+  providers[0] = Str("claude");
+  req.providers = providers;
+  req.provider_count = 1;
+  req.model = Str("claude-sonnet-4-5");
+  session.name = Str("X-Session-ID");
+  session.value = Str(conv);
+  req.headers = &session;
+  req.header_count = 1;
+  out[0] = '\0';
+  CHECK(authrouter_manager_pick(m, &pick, &req, NULL) == AUTHROUTER_OK);
+  if (pick == NULL) return;
+  id = authrouter_credential_id(authrouter_pick_result_credential(pick), NULL);
+  CHECK(strlen(id) < cap);
+  strncpy(out, id, cap - 1);
+  out[cap - 1] = '\0';
+  authrouter_pick_result_free(pick);
+}
+
+/* With a bound of one binding, conversation 1 loses its binding to conversations 2 and 3 and
+ * continues on whichever credential the rotation gives; with the default bound it stays. */
+static void test_session_affinity_max_entries(void) {
+  static const char config[] = "{\"routing\":{\"session-affinity\":true}}";
+  static const char bad_config[] =
+      "{\"routing\":{\"session-affinity-max-entries\":0}}";
+  authrouter_string models[1];
+  authrouter_error *err = NULL;
+  int bounded;
+  models[0] = Str("claude-sonnet-4-5");
+
+  {
+    authrouter_options *opts = NULL;
+    CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_options_set_session_affinity_max_entries(NULL, 5, NULL) ==
+          AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(authrouter_options_set_session_affinity_max_entries(opts, 0, &err) ==
+          AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(authrouter_error_message(err, NULL), "max entries") != NULL);
+    authrouter_error_free(err);
+    err = NULL;
+    CHECK(authrouter_options_set_session_affinity_max_entries(opts, 100000001, NULL) ==
+          AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(authrouter_options_set_session_affinity_max_entries(opts, 100000000, NULL) ==
+          AUTHROUTER_OK);
+    CHECK(authrouter_options_apply_config(opts, bad_config, sizeof bad_config - 1, &err) ==
+          AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(authrouter_error_message(err, NULL),
+                                "routing.session-affinity-max-entries") != NULL);
+    authrouter_error_free(err);
+    err = NULL;
+    authrouter_options_free(opts);
+  }
+
+  for (bounded = 0; bounded <= 1; ++bounded) {
+    authrouter_options *opts = NULL;
+    authrouter_manager *m = NULL;
+    char first[64], second[64], third[64], again[64];
+    CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_options_apply_config(opts, config, sizeof config - 1, NULL) == AUTHROUTER_OK);
+    if (bounded) {
+      CHECK(authrouter_options_set_session_affinity_max_entries(opts, 1, NULL) == AUTHROUTER_OK);
+    }
+    CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+    authrouter_options_free(opts);
+    CHECK(authrouter_manager_register(m, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_manager_register(m, kBob, sizeof kBob - 1, NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_manager_register_models(m, "alice.json", 10, models, 1, NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_manager_register_models(m, "bob.json", 8, models, 1, NULL) == AUTHROUTER_OK);
+    pick_conversation(m, "conv-1", first, sizeof first);
+    pick_conversation(m, "conv-2", second, sizeof second);
+    pick_conversation(m, "conv-3", third, sizeof third);
+    pick_conversation(m, "conv-1", again, sizeof again);
+    CHECK(strcmp(first, second) != 0);  /* round-robin over the two */
+    CHECK(strcmp(first, third) == 0);
+    if (bounded) {
+      CHECK(strcmp(again, second) == 0); /* unbound: the rotation's next */
+    } else {
+      CHECK(strcmp(again, first) == 0);  /* still bound */
+    }
+    CHECK(authrouter_manager_shutdown(m) == AUTHROUTER_OK);
+    authrouter_manager_free(m);
+  }
+}
+
 int main(void) {
   CHECK(authrouter_version_number() == AUTHROUTER_VERSION_NUMBER);
   CHECK(strcmp(authrouter_version_string(), AUTHROUTER_VERSION_STRING) == 0);
   test_errors_and_nulls();
   test_pool();
   test_selector_and_ownership();
+  test_session_affinity_max_entries();
   if (failures != 0) {
     fprintf(stderr, "capi_test: %d failures\n", failures);
     return 1;

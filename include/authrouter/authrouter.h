@@ -386,6 +386,15 @@ AUTHROUTER_API int32_t authrouter_options_add_refresher(authrouter_options *opti
                                                         const authrouter_refresher *refresher,
                                                         authrouter_error **err);
 
+/* set_session_affinity_max_entries bounds the session bindings kept (1..100000000; oldest
+ * conversations dropped first), overriding the configuration's
+ * routing.session-affinity-max-entries when the manager is created; a later reload that changes
+ * that key applies the configuration's value. Each binding holds about 175 bytes plus its key
+ * (provider, session ID and model; up to about 290 bytes): about 430 MB at the default
+ * 1000000 with 256-byte keys. Returns INVALID_ARGUMENT for 0 or a larger bound. */
+AUTHROUTER_API int32_t authrouter_options_set_session_affinity_max_entries(
+    authrouter_options *options, uint64_t max_entries, authrouter_error **err);
+
 /* ---- the manager -------------------------------------------------------------------------- */
 
 /* authrouter_manager is the credential pool. Safe for concurrent use from any number of threads
