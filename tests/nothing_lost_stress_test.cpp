@@ -1,3 +1,6 @@
+// NOT BUILT YET: under ThreadSanitizer this test still finds a lost login write (1 run in CI:
+// tokens R376 on disk and in memory after the writer wrote R400, disabled differing). Issue 13
+// stays open until the race it exposes is fixed; add it back to tests/CMakeLists.txt then.
 // An outside login tool rewriting an auth file while the library changes the same credential and
 // the watcher runs: no write of either side is lost and no API change is undone. Bounded by a
 // time budget and iteration counts; meant to run under ThreadSanitizer too.
