@@ -399,16 +399,7 @@ void Manager::StopRefreshLoop() {
     internal::RefreshState& rs = impl_->refresh;
     std::unique_lock<std::mutex> runner(rs.runner_mu, std::try_to_lock);
     if (!runner.owns_lock() || !rs.running) return;  // being started or stopped already, or idle
-    rs.cancel.store(true);
-    {
-      std::lock_guard<std::mutex> lock(rs.mu);
-      rs.stopping.store(true);
-    }
-    rs.wake.notify_all();
-    {
-      std::lock_guard<std::mutex> lock(rs.jobs_mu);
-    }
-    rs.jobs_cv.notify_all();
+    rs.RequestStop();
     return;
   }
   std::lock_guard<std::mutex> runner(impl_->refresh.runner_mu);
@@ -418,16 +409,7 @@ void Manager::StopRefreshLoop() {
 void Manager::StopRefreshLoopLocked() {
   internal::RefreshState& rs = impl_->refresh;
   if (!rs.running) return;
-  rs.cancel.store(true);
-  {
-    std::lock_guard<std::mutex> lock(rs.mu);
-    rs.stopping.store(true);
-  }
-  rs.wake.notify_all();
-  {
-    std::lock_guard<std::mutex> lock(rs.jobs_mu);
-  }
-  rs.jobs_cv.notify_all();
+  rs.RequestStop();
   if (rs.scheduler_thread.joinable()) rs.scheduler_thread.join();
   for (std::thread& t : rs.workers) t.join();
   rs.workers.clear();

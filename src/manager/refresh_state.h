@@ -61,6 +61,21 @@ struct RefreshState {
   std::deque<std::string> jobs;  // guarded by jobs_mu
   size_t job_capacity = 64;
 
+  // RequestStop tells the loop's threads to end (and running refreshes to cancel) and wakes
+  // them; it does not wait. REQUIRES: runner_mu held; mu and jobs_mu not held by this thread.
+  void RequestStop() {
+    cancel.store(true);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stopping.store(true);
+    }
+    wake.notify_all();
+    {
+      std::lock_guard<std::mutex> lock(jobs_mu);  // a worker between its check and its wait
+    }
+    jobs_cv.notify_all();
+  }
+
   // MarkDirty queues `id` for re-evaluation. REQUIRES: mu not held by this thread.
   void MarkDirty(std::string_view id) {
     if (!enabled.load(std::memory_order_relaxed)) return;
