@@ -217,6 +217,140 @@ TEST_CASE("A token write-back racing a new login drops its tokens, not the login
   }
 }
 
+// ---- Edit: read-modify-write against the record as it is -------------------------------------
+
+// WithNote is the credential's metadata with "note" set (the metadata here is written without
+// spaces and ends in '}').
+Metadata WithNote(const Credential& c, const std::string& note) {
+  std::string json(c.metadata.json());
+  if (const size_t at = json.find(R"(,"note":")"); at != std::string::npos) {
+    json.erase(at, json.find('"', at + 9) + 1 - at);
+  }
+  json.insert(json.size() - 1, R"(,"note":")" + note + "\"");
+  return *Metadata::Parse(json);
+}
+
+TEST_CASE("Edit keeps the tokens of a login the watcher applied after the caller's Get",
+          "[nothing-lost][edit]") {
+  DirFixture f;
+  f.dir.Write("a.json", kLogin1);
+  f.Sync();
+  const std::shared_ptr<const Credential> read_before = f.manager->Get("a.json");
+  f.dir.Write("a.json", kLogin2);  // a re-login, applied by the watcher
+  f.Sync();
+  REQUIRE(f.Field("a.json", "refresh_token") == "R2");
+
+  SECTION("Edit changes the record as it is now") {
+    auto r = f.manager->Edit("a.json", [](Credential& c) {
+      c.metadata = WithNote(c, "team-a");
+      return absl::OkStatus();
+    });
+    REQUIRE(r.ok());
+    CHECK(f.Field("a.json", "refresh_token") == "R2");
+    CHECK(f.Field("a.json", "note") == "team-a");
+    const std::string disk = f.dir.Read("a.json");
+    CHECK(disk.find(R"("refresh_token":"R2")") != std::string::npos);
+    CHECK(disk.find(R"("note":"team-a")") != std::string::npos);
+  }
+  SECTION("Update writes the record it is given, older tokens included (what Edit avoids)") {
+    Credential next = *read_before;
+    next.metadata = WithNote(next, "team-a");
+    REQUIRE(f.manager->Update(next).ok());
+    CHECK(f.Field("a.json", "refresh_token") == "R1");
+  }
+}
+
+TEST_CASE("A refused Edit changes nothing and says why", "[nothing-lost][edit]") {
+  auto store = std::make_shared<testing::MemoryStore>();
+  testing::ManagerFixture f({.store = store});
+  REQUIRE(f.manager->Register(FileCredential("a")).ok());
+  const std::shared_ptr<const Credential> before = f.manager->Get("a");
+  const int saves = store->saves;
+  absl::StatusOr<std::shared_ptr<const Credential>> r;
+
+  SECTION("unknown ID") {
+    r = f.manager->Edit("zz", [](Credential&) { return absl::OkStatus(); });
+    CHECK(absl::IsNotFound(r.status()));
+  }
+  SECTION("no function") {
+    r = f.manager->Edit("a", nullptr);
+    CHECK(absl::IsInvalidArgument(r.status()));
+  }
+  SECTION("the function's error") {
+    r = f.manager->Edit("a", [](Credential& c) {
+      c.label = "half";
+      return absl::FailedPreconditionError("not now");
+    });
+    CHECK(r.status() == absl::FailedPreconditionError("not now"));
+  }
+  SECTION("the function throws") {
+    r = f.manager->Edit("a", [](Credential& c) -> absl::Status {
+      c.label = "half";
+      throw std::runtime_error("boom");
+    });
+    CHECK(absl::IsInternal(r.status()));
+    CHECK(std::string(r.status().message()).find("threw") != std::string::npos);
+  }
+  SECTION("another ID") {
+    r = f.manager->Edit("a", [](Credential& c) {
+      c.id = "b";
+      return absl::OkStatus();
+    });
+    CHECK(absl::IsInvalidArgument(r.status()));
+    CHECK(f.manager->Get("b") == nullptr);
+  }
+  SECTION("an invalid record") {
+    r = f.manager->Edit("a", [](Credential& c) {
+      c.label = "\xff";
+      return absl::OkStatus();
+    });
+    CHECK(absl::IsInvalidArgument(r.status()));
+  }
+  SECTION("the store refuses") {
+    store->fail_save = [](const Credential&) { return true; };
+    r = f.manager->Edit("a", [](Credential& c) {
+      c.label = "new";
+      return absl::OkStatus();
+    });
+    CHECK(absl::IsUnavailable(r.status()));
+  }
+  CHECK(f.manager->Get("a") == before);  // the very same snapshot
+  CHECK(store->saves == saves);
+}
+
+TEST_CASE("Edit commits like Update: saved, runtime state kept, persist=false not saved",
+          "[nothing-lost][edit]") {
+  auto store = std::make_shared<testing::MemoryStore>();
+  testing::ManagerFixture f({.store = store});
+  REQUIRE(f.manager->Register(FileCredential("a")).ok());
+  f.manager->RegisterModels("a", {"m"});
+  Result failure;
+  failure.credential_id = "a";
+  failure.model = "m";
+  failure.http_status = 429;
+  failure.retry_after = absl::Seconds(60);
+  REQUIRE(f.manager->MarkResult(failure).ok());
+  const size_t models_before = f.manager->Get("a")->model_states.size();
+  REQUIRE(models_before == 1);
+  const int saves = store->saves;
+  auto r = f.manager->Edit("a", [](Credential& c) {
+    c.label = "edited";
+    return absl::OkStatus();
+  });
+  REQUIRE(r.ok());
+  CHECK((*r)->label == "edited");
+  CHECK((*r)->model_states.size() == models_before);  // the cooldown stands
+  CHECK(store->saves == saves + 1);
+  REQUIRE(f.manager->Edit("a", [](Credential& c) {
+                         c.label = "memory only";
+                         return absl::OkStatus();
+                       },
+                       WriteOptions{.persist = false})
+              .ok());
+  CHECK(f.manager->Get("a")->label == "memory only");
+  CHECK(store->saves == saves + 1);
+}
+
 TEST_CASE("A newer file that is not a credential is never replaced and the change fails whole",
           "[nothing-lost][file-store]") {
   DirFixture f;

@@ -22,6 +22,7 @@
 #define AUTHROUTER_MANAGER_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -236,6 +237,25 @@ class Manager {
   // NotFoundError when the ID is unknown, InvalidArgumentError as Register.
   [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Update(
       Credential credential, WriteOptions options = {});
+
+  // Update writes the record it is given as a whole: a record read with Get and then changed
+  // puts back whatever it held when it was read, over a change made meanwhile (the watcher
+  // applying a re-login's new tokens, a refresh). To change some fields of the current record,
+  // use Edit.
+  //
+  // Edit changes a credential read-modify-write without losing a change made meanwhile: `edit`
+  // gets a copy of the record as it is when the change is committed and changes what it means
+  // to change (metadata members, attributes, priority, ...); the result is committed as Update
+  // commits it (written to the store first, all-or-nothing). `edit` returning an error, or
+  // throwing, changes nothing and Edit returns that error (InternalError for an exception).
+  // `edit` runs under the Manager's lock and may run twice (again on a newer record when a
+  // result or refresh changed it while the store was written), so it must be a function of its
+  // argument only and must not call this Manager. Returns NotFoundError when the ID is unknown,
+  // InvalidArgumentError when the edited record is invalid or has another ID.
+  using EditFn = std::function<absl::Status(Credential& credential)>;
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const Credential>> Edit(std::string_view id,
+                                                                      const EditFn& edit,
+                                                                      WriteOptions options = {});
 
   // SetDisabled disables (status "disabled") or re-enables (status "active") a credential.
   // Disabling releases its session bindings. Returns NotFoundError when the ID is unknown.

@@ -421,6 +421,33 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential cre
       });
 }
 
+absl::StatusOr<std::shared_ptr<const Credential>> Manager::Edit(std::string_view id,
+                                                                const EditFn& edit,
+                                                                WriteOptions options) {
+  if (!edit) return absl::InvalidArgumentError("Edit: no edit function");
+  const std::string key(id);
+  return impl_->Commit(
+      key, Event::Kind::kUpdated, options.persist,
+      [&](const Credential* current) -> absl::StatusOr<std::optional<Credential>> {
+        if (current == nullptr) return CredentialNotFound(key);
+        Credential next = *current;
+        absl::Status s;
+        try {
+          s = edit(next);
+        } catch (...) {
+          return absl::InternalError(internal::Cat("Edit of ", key, ": the edit function threw an exception"));
+        }
+        if (!s.ok()) return s;
+        if (next.id != key) {
+          return absl::InvalidArgumentError(internal::Cat("Edit of ", key, ": the edit changed the credential's ID"));
+        }
+        if (absl::Status v = next.Validate(); !v.ok()) return v;
+        CanonicalizeModelStates(next);
+        next.EnsureIndex();
+        return std::optional<Credential>(std::move(next));
+      });
+}
+
 absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
   const absl::Time now = impl_->clock->Now();
   return impl_
