@@ -125,4 +125,40 @@ std::string SetMembers(std::string_view object,
   return out;
 }
 
+std::string MergePatch(std::string_view target, std::string_view patch) {
+  const size_t p = SkipWs(patch, 0);
+  if (p >= patch.size() || patch[p] != '{') return std::string(patch.substr(p, EndOfValue(patch, p) - p));
+  std::vector<JsonMember> members;
+  ForEachMember(patch, [&](const JsonMember& m) { members.push_back(m); });
+  std::vector<bool> used(members.size(), false);
+  std::string out = "{";
+  auto comma = [&] {
+    if (out.size() > 1) out += ',';
+  };
+  const size_t t = SkipWs(target, 0);
+  const bool target_object = t < target.size() && target[t] == '{';
+  if (target_object) {
+    ForEachMember(target, [&](const JsonMember& m) {
+      for (size_t i = 0; i < members.size(); ++i) {
+        if (members[i].key != m.key) continue;
+        used[i] = true;
+        if (members[i].value != "null") {
+          comma();
+          Append(&out, m.raw_key, ":", MergePatch(m.value, members[i].value));
+        }
+        return;
+      }
+      comma();
+      Append(&out, m.raw_key, ":", m.value);
+    });
+  }
+  for (size_t i = 0; i < members.size(); ++i) {
+    if (used[i] || members[i].value == "null") continue;
+    comma();
+    Append(&out, members[i].raw_key, ":", MergePatch("{}", members[i].value));
+  }
+  out += '}';
+  return out;
+}
+
 }  // namespace authrouter::internal

@@ -33,6 +33,13 @@ void ForEachElement(std::string_view array, const std::function<void(std::string
 std::string SetMembers(std::string_view object,
                        const std::vector<std::pair<std::string, std::string>>& set);
 
+// MergePatch returns `target` with the JSON merge patch `patch` applied (RFC 7386): a patch that
+// is not an object replaces the target; otherwise each member of the patch set to null removes
+// that member, an object merges into the member recursively, and any other value replaces it.
+// Members the patch does not name are copied byte for byte, in place. REQUIRES: both are valid
+// JSON, and `patch` has no duplicate keys in one object.
+std::string MergePatch(std::string_view target, std::string_view patch);
+
 }  // namespace authrouter::internal
 
 #endif  // AUTHROUTER_INTERNAL_JSON_OBJECT_H_

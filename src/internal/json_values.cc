@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "internal/strings.h"
@@ -110,6 +112,35 @@ absl::StatusOr<int64_t> WeightFromJson(simdjson::dom::element e) {
       return absl::InvalidArgumentError("weight must be an integer");
   }
 }
+
+namespace {
+
+std::optional<std::string> DuplicateKeyAt(simdjson::dom::element e, const std::string& path, int depth) {
+  // simdjson bounds the depth at 1024 already; this is only a backstop.
+  if (depth > 1100) return std::nullopt;
+  simdjson::dom::object o;
+  if (!e.get_object().get(o)) {
+    std::set<std::string_view> seen;
+    for (auto field : o) {
+      const std::string here = path.empty() ? std::string(field.key) : Cat(path, ".", field.key);
+      if (!seen.insert(field.key).second) return here;
+      if (auto nested = DuplicateKeyAt(field.value, here, depth + 1)) return nested;
+    }
+    return std::nullopt;
+  }
+  simdjson::dom::array a;
+  if (!e.get_array().get(a)) {
+    size_t i = 0;
+    for (simdjson::dom::element item : a) {
+      if (auto nested = DuplicateKeyAt(item, Cat(path, "[", i++, "]"), depth + 1)) return nested;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> DuplicateKeyPath(simdjson::dom::element e) { return DuplicateKeyAt(e, "", 0); }
 
 }  // namespace internal
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -31,6 +32,12 @@ absl::Duration PositiveDurationFromJson(simdjson::dom::element e);
 
 // WeightFromJson parses a `weight` value (credentialweight.ParseValue upstream).
 absl::StatusOr<int64_t> WeightFromJson(simdjson::dom::element e);
+
+// DuplicateKeyPath returns the path of the first key that appears twice in one object of `e`
+// ("disabled", "token.access_token", "headers.X", "list[2].k"), or nullopt. JSON allows
+// duplicates and readers disagree on which one wins; credential files and record patches with
+// them are rejected instead.
+std::optional<std::string> DuplicateKeyPath(simdjson::dom::element e);
 
 }  // namespace authrouter::internal
 

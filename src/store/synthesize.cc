@@ -132,32 +132,6 @@ absl::StatusOr<std::vector<std::string>> OwnModels(object o) {
   return std::vector<std::string>(out.begin(), out.end());
 }
 
-// DuplicateKey returns the path of the first key that appears twice in one object of `e`
-// ("disabled", "token.access_token", "headers[\"X\"]"...), or nullopt. JSON allows duplicates and
-// readers disagree on which one wins; a credential file with them is rejected instead.
-std::optional<std::string> DuplicateKey(element e, const std::string& path, int depth = 0) {
-  // Metadata::Parse (simdjson) bounds the depth at 1024 already; this is only a backstop.
-  if (depth > 1100) return std::nullopt;
-  object o;
-  if (!e.get_object().get(o)) {
-    std::set<std::string_view> seen;
-    for (auto field : o) {
-      const std::string here = path.empty() ? std::string(field.key) : internal::Cat(path, ".", field.key);
-      if (!seen.insert(field.key).second) return here;
-      if (auto nested = DuplicateKey(field.value, here, depth + 1)) return nested;
-    }
-    return std::nullopt;
-  }
-  simdjson::dom::array a;
-  if (!e.get_array().get(a)) {
-    size_t i = 0;
-    for (element item : a) {
-      if (auto nested = DuplicateKey(item, internal::Cat(path, "[", i++, "]"), depth + 1)) return nested;
-    }
-  }
-  return std::nullopt;
-}
-
 std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -185,7 +159,7 @@ absl::StatusOr<std::vector<Credential>> SynthesizeCredentials(std::string_view d
       root.get_object().get(o)) {
     return absl::InvalidArgumentError(internal::Cat(file_name, ": no \"type\""));
   }
-  if (const std::optional<std::string> dup = DuplicateKey(root, "")) {
+  if (const std::optional<std::string> dup = internal::DuplicateKeyPath(root)) {
     return absl::InvalidArgumentError(
         internal::Cat(file_name, ": ", *dup, ": the key appears twice (which one counts is ambiguous)"));
   }
