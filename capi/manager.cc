@@ -3,6 +3,8 @@
 #include "capi/callbacks.h"
 #include "authrouter/credential_json.h"
 #include "authrouter/models.h"
+#include "internal/json_object.h"
+#include "internal/json_values.h"
 #include "internal/json_writer.h"
 #include "internal/strings.h"
 #include "simdjson.h"
@@ -258,6 +260,44 @@ int32_t authrouter_manager_register_ext(authrouter_manager* m, const char* json,
 int32_t authrouter_manager_update(authrouter_manager* m, const char* json, size_t len,
                                   authrouter_error** err) {
   return RegisterOrUpdate(m, json, len, true, nullptr, nullptr, err);
+}
+
+int32_t authrouter_manager_patch(authrouter_manager* m, const char* id, size_t id_len,
+                                 const char* patch, size_t patch_len, authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  std::string_view i, text;
+  if (!Str(id, id_len, &i)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "id is NULL");
+  if (!Str(patch, patch_len, &text)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "patch is NULL");
+  return Guard(err, [&] {
+    if (text.size() > ar::kMaxCredentialJsonBytes) {
+      return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "patch: larger than 8 MiB");
+    }
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    if (parser.parse(text.data(), text.size()).get(root) || !root.is_object()) {
+      return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "patch: not a JSON object");
+    }
+    if (const std::optional<std::string> dup = ar::internal::DuplicateKeyPath(root)) {
+      return Fail(err, absl::InvalidArgumentError(ar::internal::Cat(
+                           "patch: ", *dup, ": the key appears twice (which one counts is ambiguous)")));
+    }
+    absl::StatusOr<std::shared_ptr<const ar::Credential>> r =
+        m->manager->Edit(i, [&](ar::Credential& c) -> absl::Status {
+          absl::StatusOr<ar::Credential> next =
+              ar::CredentialFromJson(ar::internal::MergePatch(ar::CredentialToJson(c), text));
+          if (!next.ok()) {
+            return absl::InvalidArgumentError(
+                ar::internal::Cat("patch: ", ar::internal::ToStd(next.status().message())));
+          }
+          // Not part of the record's JSON form: kept as they are.
+          next->file_name = c.file_name;
+          next->index = c.index;
+          next->index_assigned = c.index_assigned;
+          c = *std::move(next);
+          return absl::OkStatus();
+        });
+    return r.ok() ? Ok(err) : Fail(err, r.status());
+  });
 }
 
 int32_t authrouter_manager_remove(authrouter_manager* m, const char* id, size_t len,

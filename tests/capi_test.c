@@ -675,6 +675,86 @@ static void test_session_affinity_max_entries(void) {
   }
 }
 
+/* patch: a JSON merge patch over the current record, committed like update (store first,
+ * all-or-nothing); bad patches change nothing and say why. */
+static void expect_patch_error(authrouter_manager *m, const char *id, const char *patch,
+                               int32_t code, const char *needle) {
+  authrouter_error *err = NULL;
+  CHECK(authrouter_manager_patch(m, id, strlen(id), patch, strlen(patch), &err) == code);
+  CHECK(err != NULL && strstr(authrouter_error_message(err, NULL), needle) != NULL);
+  if (err != NULL && strstr(authrouter_error_message(err, NULL), needle) == NULL) {
+    fprintf(stderr, "  patch %s: %s\n", patch, authrouter_error_message(err, NULL));
+  }
+  authrouter_error_free(err);
+}
+
+static void test_patch(void) {
+  static const char patch[] =
+      "{\"label\":\"team-a\",\"attributes\":{\"priority\":\"2\"},"
+      "\"metadata\":{\"note\":null,\"tier\":\"pro\"}}";
+  mem_store store_state;
+  authrouter_store store = AUTHROUTER_STORE_INIT;
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  authrouter_credential *c = NULL;
+  const char *meta;
+  int saves;
+
+  memset(&store_state, 0, sizeof store_state);
+  store.list = store_list;
+  store.save = store_save;
+  store.remove = store_remove;
+  store.user_data = &store_state;
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_set_store(opts, &store, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_register(m, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+  saves = store_state.saves;
+
+  CHECK(authrouter_manager_patch(NULL, "alice.json", 10, patch, sizeof patch - 1, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_manager_patch(m, NULL, 5, patch, sizeof patch - 1, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_manager_patch(m, "alice.json", 10, NULL, 0, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_manager_patch(m, "carol.json", 10, patch, sizeof patch - 1, NULL) ==
+        AUTHROUTER_NOT_FOUND);
+  expect_patch_error(m, "alice.json", "{\"label\":", AUTHROUTER_INVALID_ARGUMENT, "not a JSON object");
+  expect_patch_error(m, "alice.json", "[1]", AUTHROUTER_INVALID_ARGUMENT, "not a JSON object");
+  expect_patch_error(m, "alice.json", "{\"metadata\":{\"note\":1,\"note\":2}}",
+                     AUTHROUTER_INVALID_ARGUMENT, "metadata.note: the key appears twice");
+  expect_patch_error(m, "alice.json", "{\"id\":\"bob.json\"}", AUTHROUTER_INVALID_ARGUMENT,
+                     "changed the credential's ID");
+  expect_patch_error(m, "alice.json", "{\"status\":\"sleepy\"}", AUTHROUTER_INVALID_ARGUMENT,
+                     "status");
+  expect_patch_error(m, "alice.json", "{\"metadata\":7}", AUTHROUTER_INVALID_ARGUMENT, "metadata");
+  CHECK(store_state.saves == saves); /* none of these reached the store */
+
+  store_state.fail_saves = 1; /* refused by the store: nothing changes */
+  CHECK(authrouter_manager_patch(m, "alice.json", 10, patch, sizeof patch - 1, NULL) ==
+        AUTHROUTER_CALLBACK_FAILED);
+  CHECK(authrouter_manager_get(m, &c, "alice.json", 10, NULL) == AUTHROUTER_OK);
+  CHECK(strcmp(authrouter_credential_label(c, NULL), "") == 0);
+  CHECK(strcmp(authrouter_credential_attribute(c, "priority", 8, NULL), "10") == 0);
+  authrouter_credential_free(c);
+  store_state.fail_saves = 0;
+
+  CHECK(authrouter_manager_patch(m, "alice.json", 10, patch, sizeof patch - 1, NULL) == AUTHROUTER_OK);
+  CHECK(store_state.saves == saves + 1);
+  CHECK(authrouter_manager_get(m, &c, "alice.json", 10, NULL) == AUTHROUTER_OK);
+  CHECK(strcmp(authrouter_credential_label(c, NULL), "team-a") == 0);
+  CHECK(strcmp(authrouter_credential_attribute(c, "priority", 8, NULL), "2") == 0);
+  meta = authrouter_credential_metadata_json(c, NULL);
+  CHECK(strstr(meta, "\"tier\":\"pro\"") != NULL);
+  CHECK(strstr(meta, "\"note\"") == NULL);               /* null removed it */
+  CHECK(strstr(meta, "\"refresh_token\":\"r\"") != NULL); /* the rest kept */
+  CHECK(strstr(meta, "\"email\":\"alice@x\"") != NULL);
+  authrouter_credential_free(c);
+  CHECK(strstr(store_state.json[0], "\"tier\":\"pro\"") != NULL);
+  CHECK(authrouter_manager_shutdown(m) == AUTHROUTER_OK);
+  authrouter_manager_free(m);
+}
+
 int main(void) {
   CHECK(authrouter_version_number() == AUTHROUTER_VERSION_NUMBER);
   CHECK(strcmp(authrouter_version_string(), AUTHROUTER_VERSION_STRING) == 0);
@@ -682,6 +762,7 @@ int main(void) {
   test_pool();
   test_selector_and_ownership();
   test_session_affinity_max_entries();
+  test_patch();
   if (failures != 0) {
     fprintf(stderr, "capi_test: %d failures\n", failures);
     return 1;

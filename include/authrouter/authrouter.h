@@ -441,6 +441,20 @@ AUTHROUTER_API int32_t authrouter_manager_register_ext(authrouter_manager *m, co
 /* update replaces an existing credential (NOT_FOUND when unknown); runtime state carries over. */
 AUTHROUTER_API int32_t authrouter_manager_update(authrouter_manager *m, const char *json,
                                                  size_t json_len, authrouter_error **err);
+/* patch changes some fields of a credential without losing a change made meanwhile: `patch`
+ * is a JSON merge patch (RFC 7386) over the credential's JSON record, applied to the record as
+ * it is when the change is committed, then committed as update commits it (the store first,
+ * all-or-nothing). Use it instead of get, change, update: an update with a record read before
+ * the auth-directory watcher applied a re-login's new tokens, or before a refresh, puts the
+ * older tokens back. Members set to null are removed; objects ("metadata", "attributes") merge
+ * member by member:
+ *   {"metadata": {"note": "team-a"}, "attributes": {"priority": "2"}, "label": null}
+ * NOT_FOUND when the ID is unknown; INVALID_ARGUMENT when the patch is not a JSON object, has a
+ * key twice in one object, changes "id", or makes an invalid record (the message names the
+ * field). */
+AUTHROUTER_API int32_t authrouter_manager_patch(authrouter_manager *m, const char *id,
+                                                size_t id_len, const char *patch,
+                                                size_t patch_len, authrouter_error **err);
 AUTHROUTER_API int32_t authrouter_manager_remove(authrouter_manager *m, const char *id,
                                                  size_t id_len, authrouter_error **err);
 AUTHROUTER_API int32_t authrouter_manager_set_disabled(authrouter_manager *m, const char *id,
