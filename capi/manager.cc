@@ -274,7 +274,7 @@ int32_t authrouter_manager_patch(authrouter_manager* m, const char* id, size_t i
     }
     simdjson::dom::parser parser;
     simdjson::dom::element root;
-    if (parser.parse(text.data(), text.size()).get(root) || !root.is_object()) {
+    if (text.empty() || parser.parse(text.data(), text.size()).get(root) || !root.is_object()) {
       return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "patch: not a JSON object");
     }
     if (const std::optional<std::string> dup = ar::internal::DuplicateKeyPath(root)) {
