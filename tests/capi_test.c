@@ -753,6 +753,7 @@ static void test_patch(void) {
   CHECK(strstr(store_state.json[0], "\"tier\":\"pro\"") != NULL);
   CHECK(authrouter_manager_shutdown(m) == AUTHROUTER_OK);
   authrouter_manager_free(m);
+  while (store_state.count > 0) free(store_state.json[--store_state.count]);
 }
 
 int main(void) {
