@@ -54,8 +54,13 @@ struct ManagerOptions {
   // --- behaviour ---
   // The built-in strategy. Default: round-robin.
   RoutingStrategy strategy = RoutingStrategy::kRoundRobin;
-  // A host selector used instead of the strategy. Default: none.
+  // A host selector (selector.h): instead of the strategy (SelectorMode::kSelect) or as a
+  // policy over it (the Decide modes). Default: none. With session affinity on, its picks bind.
   std::shared_ptr<Selector> selector{};
+  // How long one Select or Decide call may take, by the Manager's clock: a call that took
+  // longer is reported to the logger and its answer dropped; the built-in strategy answers.
+  // Must be greater than 0 and at most 1 h. Default: 100 ms.
+  absl::Duration selector_budget = absl::Milliseconds(100);
   // The models each provider's credentials serve unless they name their own, and the models
   // none of them serve (models.h; the config file's `model-catalog` and
   // `oauth-excluded-models`). Default: empty (credentials serve what they or the host name).
@@ -377,7 +382,9 @@ class Manager {
   // turns on later. Returns InvalidArgumentError for 0 or more than kMaxSessionAffinityEntries.
   [[nodiscard]] absl::Status SetSessionAffinityMaxEntries(size_t max_entries);
 
-  // SetSelector installs a host selector (nullptr restores the built-in strategy).
+  // SetSelector installs a host selector (nullptr restores the built-in strategy). The one it
+  // replaces, when it is a StoppableSelector and not `selector` itself, is stopped once after
+  // the switch, outside the Manager's locks; the Manager's destructor stops the one it holds.
   void SetSelector(std::shared_ptr<Selector> selector);
 
   // SetRetrySettings replaces the retry settings (hot reload). Requests already running keep the

@@ -9,6 +9,11 @@
 //   model_cooldown       RESOURCE_EXHAUSTED    429  every candidate is cooling down from a quota
 //   provider_not_found   INVALID_ARGUMENT      400  the request named no usable provider
 //   executor_not_found   FAILED_PRECONDITION   503  no executor is registered for the provider
+//   selector_rejected    by the HTTP status   4xx/5xx  a host policy rejected the request
+//                        (400/422 INVALID_ARGUMENT, 401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
+//                        404 NOT_FOUND, 429 RESOURCE_EXHAUSTED, 5xx UNAVAILABLE, else
+//                        FAILED_PRECONDITION); its body {"error":{"message":...,"type":
+//                        "invalid_request_error" or "server_error","code":"selector_rejected"}}
 //
 // `model_cooldown` carries Retry-After and the exact JSON body upstream answers with, e.g.
 //   {"error":{"code":"model_cooldown","message":"All credentials for model gemini-2.5-pro are
@@ -37,6 +42,7 @@
 //   all_unavailable     auth_unavailable    none is available (errors, blocks, some cooling)
 //   selector            auth_not_found      a host Selector chose none
 //   no_executor         executor_not_found  no executor for the provider
+//   selector_rejected   selector_rejected   a host policy rejected the request (its status)
 #ifndef AUTHROUTER_ROUTING_ERROR_H_
 #define AUTHROUTER_ROUTING_ERROR_H_
 
@@ -65,6 +71,7 @@ enum class RoutingReason {
   kAllUnavailable,
   kSelector,
   kNoExecutor,
+  kSelectorRejected,
 };
 
 // RoutingReasonName returns the reason's machine name ("model_not_served"; "" for
@@ -109,6 +116,10 @@ absl::Status AuthUnavailableError(std::span<const std::string_view> providers,
                                   std::string_view model, const RoutingFailure& why = {});
 absl::Status ProviderNotFoundError();
 absl::Status ExecutorNotFoundError(std::string_view provider);
+// SelectorRejectedError builds `selector_rejected` (SelectDecision::Reject): `http_status` is
+// 400..599 and `message` the client's text.
+absl::Status SelectorRejectedError(int http_status, std::string_view message,
+                                   std::span<const std::string_view> providers, std::string_view model);
 
 // FormatGoDuration writes a whole number of seconds the way Go's time.Duration prints it: "0s",
 // "59s", "1m31s", "30m0s", "2h0m0s".

@@ -15,6 +15,7 @@
 #include "manager/manager_access.h"
 #include "manager/manager_impl.h"
 #include "manager/result_state.h"
+#include "routing/pick_spec.h"
 #include "routing/scheduler.h"
 
 namespace authrouter {
@@ -24,6 +25,8 @@ namespace {
 using internal::Event;
 using internal::PickSpec;
 using internal::SchedulerPick;
+using internal::ProviderList;
+using internal::FixedClock;
 
 // NewUuid returns a random UUID v4 string.
 std::string NewUuid() {
@@ -85,67 +88,6 @@ void CanonicalizeModelStates(Credential& c) {
 
 constexpr absl::Duration kMaxRetryAfter = absl::Hours(24 * 30);
 
-// ProviderList normalises the requested providers (trimmed, ASCII lower-cased, blanks and
-// duplicates dropped, order kept) without allocating for ordinary requests.
-class ProviderList {
- public:
-  explicit ProviderList(std::span<const std::string_view> providers) {
-    for (std::string_view raw : providers) {
-      raw = TrimSpace(raw);
-      if (raw.empty()) continue;
-      std::string_view key = Lower(raw);
-      if (std::find(begin(), end(), key) != end()) continue;
-      Push(key);
-    }
-  }
-  ProviderList(const ProviderList&) = delete;
-  ProviderList& operator=(const ProviderList&) = delete;
-
-  std::span<const std::string_view> view() const {
-    return heap_views_.empty() ? std::span<const std::string_view>(views_.data(), size_)
-                               : std::span<const std::string_view>(heap_views_);
-  }
-
- private:
-  const std::string_view* begin() const { return view().data(); }
-  const std::string_view* end() const { return view().data() + view().size(); }
-
-  std::string_view Lower(std::string_view raw) {
-    const bool has_upper =
-        std::any_of(raw.begin(), raw.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-    if (!has_upper) return raw;
-    char* dst;
-    if (used_ + raw.size() <= buf_.size()) {
-      dst = buf_.data() + used_;
-      used_ += raw.size();
-    } else {
-      heap_strings_.push_back(std::make_unique<char[]>(raw.size()));
-      dst = heap_strings_.back().get();
-    }
-    for (size_t i = 0; i < raw.size(); ++i) {
-      const char c = raw[i];
-      dst[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-    }
-    return std::string_view(dst, raw.size());
-  }
-
-  void Push(std::string_view key) {
-    if (heap_views_.empty() && size_ < views_.size()) {
-      views_[size_++] = key;
-      return;
-    }
-    if (heap_views_.empty()) heap_views_.assign(views_.begin(), views_.begin() + size_);
-    heap_views_.push_back(key);
-  }
-
-  std::array<char, 256> buf_;
-  size_t used_ = 0;
-  std::array<std::string_view, 16> views_;
-  size_t size_ = 0;
-  std::vector<std::string_view> heap_views_;
-  std::vector<std::unique_ptr<char[]>> heap_strings_;  // only for unusually long lists
-};
-
 using internal::CredentialNotFound;
 
 // SpecFor maps a request onto the scheduler's terms. `providers` is the normalised list.
@@ -159,16 +101,6 @@ PickSpec SpecFor(const PickRequest& request, std::span<const std::string_view> p
   spec.downstream_websocket = request.downstream_websocket;
   return spec;
 }
-
-// FixedClock reads one instant, so a pick under the exclusive lock sees a consistent time.
-class FixedClock final : public Clock {
- public:
-  explicit FixedClock(absl::Time t) : t_(t) {}
-  absl::Time Now() const override { return t_; }
-
- private:
-  absl::Time t_;
-};
 
 // ServesStateKey reports whether a model-state key (recorded without the credential's prefix)
 // belongs to a model `served` covers: as it is, or under the prefix.
@@ -251,7 +183,10 @@ bool Manager::Impl::AdoptModels(Credential& next, absl::Time now) {
 }
 
 Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Manager::~Manager() { StopRefreshLoop(); }
+Manager::~Manager() {
+  StopRefreshLoop();
+  SetSelector(nullptr);  // stops a StoppableSelector, once
+}
 
 absl::Status ValidateRetrySettings(const RetrySettings& r) {
   if (r.request_retry < 0 || r.request_retry > 100) {
@@ -276,7 +211,11 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
         "session_affinity_max_entries must be between 1 and 100000000");
   }
   if (absl::Status s = ValidateRefreshOptions(options.refresh); !s.ok()) return s;
+  if (options.selector_budget <= absl::ZeroDuration() || options.selector_budget > absl::Hours(1)) {
+    return absl::InvalidArgumentError("selector_budget must be greater than 0 and at most 1h");
+  }
   auto impl = std::make_unique<Impl>();
+  impl->selector_budget = options.selector_budget;
   impl->refresh.enabled.store(RefreshEnabled(options.refresh));
   impl->refresh.options = std::make_shared<const RefreshOptions>(std::move(options.refresh));
   impl->session_max_entries = options.session_affinity_max_entries;
@@ -802,10 +741,18 @@ void Manager::SetSelector(std::shared_ptr<Selector> selector) {
   std::shared_ptr<Selector> old;
   {
     std::unique_lock lock(impl_->mu);
+    if (impl_->selector == selector) return;  // the same one: nothing is let go
     old = std::exchange(impl_->selector, std::move(selector));
     impl_->selector_set.store(impl_->selector != nullptr, std::memory_order_release);
   }
-  // `old` is released here, outside the lock.
+  // Outside the lock: stop what was let go, once; `old` is released after.
+  if (auto* stoppable = dynamic_cast<StoppableSelector*>(old.get())) {
+    try {
+      stoppable->Stop();
+    } catch (...) {
+      impl_->Log(LogLevel::kError, "selector", "the host selector's Stop threw an exception");
+    }
+  }
 }
 
 absl::StatusOr<PickResult> Manager::Pick(std::string_view provider, std::string_view model) {
@@ -860,9 +807,7 @@ absl::Status Manager::SetSessionAffinityMaxEntries(size_t max_entries) {
 
 absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   Impl& impl = *impl_;
-  if (!impl.affinity.load(std::memory_order_acquire) || impl.selector_set.load()) {
-    return PickUnbound(request);
-  }
+  if (!impl.affinity.load(std::memory_order_acquire)) return PickUnbound(request);
   std::shared_ptr<SessionCache> sessions;
   {
     std::shared_lock lock(impl.mu);
@@ -939,6 +884,23 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   return bind(PickUnbound(request));
 }
 
+absl::StatusOr<PickResult> Manager::Impl::PickBuiltIn(const PickSpec& spec) {
+  {
+    std::shared_lock lock(mu);
+    SchedulerPick r = scheduler.Pick(spec, *clock);
+    if (r.kind == SchedulerPick::kPicked) return PickResult{std::move(r.credential), r.provider, nullptr};
+    if (r.kind == SchedulerPick::kError) return std::move(r.error);
+  }
+  // The pick first needs a shard built, a cooldown promoted or a rotation created.
+  std::unique_lock lock(mu);
+  const FixedClock now(clock->Now());
+  scheduler.Prepare(spec, now.Now());
+  SchedulerPick r = scheduler.Pick(spec, now);
+  if (r.kind == SchedulerPick::kPicked) return PickResult{std::move(r.credential), r.provider, nullptr};
+  if (r.kind == SchedulerPick::kError) return std::move(r.error);
+  return absl::InternalError("scheduler pick did not settle");
+}
+
 absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
   const ProviderList providers(request.providers);
   if (providers.view().empty()) return ProviderNotFoundError();
@@ -958,55 +920,136 @@ absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
       selector = impl.selector;
     }
   }
+  if (selector == nullptr) return impl.PickBuiltIn(spec);
+  return impl.PickWithSelector(request, spec, *selector);
+}
 
-  if (selector == nullptr) {
-    // The pick first needs a shard built, a cooldown promoted or a rotation created.
-    std::unique_lock lock(impl.mu);
-    const FixedClock now(impl.clock->Now());
-    impl.scheduler.Prepare(spec, now.Now());
-    if (impl.selector == nullptr) {
-      SchedulerPick r = impl.scheduler.Pick(spec, now);
-      if (r.kind == SchedulerPick::kPicked) {
-        return PickResult{std::move(r.credential), r.provider, nullptr};
-      }
-      if (r.kind == SchedulerPick::kError) return std::move(r.error);
-      return absl::InternalError("scheduler pick did not settle");
-    }
-    selector = impl.selector;
-  }
-
-  // A host selector: collect the candidates, then call it outside every lock.
+absl::StatusOr<PickResult> Manager::Impl::PickWithSelector(const PickRequest& request, const PickSpec& spec,
+                                                           Selector& host) {
+  // Collect the candidates, then call the selector outside every lock.
+  const SelectorMode mode = host.mode();
+  const bool decide = mode == SelectorMode::kDecide || mode == SelectorMode::kDecideAllTiers;
+  const bool all_tiers = mode == SelectorMode::kDecideAllTiers;
   std::vector<std::shared_ptr<const Credential>> candidates;
   std::vector<std::string_view> candidate_providers;
+  std::vector<int64_t> priorities;
   absl::Status status;
+  bool prepare = false;
   {
-    std::shared_lock lock(impl.mu);
-    if (!impl.scheduler.NeedsPrepare(spec, *impl.clock)) {
-      status = impl.scheduler.Candidates(spec, *impl.clock, &candidates, &candidate_providers);
-    } else {
-      status = absl::UnavailableError("retry");
+    std::shared_lock lock(mu);
+    prepare = scheduler.NeedsPrepare(spec, *clock);
+    if (!prepare) {
+      status = scheduler.Candidates(spec, *clock, &candidates, &candidate_providers, all_tiers, &priorities);
     }
   }
-  if (absl::IsUnavailable(status) && status.message() == "retry") {
-    std::unique_lock lock(impl.mu);
-    const FixedClock now(impl.clock->Now());
-    impl.scheduler.Prepare(spec, now.Now());
-    status = impl.scheduler.Candidates(spec, now, &candidates, &candidate_providers);
+  if (prepare) {
+    std::unique_lock lock(mu);
+    const FixedClock now(clock->Now());
+    scheduler.Prepare(spec, now.Now());
+    status = scheduler.Candidates(spec, now, &candidates, &candidate_providers, all_tiers, &priorities);
   }
   if (!status.ok()) return status;
   SelectContext context;
   context.provider = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
   context.model = request.model;
   context.downstream_websocket = request.downstream_websocket;
-  absl::StatusOr<size_t> chosen = selector->Select(context, candidates);
-  if (!chosen.ok()) return chosen.status();  // the host's own error, as it said it
-  if (*chosen >= candidates.size()) {
-    return AuthNotFoundError("selector returned no auth", spec.providers, spec.model,
-                             {RoutingReason::kSelector,
-                              internal::Cat("the host selector chose none of ",
-                                            static_cast<int64_t>(candidates.size()), " candidates")});
+  // Reported (never with a secret: IDs, counts and durations only); the built-in strategy answers.
+  const auto fall_back = [&](std::string_view why) {
+    Log(LogLevel::kWarning, "selector",
+        internal::Cat(why, "; the built-in strategy answered (providers ", context.provider, ", model ",
+                      request.model.empty() ? std::string_view("(any)") : request.model, ")"));
+    return PickBuiltIn(spec);
+  };
+  const auto over_budget = [&](absl::Time started) -> std::optional<std::string> {
+    const absl::Duration took = clock->Now() - started;
+    if (took <= selector_budget) return std::nullopt;
+    return internal::Cat("the host selector took ", absl::FormatDuration(took), ", over its budget of ",
+                         absl::FormatDuration(selector_budget));
+  };
+
+  if (!decide) {
+    const absl::Time started = clock->Now();
+    absl::StatusOr<size_t> chosen = host.Select(context, candidates);
+    if (std::optional<std::string> slow = over_budget(started)) return fall_back(*slow);
+    if (!chosen.ok()) return chosen.status();  // the host's own error, as it said it
+    if (*chosen >= candidates.size()) {
+      return AuthNotFoundError("selector returned no auth", spec.providers, spec.model,
+                               {RoutingReason::kSelector,
+                                internal::Cat("the host selector chose none of ",
+                                              static_cast<int64_t>(candidates.size()), " candidates")});
+    }
+    return PickResult{std::move(candidates[*chosen]), candidate_providers[*chosen], nullptr};
   }
-  return PickResult{std::move(candidates[*chosen]), candidate_providers[*chosen], nullptr};
+
+  // A policy: secret-free views of the candidates, partitioned into tiers.
+  std::vector<SelectCandidate> views(candidates.size());
+  std::vector<SelectTier> tiers;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const Credential& c = *candidates[i];
+    SelectCandidate& v = views[i];
+    v.id = c.id;
+    v.provider = candidate_providers[i];
+    v.label = c.label;
+    v.prefix = c.prefix;
+    v.virtual_parent = c.VirtualParent();
+    v.priority = priorities[i];
+    v.weight = c.Weight();
+    v.websockets = c.WebsocketsEnabled();
+    if (tiers.empty() || tiers.back().priority != v.priority) tiers.push_back({v.priority, i, 0});
+    ++tiers.back().count;
+  }
+  SelectDecision d;
+  const absl::Time started = clock->Now();
+  try {
+    d = host.Decide(context, views, tiers);
+  } catch (...) {
+    return fall_back("the host selector's Decide threw an exception");
+  }
+  if (std::optional<std::string> slow = over_budget(started)) return fall_back(*slow);
+  switch (d.kind) {
+    case SelectDecision::Kind::kDelegate:
+      return PickBuiltIn(spec);
+    case SelectDecision::Kind::kPick:
+      if (d.pick >= candidates.size()) {
+        return fall_back(internal::Cat("the host selector picked candidate ", static_cast<int64_t>(d.pick),
+                                       " of ", static_cast<int64_t>(candidates.size())));
+      }
+      return PickResult{std::move(candidates[d.pick]), candidate_providers[d.pick], nullptr};
+    case SelectDecision::Kind::kExclude: {
+      std::vector<bool> out(candidates.size(), false);
+      size_t excluded = 0;
+      for (size_t i : d.exclude) {
+        if (i >= candidates.size()) {
+          return fall_back(internal::Cat("the host selector excluded candidate ", static_cast<int64_t>(i),
+                                         " of ", static_cast<int64_t>(candidates.size())));
+        }
+        if (!out[i]) ++excluded;
+        out[i] = true;
+      }
+      if (excluded == candidates.size()) {
+        return AuthNotFoundError("selector returned no auth", spec.providers, spec.model,
+                                 {RoutingReason::kSelector,
+                                  internal::Cat("the host selector excluded every one of ",
+                                                static_cast<int64_t>(candidates.size()), " candidates")});
+      }
+      // The built-in strategy over the rest: the excluded ones count as tried.
+      std::vector<std::string_view> tried(spec.pred.tried.begin(), spec.pred.tried.end());
+      for (size_t i = 0; i < candidates.size(); ++i) {
+        if (out[i]) tried.push_back(candidates[i]->id);
+      }
+      PickSpec narrowed = spec;
+      narrowed.pred.tried = tried;
+      return PickBuiltIn(narrowed);
+    }
+    case SelectDecision::Kind::kReject:
+      if (d.http_status < 400 || d.http_status > 599) {
+        return fall_back(internal::Cat("the host selector rejected with HTTP status ",
+                                       static_cast<int64_t>(d.http_status), " (not 400..599)"));
+      }
+      return SelectorRejectedError(d.http_status, d.message.empty() ? "rejected by the routing policy" : d.message,
+                                   spec.providers, spec.model);
+  }
+  return fall_back("the host selector answered with an unknown decision");
 }
 
 }  // namespace v0

@@ -22,7 +22,9 @@
 #include "manager/refresh_state.h"
 #include "refresh/refresh_internal.h"
 #include "manager/result_state.h"
+#include "authrouter/scheduler.h"
 #include "routing/scheduler.h"
+#include "routing/scheduler_access.h"
 
 namespace authrouter::internal {
 
@@ -113,7 +115,10 @@ struct Manager::Impl {
   }
   mutable internal::BrLock mu;
   internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
-  internal::Scheduler scheduler;                                   // guarded by mu
+  // Routing is the public Scheduler; the Manager drives its engine under `mu` (records and
+  // routing change together), past the Scheduler's own lock.
+  Scheduler routing;
+  internal::SchedulerCore& scheduler = internal::SchedulerAccess::Core(routing);  // guarded by mu
   // What credentials serve (models.h): the catalog, and the host's RegisterModels calls by ID
   // (normalised patterns; kept across Remove, so a re-created credential serves them at once).
   ModelCatalog catalog;                                        // guarded by mu
@@ -122,6 +127,7 @@ struct Manager::Impl {
   std::shared_ptr<SessionCache> sessions;  // non-null while affinity is on; guarded by mu
   std::atomic<bool> affinity{false};       // mirrors sessions != nullptr (a cheap first check)
   std::atomic<bool> selector_set{false};   // mirrors selector != nullptr
+  absl::Duration selector_budget = absl::Milliseconds(100);  // set at creation
   size_t session_max_entries = 1'000'000;  // guarded by mu
   std::mutex session_bound_mu;  // serialises SetSessionAffinityMaxEntries (applied outside mu)
   // Incarnations: a number per live credential, new on Register and Load, kept by Update. A
@@ -281,6 +287,12 @@ struct Manager::Impl {
   using BuildFn = std::function<absl::StatusOr<std::optional<Credential>>(const Credential* current)>;
   absl::StatusOr<std::shared_ptr<const Credential>> Commit(std::string_view id, internal::Event::Kind kind,
                                                            bool persist, const BuildFn& build);
+  // PickBuiltIn picks with the built-in strategy (no selector). REQUIRES: mu not held.
+  absl::StatusOr<PickResult> PickBuiltIn(const internal::PickSpec& spec);
+  // PickWithSelector asks the host selector (selector.h), outside every lock.
+  absl::StatusOr<PickResult> PickWithSelector(const PickRequest& request, const internal::PickSpec& spec,
+                                              Selector& host);
+
   // PublishBuilt publishes what `build` made of the current record of `id` and queues its event.
   // REQUIRES: mu held exclusively. (manager.cc)
   absl::StatusOr<std::shared_ptr<const Credential>> PublishBuilt(

@@ -84,6 +84,7 @@ constexpr std::pair<RoutingReason, std::string_view> kReasonNames[] = {
     {RoutingReason::kAllUnavailable, "all_unavailable"},
     {RoutingReason::kSelector, "selector"},
     {RoutingReason::kNoExecutor, "no_executor"},
+    {RoutingReason::kSelectorRejected, "selector_rejected"},
 };
 
 RoutingReason ReasonFromName(std::string_view name) {
@@ -211,6 +212,25 @@ absl::Status ExecutorNotFoundError(std::string_view provider) {
   SetWhy(e, {RoutingReason::kNoExecutor, Cat("no executor is registered for provider ", provider)},
          providers, {});
   return Make(absl::StatusCode::kFailedPrecondition, std::move(e));
+}
+
+absl::Status SelectorRejectedError(int http_status, std::string_view message,
+                                   std::span<const std::string_view> providers, std::string_view model) {
+  RoutingError e = Base("selector_rejected", message, http_status);
+  e.body = "{\"error\":{\"message\":";
+  internal::AppendGoJsonString(&e.body, message);
+  e.body += http_status < 500 ? ",\"type\":\"invalid_request_error\"" : ",\"type\":\"server_error\"";
+  e.body += ",\"code\":\"selector_rejected\"}}";
+  SetWhy(e, {RoutingReason::kSelectorRejected, Cat("the host selector rejected the request: ", message)},
+         providers, model);
+  absl::StatusCode code = absl::StatusCode::kFailedPrecondition;
+  if (http_status == 400 || http_status == 422) code = absl::StatusCode::kInvalidArgument;
+  if (http_status == 401) code = absl::StatusCode::kUnauthenticated;
+  if (http_status == 403) code = absl::StatusCode::kPermissionDenied;
+  if (http_status == 404) code = absl::StatusCode::kNotFound;
+  if (http_status == 429) code = absl::StatusCode::kResourceExhausted;
+  if (http_status >= 500) code = absl::StatusCode::kUnavailable;
+  return Make(code, std::move(e));
 }
 
 }  // namespace v0

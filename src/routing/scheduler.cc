@@ -522,6 +522,14 @@ void Shard::Collect(const Predicate& pred, int64_t priority, std::vector<Entry*>
   }
 }
 
+void Shard::CollectAll(const Predicate& pred, std::vector<Entry*>* out) const {
+  for (const auto& t : tiers_) {
+    for (Entry* e : t->all.flat) {
+      if (pred(e)) out->push_back(e);
+    }
+  }
+}
+
 void Shard::Summarize(const Predicate& pred, Summary* s) const {
   for (const auto& [meta, e] : entries_) {
     if (!pred(&e)) continue;
@@ -534,7 +542,16 @@ void Shard::Summarize(const Predicate& pred, Summary* s) const {
   }
 }
 
-// ---- Scheduler ------------------------------------------------------------------------------
+absl::Time Shard::EarliestWake(const Predicate& pred) const {
+  absl::Time earliest = ZeroTime();
+  for (const auto& [meta, e] : entries_) {
+    if (e.state == EntryState::kReady || IsZeroTime(e.next_retry) || !pred(&e)) continue;
+    if (IsZeroTime(earliest) || e.next_retry < earliest) earliest = e.next_retry;
+  }
+  return earliest;
+}
+
+// ---- SchedulerCore --------------------------------------------------------------------------
 
 bool ProviderState::ServesExactly(std::string_view model_key) const {
   auto it = served.find(model_key);
@@ -550,7 +567,7 @@ bool ProviderState::Serves(std::string_view model_key) const {
   return false;
 }
 
-void Scheduler::CountModels(ProviderState* ps, const ModelMatcher* models, bool add) {
+void SchedulerCore::CountModels(ProviderState* ps, const ModelMatcher* models, bool add) {
   if (models != nullptr) {
     for (const std::string& m : models->exact) {
       if (add) {
@@ -592,7 +609,7 @@ void Scheduler::CountModels(ProviderState* ps, const ModelMatcher* models, bool 
   if (ps->metas.empty() && ps->shards.erase(std::string()) > 0) Changed();
 }
 
-void Scheduler::NoteGlobShard(ProviderState* ps, const std::string& model_key) {
+void SchedulerCore::NoteGlobShard(ProviderState* ps, const std::string& model_key) {
   if (std::find(ps->glob_shards.begin(), ps->glob_shards.end(), model_key) != ps->glob_shards.end()) {
     return;
   }
@@ -603,12 +620,12 @@ void Scheduler::NoteGlobShard(ProviderState* ps, const std::string& model_key) {
   if (!ps->ServesExactly(oldest) && ps->shards.erase(oldest) > 0) Changed();
 }
 
-uint64_t Scheduler::NextInstance() {
+uint64_t SchedulerCore::NextInstance() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Scheduler::Upsert(std::shared_ptr<const Credential> credential, absl::Time now) {
+void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::Time now) {
   const std::string id = credential->id;
   const std::string provider = ProviderKey(credential->provider);
   if (id.empty() || provider.empty() || credential->disabled) {
@@ -650,7 +667,7 @@ void Scheduler::Upsert(std::shared_ptr<const Credential> credential, absl::Time 
   ApplyModels(meta, now);
 }
 
-void Scheduler::ApplyModels(Meta* meta, absl::Time now) {
+void SchedulerCore::ApplyModels(Meta* meta, absl::Time now) {
   ProviderState* ps = provider_of_.find(meta->id())->second;
   for (auto& [key, shard] : ps->shards) {
     if (meta->Supports(key)) {
@@ -661,7 +678,7 @@ void Scheduler::ApplyModels(Meta* meta, absl::Time now) {
   }
 }
 
-void Scheduler::SetDisabledMark(std::string_view id, std::string_view provider, bool disabled) {
+void SchedulerCore::SetDisabledMark(std::string_view id, std::string_view provider, bool disabled) {
   auto it = disabled_.find(id);
   if (it != disabled_.end()) {
     if (disabled && it->second == provider) return;
@@ -674,7 +691,7 @@ void Scheduler::SetDisabledMark(std::string_view id, std::string_view provider, 
   ++disabled_count_[std::string(provider)];
 }
 
-void Scheduler::Remove(std::string_view id) {
+void SchedulerCore::Remove(std::string_view id) {
   SetDisabledMark(id, {}, false);
   auto it = provider_of_.find(id);
   if (it == provider_of_.end()) return;
@@ -689,7 +706,7 @@ void Scheduler::Remove(std::string_view id) {
   provider_of_.erase(it);
 }
 
-void Scheduler::SetModels(std::string_view id, ServedModels models, absl::Time now) {
+void SchedulerCore::SetModels(std::string_view id, ServedModels models, absl::Time now) {
   std::shared_ptr<const ModelMatcher> matcher;
   if (models.source == ModelSource::kNone || models.models.empty()) {
     if (auto it = models_.find(id); it != models_.end()) models_.erase(it);
@@ -710,31 +727,31 @@ void Scheduler::SetModels(std::string_view id, ServedModels models, absl::Time n
   ApplyModels(meta, now);
 }
 
-const ServedModels& Scheduler::Models(std::string_view id) const {
+const ServedModels& SchedulerCore::Models(std::string_view id) const {
   static const ServedModels kNothing;
   auto it = models_.find(id);
   return it == models_.end() ? kNothing : it->second->rules;
 }
 
-void Scheduler::SetStrategy(RoutingStrategy strategy) {
+void SchedulerCore::SetStrategy(RoutingStrategy strategy) {
   strategy_ = strategy;
   mixed_.clear();
   Changed();
 }
 
-std::string_view Scheduler::ProviderOf(std::string_view id) const {
+std::string_view SchedulerCore::ProviderOf(std::string_view id) const {
   auto it = provider_of_.find(id);
   return it == provider_of_.end() ? std::string_view() : std::string_view(it->second->key);
 }
 
-Shard* Scheduler::FindShard(std::string_view provider, std::string_view model_key) const {
+Shard* SchedulerCore::FindShard(std::string_view provider, std::string_view model_key) const {
   auto p = providers_.find(provider);
   if (p == providers_.end()) return nullptr;
   auto s = p->second->shards.find(model_key);
   return s == p->second->shards.end() ? nullptr : s->second.get();
 }
 
-Shard* Scheduler::EnsureShard(ProviderState* ps, std::string_view model_key, absl::Time now) {
+Shard* SchedulerCore::EnsureShard(ProviderState* ps, std::string_view model_key, absl::Time now) {
   auto it = ps->shards.find(model_key);
   if (it != ps->shards.end()) {
     it->second->Promote(now);
@@ -752,17 +769,17 @@ Shard* Scheduler::EnsureShard(ProviderState* ps, std::string_view model_key, abs
   return raw;
 }
 
-Scheduler::MixedState* Scheduler::FindMixed(const PickSpec& spec) const {
+SchedulerCore::MixedState* SchedulerCore::FindMixed(const PickSpec& spec) const {
   const RoutingKeyBuffer key(spec);
   auto it = mixed_.find(key.key());
   return it == mixed_.end() ? nullptr : it->second.get();
 }
 
-std::string Scheduler::MixedKey(const PickSpec& spec) {
+std::string SchedulerCore::MixedKey(const PickSpec& spec) {
   return std::string(RoutingKeyBuffer(spec).key());
 }
 
-bool Scheduler::NeedsPrepare(const PickSpec& spec, const Clock& clock) const {
+bool SchedulerCore::NeedsPrepare(const PickSpec& spec, const Clock& clock) const {
   for (std::string_view provider : spec.providers) {
     auto p = providers_.find(provider);
     if (p == providers_.end()) continue;
@@ -776,7 +793,7 @@ bool Scheduler::NeedsPrepare(const PickSpec& spec, const Clock& clock) const {
   return false;
 }
 
-void Scheduler::Prepare(const PickSpec& spec, absl::Time now) {
+void SchedulerCore::Prepare(const PickSpec& spec, absl::Time now) {
   for (std::string_view provider : spec.providers) {
     auto p = providers_.find(provider);
     if (p != providers_.end() && p->second->Serves(spec.model_key)) {
@@ -790,7 +807,7 @@ void Scheduler::Prepare(const PickSpec& spec, absl::Time now) {
   }
 }
 
-SchedulerPick Scheduler::PickBound(const PickSpec& spec, std::string_view id, const Clock& clock) {
+SchedulerPick SchedulerCore::PickBound(const PickSpec& spec, std::string_view id, const Clock& clock) {
   auto routed = provider_of_.find(id);
   if (routed == provider_of_.end()) return Failed(absl::Status());
   ProviderState* ps = routed->second;
@@ -811,7 +828,18 @@ SchedulerPick Scheduler::PickBound(const PickSpec& spec, std::string_view id, co
   return PickedResult(meta->credential, meta->provider);
 }
 
-void Scheduler::Resync(const PickSpec& spec, absl::Time now) {
+absl::Time SchedulerCore::EarliestRetry(const PickSpec& spec) const {
+  absl::Time earliest = ZeroTime();
+  for (std::string_view provider : spec.providers) {
+    const Shard* shard = FindShard(provider, spec.model_key);
+    if (shard == nullptr) continue;
+    const absl::Time t = shard->EarliestWake(spec.pred);
+    if (!IsZeroTime(t) && (IsZeroTime(earliest) || t < earliest)) earliest = t;
+  }
+  return earliest;
+}
+
+void SchedulerCore::Resync(const PickSpec& spec, absl::Time now) {
   for (std::string_view provider : spec.providers) {
     auto p = providers_.find(provider);
     if (p == providers_.end()) continue;
@@ -819,7 +847,7 @@ void Scheduler::Resync(const PickSpec& spec, absl::Time now) {
   }
 }
 
-absl::Status Scheduler::ErrorFor(const PickSpec& spec, std::span<const std::string_view> providers,
+absl::Status SchedulerCore::ErrorFor(const PickSpec& spec, std::span<const std::string_view> providers,
                                  std::string_view label, const Clock& clock) const {
   Shard::Summary sum;
   bool any_routed = false, any_disabled = false, any_entries = false;
@@ -885,7 +913,7 @@ absl::Status Scheduler::ErrorFor(const PickSpec& spec, std::span<const std::stri
                      " cooling down, the others blocked by errors)")});
 }
 
-SchedulerPick Scheduler::Pick(const PickSpec& spec, const Clock& clock) {
+SchedulerPick SchedulerCore::Pick(const PickSpec& spec, const Clock& clock) {
   const size_t n = spec.providers.size();
   const RoutingKeyBuffer key(spec);
   thread_local PickCache cache;
@@ -920,7 +948,7 @@ SchedulerPick Scheduler::Pick(const PickSpec& spec, const Clock& clock) {
   return n == 1 ? PickSingle(spec, shards[0], clock) : PickMixed(spec, shards, cache.mixed, clock);
 }
 
-SchedulerPick Scheduler::PickSingle(const PickSpec& spec, Shard* shard, const Clock& clock) {
+SchedulerPick SchedulerCore::PickSingle(const PickSpec& spec, Shard* shard, const Clock& clock) {
   const std::string_view provider = spec.providers.front();
   if (shard == nullptr) {
     PickSpec error_spec = spec;
@@ -939,7 +967,7 @@ SchedulerPick Scheduler::PickSingle(const PickSpec& spec, Shard* shard, const Cl
   return Failed(ErrorFor(error_spec, spec.providers, provider, clock));
 }
 
-SchedulerPick Scheduler::PickMixed(const PickSpec& spec, Shard* const* shards,
+SchedulerPick SchedulerCore::PickMixed(const PickSpec& spec, Shard* const* shards,
                                    MixedState* ms, const Clock& clock) {
   PickSpec s = spec;
   s.pred.require_weight = strategy_ == RoutingStrategy::kWeightedRoundRobin;
@@ -1040,9 +1068,10 @@ SchedulerPick Scheduler::PickMixed(const PickSpec& spec, Shard* const* shards,
   return failed();
 }
 
-absl::Status Scheduler::Candidates(const PickSpec& spec, const Clock& clock,
-                                   std::vector<std::shared_ptr<const Credential>>* out,
-                                   std::vector<std::string_view>* out_providers) {
+absl::Status SchedulerCore::Candidates(const PickSpec& spec, const Clock& clock,
+                                       std::vector<std::shared_ptr<const Credential>>* out,
+                                       std::vector<std::string_view>* out_providers, bool all_tiers,
+                                       std::vector<int64_t>* priorities) {
   std::string_view pinned_provider;
   std::span<const std::string_view> providers = spec.providers;
   if (!spec.pred.pinned.empty()) {
@@ -1068,14 +1097,22 @@ absl::Status Scheduler::Candidates(const PickSpec& spec, const Clock& clock,
   std::vector<Entry*> entries;
   for (std::string_view provider : providers) {
     if (const Shard* shard = FindShard(provider, spec.model_key)) {
-      shard->Collect(spec.pred, best, &entries);
+      if (all_tiers) {
+        shard->CollectAll(spec.pred, &entries);
+      } else {
+        shard->Collect(spec.pred, best, &entries);
+      }
     }
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry* a, const Entry* b) { return a->meta->id() < b->meta->id(); });
+  // Best tier first, then by ID (an entry's tier is its credential's priority).
+  std::sort(entries.begin(), entries.end(), [](const Entry* a, const Entry* b) {
+    if (a->meta->priority != b->meta->priority) return a->meta->priority > b->meta->priority;
+    return a->meta->id() < b->meta->id();
+  });
   for (const Entry* e : entries) {
     out->push_back(e->meta->credential);
     out_providers->push_back(e->meta->provider);
+    if (priorities != nullptr) priorities->push_back(e->meta->priority);
   }
   return absl::OkStatus();
 }

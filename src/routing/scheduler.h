@@ -192,6 +192,8 @@ class Shard {
   }
   // Collect appends the passing ready entries of `priority` (ID order).
   void Collect(const Predicate& pred, int64_t priority, std::vector<Entry*>* out) const;
+  // CollectAll appends the passing ready entries of every tier.
+  void CollectAll(const Predicate& pred, std::vector<Entry*>* out) const;
 
   struct Summary {
     int total = 0;
@@ -199,6 +201,9 @@ class Shard {
     absl::Time earliest = ZeroTime();
   };
   void Summarize(const Predicate& pred, Summary* s) const;
+  // EarliestWake returns the earliest re-evaluation time of a passing entry that is not ready
+  // (cooling or blocked with a time), or ZeroTime when there is none.
+  absl::Time EarliestWake(const Predicate& pred) const;
   size_t size() const { return entries_.size(); }
 
  private:
@@ -253,11 +258,11 @@ struct PickSpec {
   bool downstream_websocket = false;
 };
 
-class Scheduler {
+class SchedulerCore {
  public:
-  Scheduler() = default;
-  Scheduler(const Scheduler&) = delete;
-  Scheduler& operator=(const Scheduler&) = delete;
+  SchedulerCore() = default;
+  SchedulerCore(const SchedulerCore&) = delete;
+  SchedulerCore& operator=(const SchedulerCore&) = delete;
 
   // Upsert places the credential (already validated) into routing; a disabled credential, or
   // one without ID or provider, is removed instead. REQUIRES: exclusive lock.
@@ -287,12 +292,21 @@ class Scheduler {
   // Resync re-evaluates every credential of the request's shards from its current snapshot (the
   // safety net after a failed pick). Cursors are kept. REQUIRES: exclusive lock.
   void Resync(const PickSpec& spec, absl::Time now);
-  // Candidates collects the available credentials of the best tier for a host Selector.
+  // Candidates collects the available credentials of the best tier for a host Selector, or of
+  // every available tier (best first, each by ID) when `all_tiers`; `priorities` (optional)
+  // gets each one's tier.
   absl::Status Candidates(const PickSpec& spec, const Clock& clock,
                           std::vector<std::shared_ptr<const Credential>>* out,
-                          std::vector<std::string_view>* providers);
+                          std::vector<std::string_view>* providers, bool all_tiers = false,
+                          std::vector<int64_t>* priorities = nullptr);
   // NeedsPrepare reports whether Candidates/Pick would need Prepare first.
   bool NeedsPrepare(const PickSpec& spec, const Clock& clock) const;
+
+  // EarliestRetry returns the earliest re-evaluation time among the request's blocked
+  // credentials (ZeroTime when none). Shards not built yet count as none: call after Prepare.
+  absl::Time EarliestRetry(const PickSpec& spec) const;
+  // routed returns the number of credentials in routing.
+  size_t routed() const { return provider_of_.size(); }
 
   // ProviderOf returns the normalised provider of a routed credential, or "".
   std::string_view ProviderOf(std::string_view id) const;

@@ -28,5 +28,15 @@ absl::StatusOr<RoutingStrategy> ParseRoutingStrategy(std::string_view name) {
       "unknown routing strategy; expected round-robin, fill-first or weighted-round-robin");
 }
 
+absl::StatusOr<size_t> Selector::Select(const SelectContext&,
+                                        std::span<const std::shared_ptr<const Credential>>) {
+  return absl::UnimplementedError("the host selector does not implement Select (its mode is kSelect)");
+}
+
+SelectDecision Selector::Decide(const SelectContext&, std::span<const SelectCandidate>,
+                                std::span<const SelectTier>) {
+  return SelectDecision::Delegate();
+}
+
 }  // namespace v0
 }  // namespace authrouter
