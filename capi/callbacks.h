@@ -3,6 +3,8 @@
 #ifndef AUTHROUTER_CAPI_CALLBACKS_H_
 #define AUTHROUTER_CAPI_CALLBACKS_H_
 
+#include <cstddef>
+
 #include "capi/capi_internal.h"
 
 #include "authrouter/credential_json.h"
@@ -120,12 +122,26 @@ class CHooks final : public ar::Hooks {
   Owner owner_;
 };
 
-class CSelector final : public ar::Selector {
+// kSelectorV1Size is the size of a version-1 authrouter_selector (before `mode`).
+inline constexpr size_t kSelectorV1Size = offsetof(authrouter_selector, mode);
+
+class CSelector final : public ar::StoppableSelector {
  public:
   explicit CSelector(const authrouter_selector& s)
-      : s_(Versioned(s, sizeof(authrouter_selector))), owner_(s.user_data, s.destroy) {}
+      : s_(Versioned(s, kSelectorV1Size)), owner_(s.user_data, s.destroy) {}
+  ar::SelectorMode mode() const override {
+    switch (s_.mode) {
+      case AUTHROUTER_SELECTOR_DECIDE:
+        return ar::SelectorMode::kDecide;
+      case AUTHROUTER_SELECTOR_DECIDE_ALL_TIERS:
+        return ar::SelectorMode::kDecideAllTiers;
+      default:
+        return ar::SelectorMode::kSelect;
+    }
+  }
   absl::StatusOr<size_t> Select(const ar::SelectContext& context,
                                 std::span<const std::shared_ptr<const ar::Credential>> candidates) override {
+    if (s_.select == nullptr) return ar::Selector::Select(context, candidates);
     std::vector<std::unique_ptr<authrouter_credential>> views;
     std::vector<const authrouter_credential*> pointers;
     views.reserve(candidates.size());
@@ -139,6 +155,11 @@ class CSelector final : public ar::Selector {
                                  pointers.size(), &chosen);
     if (rc != 0) return CallbackFailed("selector", rc);
     return chosen;
+  }
+  ar::SelectDecision Decide(const ar::SelectContext& context, std::span<const ar::SelectCandidate> candidates,
+                            std::span<const ar::SelectTier> tiers) override;
+  void Stop() override {
+    if (s_.stop != nullptr) s_.stop(owner_.user_data());
   }
 
  private:

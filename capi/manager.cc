@@ -40,6 +40,7 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
     mo.hooks = o->hooks;
     mo.logger = o->logger;
     mo.selector = o->selector;
+    mo.selector_budget = o->selector_budget;
     mo.store = o->store;
     if (o->use_file_store) {
       if (o->store) {
@@ -93,8 +94,9 @@ int32_t authrouter_manager_shutdown(authrouter_manager* m) {
     m->shut_down.store(true);
     if (m->watcher) m->watcher->Stop();
     m->manager->StopRefreshLoop();
-    // The session sweeper too (no call can pick any more).
+    // The session sweeper too (no call can pick any more), and the selector (its stop, once).
     (void)m->manager->SetSessionAffinity(false, absl::Hours(1));
+    m->manager->SetSelector(nullptr);
   } catch (...) {
     return AUTHROUTER_INTERNAL;
   }

@@ -137,7 +137,19 @@ int32_t authrouter_options_set_hooks(authrouter_options* o, const authrouter_hoo
 
 int32_t authrouter_options_set_selector(authrouter_options* o, const authrouter_selector* s,
                                         authrouter_error** err) {
-  AUTHROUTER_CHECK_CALLBACK_(s, select, "selector");
+  if (o == nullptr || s == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options or selector is NULL");
+  if (int32_t rc = CheckVersion(s->version, "selector", err); rc != 0) return rc;
+  const authrouter_selector v = Versioned(*s, kSelectorV1Size);
+  if (v.mode > AUTHROUTER_SELECTOR_DECIDE_ALL_TIERS) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
+                "selector mode must be AUTHROUTER_SELECTOR_SELECT, _DECIDE or _DECIDE_ALL_TIERS");
+  }
+  if (v.mode == AUTHROUTER_SELECTOR_SELECT && v.select == nullptr) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "selector has no select (mode AUTHROUTER_SELECTOR_SELECT)");
+  }
+  if (v.mode != AUTHROUTER_SELECTOR_SELECT && v.decide == nullptr) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "selector has no decide (a DECIDE mode)");
+  }
   return Guard(err, [&] {
     o->selector = std::make_shared<CSelector>(*s);
     return Ok(err);
@@ -169,6 +181,16 @@ int32_t authrouter_options_add_refresher(authrouter_options* o, const char* prov
     }
     return Ok(err);
   });
+}
+
+int32_t authrouter_options_set_selector_budget_ms(authrouter_options* o, int64_t budget_ms,
+                                                 authrouter_error** err) {
+  if (o == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options is NULL");
+  if (budget_ms < 1 || budget_ms > 3600000) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "selector budget must be between 1 and 3600000 ms");
+  }
+  o->selector_budget = absl::Milliseconds(budget_ms);
+  return Ok(err);
 }
 
 int32_t authrouter_options_set_session_affinity_max_entries(authrouter_options* o,

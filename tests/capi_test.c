@@ -756,6 +756,136 @@ static void test_patch(void) {
   while (store_state.count > 0) free(store_state.json[--store_state.count]);
 }
 
+/* A policy selector (version 2): each decision through C, the budget, and stop once. */
+typedef struct {
+  int32_t action;
+  size_t pick;
+  int exclude_first;
+  int fail;
+  int calls;
+  int stops;
+  size_t last_count;
+  size_t last_tiers;
+  int saw_secret;
+} policy_state;
+
+static int32_t policy_decide(void *ud, const char *p, size_t pl, const char *m, size_t ml,
+                             const authrouter_select_candidate *c, size_t n,
+                             const authrouter_select_tier *tiers, size_t tier_count,
+                             authrouter_select_decision *d) {
+  policy_state *st = (policy_state *)ud;
+  size_t i;
+  (void)p; (void)pl; (void)m; (void)ml;
+  ++st->calls;
+  st->last_count = n;
+  st->last_tiers = tier_count;
+  CHECK(tier_count == 0 || (tiers[0].first == 0 && tiers[tier_count - 1].first + tiers[tier_count - 1].count == n));
+  for (i = 0; i < n; ++i) { /* views only: id, provider, label, priority, weight, websockets */
+    if (c[i].id_len == 8 && memcmp(c[i].id, "low.json", 8) == 0 &&
+        (c[i].priority != 1 || c[i].label_len != 14 || memcmp(c[i].label, "no secret here", 14) != 0)) {
+      st->saw_secret = 1;
+    }
+  }
+  CHECK(d->action == AUTHROUTER_SELECT_DELEGATE && d->exclude != NULL);
+  if (st->fail) return 7;
+  d->action = st->action;
+  d->pick = st->pick;
+  if (st->exclude_first) d->exclude[0] = 1;
+  if (st->action == AUTHROUTER_SELECT_REJECT) {
+    d->reject_http_status = 403;
+    strcpy(d->reject_message, "team over budget");
+  }
+  return 0;
+}
+static void policy_stop(void *ud) { ++((policy_state *)ud)->stops; }
+
+static void pick_id(authrouter_manager *m, char *out, size_t cap, int32_t *code) {
+  authrouter_pick_result *pick = NULL;
+  authrouter_string providers[1];
+  authrouter_pick_request req = AUTHROUTER_PICK_REQUEST_INIT;
+  providers[0] = Str("claude");
+  req.providers = providers;
+  req.provider_count = 1;
+  req.model = Str("claude-sonnet-4-5");
+  out[0] = '\0';
+  *code = authrouter_manager_pick(m, &pick, &req, NULL);
+  if (pick == NULL) return;
+  strncpy(out, authrouter_credential_id(authrouter_pick_result_credential(pick), NULL), cap - 1);
+  out[cap - 1] = '\0';
+  authrouter_pick_result_free(pick);
+}
+
+static void test_policy_selector(void) {
+  static const char low[] =
+      "{\"id\":\"low.json\",\"provider\":\"claude\",\"label\":\"no secret here\",\"attributes\":{\"priority\":\"1\"},"
+      "\"metadata\":{\"type\":\"claude\",\"access_token\":\"secret-token\"}}";
+  policy_state st;
+  authrouter_selector sel = AUTHROUTER_SELECTOR_INIT;
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  authrouter_error *err = NULL;
+  authrouter_string models[1];
+  char id[64];
+  int32_t code;
+
+  memset(&st, 0, sizeof st);
+  models[0] = Str("claude-sonnet-4-5");
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  sel.mode = AUTHROUTER_SELECTOR_DECIDE_ALL_TIERS;
+  CHECK(authrouter_options_set_selector(opts, &sel, &err) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(authrouter_error_message(err, NULL), "no decide") != NULL);
+  authrouter_error_free(err);
+  err = NULL;
+  sel.mode = 9;
+  sel.decide = policy_decide;
+  CHECK(authrouter_options_set_selector(opts, &sel, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  sel.mode = AUTHROUTER_SELECTOR_DECIDE_ALL_TIERS;
+  sel.stop = policy_stop;
+  sel.user_data = &st;
+  CHECK(authrouter_options_set_selector_budget_ms(opts, 0, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_selector_budget_ms(NULL, 5, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_selector_budget_ms(opts, 50, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_set_selector(opts, &sel, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_register(m, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register(m, kBob, sizeof kBob - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register(m, low, sizeof low - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "alice.json", 10, models, 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "bob.json", 8, models, 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "low.json", 8, models, 1, NULL) == AUTHROUTER_OK);
+
+  pick_id(m, id, sizeof id, &code); /* delegate: round-robin over the best tier */
+  CHECK(code == AUTHROUTER_OK && strcmp(id, "alice.json") == 0);
+  CHECK(st.last_count == 3 && st.last_tiers == 2); /* every tier: alice, bob (10), low (1) */
+  CHECK(st.saw_secret == 0);
+  st.action = AUTHROUTER_SELECT_PICK;
+  st.pick = 2;
+  pick_id(m, id, sizeof id, &code);
+  CHECK(code == AUTHROUTER_OK && strcmp(id, "low.json") == 0);
+  st.action = AUTHROUTER_SELECT_EXCLUDE;
+  st.exclude_first = 1;
+  pick_id(m, id, sizeof id, &code);
+  CHECK(code == AUTHROUTER_OK && strcmp(id, "bob.json") == 0);
+  st.exclude_first = 0;
+  st.action = AUTHROUTER_SELECT_REJECT;
+  pick_id(m, id, sizeof id, &code);
+  CHECK(code == 7); /* PERMISSION_DENIED, from the 403 */
+  st.action = AUTHROUTER_SELECT_PICK;
+  st.pick = 99; /* no candidate: reported, the built-in strategy answers */
+  pick_id(m, id, sizeof id, &code);
+  CHECK(code == AUTHROUTER_OK);
+  st.fail = 1; /* a failing callback: the same */
+  pick_id(m, id, sizeof id, &code);
+  CHECK(code == AUTHROUTER_OK);
+  CHECK(st.calls == 6);
+  CHECK(st.stops == 0);
+  CHECK(authrouter_manager_shutdown(m) == AUTHROUTER_OK);
+  CHECK(st.stops == 1);
+  authrouter_manager_free(m);
+  CHECK(st.stops == 1); /* once */
+}
+
 int main(void) {
   CHECK(authrouter_version_number() == AUTHROUTER_VERSION_NUMBER);
   CHECK(strcmp(authrouter_version_string(), AUTHROUTER_VERSION_STRING) == 0);
@@ -764,6 +894,7 @@ int main(void) {
   test_selector_and_ownership();
   test_session_affinity_max_entries();
   test_patch();
+  test_policy_selector();
   if (failures != 0) {
     fprintf(stderr, "capi_test: %d failures\n", failures);
     return 1;

@@ -236,19 +236,82 @@ typedef struct authrouter_hooks {
 #define AUTHROUTER_HOOKS_INIT {AUTHROUTER_HOOKS_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
 AUTHROUTER_API void authrouter_hooks_init(authrouter_hooks *hooks);
 
-/* A Selector picks among candidates instead of the built-in strategy. */
-#define AUTHROUTER_SELECTOR_VERSION 1
+/* A Selector takes part in a pick (authrouter/selector.h has the full rules):
+ *   mode AUTHROUTER_SELECTOR_SELECT (0, the default): `select` picks among the available
+ *     credentials of the best priority tier instead of the built-in strategy.
+ *   mode AUTHROUTER_SELECTOR_DECIDE (1) or AUTHROUTER_SELECTOR_DECIDE_ALL_TIERS (2): a policy.
+ *     `decide` sees secret-free candidates (ID, provider, label, priority, weight, ...) of the
+ *     best tier or of every available tier (best first, by ID within a tier) and fills
+ *     `decision`: DELEGATE (the default: the built-in strategy picks), PICK one candidate,
+ *     EXCLUDE some (set their bytes of `decision->exclude` to 1; the built-in strategy picks
+ *     among the rest), or REJECT the request with `reject_http_status` (400..599) and
+ *     `reject_message` (NUL-terminated), which fails the pick with error "selector_rejected".
+ *     A non-zero return, an index that is no candidate, or a reject without a 4xx/5xx status
+ *     is reported to the log and the built-in strategy answers instead; so does a call longer
+ *     than the options' selector budget (authrouter_options_set_selector_budget_ms).
+ * With session affinity on, a selector's picks bind like the strategy's. `stop`, when set, is
+ * called once when the manager lets go of the selector (authrouter_manager_shutdown, or
+ * authrouter_manager_free without it), outside the library's locks; a pick that started
+ * before may still call the selector meanwhile. Fields after `destroy` are version 2. */
+#define AUTHROUTER_SELECTOR_VERSION 2
+#define AUTHROUTER_SELECTOR_SELECT 0
+#define AUTHROUTER_SELECTOR_DECIDE 1
+#define AUTHROUTER_SELECTOR_DECIDE_ALL_TIERS 2
+
+/* A policy's view of one candidate: never a token or other secret. Valid for the call. */
+typedef struct authrouter_select_candidate {
+  const char *id;
+  size_t id_len;
+  const char *provider; /* the normalised provider key */
+  size_t provider_len;
+  const char *label;
+  size_t label_len;
+  int64_t priority;
+  int64_t weight;
+  bool websockets;
+} authrouter_select_candidate;
+
+/* One priority tier of the candidates: candidates[first, first + count). */
+typedef struct authrouter_select_tier {
+  int64_t priority;
+  size_t first;
+  size_t count;
+} authrouter_select_tier;
+
+#define AUTHROUTER_SELECT_DELEGATE 0
+#define AUTHROUTER_SELECT_PICK 1
+#define AUTHROUTER_SELECT_EXCLUDE 2
+#define AUTHROUTER_SELECT_REJECT 3
+
+/* What `decide` answers. The library zeroes it (DELEGATE) and provides `exclude`. */
+typedef struct authrouter_select_decision {
+  int32_t action;             /* AUTHROUTER_SELECT_* */
+  size_t pick;                /* PICK: an index into the candidates */
+  uint8_t *exclude;           /* EXCLUDE: candidate_count bytes, 0; set 1 to exclude one */
+  int32_t reject_http_status; /* REJECT: 400..599 */
+  char reject_message[512];   /* REJECT: NUL-terminated; empty: "rejected by the routing policy" */
+} authrouter_select_decision;
+
 typedef struct authrouter_selector {
   uint32_t version; /* AUTHROUTER_SELECTOR_VERSION */
   /* select sets *chosen to an index into `candidates` (never empty: the available credentials of
-   * the best priority tier, sorted by ID). `provider` is "mixed" for a multi-provider pick. */
+   * the best priority tier, sorted by ID). `provider` is "mixed" for a multi-provider pick.
+   * Required in mode SELECT; unused otherwise. */
   int32_t (*select)(void *user_data, const char *provider, size_t provider_len, const char *model,
                     size_t model_len, const authrouter_credential *const *candidates,
                     size_t candidate_count, size_t *chosen);
   void *user_data;
   void (*destroy)(void *user_data);
+  /* version 2 */
+  uint32_t mode; /* AUTHROUTER_SELECTOR_SELECT, _DECIDE or _DECIDE_ALL_TIERS */
+  /* Required in the DECIDE modes. `candidates` is never empty. */
+  int32_t (*decide)(void *user_data, const char *provider, size_t provider_len, const char *model,
+                    size_t model_len, const authrouter_select_candidate *candidates,
+                    size_t candidate_count, const authrouter_select_tier *tiers, size_t tier_count,
+                    authrouter_select_decision *decision);
+  void (*stop)(void *user_data);
 } authrouter_selector;
-#define AUTHROUTER_SELECTOR_INIT {AUTHROUTER_SELECTOR_VERSION, NULL, NULL, NULL}
+#define AUTHROUTER_SELECTOR_INIT {AUTHROUTER_SELECTOR_VERSION, NULL, NULL, NULL, 0, NULL, NULL}
 AUTHROUTER_API void authrouter_selector_init(authrouter_selector *selector);
 
 /* A Refresher obtains fresh tokens for a credential. It writes a JSON object to `out`:
@@ -374,6 +437,11 @@ AUTHROUTER_API int32_t authrouter_options_set_clock(authrouter_options *options,
 AUTHROUTER_API int32_t authrouter_options_set_hooks(authrouter_options *options,
                                                     const authrouter_hooks *hooks,
                                                     authrouter_error **err);
+/* set_selector_budget_ms bounds one select or decide call (1..3600000 ms; default 100): a
+ * longer one is reported and the built-in strategy answers. */
+AUTHROUTER_API int32_t authrouter_options_set_selector_budget_ms(authrouter_options *options,
+                                                                 int64_t budget_ms,
+                                                                 authrouter_error **err);
 AUTHROUTER_API int32_t authrouter_options_set_selector(authrouter_options *options,
                                                        const authrouter_selector *selector,
                                                        authrouter_error **err);
