@@ -295,5 +295,38 @@ TEST_CASE("A selector in kSelect mode without Select fails the pick with its err
   CHECK(absl::IsUnimplemented(r.status()));
 }
 
+TEST_CASE("Execute returns a policy's rejection at once, without a round or a wait",
+          "[selector][policy][execute]") {
+  class Counting final : public Executor {
+   public:
+    Outcome Execute(const Attempt&) override {
+      ++calls;
+      Outcome o;
+      o.success = true;
+      o.http_status = 200;
+      return o;
+    }
+    int calls = 0;
+  };
+  auto policy = std::make_shared<Policy>(SelectorMode::kDecide);
+  policy->decide = [](std::span<const SelectCandidate>) { return SelectDecision::Reject(429, "slow down"); };
+  ManagerOptions o = With(policy);
+  o.request_retry = 3;
+  o.max_retry_interval = absl::Seconds(30);
+  ManagerFixture f(std::move(o));
+  f.Add({.id = "a"});
+  Counting ex;
+  const std::string_view providers[] = {"claude"};
+  ExecuteRequest request;
+  request.providers = providers;
+  request.model = "m";
+  const absl::Time before = f.clock.Now();
+  auto r = f.manager->Execute(request, ex);
+  REQUIRE_FALSE(r.ok());
+  CHECK(GetRoutingError(r.status())->code == "selector_rejected");
+  CHECK(ex.calls == 0);
+  CHECK(f.clock.Now() == before);  // no wait for a cooldown that is not there
+}
+
 }  // namespace
 }  // namespace authrouter

@@ -100,6 +100,11 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
         pick = Pick(pick_request);
       }
       if (!pick.ok()) {
+        // A host policy's rejection is terminal: no other credential, no round, no wait.
+        if (std::optional<RoutingError> e = GetRoutingError(pick.status());
+            e && e->reason == RoutingReason::kSelectorRejected) {
+          return pick.status();
+        }
         pick_error = pick.status();
         break;
       }
