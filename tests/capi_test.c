@@ -762,6 +762,7 @@ typedef struct {
   size_t pick;
   int exclude_first;
   int fail;
+  int slow;
   int calls;
   int stops;
   size_t last_count;
@@ -788,6 +789,7 @@ static int32_t policy_decide(void *ud, const char *p, size_t pl, const char *m, 
   }
   CHECK(d->action == AUTHROUTER_SELECT_DELEGATE && d->exclude != NULL);
   if (st->fail) return 7;
+  if (st->slow) g_now_ms += 60; /* over the 50 ms budget, by the manager's clock */
   d->action = st->action;
   d->pick = st->pick;
   if (st->exclude_first) d->exclude[0] = 1;
@@ -821,6 +823,7 @@ static void test_policy_selector(void) {
       "\"metadata\":{\"type\":\"claude\",\"access_token\":\"secret-token\"}}";
   policy_state st;
   authrouter_selector sel = AUTHROUTER_SELECTOR_INIT;
+  authrouter_clock clock = AUTHROUTER_CLOCK_INIT;
   authrouter_options *opts = NULL;
   authrouter_manager *m = NULL;
   authrouter_error *err = NULL;
@@ -845,6 +848,8 @@ static void test_policy_selector(void) {
   CHECK(authrouter_options_set_selector_budget_ms(opts, 0, NULL) == AUTHROUTER_INVALID_ARGUMENT);
   CHECK(authrouter_options_set_selector_budget_ms(NULL, 5, NULL) == AUTHROUTER_INVALID_ARGUMENT);
   CHECK(authrouter_options_set_selector_budget_ms(opts, 50, NULL) == AUTHROUTER_OK);
+  clock.now_unix_ms = now_ms;
+  CHECK(authrouter_options_set_clock(opts, &clock, NULL) == AUTHROUTER_OK);
   CHECK(authrouter_options_set_selector(opts, &sel, NULL) == AUTHROUTER_OK);
   CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
   authrouter_options_free(opts);
@@ -878,7 +883,15 @@ static void test_policy_selector(void) {
   st.fail = 1; /* a failing callback: the same */
   pick_id(m, id, sizeof id, &code);
   CHECK(code == AUTHROUTER_OK);
-  CHECK(st.calls == 6);
+  st.fail = 0;
+  st.pick = 2;
+  st.slow = 1; /* its answer (low.json) comes too late: the built-in strategy answers */
+  pick_id(m, id, sizeof id, &code);
+  CHECK(code == AUTHROUTER_OK && strcmp(id, "low.json") != 0);
+  st.slow = 0;
+  pick_id(m, id, sizeof id, &code);
+  CHECK(code == AUTHROUTER_OK && strcmp(id, "low.json") == 0);
+  CHECK(st.calls == 8);
   CHECK(st.stops == 0);
   CHECK(authrouter_manager_shutdown(m) == AUTHROUTER_OK);
   CHECK(st.stops == 1);
