@@ -27,6 +27,7 @@ using internal::PickSpec;
 using internal::SchedulerPick;
 using internal::ProviderList;
 using internal::FixedClock;
+using internal::SpecFor;
 
 // NewUuid returns a random UUID v4 string.
 std::string NewUuid() {
@@ -90,17 +91,6 @@ constexpr absl::Duration kMaxRetryAfter = absl::Hours(24 * 30);
 
 using internal::CredentialNotFound;
 
-// SpecFor maps a request onto the scheduler's terms. `providers` is the normalised list.
-PickSpec SpecFor(const PickRequest& request, std::span<const std::string_view> providers) {
-  PickSpec spec;
-  spec.providers = providers;
-  spec.model = request.model;
-  spec.model_key = CanonicalModelKey(request.model);
-  spec.pred.tried = request.tried;
-  spec.pred.pinned = TrimSpace(request.pinned_id);
-  spec.downstream_websocket = request.downstream_websocket;
-  return spec;
-}
 
 // ServesStateKey reports whether a model-state key (recorded without the credential's prefix)
 // belongs to a model `served` covers: as it is, or under the prefix.
@@ -229,7 +219,6 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   impl->scheduler.SetStrategy(options.strategy);
   impl->catalog = NormalizeCatalog(options.model_catalog);
   impl->selector = std::move(options.selector);
-  impl->selector_set.store(impl->selector != nullptr);
   auto manager = std::unique_ptr<Manager>(new Manager(std::move(impl)));
   if (options.session_affinity) {
     if (absl::Status s = manager->SetSessionAffinity(true, options.session_affinity_ttl); !s.ok()) {
@@ -743,7 +732,6 @@ void Manager::SetSelector(std::shared_ptr<Selector> selector) {
     std::unique_lock lock(impl_->mu);
     if (impl_->selector == selector) return;  // the same one: nothing is let go
     old = std::exchange(impl_->selector, std::move(selector));
-    impl_->selector_set.store(impl_->selector != nullptr, std::memory_order_release);
   }
   // Outside the lock: stop what was let go, once; `old` is released after.
   if (auto* stoppable = dynamic_cast<StoppableSelector*>(old.get())) {

@@ -12,7 +12,9 @@
 
 #include "absl/time/time.h"
 #include "authrouter/clock.h"
+#include "authrouter/model_key.h"
 #include "authrouter/values.h"
+#include "routing/scheduler.h"
 
 namespace authrouter::internal {
 
@@ -86,6 +88,20 @@ class FixedClock final : public Clock {
  private:
   absl::Time t_;
 };
+
+// SpecFor maps a request (PickRequest or ScheduleRequest: the same fields) onto the engine's
+// terms. `providers` is the normalised list (ProviderList).
+template <typename Request>
+PickSpec SpecFor(const Request& request, std::span<const std::string_view> providers) {
+  PickSpec spec;
+  spec.providers = providers;
+  spec.model = request.model;
+  spec.model_key = CanonicalModelKey(request.model);
+  spec.pred.tried = request.tried;
+  spec.pred.pinned = TrimSpace(request.pinned_id);
+  spec.downstream_websocket = request.downstream_websocket;
+  return spec;
+}
 
 }  // namespace authrouter::internal
 

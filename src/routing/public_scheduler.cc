@@ -24,17 +24,6 @@ struct Scheduler::Impl {
 
 namespace {
 
-internal::PickSpec SpecOf(const ScheduleRequest& request, std::span<const std::string_view> providers) {
-  internal::PickSpec spec;
-  spec.providers = providers;
-  spec.model = request.model;
-  spec.model_key = CanonicalModelKey(request.model);
-  spec.pred.tried = request.tried;
-  spec.pred.pinned = TrimSpace(request.pinned_id);
-  spec.downstream_websocket = request.downstream_websocket;
-  return spec;
-}
-
 absl::StatusOr<ScheduledPick> Answer(internal::SchedulerPick r) {
   if (r.kind == internal::SchedulerPick::kPicked) {
     return ScheduledPick{std::move(r.credential), r.provider};
@@ -105,7 +94,7 @@ absl::StatusOr<ScheduledPick> Scheduler::Pick(const ScheduleRequest& request, ab
 absl::StatusOr<ScheduledPick> Scheduler::Pick(const ScheduleRequest& request, const Clock& clock) {
   const internal::ProviderList providers(request.providers);
   if (providers.view().empty()) return ProviderNotFoundError();
-  const internal::PickSpec spec = SpecOf(request, providers.view());
+  const internal::PickSpec spec = internal::SpecFor(request, providers.view());
   {
     std::shared_lock lock(impl_->mu);
     internal::SchedulerPick r = impl_->core.Pick(spec, clock);
@@ -121,7 +110,7 @@ absl::StatusOr<ScheduledPick> Scheduler::Pick(const ScheduleRequest& request, co
 std::optional<absl::Time> Scheduler::EarliestRetry(const ScheduleRequest& request, absl::Time now) {
   const internal::ProviderList providers(request.providers);
   if (providers.view().empty()) return std::nullopt;
-  const internal::PickSpec spec = SpecOf(request, providers.view());
+  const internal::PickSpec spec = internal::SpecFor(request, providers.view());
   const internal::FixedClock clock(now);
   absl::Time t = ZeroTime();
   {
