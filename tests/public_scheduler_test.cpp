@@ -2,7 +2,9 @@
 // cooldowns and their promotion, tried, pinned, mixed providers, strategies, errors.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -204,6 +206,50 @@ TEST_CASE("Scheduler: what it cannot route is refused and changes nothing", "[pu
   CHECK(f.scheduler.size() == 0);
   CHECK(f.PickId({}) == "<provider_not_found>");
   CHECK(f.PickId({" "}) == "<provider_not_found>");
+}
+
+// Each thread remembers its last request's normalised form; these picks would go wrong if a
+// remembered form were reused for a request that only looks like it.
+TEST_CASE("Scheduler: a request reused or rewritten in place on one thread picks as a fresh one",
+          "[public-scheduler]") {
+  SchedulerFixture f;
+  f.Add({.id = "a1", .provider = "claude"});
+  f.Add({.id = "a2", .provider = "claude"});
+  f.Add({.id = "g1", .provider = "gemini", .models = {"m", "n"}});
+  f.Add({.id = "g2", .provider = "gemini", .models = {"n"}});
+  // One buffer rewritten between picks: same address and size, other content.
+  char provider[] = "claude";
+  char model[] = "m";
+  const std::string_view providers[] = {std::string_view(provider, 6)};
+  const ScheduleRequest r{.providers = providers, .model = std::string_view(model, 1)};
+  auto id = [&] {
+    absl::StatusOr<ScheduledPick> p = f.scheduler.Pick(r, f.clock.Now());
+    return p.ok() ? p->credential->id + "@" + std::string(p->provider) : "<" + std::string(p.status().message()) + ">";
+  };
+  CHECK(id() == "a1@claude");
+  std::memcpy(provider, "gemini", 6);
+  CHECK(id() == "g1@gemini");
+  model[0] = 'n';
+  CHECK(id() == "g1@gemini");  // the n-rotation of gemini starts at g1
+  CHECK(id() == "g2@gemini");
+  std::memcpy(provider, "CLAUDE", 6);
+  model[0] = 'm';
+  CHECK(id() == "a2@claude");  // the claude rotation went on from a1
+  // The same values from other buffers, spaces and case, and mixed orders share the rotation.
+  CHECK(f.Picks({" claude "}, 2) == Ids{"a1", "a2"});
+  CHECK(f.Picks({"Claude"}, 1) == Ids{"a1"});
+  CHECK(f.PickId({"gemini"}, "m(high)") == "g1");  // the canonical key of m
+  CHECK(f.PickId({"gemini"}, "m") == "g1");        // one rotation per canonical model, pool of 1
+  // Requests too large to remember (many providers, a long model) pick all the same.
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back("p" + std::to_string(i));
+  names.push_back("claude");
+  std::vector<std::string_view> many(names.begin(), names.end());
+  const std::string from_many = f.PickId(many);
+  CHECK((from_many == "a1" || from_many == "a2"));
+  const std::string long_model(600, 'x');
+  CHECK(f.PickId({"claude"}, long_model) == "<auth_not_found>");  // served by no one
+  CHECK(f.PickId({"gemini"}, "n") == "g1");
 }
 
 TEST_CASE("Scheduler: picks from many threads while credentials change", "[public-scheduler][stress]") {

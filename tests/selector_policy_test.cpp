@@ -12,6 +12,7 @@
 
 #include "authrouter/log.h"
 #include "authrouter/routing_error.h"
+#include "authrouter/scheduler.h"
 #include "support/manager_fixture.h"
 
 namespace authrouter {
@@ -119,6 +120,46 @@ TEST_CASE("A host selector with session affinity on binds its picks and they sti
   CHECK(selector->calls == 2);
   CHECK(IdOf(PickSession(*f.manager, "conv-1")) == "b");
   CHECK(selector->calls == 2);
+}
+
+// A selector that picks from a Scheduler of its own while the Manager's pick is under way: the
+// inner pick on the same thread must not disturb the outer request's normalised form.
+class Nested final : public Selector {
+ public:
+  absl::StatusOr<size_t> Select(const SelectContext&,
+                                std::span<const std::shared_ptr<const Credential>> candidates) override {
+    const std::string_view providers[] = {"GEMINI", "codex"};
+    absl::StatusOr<ScheduledPick> p = inner.Pick({.providers = providers, .model = "other-model"}, absl::Now());
+    inner_ids.push_back(p.ok() ? p->credential->id : std::string(p.status().message()));
+    return candidates.size() - 1;
+  }
+  Scheduler inner;
+  Ids inner_ids;
+};
+
+TEST_CASE("A selector that picks from its own Scheduler inside Select leaves the outer pick intact",
+          "[selector]") {
+  auto selector = std::make_shared<Nested>();
+  Credential g;
+  g.id = "g";
+  g.provider = "gemini";
+  REQUIRE(selector->inner.Upsert(std::make_shared<const Credential>(g), absl::Now()).ok());
+  REQUIRE(selector->inner.SetModels("g", {.source = ModelSource::kHost, .models = {"other-model"}, .excluded = {}},
+                                    absl::Now()).ok());
+  ManagerFixture f(With(selector));
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  for (int i = 0; i < 3; ++i) {
+    const std::string_view providers[] = {"Claude"};
+    PickRequest r;
+    r.providers = providers;
+    r.model = "m";
+    const absl::StatusOr<PickResult> p = f.manager->Pick(r);
+    REQUIRE(p.ok());
+    CHECK(p->credential->id == "b");
+    CHECK(p->provider == "claude");
+  }
+  CHECK(selector->inner_ids == Ids{"g", "g", "g"});
 }
 
 TEST_CASE("A stoppable selector is stopped once when replaced and at destruction",

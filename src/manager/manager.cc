@@ -25,9 +25,7 @@ namespace {
 using internal::Event;
 using internal::PickSpec;
 using internal::SchedulerPick;
-using internal::ProviderList;
 using internal::FixedClock;
-using internal::SpecFor;
 
 // NewUuid returns a random UUID v4 string.
 std::string NewUuid() {
@@ -809,9 +807,9 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
     return PickUnbound(request);
   }
 
-  const ProviderList providers(request.providers);
-  if (providers.view().empty()) return ProviderNotFoundError();
-  const PickSpec spec = SpecFor(request, providers.view());
+  const internal::RequestSpec prepared(request);
+  if (prepared.empty()) return ProviderNotFoundError();
+  const internal::PickSpec& spec = prepared.spec();
 
   // Cache keys are "<provider or mixed>::<session ID>::<canonical model>" (later fix A8).
   const std::string_view label = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
@@ -890,9 +888,9 @@ absl::StatusOr<PickResult> Manager::Impl::PickBuiltIn(const PickSpec& spec) {
 }
 
 absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
-  const ProviderList providers(request.providers);
-  if (providers.view().empty()) return ProviderNotFoundError();
-  const PickSpec spec = SpecFor(request, providers.view());
+  const internal::RequestSpec prepared(request);
+  if (prepared.empty()) return ProviderNotFoundError();
+  const internal::PickSpec& spec = prepared.spec();
   Impl& impl = *impl_;
 
   std::shared_ptr<Selector> selector;

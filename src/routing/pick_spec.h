@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <memory>
+#include <optional>
+#include <string>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -102,6 +104,105 @@ PickSpec SpecFor(const Request& request, std::span<const std::string_view> provi
   spec.downstream_websocket = request.downstream_websocket;
   return spec;
 }
+
+// RequestMemo is one thread's last normalised request: the raw providers and model as given,
+// and what they normalise to. Requests of a gateway repeat the same few (providers, model)
+// pairs, so a pick usually compares the raw fields and reuses the rest.
+struct RequestMemo {
+  static constexpr size_t kMaxRawBytes = 512;  // larger requests are normalised every time
+
+  bool busy = false;   // a RequestSpec of this thread holds views into it
+  bool valid = false;
+  uint64_t epoch = 0;  // bumped on every refill; never 0 once valid
+  std::vector<std::string> raw_providers;
+  std::string raw_model;
+  std::vector<std::string> provider_store;
+  std::vector<std::string_view> providers;
+  std::string model_key;
+  std::string routing_key;
+
+  template <typename Request>
+  bool Matches(const Request& request) const {
+    if (!valid || request.providers.size() != raw_providers.size() || request.model != raw_model) {
+      return false;
+    }
+    for (size_t i = 0; i < raw_providers.size(); ++i) {
+      if (request.providers[i] != raw_providers[i]) return false;
+    }
+    return true;
+  }
+};
+
+// RequestSpec is a request in the engine's terms (SpecFor), taken from this thread's memo when
+// the raw providers and model repeat the last request's. Not copyable; lives on the stack of
+// one pick. A nested pick on the same thread (a host selector that picks elsewhere) finds the
+// memo busy and normalises on its own.
+class RequestSpec {
+ public:
+  template <typename Request>
+  explicit RequestSpec(const Request& request) {
+    RequestMemo& memo = Memo();
+    if (memo.busy || !Memoisable(request)) {
+      fallback_.emplace(request.providers);
+      spec_ = SpecFor(request, fallback_->view());
+      return;
+    }
+    memo.busy = true;
+    memo_ = &memo;
+    if (!memo.Matches(request)) Refill(memo, request);
+    spec_.providers = memo.providers;
+    spec_.model = request.model;
+    spec_.model_key = memo.model_key;
+    spec_.routing_key = memo.routing_key;
+    spec_.request_epoch = memo.epoch;
+    spec_.pred.tried = request.tried;
+    spec_.pred.pinned = request.pinned_id.empty() ? std::string_view() : TrimSpace(request.pinned_id);
+    spec_.downstream_websocket = request.downstream_websocket;
+  }
+  ~RequestSpec() {
+    if (memo_ != nullptr) memo_->busy = false;
+  }
+  RequestSpec(const RequestSpec&) = delete;
+  RequestSpec& operator=(const RequestSpec&) = delete;
+
+  const PickSpec& spec() const { return spec_; }
+  // True when no provider is left after normalisation.
+  bool empty() const { return spec_.providers.empty(); }
+
+ private:
+  static RequestMemo& Memo() {
+    thread_local RequestMemo memo;
+    return memo;
+  }
+
+  template <typename Request>
+  static bool Memoisable(const Request& request) {
+    size_t bytes = request.model.size();
+    for (std::string_view p : request.providers) bytes += p.size();
+    return bytes <= RequestMemo::kMaxRawBytes && request.providers.size() <= 16;
+  }
+
+  template <typename Request>
+  static void Refill(RequestMemo& memo, const Request& request) {
+    memo.valid = false;
+    memo.raw_providers.assign(request.providers.begin(), request.providers.end());
+    memo.raw_model.assign(request.model);
+    const ProviderList list(request.providers);
+    memo.provider_store.assign(list.view().begin(), list.view().end());
+    memo.providers.assign(memo.provider_store.begin(), memo.provider_store.end());
+    memo.model_key.assign(CanonicalModelKey(request.model));
+    PickSpec key_spec;
+    key_spec.providers = memo.providers;
+    key_spec.model_key = memo.model_key;
+    memo.routing_key = RoutingKey(key_spec);
+    ++memo.epoch;
+    memo.valid = true;
+  }
+
+  PickSpec spec_;
+  RequestMemo* memo_ = nullptr;
+  std::optional<ProviderList> fallback_;
+};
 
 }  // namespace authrouter::internal
 

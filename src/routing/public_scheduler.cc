@@ -20,11 +20,13 @@ inline namespace v0 {
 struct Scheduler::Impl {
   mutable internal::BrLock mu;
   internal::SchedulerCore core;  // guarded by mu
+
+  absl::StatusOr<ScheduledPick> Pick(const ScheduleRequest& request, const Clock& clock);
 };
 
 namespace {
 
-absl::StatusOr<ScheduledPick> Answer(internal::SchedulerPick r) {
+inline absl::StatusOr<ScheduledPick> Answer(internal::SchedulerPick&& r) {
   if (r.kind == internal::SchedulerPick::kPicked) {
     return ScheduledPick{std::move(r.credential), r.provider};
   }
@@ -33,6 +35,23 @@ absl::StatusOr<ScheduledPick> Answer(internal::SchedulerPick r) {
 }
 
 }  // namespace
+
+absl::StatusOr<ScheduledPick> Scheduler::Impl::Pick(const ScheduleRequest& request, const Clock& clock) {
+  Impl& impl = *this;
+  const internal::RequestSpec prepared(request);
+  if (prepared.empty()) return ProviderNotFoundError();
+  const internal::PickSpec& spec = prepared.spec();
+  {
+    std::shared_lock lock(impl.mu);
+    internal::SchedulerPick r = impl.core.Pick(spec, clock);
+    if (r.kind != internal::SchedulerPick::kNeedsWrite) return Answer(std::move(r));
+  }
+  // The pick first needs a shard built, a cooldown promoted or a rotation created.
+  std::unique_lock lock(impl.mu);
+  const internal::FixedClock now(clock.Now());
+  impl.core.Prepare(spec, now.Now());
+  return Answer(impl.core.Pick(spec, now));
+}
 
 Scheduler::Scheduler(RoutingStrategy strategy) : impl_(std::make_unique<Impl>()) {
   impl_->core.SetStrategy(strategy);
@@ -88,29 +107,17 @@ RoutingStrategy Scheduler::strategy() const {
 
 absl::StatusOr<ScheduledPick> Scheduler::Pick(const ScheduleRequest& request, absl::Time now) {
   const internal::FixedClock clock(now);
-  return Pick(request, clock);
+  return impl_->Pick(request, clock);
 }
 
 absl::StatusOr<ScheduledPick> Scheduler::Pick(const ScheduleRequest& request, const Clock& clock) {
-  const internal::ProviderList providers(request.providers);
-  if (providers.view().empty()) return ProviderNotFoundError();
-  const internal::PickSpec spec = internal::SpecFor(request, providers.view());
-  {
-    std::shared_lock lock(impl_->mu);
-    internal::SchedulerPick r = impl_->core.Pick(spec, clock);
-    if (r.kind != internal::SchedulerPick::kNeedsWrite) return Answer(std::move(r));
-  }
-  // The pick first needs a shard built, a cooldown promoted or a rotation created.
-  std::unique_lock lock(impl_->mu);
-  const internal::FixedClock now(clock.Now());
-  impl_->core.Prepare(spec, now.Now());
-  return Answer(impl_->core.Pick(spec, now));
+  return impl_->Pick(request, clock);
 }
 
 std::optional<absl::Time> Scheduler::EarliestRetry(const ScheduleRequest& request, absl::Time now) {
-  const internal::ProviderList providers(request.providers);
-  if (providers.view().empty()) return std::nullopt;
-  const internal::PickSpec spec = internal::SpecFor(request, providers.view());
+  const internal::RequestSpec prepared(request);
+  if (prepared.empty()) return std::nullopt;
+  const internal::PickSpec& spec = prepared.spec();
   const internal::FixedClock clock(now);
   absl::Time t = ZeroTime();
   {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include "authrouter/model_key.h"
 #include "authrouter/routing_error.h"
@@ -208,10 +209,11 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
   if (pred.trivial()) {
     // The hot path: one atomic increment, no lock, no scan. The credential a few picks ahead is
     // prefetched, so that large pools (whose control blocks are not in cache) cost no more.
-    const uint64_t i = v.cursor.fetch_add(1, std::memory_order_relaxed);
-    const std::shared_ptr<const Credential>& ahead = v.creds[(i + kPrefetchDistance) % n];
-    __builtin_prefetch(reinterpret_cast<const char*>(ahead.get()) - 16, 0, 1);
-    return &v.creds[i % n];
+    const size_t i = static_cast<size_t>(v.cursor.fetch_add(1, std::memory_order_relaxed) % n);
+    size_t ahead = i + kPrefetchDistance;  // one division per pick, not two
+    if (ahead >= n) ahead = n > kPrefetchDistance ? ahead - n : ahead % n;
+    __builtin_prefetch(reinterpret_cast<const char*>(v.creds[ahead].get()) - 16, 0, 1);
+    return &v.creds[i];
   }
   std::lock_guard<std::mutex> lock(v.mu);
   const uint64_t start = Normalize(v.cursor.load(std::memory_order_relaxed), n);
@@ -775,9 +777,9 @@ SchedulerCore::MixedState* SchedulerCore::FindMixed(const PickSpec& spec) const 
   return it == mixed_.end() ? nullptr : it->second.get();
 }
 
-std::string SchedulerCore::MixedKey(const PickSpec& spec) {
-  return std::string(RoutingKeyBuffer(spec).key());
-}
+std::string SchedulerCore::MixedKey(const PickSpec& spec) { return RoutingKey(spec); }
+
+std::string RoutingKey(const PickSpec& spec) { return std::string(RoutingKeyBuffer(spec).key()); }
 
 bool SchedulerCore::NeedsPrepare(const PickSpec& spec, const Clock& clock) const {
   for (std::string_view provider : spec.providers) {
@@ -913,30 +915,48 @@ absl::Status SchedulerCore::ErrorFor(const PickSpec& spec, std::span<const std::
                      " cooling down, the others blocked by errors)")});
 }
 
+bool SchedulerCore::SameKey(const std::string& cached, const PickSpec& spec) {
+  if (!spec.routing_key.empty()) return cached == spec.routing_key;
+  const RoutingKeyBuffer key(spec);
+  return cached == key.key();
+}
+
+bool SchedulerCore::FillCache(const PickSpec& spec, PickCache* cache) const {
+  // Resolve every provider's shard; a missing shard that should exist needs the exclusive lock
+  // first (and is not cached).
+  const size_t n = spec.providers.size();
+  cache->instance = 0;
+  cache->shards.assign(n, nullptr);
+  for (size_t i = 0; i < n; ++i) {
+    auto p = providers_.find(spec.providers[i]);
+    if (p == providers_.end()) continue;
+    auto s = p->second->shards.find(spec.model_key);
+    if (s == p->second->shards.end()) {
+      if (p->second->Serves(spec.model_key)) return false;
+      continue;
+    }
+    cache->shards[i] = s->second.get();
+  }
+  std::optional<RoutingKeyBuffer> built;
+  if (spec.routing_key.empty()) built.emplace(spec);
+  const std::string_view key = built ? built->key() : spec.routing_key;
+  auto m = n > 1 ? mixed_.find(key) : mixed_.end();
+  cache->mixed = m == mixed_.end() ? nullptr : m->second.get();
+  cache->key.assign(key);
+  cache->request_epoch = spec.request_epoch;
+  cache->generation = generation_;
+  cache->instance = instance_;
+  return true;
+}
+
 SchedulerPick SchedulerCore::Pick(const PickSpec& spec, const Clock& clock) {
   const size_t n = spec.providers.size();
-  const RoutingKeyBuffer key(spec);
   thread_local PickCache cache;
-  if (cache.instance != instance_ || cache.generation != generation_ || cache.key != key.key()) {
-    // Resolve every provider's shard; a missing shard that should exist needs the exclusive
-    // lock first (and is not cached).
-    cache.instance = 0;
-    cache.shards.assign(n, nullptr);
-    for (size_t i = 0; i < n; ++i) {
-      auto p = providers_.find(spec.providers[i]);
-      if (p == providers_.end()) continue;
-      auto s = p->second->shards.find(spec.model_key);
-      if (s == p->second->shards.end()) {
-        if (p->second->Serves(spec.model_key)) return NeedsWrite();
-        continue;
-      }
-      cache.shards[i] = s->second.get();
-    }
-    auto m = n > 1 ? mixed_.find(key.key()) : mixed_.end();
-    cache.mixed = m == mixed_.end() ? nullptr : m->second.get();
-    cache.key.assign(key.key());
-    cache.generation = generation_;
-    cache.instance = instance_;
+  // The same request of this thread's memo (pick_spec.h) needs no key comparison.
+  const bool same_request = spec.request_epoch != 0 && spec.request_epoch == cache.request_epoch;
+  if (cache.instance != instance_ || cache.generation != generation_ ||
+      (!same_request && !SameKey(cache.key, spec))) {
+    if (!FillCache(spec, &cache)) return NeedsWrite();
   }
   Shard* const* shards = cache.shards.data();
   for (size_t i = 0; i < n; ++i) {

@@ -256,7 +256,14 @@ struct PickSpec {
   std::string_view model_key;                   // canonical
   Predicate pred;
   bool downstream_websocket = false;
+  // Precomputed by RequestSpec (pick_spec.h); empty and 0 mean "derive from the fields above".
+  std::string_view routing_key;  // RoutingKey(*this)
+  uint64_t request_epoch = 0;    // same non-zero epoch on one thread = same providers and model key
 };
+
+// RoutingKey is the key of a (providers, model key) pair: rotation state and per-thread caches
+// are keyed by it. Lengths are spelled out, so no two pairs share a key.
+std::string RoutingKey(const PickSpec& spec);
 
 class SchedulerCore {
  public:
@@ -341,10 +348,14 @@ class SchedulerCore {
   struct PickCache {
     uint64_t instance = 0;
     uint64_t generation = 0;
-    std::string key;  // "p1,p2:model"
+    std::string key;  // RoutingKey of the request
+    uint64_t request_epoch = 0;
     std::vector<Shard*> shards;
     MixedState* mixed = nullptr;
   };
+
+  static bool SameKey(const std::string& cached, const PickSpec& spec);
+  bool FillCache(const PickSpec& spec, PickCache* cache) const;  // false: needs the exclusive lock
 
   const uint64_t instance_ = NextInstance();
   uint64_t generation_ = 0;  // guarded by the owner's lock
