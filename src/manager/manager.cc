@@ -828,19 +828,18 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
 
   // PickBound answers whether credential `id` can take this request now, in any tier (A6).
   const auto pick_bound = [&](std::string_view id) -> std::optional<PickResult> {
-    SchedulerPick r;
     {
       std::shared_lock lock(impl.mu);
-      r = impl.scheduler.PickBound(spec, id, *impl.clock);
+      const SchedulerPick r = impl.scheduler.PickBound(spec, id, *impl.clock);
+      if (r.kind == SchedulerPick::kPicked) return PickResult{*r.credential, r.provider, nullptr};
+      if (r.kind != SchedulerPick::kNeedsWrite) return std::nullopt;
     }
-    if (r.kind == SchedulerPick::kNeedsWrite) {
-      std::unique_lock lock(impl.mu);
-      const FixedClock now(impl.clock->Now());
-      impl.scheduler.Prepare(spec, now.Now());
-      r = impl.scheduler.PickBound(spec, id, now);
-    }
+    std::unique_lock lock(impl.mu);
+    const FixedClock now(impl.clock->Now());
+    impl.scheduler.Prepare(spec, now.Now());
+    const SchedulerPick r = impl.scheduler.PickBound(spec, id, now);
     if (r.kind != SchedulerPick::kPicked) return std::nullopt;
-    return PickResult{std::move(r.credential), r.provider, nullptr};
+    return PickResult{*r.credential, r.provider, nullptr};
   };
   const auto bind = [&](absl::StatusOr<PickResult> pick) -> absl::StatusOr<PickResult> {
     if (!pick.ok()) return pick;
@@ -874,7 +873,7 @@ absl::StatusOr<PickResult> Manager::Impl::PickBuiltIn(const PickSpec& spec) {
   {
     std::shared_lock lock(mu);
     SchedulerPick r = scheduler.Pick(spec, *clock);
-    if (r.kind == SchedulerPick::kPicked) return PickResult{std::move(r.credential), r.provider, nullptr};
+    if (r.kind == SchedulerPick::kPicked) return PickResult{*r.credential, r.provider, nullptr};
     if (r.kind == SchedulerPick::kError) return std::move(r.error);
   }
   // The pick first needs a shard built, a cooldown promoted or a rotation created.
@@ -882,7 +881,7 @@ absl::StatusOr<PickResult> Manager::Impl::PickBuiltIn(const PickSpec& spec) {
   const FixedClock now(clock->Now());
   scheduler.Prepare(spec, now.Now());
   SchedulerPick r = scheduler.Pick(spec, now);
-  if (r.kind == SchedulerPick::kPicked) return PickResult{std::move(r.credential), r.provider, nullptr};
+  if (r.kind == SchedulerPick::kPicked) return PickResult{*r.credential, r.provider, nullptr};
   if (r.kind == SchedulerPick::kError) return std::move(r.error);
   return absl::InternalError("scheduler pick did not settle");
 }
@@ -899,7 +898,7 @@ absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
     if (impl.selector == nullptr) {
       SchedulerPick r = impl.scheduler.Pick(spec, *impl.clock);
       if (r.kind == SchedulerPick::kPicked) {
-        return PickResult{std::move(r.credential), r.provider, nullptr};
+        return PickResult{*r.credential, r.provider, nullptr};
       }
       if (r.kind == SchedulerPick::kError) return std::move(r.error);
     } else {

@@ -123,11 +123,20 @@ struct RequestMemo {
 
   template <typename Request>
   bool Matches(const Request& request) const {
-    if (!valid || request.providers.size() != raw_providers.size() || request.model != raw_model) {
+    if (!valid || request.providers.size() != raw_providers.size() || !Same(request.model, raw_model)) {
       return false;
     }
     for (size_t i = 0; i < raw_providers.size(); ++i) {
-      if (request.providers[i] != raw_providers[i]) return false;
+      if (!Same(request.providers[i], raw_providers[i])) return false;
+    }
+    return true;
+  }
+
+  // Same compares in line: these strings are a few bytes long, shorter than a call to memcmp.
+  static bool Same(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i] != b[i]) return false;
     }
     return true;
   }
@@ -142,14 +151,15 @@ class RequestSpec {
   template <typename Request>
   explicit RequestSpec(const Request& request) {
     RequestMemo& memo = Memo();
-    if (memo.busy || !Memoisable(request)) {
+    const bool hit = !memo.busy && memo.Matches(request);
+    if (!hit && (memo.busy || !Memoisable(request))) {
       fallback_.emplace(request.providers);
       spec_ = SpecFor(request, fallback_->view());
       return;
     }
     memo.busy = true;
     memo_ = &memo;
-    if (!memo.Matches(request)) Refill(memo, request);
+    if (!hit) Refill(memo, request);
     spec_.providers = memo.providers;
     spec_.model = request.model;
     spec_.model_key = memo.model_key;

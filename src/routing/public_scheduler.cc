@@ -28,7 +28,7 @@ namespace {
 
 inline absl::StatusOr<ScheduledPick> Answer(internal::SchedulerPick&& r) {
   if (r.kind == internal::SchedulerPick::kPicked) {
-    return ScheduledPick{std::move(r.credential), r.provider};
+    return ScheduledPick{*r.credential, r.provider};
   }
   if (r.kind == internal::SchedulerPick::kError) return std::move(r.error);
   return absl::InternalError("scheduler pick did not settle");

@@ -236,7 +236,7 @@ SchedulerPick PickedResult(const std::shared_ptr<const Credential>& credential,
                      std::string_view provider) {
   SchedulerPick r;
   r.kind = SchedulerPick::kPicked;
-  r.credential = credential;
+  r.credential = &credential;
   r.provider = provider;
   return r;
 }

@@ -241,10 +241,11 @@ struct ProviderState {
   bool ServesExactly(std::string_view model_key) const;
 };
 
-// SchedulerPick is the outcome of a pick attempt.
+// SchedulerPick is the outcome of a pick attempt. `credential` points at the engine's own handle:
+// copy it before the lock is released.
 struct SchedulerPick {
   enum Kind { kPicked, kError, kNeedsWrite } kind = kError;
-  std::shared_ptr<const Credential> credential;
+  const std::shared_ptr<const Credential>* credential = nullptr;
   std::string_view provider;
   absl::Status error;
 };
