@@ -103,6 +103,53 @@ void BM_SessionCache_SetGet(benchmark::State& state) {
 }
 BENCHMARK(BM_SessionCache_SetGet);
 
+// The 10,000 live sessions of BM_SessionCache_SetGet, each bound to one of 1,000 credentials.
+struct WarmCache {
+  std::unique_ptr<ar::SessionCache> cache =
+      *ar::SessionCache::Create({.ttl = absl::Hours(1), .sweeper = false});
+  std::vector<std::string> keys;
+  std::vector<std::string> credentials;
+  WarmCache() {
+    for (int i = 0; i < 10000; ++i) {
+      keys.push_back("mixed::msg:" + std::to_string(1000000000000000ull + i) + "::claude-sonnet-4-5");
+      credentials.push_back("claude-" + std::to_string(i % 1000) + ".json");
+      cache->Set(keys.back(), credentials.back());
+    }
+  }
+};
+
+// A live binding re-set to the credential it already has: what the Manager does after each
+// successful affinity pick.
+void BM_SessionCache_Set(benchmark::State& state) {
+  WarmCache warm;
+  size_t i = 0;
+  {
+    ar::bench::AllocCounter allocs(state);
+    for (auto _ : state) {
+      const size_t k = i++ % warm.keys.size();
+      warm.cache->Set(warm.keys[k], warm.credentials[k]);
+    }
+  }
+  if (warm.cache->size() != warm.keys.size()) state.SkipWithError("a binding was lost");
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SessionCache_Set);
+
+// A hit that restarts the binding's time to live, into a reused string.
+void BM_SessionCache_GetAndRefresh(benchmark::State& state) {
+  WarmCache warm;
+  std::string bound;
+  size_t i = 0;
+  {
+    ar::bench::AllocCounter allocs(state);
+    for (auto _ : state) {
+      benchmark::DoNotOptimize(warm.cache->GetAndRefresh(warm.keys[i++ % warm.keys.size()], &bound));
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SessionCache_GetAndRefresh);
+
 }  // namespace
 
 #include "authrouter/clock.h"

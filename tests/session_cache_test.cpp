@@ -283,3 +283,52 @@ TEST_CASE("Rebinding merges live groups only, and keys stay bound once", "[sessi
   CHECK(Bound(*c, "a") == "w");
   CHECK(c->size() == 2);
 }
+
+TEST_CASE("Re-setting a live binding to its own credential refreshes it in place",
+          "[session_cache]") {
+  ar::ManualClock clock;
+  auto c = Cache(clock, absl::Seconds(10));
+  const std::string_view abc[] = {"a", "b", "c"};
+  std::shared_ptr<const std::string> first = c->SetAliases(abc, "x");
+  REQUIRE(first != nullptr);
+  c->Set("other", "y");  // newer than the group, so the group is the oldest
+  clock.Advance(absl::Seconds(8));
+  // The same keys in the same order: the group is refreshed, its nodes kept.
+  std::shared_ptr<const std::string> again = c->SetAliases(abc, "x");
+  CHECK(again.get() == first.get());
+  CHECK(c->size() == 4);
+  // The refresh made it the newest, so eviction (bound 3) takes "other" first.
+  c->set_max_entries(3);
+  CHECK(Bound(*c, "other") == "<miss>");
+  clock.Advance(absl::Seconds(8));  // 16 s after the first write, 8 s after the re-set
+  CHECK(Bound(*c, "a") == "x");
+  // A subset, out of order: the given keys move to the front, the rest stay bound after them.
+  const std::string_view cb[] = {"c", "b"};
+  std::shared_ptr<const std::string> reordered = c->SetAliases(cb, "x");
+  REQUIRE(reordered != nullptr);
+  CHECK(*reordered == "c");
+  CHECK(c->size() == 3);
+  for (std::string_view k : {"a", "b", "c"}) CHECK(Bound(*c, k) == "x");
+  // Removing the head shows the order: "b" follows "c".
+  CHECK(c->CompareAndDelete("c", "x"));
+  std::string id;
+  std::shared_ptr<const std::string> head;
+  REQUIRE(c->GetAndRefresh("a", &id, &head));
+  CHECK(*head == "b");
+  // Set of one key that is not the head moves it to the front without unbinding the others.
+  c->Set("a", "x");
+  REQUIRE(c->GetAndRefresh("b", &id, &head));
+  CHECK(*head == "a");
+  CHECK(c->size() == 2);
+  // A key outside the group, or another credential, still rebinds the slow way.
+  const std::string_view ad[] = {"a", "d"};
+  c->SetAliases(ad, "x");
+  CHECK(c->size() == 3);
+  c->Set("b", "z");
+  for (std::string_view k : {"a", "b", "d"}) CHECK(Bound(*c, k) == "z");
+  // An expired group is bound anew, without its other keys.
+  clock.Advance(absl::Seconds(10));
+  c->Set("a", "z");
+  CHECK(c->size() == 1);
+  CHECK(Bound(*c, "b") == "<miss>");
+}

@@ -147,6 +147,11 @@ class SessionCache {
   void UnlinkLocked(Group* group);
   void EraseGroupLocked(Group* group);
   void RefreshLocked(Group* group, int64_t now);
+  // BindLocked is SetAliases under mu_; it returns the group bound, or nullptr.
+  Group* BindLocked(std::span<const std::string_view> keys, std::string_view credential_id,
+                    int64_t now);
+  // SameLiveGroupLocked returns node's group if it is live and bound to credential_id.
+  Group* SameLiveGroupLocked(const Node* node, std::string_view credential_id, int64_t now) const;
   void EvictLocked();
   void SweeperLoop();
 

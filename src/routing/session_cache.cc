@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 
@@ -173,6 +174,14 @@ void SessionCache::EraseGroupLocked(Group* group) {
   delete group;
 }
 
+SessionCache::Group* SessionCache::SameLiveGroupLocked(const Node* node,
+                                                       std::string_view credential_id,
+                                                       int64_t now) const {
+  if (node == nullptr) return nullptr;
+  Group* const group = node->group;
+  return now < group->expires_at && group->cred->id == credential_id ? group : nullptr;
+}
+
 void SessionCache::RefreshLocked(Group* group, int64_t now) {
   group->refreshed_at = now;
   group->expires_at = AddSaturating(now, ttl_nanos_.load());
@@ -216,7 +225,10 @@ bool SessionCache::GetAndRefresh(std::string_view key, std::string* credential_i
 }
 
 void SessionCache::Set(std::string_view key, std::string_view credential_id) {
-  SetAliases(std::span<const std::string_view>(&key, 1), credential_id);
+  if (credential_id.empty()) return;
+  const int64_t now = UnixNanos(clock_->Now());
+  std::lock_guard<std::mutex> lock(mu_);
+  BindLocked(std::span<const std::string_view>(&key, 1), credential_id, now);
 }
 
 std::shared_ptr<const std::string> SessionCache::SetAliases(std::span<const std::string_view> keys,
@@ -224,6 +236,13 @@ std::shared_ptr<const std::string> SessionCache::SetAliases(std::span<const std:
   if (credential_id.empty()) return nullptr;
   const int64_t now = UnixNanos(clock_->Now());
   std::lock_guard<std::mutex> lock(mu_);
+  Group* const group = BindLocked(keys, credential_id, now);
+  if (group == nullptr) return nullptr;
+  return std::shared_ptr<const std::string>(group->head, &group->head->key);
+}
+
+SessionCache::Group* SessionCache::BindLocked(std::span<const std::string_view> keys,
+                                              std::string_view credential_id, int64_t now) {
   // The new group's keys in order: the given ones, then the aliases of their live groups, which
   // merge into it (all their aliases follow the rebinding, A5); at most kMaxAliases.
   struct Member {
@@ -240,6 +259,48 @@ std::shared_ptr<const std::string> SessionCache::SetAliases(std::span<const std:
     members.push_back({key, FindLocked(key)});
   }
   if (members.empty()) return nullptr;
+  if (Group* const same = SameLiveGroupLocked(members.front().node, credential_id, now);
+      same != nullptr &&
+      std::all_of(members.begin() + 1, members.end(),
+                  [&](const Member& m) { return m.node != nullptr && m.node->group == same; })) {
+    // Every given key is in one live group bound to this credential already: the result is that
+    // group with the given keys first, so it is refreshed and reordered in place.
+    RefreshLocked(same, now);
+    const Node* at = same->head.get();
+    bool in_order = true;
+    for (const Member& m : members) {
+      if (at != m.node) {
+        in_order = false;
+        break;
+      }
+      at = at->next.get();
+    }
+    if (in_order) return same;
+    std::array<std::shared_ptr<Node>, kMaxAliases> nodes;
+    size_t count = 0;
+    for (std::shared_ptr<Node> node = std::move(same->head); node != nullptr; ++count) {
+      std::shared_ptr<Node> next = std::move(node->next);
+      nodes[count] = std::move(node);
+      node = std::move(next);
+    }
+    std::shared_ptr<Node>* tail = &same->head;
+    const auto append = [&](std::shared_ptr<Node>& node) {
+      *tail = std::move(node);
+      tail = &(*tail)->next;
+    };
+    for (const Member& m : members) {
+      for (size_t j = 0; j < count; ++j) {
+        if (nodes[j].get() == m.node) {
+          append(nodes[j]);
+          break;
+        }
+      }
+    }
+    for (size_t j = 0; j < count; ++j) {
+      if (nodes[j] != nullptr) append(nodes[j]);
+    }
+    return same;
+  }
   absl::InlinedVector<Group*, 4> old_groups;
   const size_t given = members.size();
   for (size_t i = 0; i < given; ++i) {
@@ -292,9 +353,8 @@ std::shared_ptr<const std::string> SessionCache::SetAliases(std::span<const std:
     tail = &(*tail)->next;
   }
   LinkNewestLocked(group);
-  std::shared_ptr<const std::string> handle(group->head, &group->head->key);
   EvictLocked();
-  return handle;
+  return group;
 }
 
 bool SessionCache::Touch(std::string_view key, std::string_view credential_id) {
