@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "authrouter/values.h"
+#include "internal/hash.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -55,9 +56,9 @@ int64_t AddSaturating(int64_t a, int64_t b) {
 }  // namespace
 
 struct SessionCache::Index {
-  // Hash and Eq let both sets look up by string_view into their elements. std::hash (libstdc++'s
-  // murmur-style string hash mixes every bit) rather than absl::Hash, which would add a shared
-  // library to what libauthrouter.so needs (docs/ABI.md).
+  // Hash and Eq let both sets look up by string_view into their elements. internal::HashBytes
+  // (seeded per process, since keys come from clients) rather than absl::Hash, which would add a
+  // shared library to what libauthrouter.so needs (docs/ABI.md).
   struct Eq {
     using is_transparent = void;
     static std::string_view Of(std::string_view s) { return s; }
@@ -72,7 +73,7 @@ struct SessionCache::Index {
     using is_transparent = void;
     template <typename T>
     size_t operator()(const T& v) const {
-      return std::hash<std::string_view>{}(Eq::Of(v));
+      return internal::HashBytes(Eq::Of(v));
     }
   };
   absl::flat_hash_set<Node*, Hash, Eq> keys;
