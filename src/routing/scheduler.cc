@@ -89,6 +89,48 @@ void ResetWeights(View& v) {
   v.wrr_current.clear();
 }
 
+// StoreCursor moves the rotation to `c` and gives it a new epoch, so that no thread goes on
+// with positions it claimed before.
+void StoreCursor(View& v, uint64_t c) {
+  v.cursor.store(c, std::memory_order_relaxed);
+  v.epoch.store(NewRotationEpoch(), std::memory_order_relaxed);
+}
+
+// RotationBatch is a run of rotation positions one thread has claimed from a view, [next, end).
+// A thread claims one position at a time while no other thread moves the cursor between its
+// claims, so that one thread sees exactly the round-robin order. Once another thread has moved
+// it in between, the thread claims twice as many next time, up to kMaxRotationBatch, and halves
+// again while it picks alone: under contention the shared cursor line is written once per batch
+// instead of once per pick. A thread keeps batches for kRotationBatchSlots views at once; a
+// batch is dropped when its view's epoch changes (an edit) or another view takes its slot.
+constexpr uint64_t kMaxRotationBatch = 64;
+constexpr size_t kRotationBatchSlots = 8;
+
+struct RotationBatch {
+  const View* view = nullptr;
+  uint64_t epoch = 0;
+  uint64_t next = 0;
+  uint64_t end = 0;
+  uint64_t size = 1;  // of the next claim
+};
+
+uint64_t NextPosition(View& v) {
+  thread_local RotationBatch batches[kRotationBatchSlots];
+  RotationBatch& b = batches[(reinterpret_cast<uintptr_t>(&v) >> 6) % kRotationBatchSlots];
+  const uint64_t epoch = v.epoch.load(std::memory_order_relaxed);
+  const bool same = b.view == &v && b.epoch == epoch;
+  if (same && b.next != b.end) return b.next++;
+  const uint64_t size = same ? b.size : 1;
+  const uint64_t pos = v.cursor.fetch_add(size, std::memory_order_relaxed);
+  uint64_t next_size = 1;
+  if (same) {
+    next_size = pos != b.end ? std::min(size * 2, kMaxRotationBatch)  // another thread picked
+                             : std::max<uint64_t>(size / 2, 1);
+  }
+  b = {&v, epoch, pos + 1, pos + size, next_size};
+  return pos;
+}
+
 // Insert adds `e` in ID order. The rotation keeps its place by credential: it continues after
 // the credential it picked last (so a newcomer placed right after that one is next).
 void Insert(View& v, Entry* e) {
@@ -102,7 +144,7 @@ void Insert(View& v, Entry* e) {
   const bool before_gap = v.gap_cursor == v.cursor.load(std::memory_order_relaxed) &&
                           pos == c && e->meta->id() <= v.gap_id;
   if (pos < c || before_gap) ++c;
-  v.cursor.store(c, std::memory_order_relaxed);
+  StoreCursor(v, c);
   v.gap_cursor = UINT64_MAX;
   if (!e->indexed_parent.empty()) {
     ++v.with_parent;
@@ -122,7 +164,7 @@ void Erase(View& v, Entry* e) {
   v.flat.erase(v.flat.begin() + static_cast<std::ptrdiff_t>(pos));
   v.creds.erase(v.creds.begin() + static_cast<std::ptrdiff_t>(pos));
   if (pos < c) --c;
-  v.cursor.store(c, std::memory_order_relaxed);
+  StoreCursor(v, c);
   v.gap_cursor = was_last_picked ? c : UINT64_MAX;
   if (!e->indexed_parent.empty()) {
     --v.with_parent;
@@ -209,7 +251,7 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
   if (pred.trivial()) {
     // The hot path: one atomic increment, no lock, no scan. The credential a few picks ahead is
     // prefetched, so that large pools (whose control blocks are not in cache) cost no more.
-    const size_t i = static_cast<size_t>(v.cursor.fetch_add(1, std::memory_order_relaxed) % n);
+    const size_t i = static_cast<size_t>(NextPosition(v) % n);
     size_t ahead = i + kPrefetchDistance;  // one division per pick, not two
     if (ahead >= n) ahead = n > kPrefetchDistance ? ahead - n : ahead % n;
     __builtin_prefetch(reinterpret_cast<const char*>(v.creds[ahead].get()) - 16, 0, 1);
@@ -220,7 +262,7 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
   for (size_t k = 0; k < n; ++k) {
     const size_t j = (start + k) % n;
     if (pred(v.flat[j])) {
-      v.cursor.store(j + 1, std::memory_order_relaxed);
+      StoreCursor(v, j + 1);
       return &v.creds[j];
     }
   }
@@ -620,6 +662,11 @@ void SchedulerCore::NoteGlobShard(ProviderState* ps, const std::string& model_ke
   const std::string oldest = std::move(ps->glob_shards.front());
   ps->glob_shards.erase(ps->glob_shards.begin());
   if (!ps->ServesExactly(oldest) && ps->shards.erase(oldest) > 0) Changed();
+}
+
+uint64_t NewRotationEpoch() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 uint64_t SchedulerCore::NextInstance() {

@@ -104,14 +104,22 @@ struct Entry {
   std::multimap<absl::Time, Entry*>::iterator timer;
 };
 
+// NewRotationEpoch returns a number no view's rotation has had before in this process.
+uint64_t NewRotationEpoch();
+
 // View is an ordered list of ready entries with its rotation state.
 struct View {
   std::vector<Entry*> flat;          // sorted by ID
   // creds[i] is flat[i]'s credential, kept inline so that the hot path reads one sequential
   // array instead of chasing entry -> meta -> credential through cold memory.
   std::vector<std::shared_ptr<const Credential>> creds;
-  // The rotation cursor is written by every pick on every thread: it gets a cache line of its
-  // own, so that it never drags the read-mostly fields above along with it.
+  // epoch names this view's rotation as it stands: a fresh process-wide number at creation and
+  // at every store to `cursor` (edits, scans), so that a thread's claimed batch of positions
+  // (RotationBatch in scheduler.cc) is dropped once the rotation it came from has changed.
+  std::atomic<uint64_t> epoch{NewRotationEpoch()};
+  // The rotation cursor: threads claim positions from it, one at a time while one thread picks
+  // and in batches while several do. It gets a cache line of its own, so that it never drags the
+  // read-mostly fields above along with it.
   alignas(64) std::atomic<uint64_t> cursor{0};  // next position (mod flat.size())
   alignas(64) std::mutex mu;                    // guards the scan-and-store paths below
   // When the last-picked entry is erased: its ID and the cursor value right after, so that a
