@@ -254,13 +254,14 @@ bool ServesStatelessModel(const Credential& c, const ServedModels* served) {
   return false;
 }
 
-void RecomputeAggregates(Credential& c, absl::Time now, const ServedModels* served) {
+bool RecomputeAggregates(Credential& c, absl::Time now, const ServedModels* served) {
   if (c.model_states.empty()) {
     c.unavailable = false;
     c.next_retry_after = ZeroTime();
     c.quota = QuotaState{};
-    return;
+    return false;
   }
+  bool changed = false;
   bool all_unavailable = true;
   absl::Time earliest = ZeroTime();
   bool exceeded = false;
@@ -270,6 +271,7 @@ void RecomputeAggregates(Credential& c, absl::Time now, const ServedModels* serv
     if (st.unavailable && !IsZeroTime(st.next_retry_after) && st.next_retry_after <= now) {
       st.unavailable = false;
       st.next_retry_after = ZeroTime();
+      changed = true;
     }
     const bool disabled = st.status == CredentialStatus::kDisabled;
     const bool unavailable_now = disabled || (st.unavailable && st.next_retry_after > now);
@@ -292,6 +294,7 @@ void RecomputeAggregates(Credential& c, absl::Time now, const ServedModels* serv
   c.quota = exceeded ? QuotaState{true, "quota", recover, level} : QuotaState{};
   c.unavailable = all_unavailable;
   c.next_retry_after = all_unavailable ? earliest : ZeroTime();
+  return changed;
 }
 
 bool HasModelError(const Credential& c, absl::Time now) {
@@ -338,22 +341,31 @@ bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, abs
     // Spec 04 §2: the model's state is reset (a missing state counts as a fresh one; none is
     // created for a healthy model), the aggregates recomputed with the model available, and the
     // record cleared when no model error remains.
-    const Credential before = c;
+    // What changes is tracked field by field (no copy of the credential to compare with).
+    bool changed = false;
     if (auto it = c.model_states.find(key); it != c.model_states.end() && !IsClean(it->second)) {
       ResetModelState(it->second);
       it->second.updated_at = now;
+      changed = true;
     }
-    RecomputeAggregates(c, now, served);
+    const bool was_unavailable = c.unavailable;
+    const absl::Time retry_was = c.next_retry_after;
+    const QuotaState quota_was = c.quota;
+    changed |= RecomputeAggregates(c, now, served);
     c.unavailable = false;  // this model is available now
     c.next_retry_after = ZeroTime();
+    changed |= was_unavailable || !IsZeroTime(retry_was) || !(c.quota == quota_was);
     if (!HasModelError(c, now) && !c.IsDisabled()) {
+      changed |= c.last_error.has_value() || !c.status_message.empty() ||
+                 c.status != CredentialStatus::kActive;
       c.last_error.reset();
       c.status_message.clear();
       c.status = CredentialStatus::kActive;
     } else if (!HasModelError(c, now)) {
+      changed |= c.last_error.has_value();
       c.last_error.reset();
     }
-    if (c == before) return false;
+    if (!changed) return false;
     c.updated_at = now;
     return true;
   }

@@ -30,7 +30,8 @@ bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time no
 // RecomputeAggregates derives the record-level availability from the model states (spec 04
 // §6.1), clearing states whose retry time has passed.
 // A served model without state (see ApplyResult) counts as available.
-void RecomputeAggregates(Credential& c, absl::Time now, const ServedModels* served = nullptr);
+// Returns whether it changed a model state (an expired cooldown cleared).
+bool RecomputeAggregates(Credential& c, absl::Time now, const ServedModels* served = nullptr);
 
 // ServesStatelessModel reports whether `served` covers a model `c` has no state for (any glob
 // does; an exact name does when its state key is absent).
