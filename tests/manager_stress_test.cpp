@@ -279,8 +279,9 @@ TEST_CASE("Round-robin across threads gives every credential its share within th
           "[manager][stress]") {
   ManagerFixture f;
   constexpr int kCredentials = 10, kThreads = 4, kPicks = 20000;
-  // docs/routing.md: with T threads picking from one tier and no edits, each credential's count
-  // is within T * 63 + 1 of its exact share (a thread's unfinished batch is at most 63 positions).
+  // README, "Round-robin across threads": with T threads picking from one tier and no edits, each
+  // credential's count is within T * 63 + 1 of its exact share (a thread's unfinished batch is at
+  // most 63 positions).
   constexpr int kBound = kThreads * 63 + 1;
   for (int i = 0; i < kCredentials; ++i) f.Add({.id = "c" + std::to_string(i)});
   std::vector<std::vector<int>> counts(kThreads, std::vector<int>(kCredentials, 0));
