@@ -138,7 +138,8 @@ void Insert(View& v, Entry* e) {
   uint64_t c = Position(v.cursor.load(std::memory_order_relaxed), n);
   const size_t pos = LowerBound(v.flat, e->meta->id());
   v.flat.insert(v.flat.begin() + static_cast<std::ptrdiff_t>(pos), e);
-  v.creds.insert(v.creds.begin() + static_cast<std::ptrdiff_t>(pos), e->meta->credential);
+  v.creds.insert(v.creds.begin() + static_cast<std::ptrdiff_t>(pos),
+                 View::CredRef{&e->meta->credential, e->meta->credential.get()});
   // A newcomer landing where the last-picked credential was erased (and nothing was picked
   // since) goes before the cursor when it sorts no later than that credential.
   const bool before_gap = v.gap_cursor == v.cursor.load(std::memory_order_relaxed) &&
@@ -217,13 +218,13 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
   switch (strategy) {
     case RoutingStrategy::kFillFirst:
       for (size_t i = 0; i < n; ++i) {
-        if (pred(v.flat[i])) return &v.creds[i];
+        if (pred(v.flat[i])) return v.creds[i].handle;
       }
       return nullptr;
     case RoutingStrategy::kWeightedRoundRobin: {
       std::lock_guard<std::mutex> lock(v.mu);
       const size_t i = PickSmooth(v.flat, v.wrr_weights, v.wrr_current, pred);
-      return i < n ? &v.creds[i] : nullptr;
+      return i < n ? v.creds[i].handle : nullptr;
     }
     case RoutingStrategy::kRoundRobin:
       break;
@@ -252,10 +253,13 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
     // The hot path: one atomic increment, no lock, no scan. The credential a few picks ahead is
     // prefetched, so that large pools (whose control blocks are not in cache) cost no more.
     const size_t i = static_cast<size_t>(NextPosition(v) % n);
+    // The credential a few picks ahead: its control block (which the caller's copy of the
+    // handle increments) and the handle in its Meta (which the caller reads).
     size_t ahead = i + kPrefetchDistance;  // one division per pick, not two
     if (ahead >= n) ahead = n > kPrefetchDistance ? ahead - n : ahead % n;
-    __builtin_prefetch(reinterpret_cast<const char*>(v.creds[ahead].get()) - 16, 0, 1);
-    return &v.creds[i];
+    __builtin_prefetch(reinterpret_cast<const char*>(v.creds[ahead].snapshot) - 16, 0, 1);
+    __builtin_prefetch(v.creds[ahead].handle, 0, 1);
+    return v.creds[i].handle;
   }
   std::lock_guard<std::mutex> lock(v.mu);
   const uint64_t start = Normalize(v.cursor.load(std::memory_order_relaxed), n);
@@ -263,7 +267,7 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
     const size_t j = (start + k) % n;
     if (pred(v.flat[j])) {
       StoreCursor(v, j + 1);
-      return &v.creds[j];
+      return v.creds[j].handle;
     }
   }
   return nullptr;
@@ -437,17 +441,19 @@ void Shard::Upsert(Meta* meta, absl::Time now) {
     e.state = state;
     if (state == EntryState::kReady) Index(&e);
   } else if (e.indexed) {
-    RefreshCredential(&e);
+    RefreshSnapshot(&e);
   }
   UpdateNextWake();
 }
 
-void Shard::RefreshCredential(Entry* e) {
+void Shard::RefreshSnapshot(Entry* e) {
   Tier* t = TierAt(e->indexed_priority);
   if (t == nullptr) return;
   for (View* v : {&t->all, &t->ws}) {
     const size_t pos = LowerBound(v->flat, e->meta->id());
-    if (pos < v->flat.size() && v->flat[pos] == e) v->creds[pos] = e->meta->credential;
+    if (pos < v->flat.size() && v->flat[pos] == e) {
+      v->creds[pos].snapshot = e->meta->credential.get();
+    }
   }
 }
 

@@ -110,9 +110,16 @@ uint64_t NewRotationEpoch();
 // View is an ordered list of ready entries with its rotation state.
 struct View {
   std::vector<Entry*> flat;          // sorted by ID
-  // creds[i] is flat[i]'s credential, kept inline so that the hot path reads one sequential
-  // array instead of chasing entry -> meta -> credential through cold memory.
-  std::vector<std::shared_ptr<const Credential>> creds;
+  // creds[i] locates flat[i]'s credential for the hot path, in one sequential array, so that a
+  // pick does not chase entry -> meta through cold memory: the handle its Meta holds
+  // (&meta->credential, which a pick returns), and the snapshot it points to now (whose control
+  // block sits just before it and is prefetched a few picks ahead). Both are plain pointers, so
+  // inserting and erasing moves trivially copyable elements (one memmove) instead of shared_ptrs.
+  struct CredRef {
+    const std::shared_ptr<const Credential>* handle;
+    const Credential* snapshot;  // handle->get(), refreshed when the Meta's snapshot changes
+  };
+  std::vector<CredRef> creds;
   // epoch names this view's rotation as it stands: a fresh process-wide number at creation and
   // at every store to `cursor` (edits, scans), so that a thread's claimed batch of positions
   // (RotationBatch in scheduler.cc) is dropped once the rotation it came from has changed.
@@ -217,11 +224,12 @@ class Shard {
  private:
   void Index(Entry* e);
   void Unindex(Entry* e);
+  // RefreshSnapshot points e's views at its Meta's current snapshot (for their prefetch).
+  void RefreshSnapshot(Entry* e);
   void SetTimer(Entry* e, absl::Time wake);
   void ClearTimer(Entry* e);
   void UpdateNextWake();
 
-  void RefreshCredential(Entry* e);
 
   std::string_view provider_;
   std::string model_key_;
