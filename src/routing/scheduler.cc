@@ -93,7 +93,7 @@ void ResetWeights(View& v) {
 // with positions it claimed before.
 void StoreCursor(View& v, uint64_t c) {
   v.cursor.store(c, std::memory_order_relaxed);
-  v.epoch.store(NewRotationEpoch(), std::memory_order_relaxed);
+  v.epoch.store(NextUniqueNumber(), std::memory_order_relaxed);
 }
 
 // RotationBatch is a run of rotation positions one thread has claimed from a view, [next, end).
@@ -250,11 +250,11 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
     return nullptr;
   }
   if (pred.trivial()) {
-    // The hot path: one atomic increment, no lock, no scan. The credential a few picks ahead is
-    // prefetched, so that large pools (whose control blocks are not in cache) cost no more.
+    // The hot path: the next claimed position (no lock, no scan; at most one atomic increment).
+    // The credential a few picks ahead is prefetched, its control block (which the caller's copy
+    // of the handle increments) and its Meta's handle (which the caller reads), so that large
+    // pools whose credentials are not in cache cost no more.
     const size_t i = static_cast<size_t>(NextPosition(v) % n);
-    // The credential a few picks ahead: its control block (which the caller's copy of the
-    // handle increments) and the handle in its Meta (which the caller reads).
     size_t ahead = i + kPrefetchDistance;  // one division per pick, not two
     if (ahead >= n) ahead = n > kPrefetchDistance ? ahead - n : ahead % n;
     __builtin_prefetch(reinterpret_cast<const char*>(v.creds[ahead].snapshot) - 16, 0, 1);
@@ -670,15 +670,12 @@ void SchedulerCore::NoteGlobShard(ProviderState* ps, const std::string& model_ke
   if (!ps->ServesExactly(oldest) && ps->shards.erase(oldest) > 0) Changed();
 }
 
-uint64_t NewRotationEpoch() {
+uint64_t NextUniqueNumber() {
   static std::atomic<uint64_t> next{1};
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-uint64_t SchedulerCore::NextInstance() {
-  static std::atomic<uint64_t> next{1};
-  return next.fetch_add(1, std::memory_order_relaxed);
-}
+uint64_t SchedulerCore::NextInstance() { return NextUniqueNumber(); }
 
 void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::Time now) {
   const std::string id = credential->id;

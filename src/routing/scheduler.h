@@ -104,8 +104,9 @@ struct Entry {
   std::multimap<absl::Time, Entry*>::iterator timer;
 };
 
-// NewRotationEpoch returns a number no view's rotation has had before in this process.
-uint64_t NewRotationEpoch();
+// NextUniqueNumber returns a number it has not returned before in this process (scheduler
+// instances, rotation epochs).
+uint64_t NextUniqueNumber();
 
 // View is an ordered list of ready entries with its rotation state.
 struct View {
@@ -123,7 +124,7 @@ struct View {
   // epoch names this view's rotation as it stands: a fresh process-wide number at creation and
   // at every store to `cursor` (edits, scans), so that a thread's claimed batch of positions
   // (RotationBatch in scheduler.cc) is dropped once the rotation it came from has changed.
-  std::atomic<uint64_t> epoch{NewRotationEpoch()};
+  std::atomic<uint64_t> epoch{NextUniqueNumber()};
   // The rotation cursor: threads claim positions from it, one at a time while one thread picks
   // and in batches while several do. It gets a cache line of its own, so that it never drags the
   // read-mostly fields above along with it.
@@ -229,7 +230,6 @@ class Shard {
   void SetTimer(Entry* e, absl::Time wake);
   void ClearTimer(Entry* e);
   void UpdateNextWake();
-
 
   std::string_view provider_;
   std::string model_key_;
