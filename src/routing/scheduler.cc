@@ -16,7 +16,7 @@ constexpr size_t kPrefetchDistance = 4;
 
 bool IdLess(const Entry* a, std::string_view id) { return a->meta->id() < id; }
 
-size_t LowerBound(const std::vector<Entry*>& flat, std::string_view id) {
+size_t LowerBound(std::span<Entry* const> flat, std::string_view id) {
   return static_cast<size_t>(std::lower_bound(flat.begin(), flat.end(), id, IdLess) - flat.begin());
 }
 
@@ -137,9 +137,8 @@ void Insert(View& v, Entry* e) {
   const size_t n = v.flat.size();
   uint64_t c = Position(v.cursor.load(std::memory_order_relaxed), n);
   const size_t pos = LowerBound(v.flat, e->meta->id());
-  v.flat.insert(v.flat.begin() + static_cast<std::ptrdiff_t>(pos), e);
-  v.creds.insert(v.creds.begin() + static_cast<std::ptrdiff_t>(pos),
-                 View::CredRef{&e->meta->credential, e->meta->credential.get()});
+  v.flat.Insert(pos, e);
+  v.creds.Insert(pos, View::CredRef{&e->meta->credential, e->meta->credential.get()});
   // A newcomer landing where the last-picked credential was erased (and nothing was picked
   // since) goes before the cursor when it sorts no later than that credential.
   const bool before_gap = v.gap_cursor == v.cursor.load(std::memory_order_relaxed) &&
@@ -162,8 +161,8 @@ void Erase(View& v, Entry* e) {
   uint64_t c = Position(v.cursor.load(std::memory_order_relaxed), n);
   const bool was_last_picked = c > 0 && pos == c - 1;
   if (was_last_picked) v.gap_id.assign(e->meta->id());
-  v.flat.erase(v.flat.begin() + static_cast<std::ptrdiff_t>(pos));
-  v.creds.erase(v.creds.begin() + static_cast<std::ptrdiff_t>(pos));
+  v.flat.Erase(pos);
+  v.creds.Erase(pos);
   if (pos < c) --c;
   StoreCursor(v, c);
   v.gap_cursor = was_last_picked ? c : UINT64_MAX;
@@ -182,7 +181,7 @@ void Erase(View& v, Entry* e) {
 // weight vector changes; credentials a pick skips (tried, pinned away) take no part in that pick
 // and do not restart it (upstream restarted on every retry). Returns the winner's index, or
 // entries.size() when nothing passes.
-size_t PickSmooth(const std::vector<Entry*>& entries, std::vector<int64_t>& weights,
+size_t PickSmooth(std::span<Entry* const> entries, std::vector<int64_t>& weights,
                   std::vector<int64_t>& current, const Predicate& pred) {
   const size_t n = entries.size();
   bool reset = weights.size() != n || current.size() != n;

@@ -32,6 +32,7 @@
 #include "authrouter/models.h"
 #include "authrouter/selector.h"
 #include "internal/string_map.h"
+#include "internal/two_ended_array.h"
 
 namespace authrouter::internal {
 
@@ -110,17 +111,19 @@ uint64_t NextUniqueNumber();
 
 // View is an ordered list of ready entries with its rotation state.
 struct View {
-  std::vector<Entry*> flat;          // sorted by ID
+  // The ready entries sorted by ID. Both arrays have room at either end (TwoEndedArray), so an
+  // entry leaving or re-entering near either end moves few elements.
+  TwoEndedArray<Entry*> flat;
   // creds[i] locates flat[i]'s credential for the hot path, in one sequential array, so that a
   // pick does not chase entry -> meta through cold memory: the handle its Meta holds
   // (&meta->credential, which a pick returns), and the snapshot it points to now (whose control
   // block sits just before it and is prefetched a few picks ahead). Both are plain pointers, so
-  // inserting and erasing moves trivially copyable elements (one memmove) instead of shared_ptrs.
+  // inserting and erasing moves trivially copyable elements (a memmove) instead of shared_ptrs.
   struct CredRef {
     const std::shared_ptr<const Credential>* handle;
     const Credential* snapshot;  // handle->get(), refreshed when the Meta's snapshot changes
   };
-  std::vector<CredRef> creds;
+  TwoEndedArray<CredRef> creds;
   // epoch names this view's rotation as it stands: a fresh process-wide number at creation and
   // at every store to `cursor` (edits, scans), so that a thread's claimed batch of positions
   // (RotationBatch in scheduler.cc) is dropped once the rotation it came from has changed.
