@@ -1,10 +1,28 @@
 #include "internal/unicode.h"
 
+#include <cstdint>
+#include <cstring>
+
 #include "simdjson.h"
 
 namespace authrouter::internal {
 
-bool IsValidUtf8(std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); }
+bool IsValidUtf8(std::string_view s) {
+  // Short ASCII strings (most model names and error codes) are checked in line, eight bytes at a
+  // time; the rest goes to simdjson's validator.
+  if (s.size() <= 64) {
+    uint64_t high = 0;
+    size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, 8);
+      high |= w;
+    }
+    for (; i < s.size(); ++i) high |= static_cast<unsigned char>(s[i]);
+    if ((high & 0x8080808080808080ull) == 0) return true;
+  }
+  return simdjson::validate_utf8(s.data(), s.size());
+}
 
 size_t DecodeUtf8(std::string_view s, char32_t* code_point) {
   const auto b0 = static_cast<unsigned char>(s[0]);
