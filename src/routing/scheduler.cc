@@ -478,15 +478,20 @@ void Shard::Promote(absl::Time now) {
 void Shard::SetTimer(Entry* e, absl::Time wake) {
   if (e->has_timer) {
     if (e->timer->first == wake) return;
-    timers_.erase(e->timer);
+    e->spare_timer = timers_.extract(e->timer);
   }
-  e->timer = timers_.emplace(wake, e);
+  if (e->spare_timer.empty()) {
+    e->timer = timers_.emplace(wake, e);
+  } else {
+    e->spare_timer.key() = wake;
+    e->timer = timers_.insert(std::move(e->spare_timer));
+  }
   e->has_timer = true;
 }
 
 void Shard::ClearTimer(Entry* e) {
   if (!e->has_timer) return;
-  timers_.erase(e->timer);
+  e->spare_timer = timers_.extract(e->timer);  // kept for the entry's next cooldown
   e->has_timer = false;
 }
 
@@ -677,7 +682,8 @@ uint64_t NextUniqueNumber() {
 uint64_t SchedulerCore::NextInstance() { return NextUniqueNumber(); }
 
 void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::Time now) {
-  const std::string id = credential->id;
+  // A view of the ID stays valid: `credential` (and then meta->credential) keeps it alive.
+  const std::string_view id = credential->id;
   const std::string provider = ProviderKey(credential->provider);
   if (id.empty() || provider.empty() || credential->disabled) {
     Remove(id);
@@ -694,7 +700,9 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
     ps->key = provider;
     Changed();
   }
-  auto& slot = ps->metas[id];
+  auto found = ps->metas.find(id);
+  if (found == ps->metas.end()) found = ps->metas.emplace(std::string(id), nullptr).first;
+  std::unique_ptr<Meta>& slot = found->second;
   std::shared_ptr<const ModelMatcher> old_models;
   if (!slot) {
     slot = std::make_unique<Meta>();
@@ -712,7 +720,11 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
   meta->prefix = NormalizePrefix(meta->credential->prefix);
   auto models = models_.find(id);
   meta->models = models == models_.end() ? nullptr : models->second;
-  provider_of_[id] = ps.get();
+  if (auto of = provider_of_.find(id); of != provider_of_.end()) {
+    of->second = ps.get();
+  } else {
+    provider_of_.emplace(std::string(id), ps.get());
+  }
   CountModels(ps.get(), meta->models.get(), true);
   CountModels(ps.get(), old_models.get(), false);
   ApplyModels(meta, now);

@@ -103,6 +103,8 @@ struct Entry {
   std::string indexed_parent;
   bool has_timer = false;
   std::multimap<absl::Time, Entry*>::iterator timer;
+  // The timer's node while none is set, so that the next cooldown allocates nothing.
+  std::multimap<absl::Time, Entry*>::node_type spare_timer;
 };
 
 // NextUniqueNumber returns a number it has not returned before in this process (scheduler
