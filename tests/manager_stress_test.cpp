@@ -317,3 +317,84 @@ TEST_CASE("Round-robin across threads gives every credential its share within th
   std::sort(tail.begin(), tail.begin() + kCredentials);
   CHECK(std::unique(tail.begin(), tail.begin() + kCredentials) == tail.begin() + kCredentials);
 }
+
+// Results publish snapshots whose storage is reused once nobody holds them (the Manager's
+// snapshot pool): a snapshot someone holds never changes, whichever thread lets go last.
+TEST_CASE("Snapshots held by pickers never change while results on the same credential recycle storage",
+          "[manager][stress]") {
+  ManagerFixture f;
+  ar::Credential c = f.Make({.id = "hot"});
+  c.label = "a label longer than any small-string buffer, so that it lives on the heap";
+  f.AddCredential(std::move(c));
+  constexpr int kPickers = 3;
+  constexpr int kResults = 4000;
+  std::atomic<bool> done{false};
+  std::atomic<int> changed_under_holder{0};
+  std::atomic<int> picks{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kPickers; ++t) {
+    threads.emplace_back([&] {
+      while (!done.load(std::memory_order_acquire)) {
+        auto r = f.manager->Pick("claude", "m");
+        if (!r.ok()) continue;  // cooling down right now
+        picks.fetch_add(1, std::memory_order_relaxed);
+        // Copy what the snapshot says, let the writer go on for a while, and compare.
+        const ar::Credential seen = *r->credential;
+        for (int spin = 0; spin < 50; ++spin) std::this_thread::yield();
+        if (!(*r->credential == seen)) changed_under_holder.fetch_add(1);
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    ar::Result failure;
+    failure.credential_id = "hot";
+    failure.model = "m";
+    failure.http_status = 429;
+    failure.error_message = "rate limited by the upstream for a while, retry after the period";
+    failure.retry_after = absl::Seconds(30);
+    ar::Result success;
+    success.credential_id = "hot";
+    success.model = "m";
+    success.success = true;
+    for (int i = 0; i < kResults; ++i) {
+      (void)f.manager->MarkResult(i % 2 == 0 ? failure : success);
+    }
+    done.store(true, std::memory_order_release);
+  });
+  for (std::thread& t : threads) t.join();
+  CHECK(changed_under_holder.load() == 0);
+  CHECK(picks.load() > 0);
+  // The last result was a success: the credential is available and whole.
+  auto last = f.manager->Get("hot");
+  REQUIRE(last != nullptr);
+  CHECK(last->label == "a label longer than any small-string buffer, so that it lives on the heap");
+  CHECK(f.PickId("claude") == "hot");
+}
+
+TEST_CASE("A weak_ptr to a replaced snapshot expires instead of seeing a later state",
+          "[manager][stress]") {
+  ManagerFixture f;
+  f.Add({.id = "w"});
+  std::weak_ptr<const ar::Credential> weak;
+  ar::Credential before;
+  {
+    auto r = f.manager->Pick("claude", "m");
+    REQUIRE(r.ok());
+    weak = r->credential;
+    before = *r->credential;
+  }
+  ar::Result failure;
+  failure.credential_id = "w";
+  failure.model = "m";
+  failure.http_status = 429;
+  ar::Result success = failure;
+  success.http_status = 0;
+  success.success = true;
+  // Failure, success, failure: the first snapshot's storage is reused by the third publish
+  // when the pool recycles it; the weak_ptr must not reach it.
+  for (const ar::Result* r : {&failure, &success, &failure, &success}) {
+    REQUIRE(f.manager->MarkResult(*r).ok());
+    if (auto locked = weak.lock()) CHECK(*locked == before);
+  }
+  CHECK(weak.expired());
+}

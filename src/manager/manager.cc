@@ -238,6 +238,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Impl::PublishBuilt(
     scheduler.Remove(id);
     scheduler.SetModels(id, ServedModels{}, now);  // resolved anew if re-created
     records.erase(it);
+    snapshots->Forget(id);
     if (auto inc = incarnations.find(id); inc != incarnations.end()) incarnations.erase(inc);
     refresh.MarkDirty(id);
     *event = Enqueue(Event::Kind::kRemoved, current, persist);
@@ -447,7 +448,9 @@ absl::Status Manager::Load(LoadReport* report) {
       internal::StringSet staying;
       for (const Credential& c : accepted) staying.insert(c.id);
       for (const auto& [id, c] : old_records) {
-        if (!staying.contains(id)) impl_->scheduler.SetModels(id, ServedModels{}, removed_at);
+        if (staying.contains(id)) continue;
+        impl_->scheduler.SetModels(id, ServedModels{}, removed_at);
+        impl_->snapshots->Forget(id);
       }
       const absl::Time now = impl_->clock->Now();
       for (Credential& c : accepted) {
@@ -636,13 +639,18 @@ absl::Status Manager::MarkResult(const Result& reported) {
     if (it == impl.records.end()) {
       return CredentialNotFound(result.credential_id);
     }
-    Credential next = *it->second;
-    std::shared_ptr<const Credential> snapshot = it->second;
-    const bool changed = internal::ApplyResult(next, result, impl.policy, impl.clock->Now(),
+    // The change is made on a copy from the snapshot pool, which reuses the storage of the
+    // snapshot this credential's last result replaced, once nobody holds that any more.
+    std::unique_ptr<Credential> next = impl.snapshots->Copy(*it->second);
+    const bool changed = internal::ApplyResult(*next, result, impl.policy, impl.clock->Now(),
                                                &impl.scheduler.Models(result.credential_id));
+    std::shared_ptr<const Credential> snapshot;
     if (changed) {
-      snapshot = std::make_shared<const Credential>(std::move(next));
-      impl.Publish(snapshot);
+      snapshot = impl.snapshots->Publish(std::move(next));
+      impl.Publish(snapshot);  // the replaced snapshot goes back to the pool once nobody holds it
+    } else {
+      impl.snapshots->Discard(std::move(next));
+      snapshot = it->second;
     }
     event = impl.Enqueue(Event::Kind::kResult, std::move(snapshot), changed, &result);
   }

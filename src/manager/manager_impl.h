@@ -22,6 +22,7 @@
 #include "manager/refresh_state.h"
 #include "refresh/refresh_internal.h"
 #include "manager/result_state.h"
+#include "manager/snapshot_pool.h"
 #include "authrouter/scheduler.h"
 #include "routing/scheduler.h"
 #include "routing/scheduler_access.h"
@@ -115,6 +116,8 @@ struct Manager::Impl {
   }
   mutable internal::BrLock mu;
   internal::StringMap<std::shared_ptr<const Credential>> records;  // guarded by mu
+  // Where the snapshots that results publish come from, and go back to (snapshot_pool.h).
+  const std::shared_ptr<internal::SnapshotPool> snapshots = internal::SnapshotPool::Create();
   // Routing is the public Scheduler; the Manager drives its engine under `mu` (records and
   // routing change together), past the Scheduler's own lock.
   Scheduler routing;
