@@ -642,12 +642,14 @@ absl::Status Manager::MarkResult(const Result& reported) {
     // The change is made on a copy from the snapshot pool, which reuses the storage of the
     // snapshot this credential's last result replaced, once nobody holds that any more.
     std::unique_ptr<Credential> next = impl.snapshots->Copy(*it->second);
-    const bool changed = internal::ApplyResult(*next, result, impl.policy, impl.clock->Now(),
+    const absl::Time now = impl.clock->Now();
+    const bool changed = internal::ApplyResult(*next, result, impl.policy, now,
                                                &impl.scheduler.Models(result.credential_id));
     std::shared_ptr<const Credential> snapshot;
     if (changed) {
       snapshot = impl.snapshots->Publish(std::move(next));
-      impl.Publish(snapshot);  // the replaced snapshot goes back to the pool once nobody holds it
+      // The replaced snapshot goes back to the pool once nobody holds it.
+      impl.PublishHealth(it, snapshot, now);
     } else {
       impl.snapshots->Discard(std::move(next));
       snapshot = it->second;

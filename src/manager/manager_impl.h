@@ -152,6 +152,16 @@ struct Manager::Impl {
     scheduler.Upsert(std::move(snapshot), clock->Now());
   }
 
+  // PublishHealth publishes `snapshot` over the record `it` when only its health state changed
+  // (a result): the scheduler keeps what it derived from the rest (UpdateHealth). REQUIRES: mu
+  // held exclusively.
+  void PublishHealth(internal::StringMap<std::shared_ptr<const Credential>>::iterator it,
+                     std::shared_ptr<const Credential> snapshot, absl::Time now) {
+    refresh.MarkDirty(snapshot->id);
+    it->second = snapshot;
+    scheduler.UpdateHealth(std::move(snapshot), now);
+  }
+
   // AdoptModels resolves what `next` serves (models.h) and hands it to the scheduler; when that
   // differs from what the scheduler had, next's model states are reconciled: states of models it
   // no longer serves are dropped, and a model newly added to an earlier registration starts

@@ -1,6 +1,7 @@
 #include "routing/scheduler.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <optional>
 
@@ -728,6 +729,29 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
   CountModels(ps.get(), meta->models.get(), true);
   CountModels(ps.get(), old_models.get(), false);
   ApplyModels(meta, now);
+}
+
+void SchedulerCore::UpdateHealth(std::shared_ptr<const Credential> credential, absl::Time now) {
+  const std::string_view id = credential->id;
+  auto of = provider_of_.find(id);
+  Meta* meta = nullptr;
+  if (of != provider_of_.end() && !credential->disabled) {
+    auto m = of->second->metas.find(id);
+    if (m != of->second->metas.end()) meta = m->second.get();
+  }
+  if (meta == nullptr || meta->credential->disabled || meta->credential->provider != credential->provider ||
+      meta->credential->prefix != credential->prefix) {
+    Upsert(std::move(credential), now);
+    return;
+  }
+  // What routing derived from the credential's configuration is unchanged (REQUIRES).
+  assert(meta->priority == credential->Priority() && meta->weight == credential->Weight() &&
+         meta->websockets == credential->WebsocketsEnabled() &&
+         meta->parent == credential->VirtualParent());
+  meta->credential = std::move(credential);
+  for (auto& [key, shard] : of->second->shards) {
+    if (meta->Supports(key)) shard->Upsert(meta, now);
+  }
 }
 
 void SchedulerCore::ApplyModels(Meta* meta, absl::Time now) {

@@ -296,6 +296,12 @@ class SchedulerCore {
   // Upsert places the credential (already validated) into routing; a disabled credential, or
   // one without ID or provider, is removed instead. REQUIRES: exclusive lock.
   void Upsert(std::shared_ptr<const Credential> credential, absl::Time now);
+  // UpdateHealth is Upsert for a new snapshot of a routed credential that differs from the
+  // routed one only in health state (status, errors, cooldowns, quota, model states, times): it
+  // keeps what routing derived from the rest (priority, weight, parent, prefix, models) and
+  // re-evaluates the credential in each of its shards. Anything else takes the Upsert path.
+  // REQUIRES: exclusive lock.
+  void UpdateHealth(std::shared_ptr<const Credential> credential, absl::Time now);
   // Remove takes the credential out of routing. REQUIRES: exclusive lock.
   void Remove(std::string_view id);
   // SetModels replaces what the credential serves (models.h). Works whether or not the
