@@ -147,27 +147,28 @@ QuotaState AggregateQuota(const Credential& c) {
   return exceeded ? QuotaState{true, "quota", recover, level} : QuotaState{};
 }
 
-ErrorRecord ErrorOf(const Result& r) {
-  ErrorRecord e;
-  e.code = std::string(r.error_code);
-  e.message = std::string(r.error_message);
-  e.http_status = r.http_status;
-  e.retryable = r.http_status == 429 || IsTransient(r.http_status) || r.http_status == 0;
-  return e;
+// AssignError records `r` as the error in `dst`, reusing the strings of an error already there.
+void AssignError(std::optional<ErrorRecord>& dst, const Result& r) {
+  if (!dst) dst.emplace();
+  dst->code.assign(r.error_code);
+  dst->message.assign(r.error_message);
+  dst->http_status = r.http_status;
+  dst->retryable = r.http_status == 429 || IsTransient(r.http_status) || r.http_status == 0;
 }
 
 bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, const ServedModels* served,
                        const ResultPolicy& policy, absl::Time now) {
   const bool cooling = !c.DisableCooling(policy.disable_cooling);
-  ModelState& st = c.model_states[std::string(key)];
+  auto found = c.model_states.find(key);
+  if (found == c.model_states.end()) found = c.model_states.emplace(std::string(key), ModelState{}).first;
+  ModelState& st = found->second;
   st.unavailable = true;
   st.status = CredentialStatus::kError;
   st.updated_at = now;
-  const ErrorRecord err = ErrorOf(r);
-  st.last_error = err;
-  st.status_message = err.message;
-  c.last_error = err;
-  c.status_message = err.message;
+  AssignError(st.last_error, r);
+  st.status_message.assign(r.error_message);
+  AssignError(c.last_error, r);
+  c.status_message.assign(r.error_message);
 
   const int status = r.http_status;
   absl::Time next = ZeroTime();
@@ -200,11 +201,11 @@ bool ApplyRecordFailure(Credential& c, const Result& r, const ResultPolicy& poli
   c.unavailable = true;
   c.status = CredentialStatus::kError;
   c.updated_at = now;
-  c.last_error = ErrorOf(r);
-  if (!r.error_message.empty()) c.status_message = std::string(r.error_message);
+  AssignError(c.last_error, r);
+  if (!r.error_message.empty()) c.status_message.assign(r.error_message);
   const int status = r.http_status;
   const auto set = [&](std::string_view message, absl::Duration d) {
-    c.status_message = std::string(message);
+    c.status_message.assign(message);
     c.next_retry_after = cooling ? now + d : ZeroTime();
   };
   if (status == 401) {
