@@ -621,6 +621,7 @@ absl::Status Manager::MarkResult(const Result& reported) {
     }
   }
   std::shared_ptr<Event> event;
+  const absl::Time now = impl.clock->Now();  // one instant for the whole report
   if (result.success) {
     // The common case: a success on a healthy credential changes nothing.
     std::shared_lock lock(impl.mu);
@@ -628,7 +629,7 @@ absl::Status Manager::MarkResult(const Result& reported) {
     if (it == impl.records.end()) {
       return CredentialNotFound(result.credential_id);
     }
-    if (internal::IsHealthyFor(*it->second, CanonicalModelKey(result.model), impl.clock->Now())) {
+    if (internal::IsHealthyFor(*it->second, CanonicalModelKey(result.model), now)) {
       if (impl.hooks == nullptr) return absl::OkStatus();
       event = impl.Enqueue(Event::Kind::kResult, it->second, false, &result);
     }
@@ -642,7 +643,6 @@ absl::Status Manager::MarkResult(const Result& reported) {
     // The change is made on a copy from the snapshot pool, which reuses the storage of the
     // snapshot this credential's last result replaced, once nobody holds that any more.
     std::unique_ptr<Credential> next = impl.snapshots->Copy(*it->second);
-    const absl::Time now = impl.clock->Now();
     const bool changed = internal::ApplyResult(*next, result, impl.policy, now,
                                                &impl.scheduler.Models(result.credential_id));
     std::shared_ptr<const Credential> snapshot;
