@@ -502,6 +502,47 @@ TEST_CASE("A provider with three ready credentials gets three slots of four", "[
   CHECK(got == Ids{"a1", "a2", "a3", "b1", "a1", "a2", "a3", "b1"});
 }
 
+TEST_CASE("The mixed rotation keeps its slot when a provider's ready count changes or a pick fails",
+          "[scheduler]") {
+  // The rotation is the slot after the last pick, taken modulo the providers' ready total of
+  // each pick: a (a1 a2 a3) holds the first slots and b (b1) the last.
+  ManagerFixture f;
+  for (const char* id : {"a1", "a2", "a3"}) f.Add({.id = id, .provider = "a"});
+  f.Add({.id = "b1", .provider = "b"});
+  const std::string_view providers[] = {"a", "b"};
+  ar::PickRequest req;
+  req.providers = providers;
+  req.model = "m";
+  CHECK(f.PickId(req) == "a1");  // slot 0 of 4
+  CHECK(f.PickId(req) == "a2");  // slot 1
+  ar::Result cool;
+  cool.credential_id = "a2";
+  cool.model = "m";
+  cool.http_status = 429;
+  cool.retry_after = absl::Minutes(5);
+  REQUIRE(f.manager->MarkResult(cool).ok());
+  CHECK(f.PickId(req) == "b1");  // slot 2 of 3: a holds [0, 2), b [2, 3)
+  CHECK(f.PickId(req) == "a3");  // slot 0
+  CHECK(f.PickId(req) == "a1");  // slot 1
+  CHECK(f.PickId(req) == "b1");  // slot 2
+  ar::Result back;
+  back.credential_id = "a2";
+  back.model = "m";
+  back.success = true;
+  REQUIRE(f.manager->MarkResult(back).ok());
+  // Slot 3 of 4 again (the slot after the last pick), not the sixth pick's 6 mod 4 = 2.
+  CHECK(f.PickId(req) == "b1");
+  CHECK(f.PickId(req).front() == 'a');  // slot 0
+  CHECK(f.PickId(req).front() == 'a');  // slot 1
+  // A pick that finds nothing (everything tried) leaves the rotation at slot 2.
+  const std::string_view everything[] = {"a1", "a2", "a3", "b1"};
+  req.tried = everything;
+  CHECK(f.PickId(req).front() == '<');
+  req.tried = {};
+  CHECK(f.PickId(req).front() == 'a');  // slot 2
+  CHECK(f.PickId(req) == "b1");         // slot 3
+}
+
 TEST_CASE("Note kept: the mixed rotation counts tried credentials in provider weights",
           "[scheduler]") {
   ManagerFixture f;

@@ -92,7 +92,8 @@ void ResetWeights(View& v) {
 
 // StoreCursor moves the rotation to `c` and gives it a new epoch, so that no thread goes on
 // with positions it claimed before.
-void StoreCursor(View& v, uint64_t c) {
+template <typename Rotation>  // View or SchedulerCore::MixedState: `cursor` and `epoch`
+void StoreCursor(Rotation& v, uint64_t c) {
   v.cursor.store(c, std::memory_order_relaxed);
   v.epoch.store(NextUniqueNumber(), std::memory_order_relaxed);
 }
@@ -108,18 +109,19 @@ constexpr uint64_t kMaxRotationBatch = 64;
 constexpr size_t kRotationBatchSlots = 8;
 
 struct RotationBatch {
-  const View* view = nullptr;
+  const void* rotation = nullptr;
   uint64_t epoch = 0;
   uint64_t next = 0;
   uint64_t end = 0;
   uint64_t size = 1;  // of the next claim
 };
 
-uint64_t NextPosition(View& v) {
+template <typename Rotation>  // View or SchedulerCore::MixedState: `cursor` and `epoch`
+uint64_t NextPosition(Rotation& v) {
   thread_local RotationBatch batches[kRotationBatchSlots];
   RotationBatch& b = batches[(reinterpret_cast<uintptr_t>(&v) >> 6) % kRotationBatchSlots];
   const uint64_t epoch = v.epoch.load(std::memory_order_relaxed);
-  const bool same = b.view == &v && b.epoch == epoch;
+  const bool same = b.rotation == &v && b.epoch == epoch;
   if (same && b.next != b.end) return b.next++;
   const uint64_t size = same ? b.size : 1;
   const uint64_t pos = v.cursor.fetch_add(size, std::memory_order_relaxed);
@@ -1147,7 +1149,21 @@ SchedulerPick SchedulerCore::PickMixed(const PickSpec& spec, Shard* const* shard
     total += weights[i];
   }
   if (total == 0) return failed();
-  const uint64_t start_slot = ms->cursor.load(std::memory_order_relaxed) % total;
+  // The cursor counts picks (claimed like a tier's, NextPosition), which is the same position
+  // modulo `total` as the slot after the last pick. When `total` changes, it is first brought
+  // back to that slot under the old total, so that one thread's order is exactly that of a
+  // cursor that stored the slot after each pick.
+  if (ms->total.load(std::memory_order_relaxed) != total) {
+    std::lock_guard<std::mutex> lock(ms->mu);
+    const uint64_t seen = ms->total.load(std::memory_order_relaxed);
+    if (seen != total) {
+      uint64_t c = ms->cursor.load(std::memory_order_relaxed);
+      if (c != 0 && seen != 0) c = (c - 1) % seen + 1;
+      StoreCursor(*ms, c);
+      ms->total.store(total, std::memory_order_relaxed);
+    }
+  }
+  const uint64_t start_slot = NextPosition(*ms) % total;
   size_t start = n;
   uint64_t seg_start = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -1166,10 +1182,13 @@ SchedulerPick SchedulerCore::PickMixed(const PickSpec& spec, Shard* const* shard
       for (size_t j = 0; j < i; ++j) slot += weights[j];
     }
     if (const internal::Picked p = shards[i]->PickAt(s.pred, best, RoutingStrategy::kRoundRobin)) {
-      ms->cursor.store(slot + 1, std::memory_order_relaxed);
+      // The claimed position already moved the cursor past `start_slot`; a pick further on
+      // moves it to the slot after that provider's first.
+      if (i != start) StoreCursor(*ms, slot + 1);
       return PickedResult(*p.credential, p.provider);
     }
   }
+  StoreCursor(*ms, start_slot);  // nothing picked: the rotation stays where it was
   return failed();
 }
 

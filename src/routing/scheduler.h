@@ -348,8 +348,11 @@ class SchedulerCore {
 
  private:
   struct MixedState {
+    // The rotation across providers, claimed like a tier's (epoch, cursor: see View).
+    std::atomic<uint64_t> epoch{NextUniqueNumber()};
+    std::atomic<uint64_t> total{0};  // the providers' ready total the cursor counts under
     alignas(64) std::atomic<uint64_t> cursor{0};
-    alignas(64) std::mutex mu;  // weighted state
+    alignas(64) std::mutex mu;  // weighted state; a change of `total`
     std::vector<Entry*> scratch;
     std::vector<int64_t> wrr_weights;
     std::vector<int64_t> wrr_current;
