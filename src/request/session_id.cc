@@ -457,6 +457,17 @@ struct SessionIdExtractor::Impl {
     std::string conversation_id;
     bool metadata_seen = false;
     bool conversation_seen = false;
+
+    // Reset empties every field, keeping the strings' storage for the next request.
+    void Reset() {
+      user_id_set = session_id_set = session_id_camel_set = false;
+      conversation_set = prompt_cache_key_set = conversation_id_set = false;
+      metadata_seen = conversation_seen = false;
+      for (std::string* s : {&user_id, &session_id, &session_id_camel, &conversation,
+                             &prompt_cache_key, &conversation_id}) {
+        s->clear();
+      }
+    }
   } ex;
 
   // Hash texts of the second pass.
@@ -1011,12 +1022,12 @@ SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers,
   if (std::string_view v = header("X-Claude-Code-Session-Id"); !v.empty()) return done("claude:", v);
 
   // The body's explicit sources (first pass).
-  m.ex = Impl::Explicit{};
+  m.ex.Reset();
   od::document doc;
   bool body_ok = !body.empty() && body.size() <= kMaxBodyBytes && m.Load(body, m.padded, m.parser, doc);
   od::object root;
   if (body_ok) body_ok = !doc.get_object().get(root) && m.FirstPass(root);
-  if (!body_ok) m.ex = Impl::Explicit{};  // a malformed body yields nothing
+  if (!body_ok && !body.empty()) m.ex.Reset();  // a malformed body yields nothing
 
   if (std::string_view v = m.ClaudeSession(); !v.empty()) return done("claude:", v);
   if (std::string_view v = header("Session-Id"); !v.empty()) return done("codex:", v);
