@@ -694,7 +694,7 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
     return;
   }
   SetDisabledMark(id, provider, false);
-  if (auto it = provider_of_.find(id); it != provider_of_.end() && it->second->key != provider) {
+  if (auto it = provider_of_.find(id); it != provider_of_.end() && it->second.provider->key != provider) {
     Remove(id);
   }
   auto& ps = providers_[provider];
@@ -724,9 +724,9 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
   auto models = models_.find(id);
   meta->models = models == models_.end() ? nullptr : models->second;
   if (auto of = provider_of_.find(id); of != provider_of_.end()) {
-    of->second = ps.get();
+    of->second = Routed{ps.get(), meta};
   } else {
-    provider_of_.emplace(std::string(id), ps.get());
+    provider_of_.emplace(std::string(id), Routed{ps.get(), meta});
   }
   CountModels(ps.get(), meta->models.get(), true);
   CountModels(ps.get(), old_models.get(), false);
@@ -736,11 +736,7 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
 void SchedulerCore::UpdateHealth(std::shared_ptr<const Credential> credential, absl::Time now) {
   const std::string_view id = credential->id;
   auto of = provider_of_.find(id);
-  Meta* meta = nullptr;
-  if (of != provider_of_.end() && !credential->disabled) {
-    auto m = of->second->metas.find(id);
-    if (m != of->second->metas.end()) meta = m->second.get();
-  }
+  Meta* meta = of != provider_of_.end() && !credential->disabled ? of->second.meta : nullptr;
   if (meta == nullptr || meta->credential->disabled || meta->credential->provider != credential->provider ||
       meta->credential->prefix != credential->prefix) {
     Upsert(std::move(credential), now);
@@ -751,13 +747,13 @@ void SchedulerCore::UpdateHealth(std::shared_ptr<const Credential> credential, a
          meta->websockets == credential->WebsocketsEnabled() &&
          meta->parent == credential->VirtualParent());
   meta->credential = std::move(credential);
-  for (auto& [key, shard] : of->second->shards) {
+  for (auto& [key, shard] : of->second.provider->shards) {
     if (meta->Supports(key)) shard->Upsert(meta, now);
   }
 }
 
 void SchedulerCore::ApplyModels(Meta* meta, absl::Time now) {
-  ProviderState* ps = provider_of_.find(meta->id())->second;
+  ProviderState* ps = provider_of_.find(meta->id())->second.provider;
   for (auto& [key, shard] : ps->shards) {
     if (meta->Supports(key)) {
       shard->Upsert(meta, now);
@@ -784,7 +780,7 @@ void SchedulerCore::Remove(std::string_view id) {
   SetDisabledMark(id, {}, false);
   auto it = provider_of_.find(id);
   if (it == provider_of_.end()) return;
-  ProviderState* ps = it->second;
+  ProviderState* ps = it->second.provider;
   auto meta = ps->metas.find(id);
   if (meta != ps->metas.end()) {
     for (auto& [key, shard] : ps->shards) shard->Remove(meta->second.get());
@@ -807,8 +803,8 @@ void SchedulerCore::SetModels(std::string_view id, ServedModels models, absl::Ti
   }
   auto routed = provider_of_.find(id);
   if (routed == provider_of_.end()) return;
-  ProviderState* ps = routed->second;
-  Meta* meta = ps->metas.find(id)->second.get();
+  ProviderState* ps = routed->second.provider;
+  Meta* meta = routed->second.meta;
   std::shared_ptr<const ModelMatcher> old_models = std::move(meta->models);
   meta->models = std::move(matcher);
   CountModels(ps, meta->models.get(), true);
@@ -830,7 +826,7 @@ void SchedulerCore::SetStrategy(RoutingStrategy strategy) {
 
 std::string_view SchedulerCore::ProviderOf(std::string_view id) const {
   auto it = provider_of_.find(id);
-  return it == provider_of_.end() ? std::string_view() : std::string_view(it->second->key);
+  return it == provider_of_.end() ? std::string_view() : std::string_view(it->second.provider->key);
 }
 
 Shard* SchedulerCore::FindShard(std::string_view provider, std::string_view model_key) const {
@@ -899,7 +895,7 @@ void SchedulerCore::Prepare(const PickSpec& spec, absl::Time now) {
 SchedulerPick SchedulerCore::PickBound(const PickSpec& spec, std::string_view id, const Clock& clock) {
   auto routed = provider_of_.find(id);
   if (routed == provider_of_.end()) return Failed(absl::Status());
-  ProviderState* ps = routed->second;
+  ProviderState* ps = routed->second.provider;
   if (std::find(spec.providers.begin(), spec.providers.end(), ps->key) == spec.providers.end()) {
     return Failed(absl::Status());
   }
@@ -909,7 +905,7 @@ SchedulerPick SchedulerCore::PickBound(const PickSpec& spec, std::string_view id
   }
   const Shard& shard = *s->second;
   if (shard.has_timers() && shard.PromotionDue(clock.Now())) return NeedsWrite();
-  const Meta* meta = ps->metas.find(id)->second.get();
+  const Meta* meta = routed->second.meta;
   const Entry* e = shard.Find(meta);
   Predicate pred = spec.pred;
   pred.require_weight = strategy_ == RoutingStrategy::kWeightedRoundRobin;

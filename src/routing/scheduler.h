@@ -394,7 +394,12 @@ class SchedulerCore {
 
   RoutingStrategy strategy_ = RoutingStrategy::kRoundRobin;
   StringMap<std::unique_ptr<ProviderState>> providers_;
-  StringMap<ProviderState*> provider_of_;           // credential ID -> provider
+  // Where a routed credential is: its provider and its Meta (one lookup for a bound pick).
+  struct Routed {
+    ProviderState* provider = nullptr;
+    Meta* meta = nullptr;
+  };
+  StringMap<Routed> provider_of_;  // credential ID -> provider and Meta
   StringMap<std::shared_ptr<const ModelMatcher>> models_;  // credential ID -> what it serves
   // Disabled credentials are not routed; these remember them, so that an error can say "all
   // disabled" instead of "none loaded".
