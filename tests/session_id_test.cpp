@@ -135,6 +135,19 @@ TEST_CASE("Explicit IDs are validated: control characters, blanks and length", "
   CHECK(ar::NormalizeExplicitSessionId("a\x7f").empty());
   CHECK(ar::NormalizeExplicitSessionId("a\xC2\x85" "b").empty());  // U+0085 (C1 control)
   CHECK(ar::NormalizeExplicitSessionId("   ").empty());
+  // Every position of a long ID is checked, whichever 8-byte block and lane a control falls in.
+  for (size_t at = 0; at < 40; ++at) {
+    for (const char* bad : {"\x01", "\x1f", "\x7f", "\xC2\x80", "\xC2\x9F"}) {
+      std::string id(40, 'k');
+      id.replace(at, 1, bad);
+      CHECK(ar::NormalizeExplicitSessionId(id).empty());
+    }
+    std::string fine(40, 'k');
+    fine[at] = at % 2 == 0 ? ' ' : '~';  // 0x20 and 0x7E are printable
+    CHECK(!ar::NormalizeExplicitSessionId(fine).empty());
+  }
+  CHECK(ar::NormalizeExplicitSessionId("0123456789abcdef\xC3\xA9" "0123456789") ==
+        "0123456789abcdef\xC3\xA9" "0123456789");  // other UTF-8 passes
   CHECK(ar::NormalizeExplicitSessionId(std::string(256, 'x')).size() == 256);
   CHECK(ar::NormalizeExplicitSessionId(std::string(257, 'x')).empty());
   // A rejected value falls through to the next source (here: the next header value).

@@ -420,7 +420,19 @@ struct Text {
 }  // namespace
 
 std::string_view NormalizeExplicitSessionId(std::string_view raw) {
-  for (size_t i = 0; i < raw.size(); ++i) {
+  // Eight bytes at a time while they are printable ASCII (0x20..0x7E), which IDs nearly always
+  // are; the byte loop below checks what is left, and controls, from the first other byte.
+  size_t i = 0;
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  for (; i + 8 <= raw.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, raw.data() + i, 8);
+    const uint64_t below_space = (w - 0x20 * kOnes) & ~w;  // high bit set where a byte < 0x20
+    const uint64_t x = w ^ (0x7F * kOnes);
+    const uint64_t del = (x - kOnes) & ~x;  // high bit set where a byte == 0x7F
+    if (((below_space | del | w) & kHigh) != 0) break;
+  }
+  for (; i < raw.size(); ++i) {
     const auto c = static_cast<unsigned char>(raw[i]);
     if (c < 0x20 || c == 0x7F) return {};
     // U+0080..U+009F (C1 controls) are C2 80..C2 9F in UTF-8.
