@@ -899,11 +899,27 @@ SchedulerPick SchedulerCore::PickBound(const PickSpec& spec, std::string_view id
   if (std::find(spec.providers.begin(), spec.providers.end(), ps->key) == spec.providers.end()) {
     return Failed(absl::Status());
   }
-  auto s = ps->shards.find(spec.model_key);
-  if (s == ps->shards.end()) {
-    return ps->Serves(spec.model_key) ? NeedsWrite() : Failed(absl::Status());
+  // The shard of this thread's last bound pick, for the same request and provider, while no
+  // shard was created or destroyed since (the PickCache rule).
+  struct BoundShard {
+    uint64_t instance = 0, generation = 0, request_epoch = 0;
+    const ProviderState* provider = nullptr;
+    const Shard* shard = nullptr;
+  };
+  thread_local BoundShard memo;
+  const Shard* found = nullptr;
+  if (spec.request_epoch != 0 && memo.request_epoch == spec.request_epoch && memo.provider == ps &&
+      memo.instance == instance_ && memo.generation == generation_) {
+    found = memo.shard;
+  } else {
+    auto s = ps->shards.find(spec.model_key);
+    if (s == ps->shards.end()) {
+      return ps->Serves(spec.model_key) ? NeedsWrite() : Failed(absl::Status());
+    }
+    found = s->second.get();
+    if (spec.request_epoch != 0) memo = {instance_, generation_, spec.request_epoch, ps, found};
   }
-  const Shard& shard = *s->second;
+  const Shard& shard = *found;
   if (shard.has_timers() && shard.PromotionDue(clock.Now())) return NeedsWrite();
   const Meta* meta = routed->second.meta;
   const Entry* e = shard.Find(meta);
