@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <set>
 #include <thread>
 
 #include "authrouter/manager.h"
@@ -328,4 +329,38 @@ TEST_CASE("A primary hit adds its fallback ID to the binding", "[affinity]") {
   CHECK(PickBody(f, R"({"prompt_cache_key":"k1","conversation":"c1"})")->credential->id == bound);
   // The conversation alone now finds the same binding.
   CHECK(PickBody(f, R"({"conversation":"c1"})")->credential->id == bound);
+}
+
+TEST_CASE("Code Assist conversations stay put and different ones spread", "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  // Gemini CLI with a Google login: the Gemini request inside an envelope, with its session.
+  const auto body = [](std::string_view session, int turns) {
+    std::string contents;
+    for (int i = 0; i < turns; ++i) {
+      if (i > 0) contents += ",";
+      contents += R"({"role":")" + std::string(i % 2 == 0 ? "user" : "model") +
+                  R"(","parts":[{"text":"<session_context>the same boilerplate for everyone</session_context> turn )" +
+                  std::to_string(i) + R"("}]})";
+    }
+    return R"({"model":"gemini-2.5-pro","project":"p-1","user_prompt_id":"x","request":{"contents":[)" +
+           contents + R"(],"session_id":")" + std::string(session) + R"("}})";
+  };
+  std::map<std::string, std::string> first;
+  for (int turn = 1; turn <= 5; turn += 2) {
+    for (const char* s : {"0b7f6c1e-aaaa-4f3a-9b8c-000000000001", "0b7f6c1e-aaaa-4f3a-9b8c-000000000002",
+                          "0b7f6c1e-aaaa-4f3a-9b8c-000000000003"}) {
+      auto r = PickBody(f, body(s, turn));
+      REQUIRE(r.ok());
+      if (turn == 1) {
+        first[s] = r->credential->id;
+      } else {
+        CHECK(r->credential->id == first[s]);  // every turn on the conversation's credential
+      }
+    }
+    f.PickId("claude");  // an unbound pick moves the rotation on: only a binding keeps a turn put
+  }
+  std::set<std::string> used;
+  for (const auto& [s, id] : first) used.insert(id);
+  CHECK(used.size() == 3);  // three conversations on three credentials
 }

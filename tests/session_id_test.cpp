@@ -391,3 +391,32 @@ TEST_CASE("A name that unescapes to another name, or has an invalid escape, does
   CHECK(Extract(R"({"metadata":{"user\u005Fid\u0020":"u1"}})") == Ids{});
   CHECK(Extract(R"({"me\u0074a\u0064ata":{"\user_id":"u1"}})") == Ids{});
 }
+
+TEST_CASE("A Code Assist envelope gives its request.session_id and its Gemini texts",
+          "[session_id]") {
+  // Gemini CLI with a Google login: /v1internal:generateContent wraps the Gemini request.
+  const std::string envelope =
+      R"({"model":"gemini-2.5-pro","project":"p-123","user_prompt_id":"u-1","request":{)"
+      R"("contents":[{"role":"user","parts":[{"text":"Hello"}]}],)"
+      R"("systemInstruction":{"parts":[{"text":"You are Gemini CLI"}]},)"
+      R"("session_id":"  5b1f0c9e-1d2e-4f3a-9b8c-7d6e5f4a3b2c "}})";
+  CHECK(Extract(envelope) == Ids{"session:5b1f0c9e-1d2e-4f3a-9b8c-7d6e5f4a3b2c", ""});
+  // A top-level session_id still comes first.
+  CHECK(Extract(R"({"session_id":"top","request":{"session_id":"inner"}})") ==
+        Ids{"session:top", ""});
+  // An invalid envelope ID is skipped like any explicit ID.
+  CHECK(Extract(R"({"request":{"session_id":"bad\u0001","contents":[]},"conversation_id":"c"})") ==
+        Ids{"conv:c", ""});
+  // Without an ID, the message hash reads the envelope's texts exactly as a plain Gemini body's.
+  const std::string plain =
+      R"({"contents":[{"role":"user","parts":[{"text":"Hello"}]},{"role":"model","parts":[{"text":"Hi"}]}],)"
+      R"("systemInstruction":{"parts":[{"text":"You are Gemini CLI"}]}})";
+  const std::string wrapped =
+      R"({"model":"gemini-2.5-pro","project":"p","request":{"contents":[{"role":"user","parts":[{"text":"Hello"}]},)"
+      R"({"role":"model","parts":[{"text":"Hi"}]}],"systemInstruction":{"parts":[{"text":"You are Gemini CLI"}]}}})";
+  const Ids from_plain = Extract(plain);
+  REQUIRE(from_plain.primary.rfind("msg:", 0) == 0);
+  CHECK(Extract(wrapped) == from_plain);
+  // A non-object "request" is ignored.
+  CHECK(Extract(R"({"request":"text","conversation_id":"c"})") == Ids{"conv:c", ""});
+}

@@ -11,13 +11,15 @@
 //   4. header X-Session-ID                             "header:<v>"
 //   5. header X-Session-Affinity                       "affinity:<v>"
 //   6. header X-Client-Request-Id                      "clientreq:<v>"
-//   7. body session_id, then sessionId                 "session:<v>"
+//   7. body session_id, then sessionId, then the Code Assist envelope's request.session_id
+//                                                      "session:<v>"
 //   8. body prompt_cache_key                           "pck:<v>", fallback "conv:<conversation>"
 //   9. body conversation.id, or a string conversation  "conv:<v>"
 //  10. body metadata.user_id                           "user:<v>"
 //  11. body conversation_id                            "conv:<v>"
 //  12. a hash of the first system, user and assistant texts (OpenAI messages, Claude system,
-//      Gemini systemInstruction/contents, Responses instructions/input), 100 bytes each:
+//      Gemini systemInstruction/contents, also inside a Code Assist envelope's "request" object,
+//      Responses instructions/input), 100 bytes each:
 //      "msg:<16 hex>", with the hash without the assistant text as fallback once a reply exists.
 //
 // Upstream's further sources, execution-session metadata ("execution:") and the derived context

@@ -467,6 +467,9 @@ struct SessionIdExtractor::Impl {
     std::string prompt_cache_key;
     bool conversation_id_set = false;
     std::string conversation_id;
+    bool request_seen = false;  // the Code Assist envelope's "request" object
+    bool request_session_id_set = false;
+    std::string request_session_id;
     bool metadata_seen = false;
     bool conversation_seen = false;
 
@@ -474,9 +477,10 @@ struct SessionIdExtractor::Impl {
     void Reset() {
       user_id_set = session_id_set = session_id_camel_set = false;
       conversation_set = prompt_cache_key_set = conversation_id_set = false;
+      request_seen = request_session_id_set = false;
       metadata_seen = conversation_seen = false;
       for (std::string* s : {&user_id, &session_id, &session_id_camel, &conversation,
-                             &prompt_cache_key, &conversation_id}) {
+                             &prompt_cache_key, &conversation_id, &request_session_id}) {
         s->clear();
       }
     }
@@ -492,7 +496,7 @@ struct SessionIdExtractor::Impl {
   Text d_sys, d_usr, d_ast;               // stage D input
   size_t d_sys_idx = 0, d_usr_idx = 0, d_ast_idx = 0;
   bool messages_seen = false, sysinstr_seen = false, contents_seen = false;
-  bool instructions_seen = false, input_seen = false;
+  bool instructions_seen = false, input_seen = false, request_seen = false;
 
   bool Load(std::string_view body, std::vector<char>& buffer, od::parser& p, od::document& doc) {
     buffer.resize(body.size() + simdjson::SIMDJSON_PADDING);
@@ -507,6 +511,7 @@ struct SessionIdExtractor::Impl {
   bool ReadSystemInstruction(od::value v);
   bool ReadContents(od::value v);
   bool ReadInput(od::value v);
+  bool ReadEnvelope(od::value v);
   std::string_view ClaudeSession();
   std::string_view LenientSessionId(std::string_view text);
   void Hash();
@@ -578,6 +583,23 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
     } else if (name == "conversation_id" && !ex.conversation_id_set) {
       if (!Render(v, &ex.conversation_id)) return false;
       ex.conversation_id_set = true;
+    } else if (name == "request" && !ex.request_seen) {
+      // The Code Assist envelope (Gemini CLI with a Google login): {"model", "project",
+      // "request": {"contents", "systemInstruction", "session_id", ...}}.
+      ex.request_seen = true;
+      od::object req;
+      if (const Shape shape = AsObject(v, &req); shape != Shape::kMatch) {
+        if (shape == Shape::kError) return false;
+        continue;
+      }
+      for (auto rf : req) {
+        od::raw_json_string rkey;
+        if (rf.key().get(rkey)) return false;
+        if (MemberName(rkey) != "session_id" || ex.request_session_id_set) continue;
+        od::value rv;
+        if (rf.value().get(rv) || !Render(rv, &ex.request_session_id)) return false;
+        ex.request_session_id_set = true;
+      }
     }
   }
   return true;
@@ -924,6 +946,32 @@ bool SessionIdExtractor::Impl::ReadInput(od::value v) {
   return true;
 }
 
+// ReadEnvelope reads the Gemini texts of a Code Assist envelope's "request" object, as the
+// top-level "contents" and "systemInstruction" of a plain Gemini body (whichever comes first in
+// the body counts).
+bool SessionIdExtractor::Impl::ReadEnvelope(od::value v) {
+  od::object req;
+  if (const Shape shape = AsObject(v, &req); shape != Shape::kMatch) {
+    return shape == Shape::kOther;
+  }
+  for (auto f : req) {
+    od::raw_json_string k;
+    if (f.key().get(k)) return false;
+    const MemberName name(k);
+    od::value fv;
+    if (f.value().get(fv)) return false;
+    bool ok = true;
+    if (name == "systemInstruction" && !sysinstr_seen) {
+      ok = ReadSystemInstruction(fv);
+    } else if (name == "contents" && !contents_seen) {
+      contents_seen = true;
+      ok = ReadContents(fv);
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
 bool SessionIdExtractor::Impl::SecondPass(od::object root) {
   for (auto field : root) {
     od::raw_json_string key;
@@ -950,6 +998,9 @@ bool SessionIdExtractor::Impl::SecondPass(od::object root) {
     } else if (name == "input" && !input_seen) {
       input_seen = true;
       ok = ReadInput(v);
+    } else if (name == "request" && !request_seen) {
+      request_seen = true;
+      ok = ReadEnvelope(v);
     }
     if (!ok) return false;
   }
@@ -1054,6 +1105,9 @@ SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers,
   if (std::string_view v = NormalizeExplicitSessionId(m.ex.session_id_camel); !v.empty()) {
     return done("session:", v);
   }
+  if (std::string_view v = NormalizeExplicitSessionId(m.ex.request_session_id); !v.empty()) {
+    return done("session:", v);  // the Code Assist envelope's request.session_id
+  }
   if (std::string_view v = NormalizeExplicitSessionId(m.ex.prompt_cache_key); !v.empty()) {
     if (m.ex.conversation_set) {
       m.fallback.assign("conv:");
@@ -1075,7 +1129,7 @@ SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers,
     t->Clear();
   }
   m.messages_seen = m.system_seen = m.system_is_string = m.sysinstr_seen = m.contents_seen =
-      m.instructions_seen = m.input_seen = false;
+      m.instructions_seen = m.input_seen = m.request_seen = false;
   doc.rewind();
   if (doc.get_object().get(root) || !m.SecondPass(root)) {
     return {};
