@@ -364,3 +364,144 @@ TEST_CASE("Code Assist conversations stay put and different ones spread", "[affi
   for (const auto& [s, id] : first) used.insert(id);
   CHECK(used.size() == 3);  // three conversations on three credentials
 }
+
+namespace {
+
+absl::StatusOr<ar::PickResult> PickWith(ManagerFixture& f, std::string_view body,
+                                        std::string_view tenant, std::string_view model = "m",
+                                        std::string_view session = {}) {
+  const ar::HttpHeader headers[] = {{"X-Session-ID", session}};
+  ar::PickRequest r;
+  r.providers = {&kClaude, 1};
+  r.model = model;
+  r.body = body;
+  r.tenant = tenant;
+  if (!session.empty()) r.headers = headers;
+  return f.manager->Pick(r);
+}
+
+}  // namespace
+
+TEST_CASE("Two tenants with equal session IDs or equal first messages never share a binding",
+          "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c", "auth-d"}) f.Add({.id = id});
+  // The same explicit session ID from two tenants.
+  auto a1 = PickWith(f, "", "tenant-1", "m", "shared-session");
+  auto b1 = PickWith(f, "", "tenant-2", "m", "shared-session");
+  REQUIRE(a1.ok());
+  REQUIRE(b1.ok());
+  CHECK(a1->credential->id != b1->credential->id);  // the second is a new binding: next in turn
+  // Each tenant's session stays on its own credential.
+  for (int i = 0; i < 3; ++i) {
+    f.PickId("claude");  // move the rotation on between turns
+    CHECK(PickWith(f, "", "tenant-1", "m", "shared-session")->credential->id == a1->credential->id);
+    CHECK(PickWith(f, "", "tenant-2", "m", "shared-session")->credential->id == b1->credential->id);
+  }
+  // The same first messages (content-derived session) from two tenants.
+  auto a2 = PickWith(f, kTurn1, "tenant-1");
+  auto b2 = PickWith(f, kTurn1, "tenant-2");
+  REQUIRE(a2.ok());
+  REQUIRE(b2.ok());
+  CHECK(a2->credential->id != b2->credential->id);
+  CHECK(*a2->session != *b2->session);
+  // A tenant that looks like a key prefix is still its own tenant.
+  auto c = PickWith(f, "", "tenant-1::claude", "m", "shared-session");
+  REQUIRE(c.ok());
+  CHECK(*c->session != *a1->session);
+}
+
+TEST_CASE("The provider scope keeps a conversation's side calls on another model together",
+          "[affinity]") {
+  ar::ManagerOptions options;
+  options.session_affinity_scope = ar::SessionScope::kProvider;
+  auto f = Affinity(options);
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) {
+    f.Add({.id = id, .models = {"big", "small"}});
+  }
+  auto main_call = PickWith(f, "", "", "big", "conv-1");
+  REQUIRE(main_call.ok());
+  f.PickId("claude", "big");
+  auto side_call = PickWith(f, "", "", "small", "conv-1");  // e.g. title generation
+  REQUIRE(side_call.ok());
+  CHECK(side_call->credential->id == main_call->credential->id);
+  // Per model (the default, switched at runtime) the side call binds on its own.
+  f.manager->SetSessionIdentity(true, ar::SessionScope::kModel);
+  auto per_model_big = PickWith(f, "", "", "big", "conv-2");
+  auto per_model_small = PickWith(f, "", "", "small", "conv-2");
+  REQUIRE(per_model_big.ok());
+  REQUIRE(per_model_small.ok());
+  CHECK(*per_model_big->session != *per_model_small->session);
+}
+
+TEST_CASE("Turning content sources off binds explicit session IDs only", "[affinity]") {
+  ar::ManagerOptions options;
+  options.session_affinity_content = false;
+  auto f = Affinity(options);
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  auto t1 = PickBody(f, kTurn1);
+  REQUIRE(t1.ok());
+  CHECK(t1->session == nullptr);  // the message hash makes no session
+  auto t2 = PickBody(f, kTurn2);
+  REQUIRE(t2.ok());
+  CHECK(t2->credential->id != t1->credential->id);  // an ordinary round-robin pick
+  // Explicit IDs still bind.
+  auto s = PickWith(f, "", "", "m", "explicit-1");
+  REQUIRE(s.ok());
+  CHECK(s->session != nullptr);
+  f.manager->SetSessionIdentity(true, ar::SessionScope::kModel);
+  auto again = PickBody(f, kTurn1);
+  REQUIRE(again.ok());
+  CHECK(again->session != nullptr);
+}
+
+TEST_CASE("A previous_response_id goes to the credential that produced the response",
+          "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  // Turn 1 of a Responses conversation with a string input (no session ID at all).
+  const std::string first = R"({"model":"m","input":"Write a poem","store":true})";
+  auto t1 = PickBody(f, first);
+  REQUIRE(t1.ok());
+  CHECK(t1->response_chain == ar::ResponseChain::kNone);
+  ar::Result done;
+  done.credential_id = t1->credential->id;
+  done.model = "m";
+  done.success = true;
+  done.response_id = "resp_68af1c2e9d1c8190a2b3";
+  REQUIRE(f.manager->MarkResult(done).ok());
+  // Later turns name the previous response and carry only the new input.
+  const std::string next =
+      R"({"model":"m","previous_response_id":"resp_68af1c2e9d1c8190a2b3","input":"Shorter"})";
+  for (int i = 0; i < 4; ++i) {
+    f.PickId("claude");  // other traffic moves the rotation on
+    auto t = PickBody(f, next);
+    REQUIRE(t.ok());
+    CHECK(t->credential->id == t1->credential->id);
+    CHECK(t->response_chain == ar::ResponseChain::kFollowed);
+  }
+  // Another tenant naming the same response ID is not routed by it.
+  auto other = PickWith(f, next, "tenant-x");
+  REQUIRE(other.ok());
+  CHECK(other->response_chain == ar::ResponseChain::kBroken);
+  // The producing credential cools down: an ordinary pick, reported as a broken chain.
+  ar::Result cool;
+  cool.credential_id = t1->credential->id;
+  cool.model = "m";
+  cool.http_status = 429;
+  cool.retry_after = absl::Minutes(10);
+  REQUIRE(f.manager->MarkResult(cool).ok());
+  auto broken = PickBody(f, next);
+  REQUIRE(broken.ok());
+  CHECK(broken->credential->id != t1->credential->id);
+  CHECK(broken->response_chain == ar::ResponseChain::kBroken);
+  // An unknown response ID is a broken chain too.
+  auto unknown = PickBody(f, R"({"previous_response_id":"resp_unknown","input":"x"})");
+  REQUIRE(unknown.ok());
+  CHECK(unknown->response_chain == ar::ResponseChain::kBroken);
+  // A response ID with a control character is not recorded; invalid UTF-8 is an error.
+  done.response_id = "resp_\x01" "bad";
+  CHECK(f.manager->MarkResult(done).ok());
+  done.response_id = "resp_\xff";
+  CHECK(absl::IsInvalidArgument(f.manager->MarkResult(done)));
+}

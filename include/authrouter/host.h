@@ -121,6 +121,8 @@ struct Outcome {
   // Streaming: the stream ended before its first payload. Recorded as the retryable failure
   // "empty_stream" (status 0, which cools nothing) and the next credential is tried.
   bool empty_stream = false;
+  // On a success: the ID of the response the upstream stored, as Result::response_id.
+  std::string response_id;
 };
 
 // Executor makes upstream calls for Manager::Execute.

@@ -50,6 +50,12 @@ struct ManagerAccess;  // the library's own components (the watcher, the C ABI)
 inline namespace v0 {
 
 // ManagerOptions configures a Manager.
+// SessionScope is what a session-affinity binding is per (ManagerOptions).
+enum class SessionScope : uint8_t {
+  kModel,     // session, provider (or "mixed") and canonical model
+  kProvider,  // session and provider (or "mixed"): every model of the conversation together
+};
+
 struct ManagerOptions {
   // --- behaviour ---
   // The built-in strategy. Default: round-robin.
@@ -82,6 +88,13 @@ struct ManagerOptions {
   // The most bindings kept (oldest evicted first); each holds about 175 bytes plus its key
   // (session_cache.h). REQUIRES: > 0 and <= kMaxSessionAffinityEntries. Default: 1,000,000.
   size_t session_affinity_max_entries = 1'000'000;
+  // Whether the content-derived session source (a hash of the first messages, session_id.h)
+  // counts; off, only explicit session IDs bind. Default: true.
+  bool session_affinity_content = true;
+  // What a binding is per: the model as well as the session (kModel, upstream's rule), or the
+  // session and provider only (kProvider), so a client's side calls on a small model follow the
+  // conversation's credential. Default: kModel.
+  SessionScope session_affinity_scope = SessionScope::kModel;
 
   // --- execution (Manager::Execute) ---
   // Extra retry rounds after a round in which every credential failed (`request-retry`). A
@@ -152,6 +165,16 @@ struct WriteOptions {
   bool persist = true;
 };
 
+// ResponseChain says how a pick treated the request's previous_response_id (session_id.h).
+enum class ResponseChain {
+  kNone,      // the request names no previous response, or affinity is off
+  kFollowed,  // picked the credential that produced that response
+  // The credential that produced it is unknown (never reported, expired) or cannot take the
+  // request now: the pick is an ordinary one, and the upstream will not find the response. A
+  // host resends the full history instead of the previous_response_id.
+  kBroken,
+};
+
 // PickRequest describes one pick. Every view must stay valid for the duration of the call only.
 struct PickRequest {
   // The providers that can serve the request, in preference order (e.g. from the host's model
@@ -170,6 +193,10 @@ struct PickRequest {
   // With session affinity: the request's headers and raw body, where its session ID is found.
   std::span<const HttpHeader> headers;
   std::string_view body;
+  // With session affinity: the caller (an API key, a tenant) the request comes from. Bindings
+  // are per tenant: equal session IDs or equal first messages of two tenants never share one.
+  // Empty: the shared default tenant.
+  std::string_view tenant;
 };
 
 // ExecuteRequest describes one request for Manager::Execute.
@@ -180,6 +207,7 @@ struct ExecuteRequest {
   bool downstream_websocket = false;            // as PickRequest::downstream_websocket
   std::span<const HttpHeader> headers;          // as PickRequest::headers
   std::string_view body;                        // as PickRequest::body
+  std::string_view tenant;                      // as PickRequest::tenant
   // Set to true when the client goes away: no new attempt starts and waits end early.
   const std::atomic<bool>* cancelled = nullptr;
 };
@@ -201,6 +229,9 @@ struct PickResult {
   // With session affinity: the session binding this pick used or made. Pass it back as
   // Result::session_key so that a success keeps the binding and a failure releases it.
   std::shared_ptr<const std::string> session;
+  // With session affinity, for a request with a previous_response_id: whether the pick follows
+  // the response chain (ResponseChain).
+  ResponseChain response_chain = ResponseChain::kNone;
 };
 
 // Manager holds the credential pool and makes the picks.
@@ -381,6 +412,11 @@ class Manager {
   // on (a lower bound evicts the groups refreshed longest ago at once) and for every cache it
   // turns on later. Returns InvalidArgumentError for 0 or more than kMaxSessionAffinityEntries.
   [[nodiscard]] absl::Status SetSessionAffinityMaxEntries(size_t max_entries);
+
+  // SetSessionIdentity changes which sources make a session and what a binding is per (hot
+  // reload; ManagerOptions::session_affinity_content and session_affinity_scope). Bindings made
+  // before stay until they expire; a scope change makes new keys, so conversations bind anew.
+  void SetSessionIdentity(bool content_sources, SessionScope scope);
 
   // SetSelector installs a host selector (nullptr restores the built-in strategy). The one it
   // replaces, when it is a StoppableSelector and not `selector` itself, is stopped once after

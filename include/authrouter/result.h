@@ -35,6 +35,13 @@ struct Result {
   // The session binding of the pick (PickResult::session), if any: a success keeps it alive, a
   // failure other than a request-scoped or connection-lifecycle one releases it.
   std::string_view session_key;
+  // With session affinity, on a success: the ID of the response the upstream stored (OpenAI
+  // Responses `id`), so that a later request whose previous_response_id names it goes to this
+  // credential (PickResult::response_chain). Validated like a session ID (one with a control
+  // character is ignored); invalid UTF-8 here or in `tenant` is an InvalidArgumentError.
+  std::string_view response_id;
+  // The tenant of the request (PickRequest::tenant), which response_id is recorded under.
+  std::string_view tenant;
 };
 
 // IsRequestScopedNotFound: a 404 about a request-scoped item (OpenAI "item with id ... not

@@ -22,6 +22,13 @@
 //      Responses instructions/input), 100 bytes each:
 //      "msg:<16 hex>", with the hash without the assistant text as fallback once a reply exists.
 //
+// A body's top-level previous_response_id (OpenAI Responses, stored responses) is returned as
+// well, validated like an explicit ID: the response it names belongs to the account that
+// produced it (SessionIds::previous_response_id; Manager routes it there, manager.h).
+//
+// SessionIdOptions::content_sources = false leaves out the content-derived source (12): only
+// explicit IDs then make a session.
+//
 // Upstream's further sources, execution-session metadata ("execution:") and the derived context
 // identity ("derived:"), have no counterpart: a host that has such an ID passes it as a header.
 //
@@ -54,8 +61,16 @@ struct HttpHeader {
 // SessionIds is the result of an extraction. Both views point into the extractor and stay valid
 // until its next Extract call. An empty primary means "no session".
 struct SessionIds {
-  std::string_view primary;
-  std::string_view fallback;
+  std::string_view primary = {};
+  std::string_view fallback = {};
+  // The body's previous_response_id, validated like an explicit ID; "" when absent or invalid.
+  std::string_view previous_response_id = {};
+};
+
+// SessionIdOptions selects the sources an extraction uses.
+struct SessionIdOptions {
+  // The content-derived source (the message hash, "msg:"). Off: explicit IDs only.
+  bool content_sources = true;
 };
 
 // SessionIdExtractor extracts session IDs. It keeps its parser and buffers between calls, so an
@@ -74,12 +89,16 @@ class SessionIdExtractor {
 
   // Extract returns the session IDs of a request. Never fails: unusable input yields no session.
   SessionIds Extract(std::span<const HttpHeader> headers, std::string_view body);
+  SessionIds Extract(std::span<const HttpHeader> headers, std::string_view body,
+                     const SessionIdOptions& options);
 
   // ReleaseLargeBuffers frees the buffers a body over 4 MiB left behind (the next large body
   // allocates again). Invalidates the views of the last result.
   void ReleaseLargeBuffers();
 
  private:
+  SessionIds ExtractSession(std::span<const HttpHeader> headers, std::string_view body,
+                            const SessionIdOptions& options);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

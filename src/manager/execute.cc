@@ -84,6 +84,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       pick_request.downstream_websocket = request.downstream_websocket;
       pick_request.headers = request.headers;
       pick_request.body = request.body;
+      pick_request.tenant = request.tenant;
       absl::StatusOr<PickResult> pick = Pick(pick_request);
       if (!pick.ok() && !resynced && !request.model.empty() && IsStalePickError(pick.status())) {
         // The safety net: re-evaluate this request's shards once, then pick again. Only these
@@ -153,6 +154,8 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       result.error_message = outcome.error_message;
       result.retry_after = outcome.retry_after;
       if (pick->session) result.session_key = *pick->session;
+      result.response_id = outcome.response_id;
+      result.tenant = request.tenant;
       // MarkResult's rules, so that nothing the executor reports is dropped: an out-of-range
       // Retry-After is corrected there; a status out of range is none; a "success" with an HTTP
       // error status is the failure the status says.

@@ -27,6 +27,13 @@ using internal::PickSpec;
 using internal::SchedulerPick;
 using internal::FixedClock;
 
+// AppendTenant starts a session-cache key with its tenant ("tenant:<length>:<tenant>::"; the
+// length keeps a tenant containing "::" from posing as another); nothing for the default one.
+void AppendTenant(std::string* out, std::string_view tenant) {
+  if (tenant.empty()) return;
+  internal::Append(out, "tenant:", std::to_string(tenant.size()), ":", tenant, "::");
+}
+
 // NewUuid returns a random UUID v4 string.
 std::string NewUuid() {
   thread_local std::mt19937_64 rng{std::random_device{}() ^
@@ -207,6 +214,8 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   impl->refresh.enabled.store(RefreshEnabled(options.refresh));
   impl->refresh.options = std::make_shared<const RefreshOptions>(std::move(options.refresh));
   impl->session_max_entries = options.session_affinity_max_entries;
+  impl->session_content.store(options.session_affinity_content, std::memory_order_relaxed);
+  impl->session_scope.store(options.session_affinity_scope, std::memory_order_relaxed);
   impl->retry = retry;
   impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
   impl->store = std::move(options.store);
@@ -599,7 +608,8 @@ absl::Status Manager::MarkResult(const Result& reported) {
   const Result& result = reported;
   for (const auto& [field, value] :
        {std::pair<const char*, std::string_view>{"model", result.model},
-        {"error_code", result.error_code}, {"error_message", result.error_message}}) {
+        {"error_code", result.error_code}, {"error_message", result.error_message},
+        {"response_id", result.response_id}, {"tenant", result.tenant}}) {
     if (!internal::IsValidUtf8(value)) {
       return absl::InvalidArgumentError(internal::Cat(field, " is not valid UTF-8"));
     }
@@ -618,6 +628,24 @@ absl::Status Manager::MarkResult(const Result& reported) {
     } else if (sessions && !IsRequestScopedNotFound(result.http_status, result.error_message) &&
                !IsConnectionLifecycle(result.http_status, result.error_code, result.error_message)) {
       sessions->CompareAndDelete(result.session_key, result.credential_id);
+    }
+  }
+  if (result.success && !result.response_id.empty() && impl.affinity.load(std::memory_order_acquire)) {
+    // The response the upstream stored lives on this credential's account: a follow-up that
+    // names it (previous_response_id) must go here.
+    if (const std::string_view id = NormalizeExplicitSessionId(result.response_id); !id.empty()) {
+      std::shared_ptr<SessionCache> sessions;
+      {
+        std::shared_lock lock(impl.mu);
+        if (impl.records.find(result.credential_id) != impl.records.end()) sessions = impl.sessions;
+      }
+      if (sessions) {
+        thread_local std::string response_key;
+        response_key.clear();
+        AppendTenant(&response_key, result.tenant);
+        internal::Append(&response_key, "resp::", id);
+        sessions->Set(response_key, result.credential_id);
+      }
     }
   }
   std::shared_ptr<Event> event;
@@ -784,6 +812,11 @@ absl::Status Manager::SetSessionAffinity(bool enabled, absl::Duration ttl) {
   return absl::OkStatus();
 }
 
+void Manager::SetSessionIdentity(bool content_sources, SessionScope scope) {
+  impl_->session_content.store(content_sources, std::memory_order_relaxed);
+  impl_->session_scope.store(scope, std::memory_order_relaxed);
+}
+
 absl::Status Manager::SetSessionAffinityMaxEntries(size_t max_entries) {
   if (max_entries == 0 || max_entries > kMaxSessionAffinityEntries) {
     return absl::InvalidArgumentError(
@@ -811,8 +844,10 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   }
   if (!sessions) return PickUnbound(request);
   thread_local SessionIdExtractor extractor;
-  const SessionIds ids = extractor.Extract(request.headers, request.body);
-  if (ids.primary.empty()) {
+  const SessionIds ids = extractor.Extract(
+      request.headers, request.body,
+      SessionIdOptions{.content_sources = impl.session_content.load(std::memory_order_relaxed)});
+  if (ids.primary.empty() && ids.previous_response_id.empty()) {
     if (request.body.size() > (size_t{4} << 20)) extractor.ReleaseLargeBuffers();
     return PickUnbound(request);
   }
@@ -821,18 +856,31 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   if (prepared.empty()) return ProviderNotFoundError();
   const internal::PickSpec& spec = prepared.spec();
 
-  // Cache keys are "<provider or mixed>::<session ID>::<canonical model>" (later fix A8).
+  // Cache keys are "[tenant:<length>:<tenant>::]<provider or mixed>::<session ID>::<canonical
+  // model>" (later fix A8); with SessionScope::kProvider the model is left out. Response chains
+  // are "[tenant...::]resp::<response ID>".
   const std::string_view label = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
-  thread_local std::string key, fallback_key, bound;
+  const bool per_model = impl.session_scope.load(std::memory_order_relaxed) == SessionScope::kModel;
+  thread_local std::string key, fallback_key, response_key, bound;
   const auto make_key = [&](std::string* out, std::string_view id) {
     out->clear();
-    internal::Append(out, label, "::", id, "::", spec.model_key);
+    AppendTenant(out, request.tenant);
+    internal::Append(out, label, "::", id, "::", per_model ? spec.model_key : std::string_view());
   };
-  make_key(&key, ids.primary);
+  if (!ids.primary.empty()) {
+    make_key(&key, ids.primary);
+  } else {
+    key.clear();
+  }
   if (!ids.fallback.empty() && ids.fallback != ids.primary) {
     make_key(&fallback_key, ids.fallback);
   } else {
     fallback_key.clear();
+  }
+  response_key.clear();
+  if (!ids.previous_response_id.empty()) {
+    AppendTenant(&response_key, request.tenant);
+    internal::Append(&response_key, "resp::", ids.previous_response_id);
   }
   if (request.body.size() > (size_t{4} << 20)) extractor.ReleaseLargeBuffers();  // ids copied
 
@@ -851,12 +899,28 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
     if (r.kind != SchedulerPick::kPicked) return std::nullopt;
     return PickResult{*r.credential, r.provider, nullptr};
   };
+  ResponseChain chain = ResponseChain::kNone;
   const auto bind = [&](absl::StatusOr<PickResult> pick) -> absl::StatusOr<PickResult> {
     if (!pick.ok()) return pick;
+    pick->response_chain = chain;
+    if (key.empty()) return pick;
     const std::string_view keys[] = {key, fallback_key};
     pick->session = sessions->SetAliases(keys, pick->credential->id);
     return pick;
   };
+
+  // A previous_response_id goes where that response was produced: another account's upstream
+  // would not find it.
+  if (!response_key.empty()) {
+    chain = ResponseChain::kBroken;
+    if (sessions->GetAndRefresh(response_key, &bound, nullptr)) {
+      if (std::optional<PickResult> hit = pick_bound(bound)) {
+        chain = ResponseChain::kFollowed;
+        return bind(*std::move(hit));
+      }
+    }
+    if (key.empty()) return bind(PickUnbound(request));
+  }
 
   std::shared_ptr<const std::string> handle;
   if (sessions->GetAndRefresh(key, &bound, &handle)) {
@@ -868,6 +932,7 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
         return bind(*std::move(hit));
       }
       hit->session = std::move(handle);
+      hit->response_chain = chain;
       return *std::move(hit);
     }
     return bind(PickUnbound(request));  // the bound credential is out: re-bind

@@ -129,6 +129,8 @@ struct Manager::Impl {
   std::shared_ptr<Selector> selector;                              // guarded by mu
   std::shared_ptr<SessionCache> sessions;  // non-null while affinity is on; guarded by mu
   std::atomic<bool> affinity{false};       // mirrors sessions != nullptr (a cheap first check)
+  std::atomic<bool> session_content{true};  // SetSessionIdentity
+  std::atomic<SessionScope> session_scope{SessionScope::kModel};
   absl::Duration selector_budget = absl::Milliseconds(100);  // set at creation
   size_t session_max_entries = 1'000'000;  // guarded by mu
   std::mutex session_bound_mu;  // serialises SetSessionAffinityMaxEntries (applied outside mu)

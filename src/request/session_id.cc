@@ -452,6 +452,7 @@ struct SessionIdExtractor::Impl {
   std::vector<char> padded;
   std::vector<char> inner_padded;
   std::string primary, fallback;
+  std::string_view previous_response_id;  // into ex.previous_response_id, validated
   std::string scratch, scratch2, part_text, role, type;
   Text item_text;  // the text of the element being read
 
@@ -467,6 +468,8 @@ struct SessionIdExtractor::Impl {
     std::string prompt_cache_key;
     bool conversation_id_set = false;
     std::string conversation_id;
+    bool previous_response_id_set = false;
+    std::string previous_response_id;
     bool request_seen = false;  // the Code Assist envelope's "request" object
     bool request_session_id_set = false;
     std::string request_session_id;
@@ -477,10 +480,11 @@ struct SessionIdExtractor::Impl {
     void Reset() {
       user_id_set = session_id_set = session_id_camel_set = false;
       conversation_set = prompt_cache_key_set = conversation_id_set = false;
-      request_seen = request_session_id_set = false;
+      request_seen = request_session_id_set = previous_response_id_set = false;
       metadata_seen = conversation_seen = false;
       for (std::string* s : {&user_id, &session_id, &session_id_camel, &conversation,
-                             &prompt_cache_key, &conversation_id, &request_session_id}) {
+                             &prompt_cache_key, &conversation_id, &request_session_id,
+                             &previous_response_id}) {
         s->clear();
       }
     }
@@ -583,6 +587,9 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
     } else if (name == "conversation_id" && !ex.conversation_id_set) {
       if (!Render(v, &ex.conversation_id)) return false;
       ex.conversation_id_set = true;
+    } else if (name == "previous_response_id" && !ex.previous_response_id_set) {
+      if (!Render(v, &ex.previous_response_id)) return false;
+      ex.previous_response_id_set = true;
     } else if (name == "request" && !ex.request_seen) {
       // The Code Assist envelope (Gemini CLI with a Google login): {"model", "project",
       // "request": {"contents", "systemInstruction", "session_id", ...}}.
@@ -1059,7 +1066,21 @@ void SessionIdExtractor::Impl::Hash() {
 
 SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers,
                                        std::string_view body) {
+  return Extract(headers, body, SessionIdOptions{});
+}
+
+SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers, std::string_view body,
+                                       const SessionIdOptions& options) {
+  SessionIds ids = ExtractSession(headers, body, options);
+  ids.previous_response_id = impl_->previous_response_id;
+  return ids;
+}
+
+SessionIds SessionIdExtractor::ExtractSession(std::span<const HttpHeader> headers,
+                                              std::string_view body,
+                                              const SessionIdOptions& options) {
   Impl& m = *impl_;
+  m.previous_response_id = {};
   m.primary.clear();
   m.fallback.clear();
   const auto header = [&](std::string_view name) -> std::string_view {
@@ -1091,6 +1112,7 @@ SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers,
   od::object root;
   if (body_ok) body_ok = !doc.get_object().get(root) && m.FirstPass(root);
   if (!body_ok && !body.empty()) m.ex.Reset();  // a malformed body yields nothing
+  m.previous_response_id = NormalizeExplicitSessionId(m.ex.previous_response_id);
 
   if (std::string_view v = m.ClaudeSession(); !v.empty()) return done("claude:", v);
   if (std::string_view v = header("Session-Id"); !v.empty()) return done("codex:", v);
@@ -1123,6 +1145,7 @@ SessionIds SessionIdExtractor::Extract(std::span<const HttpHeader> headers,
     return done("conv:", v);
   }
 
+  if (!options.content_sources) return {};
   // The message hash (second pass over the same index).
   for (Text* t : {&m.a_sys, &m.a_usr, &m.a_ast, &m.b_sys, &m.c_sys, &m.c_usr, &m.c_ast,
                   &m.d_instr, &m.d_sys, &m.d_usr, &m.d_ast}) {
