@@ -372,5 +372,46 @@ TEST_CASE("SessionCache: set_max_entries evicts the groups refreshed longest ago
   CHECK_FALSE(c->Get("k2", &id));
 }
 
+TEST_CASE("Config: routing.session-affinity-content and -scope choose the session identity",
+          "[config]") {
+  const Config defaults = Parse("{}");
+  CHECK(defaults.session_affinity_content);
+  CHECK(defaults.session_affinity_scope == SessionScope::kModel);
+  const Config c = Parse(
+      R"({"routing":{"session-affinity":true,"session-affinity-content":false,"session-affinity-scope":" provider "}})");
+  CHECK_FALSE(c.session_affinity_content);
+  CHECK(c.session_affinity_scope == SessionScope::kProvider);
+  CHECK(Error(R"({"routing":{"session-affinity-scope":"tenant"}})") ==
+        "routing.session-affinity-scope: must be \"model\" or \"provider\"");
+  CHECK(Error(R"({"routing":{"session-affinity-content":"no"}})")
+            .starts_with("routing.session-affinity-content: "));
+
+  ManagerOptions mo;
+  REQUIRE(ApplyToOptions(c, mo).ok());
+  CHECK_FALSE(mo.session_affinity_content);
+  CHECK(mo.session_affinity_scope == SessionScope::kProvider);
+
+  // Hot reload: both switches are applied and reported.
+  Config base = Parse(R"({"routing":{"session-affinity":true}})");
+  ManagerOptions bo;
+  REQUIRE(ApplyToOptions(base, bo).ok());
+  testing::ManagerFixture f(bo);
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  auto changed = ApplyConfig(*f.manager, base, c);
+  REQUIRE(changed.ok());
+  CHECK(*changed == std::vector<std::string>{"routing.session-affinity-content",
+                                             "routing.session-affinity-scope"});
+  // Content sources are off now: a body without an explicit ID binds nothing.
+  static constexpr std::string_view kClaude = "claude";
+  PickRequest r;
+  r.providers = {&kClaude, 1};
+  r.model = "m";
+  r.body = R"({"messages":[{"role":"user","content":"Hello"}]})";
+  auto p = f.manager->Pick(r);
+  REQUIRE(p.ok());
+  CHECK(p->session == nullptr);
+}
+
 }  // namespace
 }  // namespace authrouter

@@ -52,6 +52,10 @@ struct Config {
   // `routing.session-affinity-max-entries`: the most bindings kept, 1..100,000,000; default
   // 1,000,000 (about 175 bytes plus the key each, session_cache.h).
   size_t session_affinity_max_entries = 1'000'000;
+  // `routing.session-affinity-content`: whether the content-derived session source counts.
+  bool session_affinity_content = true;
+  // `routing.session-affinity-scope`: "model" (default) or "provider" (SessionScope).
+  SessionScope session_affinity_scope = SessionScope::kModel;
   // `request-retry` (0..100; negative means 0), `max-retry-credentials` (negative means 0),
   // `max-retry-interval` (seconds, 0..3600).
   RetrySettings retry{};

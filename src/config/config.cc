@@ -134,6 +134,8 @@ constexpr std::string_view kKnownKeys[] = {
     "routing.claude-code-session-affinity",
     "routing.session-affinity-ttl",
     "routing.session-affinity-max-entries",
+    "routing.session-affinity-content",
+    "routing.session-affinity-scope",
     "request-retry",
     "max-retry-credentials",
     "max-retry-interval",
@@ -280,6 +282,21 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
             return Bad(path, "must be an integer between 1 and 100000000");
           }
           c.session_affinity_max_entries = static_cast<size_t>(*n);
+        } else if (r.key == "session-affinity-content") {
+          absl::StatusOr<bool> b = GetBool(r.value, path);
+          if (!b.ok()) return b.status();
+          c.session_affinity_content = *b;
+        } else if (r.key == "session-affinity-scope") {
+          absl::StatusOr<std::string> scope = GetString(r.value, path);
+          if (!scope.ok()) return scope.status();
+          const std::string_view name = TrimSpace(*scope);
+          if (name == "model") {
+            c.session_affinity_scope = SessionScope::kModel;
+          } else if (name == "provider") {
+            c.session_affinity_scope = SessionScope::kProvider;
+          } else {
+            return Bad(path, "must be \"model\" or \"provider\"");
+          }
         } else {
           c.warnings.push_back(path);
         }
@@ -395,6 +412,8 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   options.session_affinity = config.session_affinity;
   options.session_affinity_ttl = config.session_affinity_ttl;
   options.session_affinity_max_entries = config.session_affinity_max_entries;
+  options.session_affinity_content = config.session_affinity_content;
+  options.session_affinity_scope = config.session_affinity_scope;
   options.request_retry = config.retry.request_retry;
   options.max_retry_credentials = config.retry.max_retry_credentials;
   options.max_retry_interval = config.retry.max_retry_interval;
@@ -470,6 +489,16 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
   }
   if (next.session_affinity_max_entries != previous.session_affinity_max_entries) {
     changed.emplace_back("routing.session-affinity-max-entries");
+  }
+  if (next.session_affinity_content != previous.session_affinity_content ||
+      next.session_affinity_scope != previous.session_affinity_scope) {
+    manager.SetSessionIdentity(next.session_affinity_content, next.session_affinity_scope);
+    if (next.session_affinity_content != previous.session_affinity_content) {
+      changed.emplace_back("routing.session-affinity-content");
+    }
+    if (next.session_affinity_scope != previous.session_affinity_scope) {
+      changed.emplace_back("routing.session-affinity-scope");
+    }
   }
   if (next.retry != previous.retry) {
     if (absl::Status s = manager.SetRetrySettings(next.retry); !s.ok()) return s;
