@@ -62,6 +62,7 @@ struct authrouter_pick_result {
   authrouter_credential view;
   std::string provider;
   std::string session_key;
+  int32_t response_chain = AUTHROUTER_RESPONSE_CHAIN_NONE;
 };
 
 struct authrouter_options {

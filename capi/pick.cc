@@ -45,6 +45,9 @@ int32_t ConvertPick(const authrouter_pick_request* r, PickParts* p, authrouter_e
   p->request.tried = p->tried;
   p->request.headers = p->headers;
   p->request.downstream_websocket = r->downstream_websocket;
+  if (r->version >= 2 && !Str(r->tenant, &p->request.tenant)) {  // a version 1 struct ends before
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "tenant is NULL with a non-zero length");
+  }
   return AUTHROUTER_OK;
 }
 
@@ -65,6 +68,7 @@ int32_t authrouter_manager_pick(authrouter_manager* m, authrouter_pick_result** 
     auto* r = new authrouter_pick_result(pick->credential);
     r->provider = std::string(pick->provider);
     if (pick->session) r->session_key = *pick->session;
+    r->response_chain = static_cast<int32_t>(pick->response_chain);
     *out = r;
     return Ok(err);
   });
@@ -79,6 +83,9 @@ const char* authrouter_pick_result_provider(const authrouter_pick_result* r, siz
 const char* authrouter_pick_result_session_key(const authrouter_pick_result* r, size_t* len) {
   return r ? Out(r->session_key, len) : NoString(len);
 }
+int32_t authrouter_pick_result_response_chain(const authrouter_pick_result* r) {
+  return r ? r->response_chain : AUTHROUTER_RESPONSE_CHAIN_NONE;
+}
 void authrouter_pick_result_free(authrouter_pick_result* r) { delete r; }
 
 int32_t authrouter_manager_mark_result(authrouter_manager* m, const authrouter_result* r,
@@ -91,6 +98,10 @@ int32_t authrouter_manager_mark_result(authrouter_manager* m, const authrouter_r
     if (!Str(r->credential_id, &result.credential_id) || !Str(r->provider, &result.provider) ||
         !Str(r->model, &result.model) || !Str(r->error_code, &result.error_code) ||
         !Str(r->error_message, &result.error_message) || !Str(r->session_key, &result.session_key)) {
+      return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a result string is NULL with a non-zero length");
+    }
+    if (r->version >= 2 &&
+        (!Str(r->response_id, &result.response_id) || !Str(r->tenant, &result.tenant))) {
       return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a result string is NULL with a non-zero length");
     }
     if (result.credential_id.empty()) {
@@ -146,6 +157,7 @@ int32_t authrouter_manager_execute(authrouter_manager* m, char** out_id, int32_t
     req.downstream_websocket = parts.request.downstream_websocket;
     req.headers = parts.request.headers;
     req.body = parts.request.body;
+    req.tenant = parts.request.tenant;
     absl::StatusOr<ar::ExecuteResult> r = m->manager->Execute(req, adapter);
     if (!r.ok()) return Fail(err, r.status());
     if (out_attempts != nullptr) *out_attempts = r->attempts;

@@ -675,6 +675,142 @@ static void test_session_affinity_max_entries(void) {
   }
 }
 
+/* Picks one request through the C ABI: an optional session header, body, tenant; returns the
+ * picked ID in `out` and the response-chain answer. `v1` sends a version 1 struct (an older host):
+ * its tenant is not read. */
+static int32_t pick_with(authrouter_manager *m, const char *session, const char *body,
+                         const char *tenant, int v1, char *out, size_t cap) {
+  authrouter_pick_request req;
+  authrouter_string providers[1];
+  authrouter_header header;
+  authrouter_pick_result *pick = NULL;
+  int32_t chain = -1;
+  authrouter_pick_request_init(&req);
+  providers[0] = Str("claude");
+  req.providers = providers;
+  req.provider_count = 1;
+  req.model = Str("claude-sonnet-4-5");
+  if (session != NULL) {
+    header.name = Str("X-Session-ID");
+    header.value = Str(session);
+    req.headers = &header;
+    req.header_count = 1;
+  }
+  if (body != NULL) req.body = Str(body);
+  if (tenant != NULL) req.tenant = Str(tenant);
+  if (v1) {
+    req.version = 1;
+    req.tenant.data = "must not be read";
+    req.tenant.len = (size_t)-1;
+  }
+  out[0] = '\0';
+  CHECK(authrouter_manager_pick(m, &pick, &req, NULL) == AUTHROUTER_OK);
+  if (pick == NULL) return chain;
+  strncpy(out, authrouter_credential_id(authrouter_pick_result_credential(pick), NULL), cap - 1);
+  out[cap - 1] = '\0';
+  chain = authrouter_pick_result_response_chain(pick);
+  authrouter_pick_result_free(pick);
+  return chain;
+}
+
+/* Session identity through the C ABI: tenants, response chains, extract_session_ids. */
+static void test_session_identity(void) {
+  static const char config[] = "{\"routing\":{\"session-affinity\":true}}";
+  static const char first_body[] = "{\"input\":\"Write a poem\",\"store\":true}";
+  static const char next_body[] =
+      "{\"previous_response_id\":\"resp_0123456789abcdef\",\"input\":\"Shorter\"}";
+  authrouter_string models[1];
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  authrouter_result result;
+  char a[64], b[64], c[64], produced[64], other[64];
+  int i;
+  models[0] = Str("claude-sonnet-4-5");
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_apply_config(opts, config, sizeof config - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_register(m, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register(m, kBob, sizeof kBob - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "alice.json", 10, models, 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "bob.json", 8, models, 1, NULL) == AUTHROUTER_OK);
+
+  /* One session ID from two tenants: two bindings, each kept. */
+  CHECK(pick_with(m, "shared", NULL, "tenant-1", 0, a, sizeof a) == AUTHROUTER_RESPONSE_CHAIN_NONE);
+  CHECK(pick_with(m, "shared", NULL, "tenant-2", 0, b, sizeof b) == AUTHROUTER_RESPONSE_CHAIN_NONE);
+  CHECK(strcmp(a, b) != 0);
+  for (i = 0; i < 3; ++i) {
+    pick_with(m, "shared", NULL, "tenant-1", 0, c, sizeof c);
+    CHECK(strcmp(c, a) == 0);
+    pick_with(m, "shared", NULL, "tenant-2", 0, c, sizeof c);
+    CHECK(strcmp(c, b) == 0);
+  }
+  /* A version 1 request (no tenant field) is the default tenant. */
+  pick_with(m, "v1-session", NULL, NULL, 1, c, sizeof c);
+  pick_with(m, "v1-session", NULL, NULL, 0, other, sizeof other);
+  CHECK(strcmp(c, other) == 0);
+
+  /* A response chain: the result reports the response ID, the follow-up goes there. */
+  pick_with(m, NULL, first_body, NULL, 0, produced, sizeof produced);
+  authrouter_result_init(&result);
+  CHECK(result.version == 2);
+  result.credential_id = Str(produced);
+  result.model = Str("claude-sonnet-4-5");
+  result.success = true;
+  result.response_id = Str("resp_0123456789abcdef");
+  CHECK(authrouter_manager_mark_result(m, &result, NULL) == AUTHROUTER_OK);
+  for (i = 0; i < 3; ++i) {
+    pick_with(m, NULL, NULL, NULL, 0, other, sizeof other); /* moves the rotation on */
+    CHECK(pick_with(m, NULL, next_body, NULL, 0, c, sizeof c) == AUTHROUTER_RESPONSE_CHAIN_FOLLOWED);
+    CHECK(strcmp(c, produced) == 0);
+  }
+  CHECK(pick_with(m, NULL, next_body, "someone-else", 0, c, sizeof c) ==
+        AUTHROUTER_RESPONSE_CHAIN_BROKEN);
+  /* A version 1 result has no response_id: accepted, nothing recorded. */
+  result.version = 1;
+  result.response_id.data = NULL;
+  result.response_id.len = 12345; /* beyond a version 1 struct: never read */
+  CHECK(authrouter_manager_mark_result(m, &result, NULL) == AUTHROUTER_OK);
+  result.version = 2;
+  CHECK(authrouter_manager_mark_result(m, &result, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_pick_result_response_chain(NULL) == AUTHROUTER_RESPONSE_CHAIN_NONE);
+  CHECK(authrouter_manager_shutdown(m) == AUTHROUTER_OK);
+  authrouter_manager_free(m);
+
+  /* extract_session_ids: the fallback and the previous_response_id too. */
+  {
+    static const char turn2[] =
+        "{\"messages\":[{\"role\":\"system\",\"content\":\"You are helpful\"},"
+        "{\"role\":\"user\",\"content\":\"Hello\"},{\"role\":\"assistant\",\"content\":\"Hi\"},"
+        "{\"role\":\"user\",\"content\":\"More\"}],\"previous_response_id\":\" resp_1 \"}";
+    char *primary = NULL, *fallback = NULL, *prev = NULL, *single = NULL;
+    size_t primary_len = 0, fallback_len = 0, prev_len = 0, single_len = 0;
+    CHECK(authrouter_extract_session_ids(NULL, 0, turn2, sizeof turn2 - 1, &primary, &primary_len,
+                                         &fallback, &fallback_len, &prev, &prev_len,
+                                         NULL) == AUTHROUTER_OK);
+    CHECK(primary != NULL && strncmp(primary, "msg:", 4) == 0 && primary_len == 20);
+    CHECK(fallback != NULL && strncmp(fallback, "msg:", 4) == 0 && fallback_len == 20);
+    CHECK(primary != NULL && fallback != NULL && strcmp(primary, fallback) != 0);
+    CHECK(prev != NULL && strcmp(prev, "resp_1") == 0 && prev_len == 6);
+    /* The single-ID function agrees on the primary. */
+    CHECK(authrouter_extract_session_id(NULL, 0, turn2, sizeof turn2 - 1, &single, &single_len,
+                                        NULL) == AUTHROUTER_OK);
+    CHECK(single != NULL && primary != NULL && strcmp(single, primary) == 0);
+    authrouter_string_free(primary);
+    authrouter_string_free(fallback);
+    authrouter_string_free(prev);
+    authrouter_string_free(single);
+    /* Unwanted outputs may be NULL; nothing found is NULL with length 0. */
+    primary = (char *)1;
+    primary_len = 7;
+    CHECK(authrouter_extract_session_ids(NULL, 0, "{}", 2, &primary, &primary_len, NULL, NULL,
+                                         NULL, NULL, NULL) == AUTHROUTER_OK);
+    CHECK(primary == NULL && primary_len == 0);
+    CHECK(authrouter_extract_session_ids(NULL, 1, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
+                                         NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  }
+}
+
 /* patch: a JSON merge patch over the current record, committed like update (store first,
  * all-or-nothing); bad patches change nothing and say why. */
 static void expect_patch_error(authrouter_manager *m, const char *id, const char *patch,
@@ -906,6 +1042,7 @@ int main(void) {
   test_pool();
   test_selector_and_ownership();
   test_session_affinity_max_entries();
+  test_session_identity();
   test_patch();
   test_policy_selector();
   if (failures != 0) {

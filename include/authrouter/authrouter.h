@@ -563,7 +563,7 @@ AUTHROUTER_API int32_t authrouter_manager_models(authrouter_manager *m, const ch
 
 /* A pick request. Initialise with AUTHROUTER_PICK_REQUEST_INIT or authrouter_pick_request_init;
  * every pointer must stay valid for the call only. */
-#define AUTHROUTER_PICK_REQUEST_VERSION 1
+#define AUTHROUTER_PICK_REQUEST_VERSION 2
 typedef struct authrouter_pick_request {
   uint32_t version;                      /* AUTHROUTER_PICK_REQUEST_VERSION */
   const authrouter_string *providers;    /* in preference order; at least one */
@@ -576,9 +576,13 @@ typedef struct authrouter_pick_request {
   const authrouter_header *headers;      /* for session affinity */
   size_t header_count;
   authrouter_string body;                /* the raw request body, for session affinity */
+  /* version 2: the caller (an API key, a tenant); session bindings are per tenant. Empty: the
+   * shared default tenant. */
+  authrouter_string tenant;
 } authrouter_pick_request;
 #define AUTHROUTER_PICK_REQUEST_INIT \
-  {AUTHROUTER_PICK_REQUEST_VERSION, NULL, 0, {NULL, 0}, NULL, 0, {NULL, 0}, false, NULL, 0, {NULL, 0}}
+  {AUTHROUTER_PICK_REQUEST_VERSION, NULL, 0, {NULL, 0}, NULL, 0, {NULL, 0}, false, NULL, 0, {NULL, 0}, \
+   {NULL, 0}}
 AUTHROUTER_API void authrouter_pick_request_init(authrouter_pick_request *request);
 
 /* A successful pick. */
@@ -592,6 +596,14 @@ AUTHROUTER_API const char *authrouter_pick_result_provider(const authrouter_pick
 /* With session affinity: the binding key to pass back in authrouter_result.session_key; "". */
 AUTHROUTER_API const char *authrouter_pick_result_session_key(const authrouter_pick_result *r,
                                                               size_t *len);
+/* With session affinity, for a request whose body names a previous_response_id: whether the
+ * pick went to the credential that produced that response (FOLLOWED), or could not (BROKEN: the
+ * response is unknown or its credential cannot take the request now; the pick is an ordinary
+ * one, and the host should resend the full history). NONE otherwise. */
+#define AUTHROUTER_RESPONSE_CHAIN_NONE 0
+#define AUTHROUTER_RESPONSE_CHAIN_FOLLOWED 1
+#define AUTHROUTER_RESPONSE_CHAIN_BROKEN 2
+AUTHROUTER_API int32_t authrouter_pick_result_response_chain(const authrouter_pick_result *r);
 AUTHROUTER_API void authrouter_pick_result_free(authrouter_pick_result *r);
 
 /* pick chooses the credential for one request. A routing failure returns its code
@@ -602,7 +614,7 @@ AUTHROUTER_API int32_t authrouter_manager_pick(authrouter_manager *m, authrouter
                                                authrouter_error **err);
 
 /* The outcome of an upstream call, for mark_result. */
-#define AUTHROUTER_RESULT_VERSION 1
+#define AUTHROUTER_RESULT_VERSION 2
 typedef struct authrouter_result {
   uint32_t version;                /* AUTHROUTER_RESULT_VERSION */
   authrouter_string credential_id; /* required */
@@ -614,9 +626,14 @@ typedef struct authrouter_result {
   authrouter_string error_message;
   int64_t retry_after_ms;          /* -1: none; below -1 counts as 0 */
   authrouter_string session_key;   /* from authrouter_pick_result_session_key */
+  /* version 2: on a success, the ID of the response the upstream stored (OpenAI Responses), so a
+   * later previous_response_id naming it goes to this credential; and the request's tenant. */
+  authrouter_string response_id;
+  authrouter_string tenant;
 } authrouter_result;
 #define AUTHROUTER_RESULT_INIT \
-  {AUTHROUTER_RESULT_VERSION, {NULL, 0}, {NULL, 0}, {NULL, 0}, false, 0, {NULL, 0}, {NULL, 0}, -1, {NULL, 0}}
+  {AUTHROUTER_RESULT_VERSION, {NULL, 0}, {NULL, 0}, {NULL, 0}, false, 0, {NULL, 0}, {NULL, 0}, -1, {NULL, 0}, \
+   {NULL, 0}, {NULL, 0}}
 AUTHROUTER_API void authrouter_result_init(authrouter_result *result);
 
 /* mark_result records an upstream outcome (cooldowns, quota backoff, recovery). A result with
@@ -671,6 +688,20 @@ AUTHROUTER_API int32_t authrouter_extract_session_id(const authrouter_header *he
                                                      size_t header_count, const char *body,
                                                      size_t body_len, char **out, size_t *out_len,
                                                      authrouter_error **err);
+
+/* extract_session_ids is extract_session_id with everything the extraction finds: the session
+ * ID, its fallback (the ID a later turn of the same conversation may carry instead, such as the
+ * message hash without the first reply) and the body's previous_response_id. Each out string is
+ * freed with authrouter_string_free; an absent one is NULL with length 0. Any out pair may be
+ * NULL when not wanted. */
+AUTHROUTER_API int32_t authrouter_extract_session_ids(const authrouter_header *headers,
+                                                      size_t header_count, const char *body,
+                                                      size_t body_len, char **out_primary,
+                                                      size_t *out_primary_len, char **out_fallback,
+                                                      size_t *out_fallback_len,
+                                                      char **out_previous_response_id,
+                                                      size_t *out_previous_response_id_len,
+                                                      authrouter_error **err);
 
 #ifdef __cplusplus
 } /* extern "C" */
