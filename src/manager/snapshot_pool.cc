@@ -10,14 +10,16 @@ template <typename Map>
 void AssignMap(Map& dst, const Map& src) {
   if (dst.size() == src.size()) {
     bool same_keys = true;
-    for (auto d = dst.begin(), s = src.begin(); s != src.end(); ++d, ++s) {
+    auto s = src.begin();
+    for (auto d = dst.begin(); s != src.end(); ++d, ++s) {
       if (d->first != s->first) {
         same_keys = false;
         break;
       }
     }
     if (same_keys) {
-      for (auto d = dst.begin(), s = src.begin(); s != src.end(); ++d, ++s) d->second = s->second;
+      s = src.begin();
+      for (auto d = dst.begin(); s != src.end(); ++d, ++s) d->second = s->second;
       return;
     }
   }
