@@ -41,9 +41,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (ids.primary.empty() && !ids.fallback.empty()) std::abort();
   if (!ids.primary.empty() && !IsValidPrefix(ids.primary)) std::abort();
   if (!ids.fallback.empty() && !IsValidPrefix(ids.fallback)) std::abort();
+  // A previous_response_id is a validated explicit ID: trimmed, no control characters.
+  if (!ids.previous_response_id.empty() &&
+      authrouter::NormalizeExplicitSessionId(ids.previous_response_id) != ids.previous_response_id) {
+    std::abort();
+  }
   // The same input gives the same answer (buffers are reused between calls).
-  const std::string primary(ids.primary), fallback(ids.fallback);
+  const std::string primary(ids.primary), fallback(ids.fallback), previous(ids.previous_response_id);
   const authrouter::SessionIds again = extractor.Extract(headers, body);
-  if (again.primary != primary || again.fallback != fallback) std::abort();
+  if (again.primary != primary || again.fallback != fallback ||
+      again.previous_response_id != previous) {
+    std::abort();
+  }
+  // Without content sources only explicit IDs remain, and those are the same.
+  const authrouter::SessionIds explicit_only =
+      extractor.Extract(headers, body, authrouter::SessionIdOptions{.content_sources = false});
+  if (explicit_only.primary.substr(0, 4) == "msg:") std::abort();
+  if (primary.substr(0, 4) != "msg:" && explicit_only.primary != primary) std::abort();
   return 0;
 }
