@@ -50,8 +50,10 @@ std::string Session(ManagerFixture& f, std::string_view session, std::string_vie
 
 }  // namespace
 
-TEST_CASE("A conversation stays on one credential across turns", "[affinity]") {
-  auto f = Affinity();
+TEST_CASE("A conversation stays on one credential across turns in the upstream mode", "[affinity]") {
+  ar::ManagerOptions upstream;
+  upstream.session_affinity_content_identity = ar::ContentIdentity::kUpstream;
+  auto f = Affinity(upstream);
   for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
   CHECK(f.PickId("claude") == "auth-a");  // move the round-robin on: the session starts at b
   auto t1 = PickBody(f, kTurn1);
@@ -504,4 +506,171 @@ TEST_CASE("A previous_response_id goes to the credential that produced the respo
   CHECK(f.manager->MarkResult(done).ok());
   done.response_id = "resp_\xff";
   CHECK(absl::IsInvalidArgument(f.manager->MarkResult(done)));
+}
+
+namespace {
+
+// A chat request in OpenAI, Claude, Gemini or Responses form: a system prompt, then turns
+// alternating user / model, the model's turns carrying `replies[i]`.
+std::string ChatBody(std::string_view format, std::string_view system,
+                     const std::vector<std::string>& turns) {
+  std::string out;
+  const auto text = [](std::string_view t) { return "\"" + std::string(t) + "\""; };
+  if (format == "openai" || format == "claude") {
+    out = format == "claude" ? R"({"model":"m","system":)" + text(system) + R"(,"messages":[)"
+                             : R"({"model":"m","messages":[{"role":"system","content":)" + text(system) + "},";
+    for (size_t i = 0; i < turns.size(); ++i) {
+      if (i > 0) out += ",";
+      const std::string role = i % 2 == 0 ? "user" : "assistant";
+      if (format == "claude") {
+        // Claude Code moves cache_control to the newest turns: not part of the identity.
+        out += R"({"role":")" + role + R"(","content":[{"type":"text","text":)" + text(turns[i]) +
+               (i + 1 == turns.size() ? R"(,"cache_control":{"type":"ephemeral"})" : "") + "}]}";
+      } else {
+        out += R"({"role":")" + role + R"(","content":)" + text(turns[i]) + "}";
+      }
+    }
+    return out + "]}";
+  }
+  if (format == "gemini") {
+    out = R"({"systemInstruction":{"parts":[{"text":)" + text(system) + R"(}]},"contents":[)";
+    for (size_t i = 0; i < turns.size(); ++i) {
+      if (i > 0) out += ",";
+      out += R"({"role":")" + std::string(i % 2 == 0 ? "user" : "model") + R"(","parts":[{"text":)" +
+             text(turns[i]) + "}]}";
+    }
+    return out + "]}";
+  }
+  out = R"({"model":"m","instructions":)" + text(system) + R"(,"input":[)";
+  for (size_t i = 0; i < turns.size(); ++i) {
+    if (i > 0) out += ",";
+    const bool user = i % 2 == 0;
+    out += R"({"type":"message","role":")" + std::string(user ? "user" : "assistant") +
+           R"(","content":[{"type":")" + (user ? "input_text" : "output_text") + R"(","text":)" +
+           text(turns[i]) + "}]}";
+  }
+  return out + "]}";
+}
+
+}  // namespace
+
+TEST_CASE("Conversation chains keep each conversation on one credential in every format",
+          "[affinity]") {
+  for (const char* format : {"openai", "claude", "gemini", "responses"}) {
+    INFO(format);
+    auto f = Affinity();
+    for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+    // Three conversations, each with its own opening, advanced turn by turn.
+    std::vector<std::vector<std::string>> convs = {{"Plan a trip to Kyoto"},
+                                                   {"Fix my regex"},
+                                                   {"Explain monads"}};
+    std::vector<std::string> bound(convs.size());
+    for (int round = 0; round < 4; ++round) {
+      for (size_t c = 0; c < convs.size(); ++c) {
+        auto r = PickBody(f, ChatBody(format, "You are helpful", convs[c]));
+        REQUIRE(r.ok());
+        REQUIRE(r->session);
+        CHECK(r->session->find("::chain:") != std::string::npos);
+        if (round == 0) {
+          bound[c] = r->credential->id;
+        } else {
+          CHECK(r->credential->id == bound[c]);  // every turn, from the first one
+        }
+        convs[c].push_back("reply " + std::to_string(round) + " in conversation " + std::to_string(c));
+        convs[c].push_back("question " + std::to_string(round + 1));
+      }
+      f.PickId("claude");  // other traffic moves the rotation on
+    }
+    CHECK(std::set<std::string>(bound.begin(), bound.end()).size() == 3);
+  }
+}
+
+TEST_CASE("Conversations that open with the same boilerplate spread and each stays put",
+          "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  // Gemini CLI with an API key: nothing identifies the session and every conversation opens
+  // with the same <session_context> text.
+  const std::string boilerplate =
+      "<session_context>This is the Gemini CLI. We are setting up the context for our chat. "
+      "Today's date is the same for everyone, and so is this long preamble.</session_context>";
+  std::vector<std::vector<std::string>> convs(3, std::vector<std::string>{boilerplate});
+  std::vector<std::string> first_pick, bound(3);
+  for (size_t c = 0; c < 3; ++c) {
+    auto r = PickBody(f, ChatBody("gemini", "You are Gemini CLI", convs[c]));
+    REQUIRE(r.ok());
+    first_pick.push_back(r->credential->id);
+    convs[c].push_back("Model reply number " + std::to_string(c) + ", unique to this conversation");
+    convs[c].push_back("User follow-up " + std::to_string(c));
+  }
+  // The openings are identical requests: ordinary picks, spread by the rotation.
+  CHECK(std::set<std::string>(first_pick.begin(), first_pick.end()).size() == 3);
+  for (int round = 0; round < 4; ++round) {
+    for (size_t c = 0; c < 3; ++c) {
+      auto r = PickBody(f, ChatBody("gemini", "You are Gemini CLI", convs[c]));
+      REQUIRE(r.ok());
+      if (round == 0) {
+        bound[c] = r->credential->id;  // the shared opening says nothing: picked anew
+      } else {
+        CHECK(r->credential->id == bound[c]);
+      }
+      convs[c].push_back("reply " + std::to_string(round) + "/" + std::to_string(c));
+      convs[c].push_back("more " + std::to_string(round));
+    }
+    f.PickId("claude");
+  }
+  // Not all on one credential (upstream's 100-byte hash put every one of them together).
+  CHECK(std::set<std::string>(bound.begin(), bound.end()).size() == 3);
+}
+
+TEST_CASE("An edited history starts a new chain and a retried turn finds its conversation",
+          "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  std::vector<std::string> conv = {"Write a haiku"};
+  auto t1 = PickBody(f, ChatBody("openai", "sys", conv));
+  REQUIRE(t1.ok());
+  conv.push_back("An old silent pond");
+  conv.push_back("Another one");
+  f.PickId("claude");
+  auto t2 = PickBody(f, ChatBody("openai", "sys", conv));
+  REQUIRE(t2.ok());
+  CHECK(t2->credential->id == t1->credential->id);
+  // The same turn again (a retry): the same conversation.
+  f.PickId("claude");
+  CHECK(PickBody(f, ChatBody("openai", "sys", conv))->credential->id == t1->credential->id);
+  // The model's reply edited: that history was never sent, so it continues nothing.
+  std::vector<std::string> edited = conv;
+  edited[1] = "A frog jumps in";
+  f.PickId("claude");
+  auto forked = PickBody(f, ChatBody("openai", "sys", edited));
+  REQUIRE(forked.ok());
+  CHECK(*forked->session != *t2->session);
+}
+
+TEST_CASE("Chain IDs come from turns, not from fields clients move between requests",
+          "[session_id]") {
+  ar::SessionIdExtractor x;
+  const ar::SessionIdOptions chain{.content = ar::ContentIdentity::kChain};
+  const std::string a =
+      R"({"model":"m","system":"S","messages":[{"role":"user","content":[{"type":"text","text":"Hi","cache_control":{"type":"ephemeral"}}]}]})";
+  const std::string b =
+      R"({"model":"other","system":"S","messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_tokens":5})";
+  const std::string id_a(x.Extract({}, a, chain).chain);
+  const std::string id_b(x.Extract({}, b, chain).chain);
+  CHECK(id_a.rfind("chain:", 0) == 0);
+  CHECK(id_a.size() == 22);
+  CHECK(id_a == id_b);
+  // A first request continues nothing; the upstream mode still gives msg: IDs.
+  CHECK(x.Extract({}, a, chain).primary.empty());
+  CHECK(std::string(x.Extract({}, a).primary).rfind("msg:", 0) == 0);
+  // Explicit IDs win over the chain.
+  const ar::HttpHeader h[] = {{"X-Session-ID", "explicit"}};
+  const ar::SessionIds with_header = x.Extract(h, a, chain);
+  CHECK(with_header.primary == "header:explicit");
+  CHECK(with_header.chain.empty());
+  // A different text is a different chain.
+  const std::string c =
+      R"({"system":"S","messages":[{"role":"user","content":[{"type":"text","text":"Ho"}]}]})";
+  CHECK(std::string(x.Extract({}, c, chain).chain) != id_a);
 }

@@ -95,6 +95,11 @@ struct ManagerOptions {
   // session and provider only (kProvider), so a client's side calls on a small model follow the
   // conversation's credential. Default: kModel.
   SessionScope session_affinity_scope = SessionScope::kModel;
+  // How a request without an explicit session ID is identified by its content (session_id.h).
+  // Default: kChain, the conversation chain: conversations that open with the same boilerplate
+  // spread, and each stays put from its second request on. kUpstream gives upstream's "msg:"
+  // IDs byte for byte, for a fleet that shares bindings with the Go proxy.
+  ContentIdentity session_affinity_content_identity = ContentIdentity::kChain;
 
   // --- execution (Manager::Execute) ---
   // Extra retry rounds after a round in which every credential failed (`request-retry`). A
@@ -416,7 +421,8 @@ class Manager {
   // SetSessionIdentity changes which sources make a session and what a binding is per (hot
   // reload; ManagerOptions::session_affinity_content and session_affinity_scope). Bindings made
   // before stay until they expire; a scope change makes new keys, so conversations bind anew.
-  void SetSessionIdentity(bool content_sources, SessionScope scope);
+  void SetSessionIdentity(bool content_sources, SessionScope scope,
+                          ContentIdentity content = ContentIdentity::kChain);
 
   // SetSelector installs a host selector (nullptr restores the built-in strategy). The one it
   // replaces, when it is a StoppableSelector and not `selector` itself, is stopped once after

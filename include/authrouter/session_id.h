@@ -65,12 +65,32 @@ struct SessionIds {
   std::string_view fallback = {};
   // The body's previous_response_id, validated like an explicit ID; "" when absent or invalid.
   std::string_view previous_response_id = {};
+  // ContentIdentity::kChain without an explicit ID: the chain ID of this request's turns
+  // ("chain:<16 hex>"), which a pick binds so that the next turn finds it. `primary` is then
+  // the chain ID of the request this one continues, or "" for a conversation's first request.
+  std::string_view chain = {};
+};
+
+// ContentIdentity is how a request without an explicit session ID is identified by its content.
+enum class ContentIdentity : uint8_t {
+  // Upstream's: a hash of the first system, user and assistant texts, 100 bytes each ("msg:",
+  // source 12 above). Byte-identical to upstream, for fleets mixed with the Go proxy; but
+  // conversations that open alike (a client's fixed boilerplate) share one ID.
+  kUpstream,
+  // The conversation chain: every turn (role and texts, all formats and the Code Assist
+  // envelope) hashed in order, each prefix with its own ID. A request continues the request made
+  // just before the model's last reply in it; an edited or forked history starts a new chain;
+  // a conversation's first request (no reply yet) looks nothing up, so conversations that open
+  // alike spread instead of piling onto one credential.
+  kChain,
 };
 
 // SessionIdOptions selects the sources an extraction uses.
 struct SessionIdOptions {
-  // The content-derived source (the message hash, "msg:"). Off: explicit IDs only.
+  // The content-derived source. Off: explicit IDs only.
   bool content_sources = true;
+  // Which content identity (the extractor's default is upstream's; the Manager's is kChain).
+  ContentIdentity content = ContentIdentity::kUpstream;
 };
 
 // SessionIdExtractor extracts session IDs. It keeps its parser and buffers between calls, so an

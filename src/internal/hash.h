@@ -23,10 +23,10 @@ inline uint64_t MulFold(uint64_t a, uint64_t b) {
   return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
 }
 
-inline uint64_t HashBytes(std::string_view s) {
+// HashBytesSeeded is HashBytes from a given seed (chaining: the previous hash as the seed).
+inline uint64_t HashBytesSeeded(std::string_view s, uint64_t seed) {
   constexpr uint64_t k0 = 0xa0761d6478bd642full, k1 = 0xe7037ed1a0b428dbull,
                      k2 = 0x8ebc6af09c88c6e3ull;
-  static const uint64_t seed = HashSeed();
   const auto load64 = [](const char* p) {
     uint64_t v;
     std::memcpy(&v, p, 8);
@@ -57,6 +57,11 @@ inline uint64_t HashBytes(std::string_view s) {
     a = u(p[0]) << 16 | u(p[n / 2]) << 8 | u(p[n - 1]);
   }
   return MulFold(MulFold(a ^ k1, b ^ h) ^ k2, s.size() ^ k0);
+}
+
+inline uint64_t HashBytes(std::string_view s) {
+  static const uint64_t seed = HashSeed();
+  return HashBytesSeeded(s, seed);
 }
 
 }  // namespace authrouter::internal

@@ -27,6 +27,11 @@ using internal::PickSpec;
 using internal::SchedulerPick;
 using internal::FixedClock;
 
+// kSharedOpening is what a conversation chain's first request is bound to once a second
+// conversation opened the same way: an ID no real credential has (it starts with a control
+// character), so a continuation finds no credential there and picks anew.
+constexpr std::string_view kSharedOpening = "\x01shared-opening";
+
 // AppendTenant starts a session-cache key with its tenant ("tenant:<length>:<tenant>::"; the
 // length keeps a tenant containing "::" from posing as another); nothing for the default one.
 void AppendTenant(std::string* out, std::string_view tenant) {
@@ -216,6 +221,7 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   impl->session_max_entries = options.session_affinity_max_entries;
   impl->session_content.store(options.session_affinity_content, std::memory_order_relaxed);
   impl->session_scope.store(options.session_affinity_scope, std::memory_order_relaxed);
+  impl->content_identity.store(options.session_affinity_content_identity, std::memory_order_relaxed);
   impl->retry = retry;
   impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
   impl->store = std::move(options.store);
@@ -812,8 +818,10 @@ absl::Status Manager::SetSessionAffinity(bool enabled, absl::Duration ttl) {
   return absl::OkStatus();
 }
 
-void Manager::SetSessionIdentity(bool content_sources, SessionScope scope) {
+void Manager::SetSessionIdentity(bool content_sources, SessionScope scope,
+                                 ContentIdentity content) {
   impl_->session_content.store(content_sources, std::memory_order_relaxed);
+  impl_->content_identity.store(content, std::memory_order_relaxed);
   impl_->session_scope.store(scope, std::memory_order_relaxed);
 }
 
@@ -846,8 +854,9 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   thread_local SessionIdExtractor extractor;
   const SessionIds ids = extractor.Extract(
       request.headers, request.body,
-      SessionIdOptions{.content_sources = impl.session_content.load(std::memory_order_relaxed)});
-  if (ids.primary.empty() && ids.previous_response_id.empty()) {
+      SessionIdOptions{.content_sources = impl.session_content.load(std::memory_order_relaxed),
+                       .content = impl.content_identity.load(std::memory_order_relaxed)});
+  if (ids.primary.empty() && ids.chain.empty() && ids.previous_response_id.empty()) {
     if (request.body.size() > (size_t{4} << 20)) extractor.ReleaseLargeBuffers();
     return PickUnbound(request);
   }
@@ -861,7 +870,7 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   // are "[tenant...::]resp::<response ID>".
   const std::string_view label = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
   const bool per_model = impl.session_scope.load(std::memory_order_relaxed) == SessionScope::kModel;
-  thread_local std::string key, fallback_key, response_key, bound;
+  thread_local std::string key, fallback_key, response_key, chain_key, bound;
   const auto make_key = [&](std::string* out, std::string_view id) {
     out->clear();
     AppendTenant(out, request.tenant);
@@ -876,6 +885,12 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
     make_key(&fallback_key, ids.fallback);
   } else {
     fallback_key.clear();
+  }
+  // A conversation chain looks up the request it continues (`key`) and binds its own.
+  if (!ids.chain.empty()) {
+    make_key(&chain_key, ids.chain);
+  } else {
+    chain_key.clear();
   }
   response_key.clear();
   if (!ids.previous_response_id.empty()) {
@@ -903,6 +918,11 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   const auto bind = [&](absl::StatusOr<PickResult> pick) -> absl::StatusOr<PickResult> {
     if (!pick.ok()) return pick;
     pick->response_chain = chain;
+    if (!chain_key.empty()) {
+      const std::string_view keys[] = {chain_key};
+      pick->session = sessions->SetAliases(keys, pick->credential->id);
+      return pick;
+    }
     if (key.empty()) return pick;
     const std::string_view keys[] = {key, fallback_key};
     pick->session = sessions->SetAliases(keys, pick->credential->id);
@@ -922,9 +942,23 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
     if (key.empty()) return bind(PickUnbound(request));
   }
 
+  if (key.empty() && !chain_key.empty()) {
+    // A conversation's first request. The same opening seen before (another conversation
+    // opening with the same boilerplate, or a retry) marks it shared: its continuations then
+    // pick anew instead of all following one credential.
+    if (sessions->Get(chain_key, &bound)) {
+      sessions->Set(chain_key, kSharedOpening);
+      absl::StatusOr<PickResult> pick = PickUnbound(request);
+      if (pick.ok()) pick->response_chain = chain;
+      return pick;
+    }
+    return bind(PickUnbound(request));
+  }
+
   std::shared_ptr<const std::string> handle;
   if (sessions->GetAndRefresh(key, &bound, &handle)) {
     if (std::optional<PickResult> hit = pick_bound(bound)) {
+      if (!chain_key.empty()) return bind(*std::move(hit));  // the chain goes on: bind its new end
       // A fallback ID not yet in the group joins it, as upstream binds both on every hit.
       thread_local std::string fallback_bound;
       if (!fallback_key.empty() &&

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "authrouter/values.h"
+#include "internal/hash.h"
 #include "simdjson.h"
 
 namespace authrouter {
@@ -502,6 +503,19 @@ struct SessionIdExtractor::Impl {
   bool messages_seen = false, sysinstr_seen = false, contents_seen = false;
   bool instructions_seen = false, input_seen = false, request_seen = false;
 
+  // The conversation chain (SessionIdOptions::content = kChain): one hash per turn prefix.
+  std::vector<uint64_t> prefix;     // prefix[i]: the hash of turns [0, i]
+  std::vector<uint8_t> assistant;   // whether turn i is the model's
+  uint64_t turn_hash = 0;           // of the turn being read
+  std::string chain_id, continues_id;
+  bool ChainPass(od::object root);
+  bool ChainTurns(od::value v, bool gemini);   // messages / contents / input items
+  bool ChainContent(od::value v);              // a content value: string, parts, part objects
+  bool ChainSystem(od::value v);               // system / systemInstruction / instructions
+  void BeginTurn(std::string_view name);
+  void AddPiece(std::string_view raw);
+  void EndTurn(bool is_assistant);
+
   bool Load(std::string_view body, std::vector<char>& buffer, od::parser& p, od::document& doc) {
     buffer.resize(body.size() + simdjson::SIMDJSON_PADDING);
     std::memcpy(buffer.data(), body.data(), body.size());
@@ -520,6 +534,176 @@ struct SessionIdExtractor::Impl {
   std::string_view LenientSessionId(std::string_view text);
   void Hash();
 };
+
+// ---- the conversation chain ----------------------------------------------------------------
+//
+// A turn is its role and its texts, hashed from the JSON text as the client sent it (no
+// unescaping: a client serialises its own history the same way each time), a piece of more than
+// kChainPieceBytes counting by its length, first and last kChainPieceBytes / 2 bytes. Turn hashes
+// chain: prefix[i] covers turns 0..i. A request continues the request made just before the
+// model's last reply in it (the turns before that reply), and binds its own full chain.
+
+namespace {
+constexpr size_t kChainPieceBytes = 4096;
+constexpr uint64_t kChainSeed = 0x243f6a8885a308d3ull;
+}  // namespace
+
+void SessionIdExtractor::Impl::BeginTurn(std::string_view name) {
+  turn_hash = internal::HashBytesSeeded(name, prefix.empty() ? kChainSeed : prefix.back());
+}
+
+void SessionIdExtractor::Impl::AddPiece(std::string_view raw) {
+  if (raw.size() <= kChainPieceBytes) {
+    turn_hash = internal::HashBytesSeeded(raw, turn_hash);
+    return;
+  }
+  constexpr size_t half = kChainPieceBytes / 2;
+  turn_hash = internal::HashBytesSeeded(raw.substr(0, half), turn_hash ^ raw.size());
+  turn_hash = internal::HashBytesSeeded(raw.substr(raw.size() - half), turn_hash);
+}
+
+void SessionIdExtractor::Impl::EndTurn(bool is_assistant) {
+  prefix.push_back(turn_hash);
+  assistant.push_back(is_assistant ? 1 : 0);
+}
+
+// ChainContent adds a content value's texts: a string; an array of strings or of part objects
+// (their "text", and the "text" of nested "content"); an object part.
+bool SessionIdExtractor::Impl::ChainContent(od::value v) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t == od::json_type::string) {
+    AddPiece(v.raw_json_token());
+    return true;
+  }
+  if (t == od::json_type::array) {
+    od::array parts;
+    if (v.get_array().get(parts)) return false;
+    for (auto part : parts) {
+      od::value pv;
+      if (part.get(pv) || !ChainContent(pv)) return false;
+    }
+    return true;
+  }
+  if (t != od::json_type::object) return true;
+  od::object o;
+  if (v.get_object().get(o)) return false;
+  for (auto f : o) {
+    od::raw_json_string k;
+    if (f.key().get(k)) return false;
+    const MemberName name(k);
+    // Texts, and what identifies a tool call or its result; not cache_control and the like,
+    // which clients move between turns.
+    if (name == "text" || name == "content" || name == "parts" || name == "call_id" ||
+        name == "tool_use_id" || name == "id" || name == "arguments" || name == "output" ||
+        name == "input") {
+      od::value fv;
+      if (f.value().get(fv)) return false;
+      od::json_type ft;
+      if (fv.type().get(ft)) return false;
+      if (ft == od::json_type::string || ft == od::json_type::array || ft == od::json_type::object) {
+        if (!ChainContent(fv)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+// ChainSystem adds one system turn: a string, or parts with texts.
+bool SessionIdExtractor::Impl::ChainSystem(od::value v) {
+  BeginTurn("system");
+  if (!ChainContent(v)) return false;
+  EndTurn(false);
+  return true;
+}
+
+// ChainTurns adds the turns of an OpenAI/Claude "messages", a Gemini "contents" or a Responses
+// "input" array (a string input is one user turn).
+bool SessionIdExtractor::Impl::ChainTurns(od::value v, bool gemini) {
+  od::json_type t;
+  if (v.type().get(t)) return false;
+  if (t == od::json_type::string) {
+    BeginTurn("user");
+    AddPiece(v.raw_json_token());
+    EndTurn(false);
+    return true;
+  }
+  if (t != od::json_type::array) return true;
+  od::array items;
+  if (v.get_array().get(items)) return false;
+  for (auto item : items) {
+    od::object o;
+    if (const Shape shape = AsObject(item, &o); shape != Shape::kMatch) {
+      if (shape == Shape::kError) return false;
+      continue;
+    }
+    // Role (or, for Responses items without one, the type) first in the hash; the object's
+    // members are read in order, so the role is hashed when it comes and the texts after it.
+    // Role and type as sent (JSON tokens, quotes included): no copy.
+    std::string_view role_token, type_token;
+    turn_hash = prefix.empty() ? kChainSeed : prefix.back();
+    for (auto f : o) {
+      od::raw_json_string k;
+      if (f.key().get(k)) return false;
+      const MemberName name(k);
+      od::value fv;
+      if (f.value().get(fv)) return false;
+      if (name == "role" && role_token.empty()) {
+        role_token = fv.raw_json_token();
+        turn_hash = internal::HashBytesSeeded(role_token, turn_hash ^ 0x9e3779b97f4a7c15ull);
+      } else if (name == "type" && type_token.empty()) {
+        type_token = fv.raw_json_token();
+        if (type_token != "\"message\"") turn_hash = internal::HashBytesSeeded(type_token, turn_hash);
+      } else if (name == (gemini ? "parts" : "content") || name == "call_id" || name == "arguments" ||
+                 name == "output") {
+        if (!ChainContent(fv)) return false;
+      }
+    }
+    // A reasoning item is encrypted and some clients drop it from later requests: no turn.
+    if (type_token == "\"reasoning\"") continue;
+    const bool model = role_token == "\"assistant\"" || role_token == "\"model\"" ||
+                       type_token == "\"function_call\"";
+    EndTurn(model);
+  }
+  return true;
+}
+
+bool SessionIdExtractor::Impl::ChainPass(od::object root) {
+  for (auto field : root) {
+    od::raw_json_string key;
+    if (field.key().get(key)) return false;
+    const MemberName name(key);
+    od::value v;
+    if (field.value().get(v)) return false;
+    bool ok = true;
+    if (name == "system" || name == "instructions" || name == "systemInstruction") {
+      ok = ChainSystem(v);
+    } else if (name == "messages" || name == "input") {
+      ok = ChainTurns(v, false);
+    } else if (name == "contents") {
+      ok = ChainTurns(v, true);
+    } else if (name == "request") {  // the Code Assist envelope
+      od::object req;
+      if (const Shape shape = AsObject(v, &req); shape == Shape::kError) return false;
+      else if (shape == Shape::kOther) continue;
+      for (auto f : req) {
+        od::raw_json_string k;
+        if (f.key().get(k)) return false;
+        const MemberName rname(k);
+        od::value rv;
+        if (f.value().get(rv)) return false;
+        if (rname == "systemInstruction") {
+          ok = ChainSystem(rv);
+        } else if (rname == "contents") {
+          ok = ChainTurns(rv, true);
+        }
+        if (!ok) return false;
+      }
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
 
 SessionIdExtractor::SessionIdExtractor() : impl_(std::make_unique<Impl>()) {}
 SessionIdExtractor::~SessionIdExtractor() = default;
@@ -1146,6 +1330,26 @@ SessionIds SessionIdExtractor::ExtractSession(std::span<const HttpHeader> header
   }
 
   if (!options.content_sources) return {};
+  if (options.content == ContentIdentity::kChain) {
+    m.prefix.clear();
+    m.assistant.clear();
+    doc.rewind();
+    if (doc.get_object().get(root) || !m.ChainPass(root) || m.prefix.empty()) return {};
+    const auto hex = [](std::string_view tag, uint64_t v, std::string* out) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out->assign(tag);
+      for (int shift = 60; shift >= 0; shift -= 4) out->push_back(kHex[(v >> shift) & 0xF]);
+    };
+    hex("chain:", m.prefix.back(), &m.chain_id);
+    // The request this one continues: the turns before the model's last run of turns.
+    size_t last = m.prefix.size();
+    while (last > 0 && m.assistant[last - 1] == 0) --last;
+    size_t first = last;
+    while (first > 0 && m.assistant[first - 1] != 0) --first;
+    if (last == 0 || first == 0) return SessionIds{.chain = m.chain_id};  // a conversation's start
+    hex("chain:", m.prefix[first - 1], &m.continues_id);
+    return SessionIds{.primary = m.continues_id, .chain = m.chain_id};
+  }
   // The message hash (second pass over the same index).
   for (Text* t : {&m.a_sys, &m.a_usr, &m.a_ast, &m.b_sys, &m.c_sys, &m.c_usr, &m.c_ast,
                   &m.d_instr, &m.d_sys, &m.d_usr, &m.d_ast}) {
