@@ -385,6 +385,11 @@ TEST_CASE("Config: routing.session-affinity-content and -scope choose the sessio
         "routing.session-affinity-scope: must be \"model\" or \"provider\"");
   CHECK(Error(R"({"routing":{"session-affinity-content":"no"}})")
             .starts_with("routing.session-affinity-content: "));
+  CHECK(defaults.session_affinity_content_identity == ContentIdentity::kChain);
+  CHECK(Parse(R"({"routing":{"session-affinity-content-identity":"upstream"}})")
+            .session_affinity_content_identity == ContentIdentity::kUpstream);
+  CHECK(Error(R"({"routing":{"session-affinity-content-identity":"msg"}})") ==
+        "routing.session-affinity-content-identity: must be \"chain\" or \"upstream\"");
 
   ManagerOptions mo;
   REQUIRE(ApplyToOptions(c, mo).ok());

@@ -56,6 +56,8 @@ struct Config {
   bool session_affinity_content = true;
   // `routing.session-affinity-scope`: "model" (default) or "provider" (SessionScope).
   SessionScope session_affinity_scope = SessionScope::kModel;
+  // `routing.session-affinity-content-identity`: "chain" (default) or "upstream" (ContentIdentity).
+  ContentIdentity session_affinity_content_identity = ContentIdentity::kChain;
   // `request-retry` (0..100; negative means 0), `max-retry-credentials` (negative means 0),
   // `max-retry-interval` (seconds, 0..3600).
   RetrySettings retry{};

@@ -136,6 +136,7 @@ constexpr std::string_view kKnownKeys[] = {
     "routing.session-affinity-max-entries",
     "routing.session-affinity-content",
     "routing.session-affinity-scope",
+    "routing.session-affinity-content-identity",
     "request-retry",
     "max-retry-credentials",
     "max-retry-interval",
@@ -297,6 +298,17 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
           } else {
             return Bad(path, "must be \"model\" or \"provider\"");
           }
+        } else if (r.key == "session-affinity-content-identity") {
+          absl::StatusOr<std::string> mode = GetString(r.value, path);
+          if (!mode.ok()) return mode.status();
+          const std::string_view name = TrimSpace(*mode);
+          if (name == "chain") {
+            c.session_affinity_content_identity = ContentIdentity::kChain;
+          } else if (name == "upstream") {
+            c.session_affinity_content_identity = ContentIdentity::kUpstream;
+          } else {
+            return Bad(path, "must be \"chain\" or \"upstream\"");
+          }
         } else {
           c.warnings.push_back(path);
         }
@@ -414,6 +426,7 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   options.session_affinity_max_entries = config.session_affinity_max_entries;
   options.session_affinity_content = config.session_affinity_content;
   options.session_affinity_scope = config.session_affinity_scope;
+  options.session_affinity_content_identity = config.session_affinity_content_identity;
   options.request_retry = config.retry.request_retry;
   options.max_retry_credentials = config.retry.max_retry_credentials;
   options.max_retry_interval = config.retry.max_retry_interval;
@@ -491,13 +504,18 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
     changed.emplace_back("routing.session-affinity-max-entries");
   }
   if (next.session_affinity_content != previous.session_affinity_content ||
-      next.session_affinity_scope != previous.session_affinity_scope) {
-    manager.SetSessionIdentity(next.session_affinity_content, next.session_affinity_scope);
+      next.session_affinity_scope != previous.session_affinity_scope ||
+      next.session_affinity_content_identity != previous.session_affinity_content_identity) {
+    manager.SetSessionIdentity(next.session_affinity_content, next.session_affinity_scope,
+                               next.session_affinity_content_identity);
     if (next.session_affinity_content != previous.session_affinity_content) {
       changed.emplace_back("routing.session-affinity-content");
     }
     if (next.session_affinity_scope != previous.session_affinity_scope) {
       changed.emplace_back("routing.session-affinity-scope");
+    }
+    if (next.session_affinity_content_identity != previous.session_affinity_content_identity) {
+      changed.emplace_back("routing.session-affinity-content-identity");
     }
   }
   if (next.retry != previous.retry) {
