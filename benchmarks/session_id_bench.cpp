@@ -3,6 +3,7 @@
 // messages, so the extractor must skip the whole conversation to find it.
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,34 @@ AUTHROUTER_SESSION_BENCH(openai);
 AUTHROUTER_SESSION_BENCH(claude);
 AUTHROUTER_SESSION_BENCH(gemini);
 AUTHROUTER_SESSION_BENCH(responses);
+
+// The conversation chain (ContentIdentity::kChain): every turn of the body hashed.
+void BM_SessionId_Chain(benchmark::State& state, const char* format) {
+  std::string body = Body(format, static_cast<size_t>(state.range(0)));
+  if (const size_t meta = body.find(R"(,"metadata")"); meta != std::string::npos) {
+    body.erase(meta, body.size() - 1 - meta);  // no explicit session: the chain decides
+  }
+  ar::SessionIdExtractor extractor;
+  const ar::SessionIdOptions chain{.content = ar::ContentIdentity::kChain};
+  if (extractor.Extract({}, body, chain).chain.empty()) std::abort();  // warm, and a chain
+  {
+    ar::bench::AllocCounter allocs(state);
+    for (auto _ : state) {
+      ar::SessionIds ids = extractor.Extract({}, body, chain);
+      benchmark::DoNotOptimize(ids);
+    }
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          static_cast<int64_t>(body.size()));
+}
+
+#define AUTHROUTER_CHAIN_BENCH(format) \
+  BENCHMARK_CAPTURE(BM_SessionId_Chain, format, #format)->Arg(256 << 10)->Arg(2 << 20)
+
+AUTHROUTER_CHAIN_BENCH(openai);
+AUTHROUTER_CHAIN_BENCH(claude);
+AUTHROUTER_CHAIN_BENCH(gemini);
+AUTHROUTER_CHAIN_BENCH(responses);
 
 }  // namespace
 
