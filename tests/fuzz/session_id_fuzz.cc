@@ -58,5 +58,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       extractor.Extract(headers, body, authrouter::SessionIdOptions{.content_sources = false});
   if (explicit_only.primary.substr(0, 4) == "msg:") std::abort();
   if (primary.substr(0, 4) != "msg:" && explicit_only.primary != primary) std::abort();
+  // The conversation chain: explicit IDs unchanged; otherwise chain IDs only.
+  const authrouter::SessionIds chained = extractor.Extract(
+      headers, body, authrouter::SessionIdOptions{.content = authrouter::ContentIdentity::kChain});
+  const auto is_chain_id = [](std::string_view id) {
+    if (id.size() != 22 || id.substr(0, 6) != "chain:") return false;
+    for (char c : id.substr(6)) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+  };
+  if (!chained.chain.empty()) {
+    if (!is_chain_id(chained.chain) || !chained.fallback.empty()) std::abort();
+    if (!chained.primary.empty() && !is_chain_id(chained.primary)) std::abort();
+    if (chained.primary == chained.chain) std::abort();  // a request never continues itself
+  } else if (primary.substr(0, 4) != "msg:" && chained.primary != primary) {
+    std::abort();
+  }
   return 0;
 }
