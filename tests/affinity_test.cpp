@@ -674,3 +674,80 @@ TEST_CASE("Chain IDs come from turns, not from fields clients move between reque
       R"({"system":"S","messages":[{"role":"user","content":[{"type":"text","text":"Ho"}]}]})";
   CHECK(std::string(x.Extract({}, c, chain).chain) != id_a);
 }
+
+namespace {
+
+// SdkOrder moves the system prompt after the turns, as SDKs that sort their keys send it
+// ("messages" < "system", "contents" < "systemInstruction", "input" < "instructions").
+std::string SdkOrder(std::string_view format, std::string body) {
+  const std::string_view key = format == "claude"   ? R"("system":)"
+                               : format == "gemini" ? R"("systemInstruction":)"
+                                                    : R"("instructions":)";
+  const size_t at = body.find(key);
+  if (at == std::string::npos || format == "openai") return body;
+  // The system value runs to the comma before the turns' key.
+  const size_t turns = body.find(format == "claude" ? R"("messages":)" : format == "gemini" ? R"("contents":)" : R"("input":)");
+  std::string system = body.substr(at, turns - at - 1);  // without its trailing comma
+  body.erase(at, turns - at);
+  body.insert(body.size() - 1, "," + system);
+  return body;
+}
+
+// Pretty spaces the JSON out (texts here hold no ':' or ',').
+std::string Pretty(const std::string& body) {
+  std::string out;
+  for (char c : body) {
+    out += c;
+    if (c == ':') out += "  ";
+    if (c == ',' || c == '{' || c == '[') out += "\n    ";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("Conversation chains hold with the system prompt after the turns and in pretty JSON",
+          "[affinity]") {
+  for (const char* format : {"claude", "gemini", "responses"}) {
+    for (bool pretty : {false, true}) {
+      INFO(format << (pretty ? " pretty" : ""));
+      auto f = Affinity();
+      for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+      std::vector<std::string> conv = {"Plan a trip"};
+      std::string bound;
+      for (int round = 0; round < 4; ++round) {
+        std::string body = SdkOrder(format, ChatBody(format, "You are helpful", conv));
+        if (round == 0) REQUIRE(body.find("You are helpful") > body.find("Plan a trip"));
+        if (pretty) body = Pretty(body);
+        auto r = PickBody(f, body);
+        REQUIRE(r.ok());
+        if (round == 0) {
+          bound = r->credential->id;
+        } else {
+          CHECK(r->credential->id == bound);
+        }
+        conv.push_back("reply " + std::to_string(round));
+        conv.push_back("question " + std::to_string(round));
+        f.PickId("claude");
+      }
+    }
+  }
+}
+
+TEST_CASE("A Responses tool loop with custom tool calls stays on one credential", "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  std::string items = R"({"type":"message","role":"user","content":[{"type":"input_text","text":"List files"}]})";
+  const auto body = [&] { return R"({"model":"m","input":[)" + items + "]}"; };
+  auto first = PickBody(f, body());
+  REQUIRE(first.ok());
+  for (int step = 0; step < 4; ++step) {
+    const std::string id = "call_" + std::to_string(step);
+    items += R"(,{"type":"custom_tool_call","call_id":")" + id + R"(","name":"shell","input":"ls"})";
+    items += R"(,{"type":"custom_tool_call_output","call_id":")" + id + R"(","output":"a b c"})";
+    f.PickId("claude");
+    auto r = PickBody(f, body());
+    REQUIRE(r.ok());
+    CHECK(r->credential->id == first->credential->id);
+  }
+}

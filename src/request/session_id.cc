@@ -506,7 +506,8 @@ struct SessionIdExtractor::Impl {
   // The conversation chain (SessionIdOptions::content = kChain): one hash per turn prefix.
   std::vector<uint64_t> prefix;     // prefix[i]: the hash of turns [0, i]
   std::vector<uint8_t> assistant;   // whether turn i is the model's
-  uint64_t turn_hash = 0;           // of the turn being read
+  uint64_t turn_hash = 0;           // of the turn being read (each turn hashed on its own)
+  uint64_t system_hash = 0;         // the system prompt's, folded into the chain's start
   std::string chain_id, continues_id;
   bool ChainPass(od::object root);
   bool ChainTurns(od::value v, bool gemini);   // messages / contents / input items
@@ -539,17 +540,33 @@ struct SessionIdExtractor::Impl {
 //
 // A turn is its role and its texts, hashed from the JSON text as the client sent it (no
 // unescaping: a client serialises its own history the same way each time), a piece of more than
-// kChainPieceBytes counting by its length, first and last kChainPieceBytes / 2 bytes. Turn hashes
-// chain: prefix[i] covers turns 0..i. A request continues the request made just before the
+// kChainPieceBytes counting by its length, first and last kChainPieceBytes / 2 bytes. The system
+// prompt seeds the chain, wherever it stands in the body, and turn hashes chain from it:
+// prefix[i] covers turns 0..i. A request continues the request made just before the
 // model's last reply in it (the turns before that reply), and binds its own full chain.
 
 namespace {
 constexpr size_t kChainPieceBytes = 4096;
 constexpr uint64_t kChainSeed = 0x243f6a8885a308d3ull;
+
+// Token is a scalar's JSON text as sent, without the whitespace simdjson leaves after it.
+std::string_view Token(od::value& v) {
+  std::string_view t = v.raw_json_token();
+  while (!t.empty() && IsAsciiWs(t.back())) t.remove_suffix(1);
+  return t;
+}
+
+// Fold chains one 64-bit hash into another.
+uint64_t Fold(uint64_t seed, uint64_t h) {
+  char bytes[8];
+  std::memcpy(bytes, &h, 8);
+  return internal::HashBytesSeeded(std::string_view(bytes, 8), seed);
+}
+
 }  // namespace
 
 void SessionIdExtractor::Impl::BeginTurn(std::string_view name) {
-  turn_hash = internal::HashBytesSeeded(name, prefix.empty() ? kChainSeed : prefix.back());
+  turn_hash = internal::HashBytesSeeded(name, kChainSeed);
 }
 
 void SessionIdExtractor::Impl::AddPiece(std::string_view raw) {
@@ -573,7 +590,7 @@ bool SessionIdExtractor::Impl::ChainContent(od::value v) {
   od::json_type t;
   if (v.type().get(t)) return false;
   if (t == od::json_type::string) {
-    AddPiece(v.raw_json_token());
+    AddPiece(Token(v));
     return true;
   }
   if (t == od::json_type::array) {
@@ -610,10 +627,12 @@ bool SessionIdExtractor::Impl::ChainContent(od::value v) {
 }
 
 // ChainSystem adds one system turn: a string, or parts with texts.
+// The system prompt seeds the whole chain wherever its field stands in the body (SDKs that sort
+// their keys put "system" after "messages", "instructions" after "input").
 bool SessionIdExtractor::Impl::ChainSystem(od::value v) {
   BeginTurn("system");
   if (!ChainContent(v)) return false;
-  EndTurn(false);
+  system_hash = Fold(system_hash, turn_hash);
   return true;
 }
 
@@ -624,7 +643,7 @@ bool SessionIdExtractor::Impl::ChainTurns(od::value v, bool gemini) {
   if (v.type().get(t)) return false;
   if (t == od::json_type::string) {
     BeginTurn("user");
-    AddPiece(v.raw_json_token());
+    AddPiece(Token(v));
     EndTurn(false);
     return true;
   }
@@ -641,7 +660,7 @@ bool SessionIdExtractor::Impl::ChainTurns(od::value v, bool gemini) {
     // members are read in order, so the role is hashed when it comes and the texts after it.
     // Role and type as sent (JSON tokens, quotes included): no copy.
     std::string_view role_token, type_token;
-    turn_hash = prefix.empty() ? kChainSeed : prefix.back();
+    turn_hash = kChainSeed;
     for (auto f : o) {
       od::raw_json_string k;
       if (f.key().get(k)) return false;
@@ -649,10 +668,10 @@ bool SessionIdExtractor::Impl::ChainTurns(od::value v, bool gemini) {
       od::value fv;
       if (f.value().get(fv)) return false;
       if (name == "role" && role_token.empty()) {
-        role_token = fv.raw_json_token();
+        role_token = Token(fv);
         turn_hash = internal::HashBytesSeeded(role_token, turn_hash ^ 0x9e3779b97f4a7c15ull);
       } else if (name == "type" && type_token.empty()) {
-        type_token = fv.raw_json_token();
+        type_token = Token(fv);
         if (type_token != "\"message\"") turn_hash = internal::HashBytesSeeded(type_token, turn_hash);
       } else if (name == (gemini ? "parts" : "content") || name == "call_id" || name == "arguments" ||
                  name == "output") {
@@ -661,8 +680,10 @@ bool SessionIdExtractor::Impl::ChainTurns(od::value v, bool gemini) {
     }
     // A reasoning item is encrypted and some clients drop it from later requests: no turn.
     if (type_token == "\"reasoning\"") continue;
+    // The model's turns: its messages, and its tool calls (Responses items "function_call",
+    // "custom_tool_call", "local_shell_call", ... but not their "..._call_output" results).
     const bool model = role_token == "\"assistant\"" || role_token == "\"model\"" ||
-                       type_token == "\"function_call\"";
+                       type_token.ends_with("_call\"");
     EndTurn(model);
   }
   return true;
@@ -1333,8 +1354,12 @@ SessionIds SessionIdExtractor::ExtractSession(std::span<const HttpHeader> header
   if (options.content == ContentIdentity::kChain) {
     m.prefix.clear();
     m.assistant.clear();
+    m.system_hash = kChainSeed;
     doc.rewind();
     if (doc.get_object().get(root) || !m.ChainPass(root) || m.prefix.empty()) return {};
+    // Each turn's own hash becomes the hash of the prefix ending with it.
+    uint64_t chain = m.system_hash;
+    for (uint64_t& h : m.prefix) h = chain = Fold(chain, h);
     const auto hex = [](std::string_view tag, uint64_t v, std::string* out) {
       static constexpr char kHex[] = "0123456789abcdef";
       out->assign(tag);
