@@ -407,10 +407,15 @@ TEST_CASE("Two tenants with equal session IDs or equal first messages never shar
   REQUIRE(b2.ok());
   CHECK(a2->credential->id != b2->credential->id);
   CHECK(*a2->session != *b2->session);
-  // A tenant that looks like a key prefix is still its own tenant.
-  auto c = PickWith(f, "", "tenant-1::claude", "m", "shared-session");
+  // Tenant and session IDs that would spell the same key if joined with "::" stay apart, and a
+  // key never shows the tenant itself (it may be an API key).
+  auto c = PickWith(f, "", "x::claude::header:s", "m", "t");
+  auto d = PickWith(f, "", "x", "m", "s::claude::header:t");
   REQUIRE(c.ok());
-  CHECK(*c->session != *a1->session);
+  REQUIRE(d.ok());
+  CHECK(*c->session != *d->session);
+  CHECK(c->session->find("x::claude") == std::string::npos);
+  CHECK(a1->session->find("tenant-1") == std::string::npos);
 }
 
 TEST_CASE("The provider scope keeps a conversation's side calls on another model together",
@@ -428,7 +433,7 @@ TEST_CASE("The provider scope keeps a conversation's side calls on another model
   REQUIRE(side_call.ok());
   CHECK(side_call->credential->id == main_call->credential->id);
   // Per model (the default, switched at runtime) the side call binds on its own.
-  f.manager->SetSessionIdentity(true, ar::SessionScope::kModel);
+  f.manager->SetSessionIdentity(true, ar::SessionScope::kModel, ar::ContentIdentity::kChain);
   auto per_model_big = PickWith(f, "", "", "big", "conv-2");
   auto per_model_small = PickWith(f, "", "", "small", "conv-2");
   REQUIRE(per_model_big.ok());
@@ -451,7 +456,7 @@ TEST_CASE("Turning content sources off binds explicit session IDs only", "[affin
   auto s = PickWith(f, "", "", "m", "explicit-1");
   REQUIRE(s.ok());
   CHECK(s->session != nullptr);
-  f.manager->SetSessionIdentity(true, ar::SessionScope::kModel);
+  f.manager->SetSessionIdentity(true, ar::SessionScope::kModel, ar::ContentIdentity::kChain);
   auto again = PickBody(f, kTurn1);
   REQUIRE(again.ok());
   CHECK(again->session != nullptr);
@@ -501,11 +506,17 @@ TEST_CASE("A previous_response_id goes to the credential that produced the respo
   auto unknown = PickBody(f, R"({"previous_response_id":"resp_unknown","input":"x"})");
   REQUIRE(unknown.ok());
   CHECK(unknown->response_chain == ar::ResponseChain::kBroken);
-  // A response ID with a control character is not recorded; invalid UTF-8 is an error.
-  done.response_id = "resp_\x01" "bad";
-  CHECK(f.manager->MarkResult(done).ok());
-  done.response_id = "resp_\xff";
-  CHECK(absl::IsInvalidArgument(f.manager->MarkResult(done)));
+  // A response ID with a control character or invalid UTF-8 is not recorded, and the result
+  // still counts: the success below ends the cooldown.
+  for (const char* bad : {"resp_\x01" "bad", "resp_\xff"}) {
+    done.response_id = bad;
+    CHECK(f.manager->MarkResult(done).ok());
+    CHECK(PickBody(f, R"({"previous_response_id":")" + std::string(bad) + R"(","input":"x"})")
+              ->response_chain != ar::ResponseChain::kFollowed);
+  }
+  bool back = false;  // back in the rotation
+  for (int i = 0; i < 3; ++i) back = back || f.PickId("claude") == t1->credential->id;
+  CHECK(back);
 }
 
 namespace {

@@ -96,8 +96,9 @@ struct ManagerOptions {
   // conversation's credential. Default: kModel.
   SessionScope session_affinity_scope = SessionScope::kModel;
   // How a request without an explicit session ID is identified by its content (session_id.h).
-  // Default: kChain, the conversation chain: conversations that open with the same boilerplate
-  // spread, and each stays put from its second request on. kUpstream gives upstream's "msg:"
+  // Default: kChain, the conversation chain: each conversation stays put from its first
+  // request on, and conversations that open with the same boilerplate spread (they stay put
+  // from their second request on). kUpstream gives upstream's "msg:"
   // IDs byte for byte, for a fleet that shares bindings with the Go proxy.
   ContentIdentity session_affinity_content_identity = ContentIdentity::kChain;
 
@@ -200,7 +201,7 @@ struct PickRequest {
   std::string_view body;
   // With session affinity: the caller (an API key, a tenant) the request comes from. Bindings
   // are per tenant: equal session IDs or equal first messages of two tenants never share one.
-  // Empty: the shared default tenant.
+  // Keys hold a 64-bit hash of it, never the tenant itself. Empty: the shared default tenant.
   std::string_view tenant;
 };
 
@@ -421,8 +422,7 @@ class Manager {
   // SetSessionIdentity changes which sources make a session and what a binding is per (hot
   // reload; ManagerOptions::session_affinity_content and session_affinity_scope). Bindings made
   // before stay until they expire; a scope change makes new keys, so conversations bind anew.
-  void SetSessionIdentity(bool content_sources, SessionScope scope,
-                          ContentIdentity content = ContentIdentity::kChain);
+  void SetSessionIdentity(bool content_sources, SessionScope scope, ContentIdentity content);
 
   // SetSelector installs a host selector (nullptr restores the built-in strategy). The one it
   // replaces, when it is a StoppableSelector and not `selector` itself, is stopped once after

@@ -37,10 +37,11 @@ struct Result {
   std::string_view session_key;
   // With session affinity, on a success: the ID of the response the upstream stored (OpenAI
   // Responses `id`), so that a later request whose previous_response_id names it goes to this
-  // credential (PickResult::response_chain). Validated like a session ID (one with a control
-  // character is ignored); invalid UTF-8 here or in `tenant` is an InvalidArgumentError.
+  // credential (PickResult::response_chain). Validated like a session ID: one that is not valid
+  // UTF-8 or holds a control character is not recorded (the rest of the result still is).
   std::string_view response_id;
-  // The tenant of the request (PickRequest::tenant), which response_id is recorded under.
+  // The tenant of the request (PickRequest::tenant), which response_id is recorded under: pass
+  // the pick's tenant, or the response is recorded for the default tenant only.
   std::string_view tenant;
 };
 

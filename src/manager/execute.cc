@@ -154,7 +154,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       result.error_message = outcome.error_message;
       result.retry_after = outcome.retry_after;
       if (pick->session) result.session_key = *pick->session;
-      result.response_id = outcome.response_id;
+      if (outcome.success) result.response_id = outcome.response_id;
       result.tenant = request.tenant;
       // MarkResult's rules, so that nothing the executor reports is dropped: an out-of-range
       // Retry-After is corrected there; a status out of range is none; a "success" with an HTTP

@@ -32,11 +32,17 @@ using internal::FixedClock;
 // character), so a continuation finds no credential there and picks anew.
 constexpr std::string_view kSharedOpening = "\x01shared-opening";
 
-// AppendTenant starts a session-cache key with its tenant ("tenant:<length>:<tenant>::"; the
-// length keeps a tenant containing "::" from posing as another); nothing for the default one.
+// AppendTenant starts a session-cache key with its tenant, as a 64-bit hash ("tenant:<16
+// hex>::"): bounded in length whatever the host passes, unambiguous (a tenant containing "::"
+// cannot pose as another), and no tenant (an API key, say) is kept in memory or shown in a
+// session key. Nothing for the default tenant.
 void AppendTenant(std::string* out, std::string_view tenant) {
   if (tenant.empty()) return;
-  internal::Append(out, "tenant:", std::to_string(tenant.size()), ":", tenant, "::");
+  const uint64_t h = internal::HashBytesSeeded(tenant, 0x7465'6e61'6e74'2d31ull);
+  static constexpr char kHex[] = "0123456789abcdef";
+  out->append("tenant:");
+  for (int shift = 60; shift >= 0; shift -= 4) out->push_back(kHex[(h >> shift) & 0xF]);
+  out->append("::");
 }
 
 // NewUuid returns a random UUID v4 string.
@@ -614,8 +620,7 @@ absl::Status Manager::MarkResult(const Result& reported) {
   const Result& result = reported;
   for (const auto& [field, value] :
        {std::pair<const char*, std::string_view>{"model", result.model},
-        {"error_code", result.error_code}, {"error_message", result.error_message},
-        {"response_id", result.response_id}, {"tenant", result.tenant}}) {
+        {"error_code", result.error_code}, {"error_message", result.error_message}}) {
     if (!internal::IsValidUtf8(value)) {
       return absl::InvalidArgumentError(internal::Cat(field, " is not valid UTF-8"));
     }
@@ -636,7 +641,9 @@ absl::Status Manager::MarkResult(const Result& reported) {
       sessions->CompareAndDelete(result.session_key, result.credential_id);
     }
   }
-  if (result.success && !result.response_id.empty() && impl.affinity.load(std::memory_order_acquire)) {
+  // A response ID that is not valid UTF-8 is not recorded; the result itself still is.
+  if (result.success && !result.response_id.empty() && internal::IsValidUtf8(result.response_id) &&
+      impl.affinity.load(std::memory_order_acquire)) {
     // The response the upstream stored lives on this credential's account: a follow-up that
     // names it (previous_response_id) must go here.
     if (const std::string_view id = NormalizeExplicitSessionId(result.response_id); !id.empty()) {
