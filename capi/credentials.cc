@@ -1,6 +1,9 @@
 // The C ABI: credential views and the callback struct initialisers.
 #include "capi/capi_internal.h"
 
+#include <cstddef>
+#include <cstring>
+
 #include "authrouter/credential_json.h"
 #include "internal/json_writer.h"
 
@@ -88,13 +91,28 @@ void authrouter_transport_init(authrouter_transport* t) {
 void authrouter_executor_init(authrouter_executor* e) {
   if (e) *e = authrouter_executor AUTHROUTER_EXECUTOR_INIT;
 }
+// The _init functions write a version 1 struct: a program built against the version 1 header
+// passes a struct that ends before the later fields, so writing them would overrun it. The
+// _init2 functions write the current version.
 void authrouter_pick_request_init(authrouter_pick_request* r) {
+  if (r == nullptr) return;
+  const authrouter_pick_request init = AUTHROUTER_PICK_REQUEST_INIT;
+  std::memcpy(static_cast<void*>(r), &init, offsetof(authrouter_pick_request, tenant));
+  r->version = 1;
+}
+void authrouter_pick_request_init2(authrouter_pick_request* r) {
   if (r) *r = authrouter_pick_request AUTHROUTER_PICK_REQUEST_INIT;
 }
 void authrouter_log_init(authrouter_log* l) {
   if (l) *l = authrouter_log AUTHROUTER_LOG_INIT;
 }
 void authrouter_result_init(authrouter_result* r) {
+  if (r == nullptr) return;
+  const authrouter_result init = AUTHROUTER_RESULT_INIT;
+  std::memcpy(static_cast<void*>(r), &init, offsetof(authrouter_result, response_id));
+  r->version = 1;
+}
+void authrouter_result_init2(authrouter_result* r) {
   if (r) *r = authrouter_result AUTHROUTER_RESULT_INIT;
 }
 

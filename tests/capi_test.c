@@ -685,7 +685,8 @@ static int32_t pick_with(authrouter_manager *m, const char *session, const char 
   authrouter_header header;
   authrouter_pick_result *pick = NULL;
   int32_t chain = -1;
-  authrouter_pick_request_init(&req);
+  authrouter_pick_request_init2(&req);
+  CHECK(req.version == AUTHROUTER_PICK_REQUEST_VERSION && req.tenant.len == 0);
   providers[0] = Str("claude");
   req.providers = providers;
   req.provider_count = 1;
@@ -752,7 +753,19 @@ static void test_session_identity(void) {
 
   /* A response chain: the result reports the response ID, the follow-up goes there. */
   pick_with(m, NULL, first_body, NULL, 0, produced, sizeof produced);
+  /* The version 1 initialiser writes nothing past a version 1 struct. */
+  memset(&result, 0x5a, sizeof result);
   authrouter_result_init(&result);
+  CHECK(result.version == 1 && result.retry_after_ms == -1);
+  CHECK(((const unsigned char *)&result.response_id)[0] == 0x5a);
+  {
+    authrouter_pick_request old_req;
+    memset(&old_req, 0x5a, sizeof old_req);
+    authrouter_pick_request_init(&old_req);
+    CHECK(old_req.version == 1 && old_req.provider_count == 0);
+    CHECK(((const unsigned char *)&old_req.tenant)[0] == 0x5a);
+  }
+  authrouter_result_init2(&result);
   CHECK(result.version == 2);
   result.credential_id = Str(produced);
   result.model = Str("claude-sonnet-4-5");

@@ -583,7 +583,11 @@ typedef struct authrouter_pick_request {
 #define AUTHROUTER_PICK_REQUEST_INIT \
   {AUTHROUTER_PICK_REQUEST_VERSION, NULL, 0, {NULL, 0}, NULL, 0, {NULL, 0}, false, NULL, 0, {NULL, 0}, \
    {NULL, 0}}
+/* authrouter_pick_request_init initialises a version 1 request (the fields up to `body`), as it
+ * did for programs built before version 2; authrouter_pick_request_init2 initialises the whole
+ * current struct (what AUTHROUTER_PICK_REQUEST_INIT gives). */
 AUTHROUTER_API void authrouter_pick_request_init(authrouter_pick_request *request);
+AUTHROUTER_API void authrouter_pick_request_init2(authrouter_pick_request *request);
 
 /* A successful pick. */
 typedef struct authrouter_pick_result authrouter_pick_result;
@@ -634,7 +638,10 @@ typedef struct authrouter_result {
 #define AUTHROUTER_RESULT_INIT \
   {AUTHROUTER_RESULT_VERSION, {NULL, 0}, {NULL, 0}, {NULL, 0}, false, 0, {NULL, 0}, {NULL, 0}, -1, {NULL, 0}, \
    {NULL, 0}, {NULL, 0}}
+/* authrouter_result_init initialises a version 1 result (up to `session_key`), as before;
+ * authrouter_result_init2 the whole current struct (AUTHROUTER_RESULT_INIT). */
 AUTHROUTER_API void authrouter_result_init(authrouter_result *result);
+AUTHROUTER_API void authrouter_result_init2(authrouter_result *result);
 
 /* mark_result records an upstream outcome (cooldowns, quota backoff, recovery). A result with
  * version 0 (zero-initialised: its retry_after_ms of 0 would mean "retry now") is rejected, and
