@@ -23,7 +23,8 @@
 //      "msg:<16 hex>", with the hash without the assistant text as fallback once a reply exists.
 //
 // A body's top-level previous_response_id (OpenAI Responses, stored responses) is returned as
-// well, validated like an explicit ID: the response it names belongs to the account that
+// well (unless an X-Claude-Code-Session-Id header ends the extraction first), validated like an
+// explicit ID: the response it names belongs to the account that
 // produced it (SessionIds::previous_response_id; Manager routes it there, manager.h).
 //
 // SessionIdOptions::content_sources = false leaves out the content-derived source (12): only
@@ -58,7 +59,7 @@ struct HttpHeader {
   std::string_view value;
 };
 
-// SessionIds is the result of an extraction. Both views point into the extractor and stay valid
+// SessionIds is the result of an extraction. Its views point into the extractor and stay valid
 // until its next Extract call. An empty primary means "no session".
 struct SessionIds {
   std::string_view primary = {};
