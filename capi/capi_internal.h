@@ -198,6 +198,23 @@ inline bool Str(const char* data, size_t len, std::string_view* out) {
 
 inline bool Str(const authrouter_string& s, std::string_view* out) { return Str(s.data, s.len, out); }
 
+// ConvertHeaders appends views of C headers to *out; false (with *out unchanged) when a name or a
+// value is NULL with a non-zero length. REQUIRES: headers != NULL or count == 0.
+inline bool ConvertHeaders(const authrouter_header* headers, size_t count,
+                           std::vector<ar::HttpHeader>* out) {
+  const size_t before = out->size();
+  out->reserve(before + count);
+  for (size_t i = 0; i < count; ++i) {
+    ar::HttpHeader h;
+    if (!Str(headers[i].name, &h.name) || !Str(headers[i].value, &h.value)) {
+      out->resize(before);
+      return false;
+    }
+    out->push_back(h);
+  }
+  return true;
+}
+
 inline const char* Out(const std::string& s, size_t* len) {
   if (len != nullptr) *len = s.size();
   return s.c_str();

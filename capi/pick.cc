@@ -30,12 +30,8 @@ int32_t ConvertPick(const authrouter_pick_request* r, PickParts* p, authrouter_e
     if (!Str(r->tried[i], &v)) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a tried ID is NULL");
     p->tried.push_back(v);
   }
-  for (size_t i = 0; i < r->header_count; ++i) {
-    ar::HttpHeader h;
-    if (!Str(r->headers[i].name, &h.name) || !Str(r->headers[i].value, &h.value)) {
-      return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a header is NULL");
-    }
-    p->headers.push_back(h);
+  if (!ConvertHeaders(r->headers, r->header_count, &p->headers)) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a header is NULL");
   }
   if (!Str(r->model, &p->request.model) || !Str(r->pinned_id, &p->request.pinned_id) ||
       !Str(r->body, &p->request.body)) {

@@ -19,12 +19,8 @@ int32_t authrouter_extract_session_id(const authrouter_header* headers, size_t h
   }
   return Guard(err, [&] {
     std::vector<ar::HttpHeader> hs;
-    for (size_t i = 0; i < header_count; ++i) {
-      ar::HttpHeader h;
-      if (!Str(headers[i].name, &h.name) || !Str(headers[i].value, &h.value)) {
-        return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a header is NULL");
-      }
-      hs.push_back(h);
+    if (!ConvertHeaders(headers, header_count, &hs)) {
+      return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a header is NULL");
     }
     thread_local ar::SessionIdExtractor extractor;
     const ar::SessionIds ids = extractor.Extract(hs, b);
@@ -61,12 +57,8 @@ int32_t authrouter_extract_session_ids(const authrouter_header* headers, size_t 
   }
   return Guard(err, [&] {
     std::vector<ar::HttpHeader> hs;
-    for (size_t i = 0; i < header_count; ++i) {
-      ar::HttpHeader h;
-      if (!Str(headers[i].name, &h.name) || !Str(headers[i].value, &h.value)) {
-        return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a header is NULL");
-      }
-      hs.push_back(h);
+    if (!ConvertHeaders(headers, header_count, &hs)) {
+      return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "a header is NULL");
     }
     thread_local ar::SessionIdExtractor extractor;
     const ar::SessionIds ids = extractor.Extract(hs, b);
