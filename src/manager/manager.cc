@@ -872,15 +872,16 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   if (prepared.empty()) return ProviderNotFoundError();
   const internal::PickSpec& spec = prepared.spec();
 
-  // Cache keys are "[tenant:<length>:<tenant>::]<provider or mixed>::<session ID>::<canonical
-  // model>" (later fix A8); with SessionScope::kProvider the model is left out. Response chains
-  // are "[tenant...::]resp::<response ID>".
+  // Cache keys are "[tenant:<16 hex>::]<provider or mixed>::<session ID>::<canonical model>"
+  // (later fix A8); with SessionScope::kProvider the model is left out. Response chains are
+  // "[tenant:<16 hex>::]resp::<response ID>". The tenant is hashed once per pick.
   const std::string_view label = spec.providers.size() == 1 ? spec.providers.front() : "mixed";
   const bool per_model = impl.session_scope.load(std::memory_order_relaxed) == SessionScope::kModel;
-  thread_local std::string key, fallback_key, response_key, chain_key, bound;
+  thread_local std::string tenant, key, fallback_key, response_key, chain_key, bound;
+  tenant.clear();
+  AppendTenant(&tenant, request.tenant);
   const auto make_key = [&](std::string* out, std::string_view id) {
-    out->clear();
-    AppendTenant(out, request.tenant);
+    out->assign(tenant);
     internal::Append(out, label, "::", id, "::", per_model ? spec.model_key : std::string_view());
   };
   if (!ids.primary.empty()) {
@@ -901,8 +902,7 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   }
   response_key.clear();
   if (!ids.previous_response_id.empty()) {
-    AppendTenant(&response_key, request.tenant);
-    internal::Append(&response_key, "resp::", ids.previous_response_id);
+    internal::Append(&response_key, tenant, "resp::", ids.previous_response_id);
   }
   if (request.body.size() > (size_t{4} << 20)) extractor.ReleaseLargeBuffers();  // ids copied
 
