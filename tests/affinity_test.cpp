@@ -762,3 +762,63 @@ TEST_CASE("A Responses tool loop with custom tool calls stays on one credential"
     CHECK(r->credential->id == first->credential->id);
   }
 }
+
+TEST_CASE("A Claude assistant prefill stays with its conversation", "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  // Every request ends with a prefilled model turn ("{" to start a JSON answer); the next
+  // request carries the model's whole reply in its place.
+  std::vector<std::string> conv = {"Give me JSON"};
+  std::string bound;
+  for (int round = 0; round < 4; ++round) {
+    std::vector<std::string> sent = conv;
+    sent.push_back("{");
+    auto r = PickBody(f, ChatBody("claude", "sys", sent));
+    REQUIRE(r.ok());
+    REQUIRE(r->session);
+    if (round == 0) {
+      bound = r->credential->id;
+    } else {
+      CHECK(r->credential->id == bound);
+    }
+    conv.push_back("{\\\"answer\\\": " + std::to_string(round) + "}");
+    conv.push_back("Again " + std::to_string(round));
+    f.PickId("claude");
+  }
+  // The chain ID does not depend on the prefill.
+  ar::SessionIdExtractor x;
+  const ar::SessionIdOptions chain{.content = ar::ContentIdentity::kChain};
+  std::vector<std::string> with = conv;
+  with.push_back("{");
+  const std::string a(x.Extract({}, ChatBody("claude", "sys", with), chain).chain);
+  CHECK(a == std::string(x.Extract({}, ChatBody("claude", "sys", conv), chain).chain));
+  // Model turns only identify nothing.
+  CHECK(x.Extract({}, R"({"messages":[{"role":"assistant","content":"x"}]})", chain).chain.empty());
+}
+
+TEST_CASE("Tool calls are part of a turn's identity in the OpenAI and Gemini formats",
+          "[session_id]") {
+  ar::SessionIdExtractor x;
+  const ar::SessionIdOptions chain{.content = ar::ContentIdentity::kChain};
+  const auto openai = [](std::string_view call_id, std::string_view args) {
+    return std::string(R"({"messages":[{"role":"user","content":"weather?"},)") +
+           R"({"role":"assistant","content":null,"tool_calls":[{"id":")" + std::string(call_id) +
+           R"(","type":"function","function":{"name":"get_weather","arguments":")" +
+           std::string(args) + R"("}}]},{"role":"tool","tool_call_id":")" + std::string(call_id) +
+           R"(","content":"sunny"}]})";
+  };
+  const std::string a(x.Extract({}, openai("call_1", "{}"), chain).chain);
+  CHECK(!a.empty());
+  CHECK(std::string(x.Extract({}, openai("call_2", "{}"), chain).chain) != a);
+  CHECK(std::string(x.Extract({}, openai("call_1", "{\\\"city\\\":1}"), chain).chain) != a);
+  CHECK(std::string(x.Extract({}, openai("call_1", "{}"), chain).chain) == a);
+  const auto gemini = [](std::string_view fn) {
+    return std::string(R"({"contents":[{"role":"user","parts":[{"text":"weather?"}]},)") +
+           R"({"role":"model","parts":[{"functionCall":{"name":")" + std::string(fn) +
+           R"(","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":")" +
+           std::string(fn) + R"(","response":{}}}]}]})";
+  };
+  const std::string g(x.Extract({}, gemini("get_weather"), chain).chain);
+  CHECK(!g.empty());
+  CHECK(std::string(x.Extract({}, gemini("get_time"), chain).chain) != g);
+}

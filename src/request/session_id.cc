@@ -585,7 +585,10 @@ void SessionIdExtractor::Impl::EndTurn(bool is_assistant) {
 }
 
 // ChainContent adds a content value's texts: a string; an array of strings or of part objects
-// (their "text", and the "text" of nested "content"); an object part.
+// (their "text", and the "text" of nested "content"); an object part. Tool calls and their
+// results count by what identifies them: IDs, names and argument strings (OpenAI "tool_calls"
+// with "function", Claude "tool_use" / "tool_result", Gemini "functionCall" /
+// "functionResponse", Responses "*_call" items).
 bool SessionIdExtractor::Impl::ChainContent(od::value v) {
   od::json_type t;
   if (v.type().get(t)) return false;
@@ -613,7 +616,8 @@ bool SessionIdExtractor::Impl::ChainContent(od::value v) {
     // which clients move between turns.
     if (name == "text" || name == "content" || name == "parts" || name == "call_id" ||
         name == "tool_use_id" || name == "id" || name == "arguments" || name == "output" ||
-        name == "input") {
+        name == "input" || name == "function" || name == "name" || name == "functionCall" ||
+        name == "functionResponse") {
       od::value fv;
       if (f.value().get(fv)) return false;
       od::json_type ft;
@@ -674,7 +678,7 @@ bool SessionIdExtractor::Impl::ChainTurns(od::value v, bool gemini) {
         type_token = Token(fv);
         if (type_token != "\"message\"") turn_hash = internal::HashBytesSeeded(type_token, turn_hash);
       } else if (name == (gemini ? "parts" : "content") || name == "call_id" || name == "arguments" ||
-                 name == "output") {
+                 name == "output" || name == "tool_calls" || name == "tool_call_id") {
         if (!ChainContent(fv)) return false;
       }
     }
@@ -1365,9 +1369,14 @@ SessionIds SessionIdExtractor::ExtractSession(std::span<const HttpHeader> header
       out->assign(tag);
       for (int shift = 60; shift >= 0; shift -= 4) out->push_back(kHex[(v >> shift) & 0xF]);
     };
-    hex("chain:", m.prefix.back(), &m.chain_id);
+    // A request that ends with model turns (an assistant prefill) is identified without them:
+    // the next request carries the model's whole reply there instead.
+    size_t end = m.prefix.size();
+    while (end > 0 && m.assistant[end - 1] != 0) --end;
+    if (end == 0) return {};  // model turns only: nothing a conversation can be known by
+    hex("chain:", m.prefix[end - 1], &m.chain_id);
     // The request this one continues: the turns before the model's last run of turns.
-    size_t last = m.prefix.size();
+    size_t last = end;
     while (last > 0 && m.assistant[last - 1] == 0) --last;
     size_t first = last;
     while (first > 0 && m.assistant[first - 1] != 0) --first;
