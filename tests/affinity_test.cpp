@@ -796,6 +796,36 @@ TEST_CASE("A Claude assistant prefill stays with its conversation", "[affinity]"
   CHECK(x.Extract({}, R"({"messages":[{"role":"assistant","content":"x"}]})", chain).chain.empty());
 }
 
+TEST_CASE("A retried opening that names its bound credential as tried is not marked shared",
+          "[affinity]") {
+  auto f = Affinity();
+  for (const char* id : {"auth-a", "auth-b", "auth-c"}) f.Add({.id = id});
+  std::vector<std::string> conv = {"A unique opening"};
+  const std::string opening = ChatBody("openai", "sys", conv);
+  auto first = PickBody(f, opening);
+  REQUIRE(first.ok());
+  // The upstream call failed; the host retries on another credential, naming the first as tried.
+  const std::string_view tried[] = {first->credential->id};
+  ar::PickRequest retry;
+  retry.providers = {&kClaude, 1};
+  retry.model = "m";
+  retry.body = opening;
+  retry.tried = tried;
+  auto second = f.manager->Pick(retry);
+  REQUIRE(second.ok());
+  REQUIRE(second->credential->id != first->credential->id);
+  REQUIRE(second->session);  // bound, not marked shared
+  // The conversation goes on where the retry went.
+  conv.push_back("reply");
+  conv.push_back("next");
+  for (int i = 0; i < 3; ++i) {
+    f.PickId("claude");
+    auto r = PickBody(f, ChatBody("openai", "sys", conv));
+    REQUIRE(r.ok());
+    CHECK(r->credential->id == second->credential->id);
+  }
+}
+
 TEST_CASE("Tool calls are part of a turn's identity in the OpenAI and Gemini formats",
           "[session_id]") {
   ar::SessionIdExtractor x;

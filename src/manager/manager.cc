@@ -951,9 +951,12 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
 
   if (key.empty() && !chain_key.empty()) {
     // A conversation's first request. The same opening seen before (another conversation
-    // opening with the same boilerplate, or a retry) marks it shared: its continuations then
-    // pick anew instead of all following one credential.
-    if (sessions->Get(chain_key, &bound)) {
+    // opening with the same boilerplate, or a retry the host sends without naming the bound
+    // credential as tried) marks it shared: its continuations then pick anew instead of all
+    // following one credential. A retry that names the bound credential as tried (as Execute
+    // does within a round) is this very request again: it rebinds.
+    if (sessions->Get(chain_key, &bound) &&
+        std::find(request.tried.begin(), request.tried.end(), bound) == request.tried.end()) {
       sessions->Set(chain_key, kSharedOpening);
       absl::StatusOr<PickResult> pick = PickUnbound(request);
       if (pick.ok()) pick->response_chain = chain;
