@@ -258,6 +258,10 @@ class CExecutor final : public ar::Executor {
     o.empty_stream = out.empty_stream;
     out.error_message[sizeof out.error_message - 1] = '\0';
     o.error_message = out.error_message;
+    // An ID filling the whole field may have been cut: not recorded rather than a wrong one.
+    if (o.success && std::memchr(out.response_id, '\0', sizeof out.response_id) != nullptr) {
+      o.response_id = out.response_id;
+    }
     return o;
   }
   bool callback_failed = false;

@@ -824,6 +824,148 @@ static void test_session_identity(void) {
   }
 }
 
+/* An executor that reports the response ID it produced, when the outcome has the field. */
+static int g_outcome_version = 0;
+static int32_t execute_with_response(void *ud, const authrouter_credential *c, const char *provider,
+                                     size_t provider_len, const char *model, size_t model_len,
+                                     int32_t round, int32_t attempt, authrouter_outcome *outcome) {
+  const char *id = (const char *)ud;
+  (void)c;
+  (void)provider;
+  (void)provider_len;
+  (void)model;
+  (void)model_len;
+  (void)round;
+  (void)attempt;
+  g_outcome_version = (int)outcome->version;
+  outcome->success = true;
+  outcome->http_status = 200;
+  if (outcome->version >= 2) {
+    CHECK(outcome->response_id[0] == '\0'); /* zero-initialised by the library */
+    size_t n = strlen(id);
+    /* A longer ID fills the whole field without a NUL. */
+    memcpy(outcome->response_id, id, n < sizeof outcome->response_id ? n + 1 : sizeof outcome->response_id);
+  }
+  return 0;
+}
+
+static void test_executor_response_id_and_chain_extraction(void) {
+  static const char config[] = "{\"routing\":{\"session-affinity\":true}}";
+  static const char first_body[] = "{\"input\":\"Write a poem\",\"store\":true}";
+  static const char next_body[] =
+      "{\"previous_response_id\":\"resp_from_executor\",\"input\":\"Shorter\"}";
+  char long_id[300];
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  authrouter_executor ex = AUTHROUTER_EXECUTOR_INIT;
+  authrouter_pick_request req;
+  authrouter_string providers[1];
+  char *used = NULL;
+  char c[64];
+  int32_t attempts = 0;
+  int i;
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_apply_config(opts, config, sizeof config - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_register(m, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register(m, kBob, sizeof kBob - 1, NULL) == AUTHROUTER_OK);
+  providers[0] = Str("claude-sonnet-4-5");
+  CHECK(authrouter_manager_register_models(m, "alice.json", 10, providers, 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "bob.json", 8, providers, 1, NULL) == AUTHROUTER_OK);
+
+  authrouter_pick_request_init2(&req);
+  providers[0] = Str("claude");
+  req.providers = providers;
+  req.provider_count = 1;
+  req.model = Str("claude-sonnet-4-5");
+  req.body = Str(first_body);
+  ex.execute = execute_with_response;
+  ex.user_data = (void *)"resp_from_executor";
+  CHECK(authrouter_manager_execute(m, &used, &attempts, &req, &ex, NULL) == AUTHROUTER_OK);
+  CHECK(g_outcome_version == AUTHROUTER_OUTCOME_VERSION);
+  CHECK(used != NULL);
+  /* Follow-ups naming that response go to the credential that produced it. */
+  for (i = 0; i < 4; ++i) {
+    pick_with(m, "other-traffic", NULL, NULL, 0, c, sizeof c);
+    CHECK(pick_with(m, NULL, next_body, NULL, 0, c, sizeof c) == AUTHROUTER_RESPONSE_CHAIN_FOLLOWED);
+    CHECK(used != NULL && strcmp(c, used) == 0);
+  }
+  authrouter_string_free(used);
+  used = NULL;
+  /* An ID that fills the whole field (no NUL) is not recorded; the call still succeeds. */
+  memset(long_id, 'x', sizeof long_id - 1);
+  long_id[sizeof long_id - 1] = '\0';
+  ex.user_data = long_id;
+  CHECK(authrouter_manager_execute(m, &used, &attempts, &req, &ex, NULL) == AUTHROUTER_OK);
+  authrouter_string_free(used);
+  CHECK(authrouter_manager_shutdown(m) == AUTHROUTER_OK);
+  authrouter_manager_free(m);
+
+  /* extract_session_ids_with: the conversation chain, as session affinity uses it. */
+  {
+    static const char start[] =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Plan a trip\"}]}";
+    static const char turn2[] =
+        "{\"messages\":[{\"role\":\"user\",\"content\":\"Plan a trip\"},"
+        "{\"role\":\"assistant\",\"content\":\"Where to?\"},"
+        "{\"role\":\"user\",\"content\":\"Kyoto\"}]}";
+    authrouter_session_id_options o;
+    char *primary = NULL, *chain = NULL, *first_chain = NULL;
+    size_t primary_len = 0, chain_len = 0, first_len = 0;
+    authrouter_error *err = NULL;
+    authrouter_session_id_options_init(&o);
+    CHECK(o.version == AUTHROUTER_SESSION_ID_OPTIONS_VERSION && o.content_sources &&
+          o.content_identity == AUTHROUTER_CONTENT_IDENTITY_UPSTREAM);
+    o.content_identity = AUTHROUTER_CONTENT_IDENTITY_CHAIN;
+    CHECK(authrouter_extract_session_ids_with(NULL, 0, start, sizeof start - 1, &o, &primary,
+                                              &primary_len, NULL, NULL, NULL, NULL, &first_chain,
+                                              &first_len, NULL) == AUTHROUTER_OK);
+    CHECK(primary == NULL && primary_len == 0); /* a conversation's start continues nothing */
+    CHECK(first_chain != NULL && strncmp(first_chain, "chain:", 6) == 0 && first_len == 22);
+    CHECK(authrouter_extract_session_ids_with(NULL, 0, turn2, sizeof turn2 - 1, &o, &primary,
+                                              &primary_len, NULL, NULL, NULL, NULL, &chain,
+                                              &chain_len, NULL) == AUTHROUTER_OK);
+    /* The second turn continues the first request's chain and has its own. */
+    CHECK(primary != NULL && first_chain != NULL && strcmp(primary, first_chain) == 0);
+    CHECK(chain != NULL && first_chain != NULL && strcmp(chain, first_chain) != 0);
+    authrouter_string_free(primary);
+    authrouter_string_free(chain);
+    authrouter_string_free(first_chain);
+    /* NULL options: the defaults (upstream's msg: hash, no chain). */
+    CHECK(authrouter_extract_session_ids_with(NULL, 0, turn2, sizeof turn2 - 1, NULL, &primary,
+                                              &primary_len, NULL, NULL, NULL, NULL, &chain,
+                                              &chain_len, NULL) == AUTHROUTER_OK);
+    CHECK(primary != NULL && strncmp(primary, "msg:", 4) == 0);
+    CHECK(chain == NULL && chain_len == 0);
+    authrouter_string_free(primary);
+    /* Content sources off: nothing from a body without an explicit ID. */
+    o.content_sources = false;
+    CHECK(authrouter_extract_session_ids_with(NULL, 0, turn2, sizeof turn2 - 1, &o, &primary,
+                                              &primary_len, NULL, NULL, NULL, NULL, &chain,
+                                              &chain_len, NULL) == AUTHROUTER_OK);
+    CHECK(primary == NULL && chain == NULL);
+    /* Bad options: zero-initialised, an unknown identity. */
+    memset(&o, 0, sizeof o);
+    primary = (char *)1;
+    CHECK(authrouter_extract_session_ids_with(NULL, 0, turn2, sizeof turn2 - 1, &o, &primary,
+                                              &primary_len, NULL, NULL, NULL, NULL, NULL, NULL,
+                                              &err) == AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(primary == NULL);
+    CHECK(strstr(authrouter_error_message(err, NULL), "AUTHROUTER_SESSION_ID_OPTIONS_INIT") != NULL);
+    authrouter_error_free(err);
+    err = NULL;
+    authrouter_session_id_options_init(&o);
+    o.content_identity = 7;
+    CHECK(authrouter_extract_session_ids_with(NULL, 0, turn2, sizeof turn2 - 1, &o, &primary,
+                                              &primary_len, NULL, NULL, NULL, NULL, NULL, NULL,
+                                              &err) == AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(strstr(authrouter_error_message(err, NULL), "content_identity") != NULL);
+    authrouter_error_free(err);
+    authrouter_session_id_options_init(NULL); /* no crash */
+  }
+}
+
 /* patch: a JSON merge patch over the current record, committed like update (store first,
  * all-or-nothing); bad patches change nothing and say why. */
 static void expect_patch_error(authrouter_manager *m, const char *id, const char *patch,
@@ -1056,6 +1198,7 @@ int main(void) {
   test_selector_and_ownership();
   test_session_affinity_max_entries();
   test_session_identity();
+  test_executor_response_id_and_chain_extraction();
   test_patch();
   test_policy_selector();
   if (failures != 0) {

@@ -349,10 +349,13 @@ typedef struct authrouter_transport {
 AUTHROUTER_API void authrouter_transport_init(authrouter_transport *transport);
 
 /* An Executor makes the upstream call for authrouter_manager_execute. It is called on the thread
- * that called execute, and fills `outcome`. */
-#define AUTHROUTER_OUTCOME_VERSION 1
+ * that called execute, and fills `outcome`. The library allocates and zero-initialises the
+ * outcome and sets its version to the one it was built with: an executor writes a field added in
+ * version N only when outcome->version >= N (a library older than the executor's header passes a
+ * smaller struct). */
+#define AUTHROUTER_OUTCOME_VERSION 2
 typedef struct authrouter_outcome {
-  uint32_t version;      /* AUTHROUTER_OUTCOME_VERSION */
+  uint32_t version;      /* set by the library; at least 1 */
   bool success;
   int32_t http_status;   /* 0 for a transport failure */
   int64_t retry_after_ms; /* the upstream Retry-After; -1 when none */
@@ -360,6 +363,11 @@ typedef struct authrouter_outcome {
   bool first_byte_sent;  /* streaming: bytes reached the client; no failover */
   bool empty_stream;     /* streaming: ended before its first payload */
   char error_message[512]; /* NUL-terminated upstream error text (truncated) */
+  /* version 2: on a success, the NUL-terminated ID of the response the upstream stored (the
+   * Responses API's "id"), so that a later request naming it as previous_response_id goes to
+   * the same credential; "" for none. An ID that does not fit, or that has a control character
+   * or invalid UTF-8, is not recorded (the outcome still counts). */
+  char response_id[256];
 } authrouter_outcome;
 
 #define AUTHROUTER_EXECUTOR_VERSION 1
@@ -709,6 +717,35 @@ AUTHROUTER_API int32_t authrouter_extract_session_ids(const authrouter_header *h
                                                       char **out_previous_response_id,
                                                       size_t *out_previous_response_id_len,
                                                       authrouter_error **err);
+
+/* Content identities (authrouter_session_id_options.content_identity; the config key
+ * routing.session-affinity-content-identity). */
+#define AUTHROUTER_CONTENT_IDENTITY_UPSTREAM 0 /* upstream's "msg:" hash of the first texts */
+#define AUTHROUTER_CONTENT_IDENTITY_CHAIN 1    /* the conversation chain ("chain:" IDs) */
+
+/* Options of authrouter_extract_session_ids_with. */
+#define AUTHROUTER_SESSION_ID_OPTIONS_VERSION 1
+typedef struct authrouter_session_id_options {
+  uint32_t version;         /* AUTHROUTER_SESSION_ID_OPTIONS_VERSION */
+  bool content_sources;     /* false: explicit IDs only (headers and body fields) */
+  int32_t content_identity; /* AUTHROUTER_CONTENT_IDENTITY_*; UPSTREAM by default */
+} authrouter_session_id_options;
+#define AUTHROUTER_SESSION_ID_OPTIONS_INIT \
+  {AUTHROUTER_SESSION_ID_OPTIONS_VERSION, true, AUTHROUTER_CONTENT_IDENTITY_UPSTREAM}
+AUTHROUTER_API void authrouter_session_id_options_init(authrouter_session_id_options *options);
+
+/* extract_session_ids_with is extract_session_ids with the sources chosen by `options` (NULL:
+ * the defaults, which extract_session_ids uses). With AUTHROUTER_CONTENT_IDENTITY_CHAIN and no
+ * explicit ID, *out_chain receives the chain ID of the request's turns ("chain:<16 hex>", what a
+ * pick binds) and *out_primary the chain ID of the request it continues (NULL for a
+ * conversation's first request), as session affinity uses them; otherwise *out_chain is NULL.
+ * Strings as in extract_session_ids; all or nothing. */
+AUTHROUTER_API int32_t authrouter_extract_session_ids_with(
+    const authrouter_header *headers, size_t header_count, const char *body, size_t body_len,
+    const authrouter_session_id_options *options, char **out_primary, size_t *out_primary_len,
+    char **out_fallback, size_t *out_fallback_len, char **out_previous_response_id,
+    size_t *out_previous_response_id_len, char **out_chain, size_t *out_chain_len,
+    authrouter_error **err);
 
 #ifdef __cplusplus
 } /* extern "C" */
