@@ -5,7 +5,9 @@
 // message hash. Values are rendered as upstream's gjson renders them: strings decoded, integers
 // as written, other numbers in shortest fixed notation, booleans as true/false, objects and arrays
 // as their raw JSON text, null as "". Among duplicate keys the first counts, as in gjson. Member
-// names compare after unescaping (MemberName), as in gjson and encoding/json.
+// names compare after unescaping (MemberName), as in gjson and encoding/json. With
+// ContentIdentity::kChain, the second pass reads the conversation chain instead
+// (session_chain.cc).
 #include "authrouter/session_id.h"
 
 #include <bit>
@@ -17,6 +19,8 @@
 
 #include "authrouter/values.h"
 #include "internal/hash.h"
+#include "request/json_walk.h"
+#include "request/session_chain.h"
 #include "simdjson.h"
 
 namespace authrouter {
@@ -24,10 +28,15 @@ inline namespace v0 {
 namespace {
 
 namespace od = simdjson::ondemand;
+using request_internal::AsArray;
+using request_internal::AsObject;
+using request_internal::ForEachMember;
+using request_internal::IsAsciiWs;
+using request_internal::MemberName;
+using request_internal::Shape;
 
 constexpr size_t kTextCap = 100;  // bytes of each text that enter the hash
 
-bool IsAsciiWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 constexpr size_t kMaxIdBytes = 256;
 
 std::string_view TrimTrailingWs(std::string_view raw) {
@@ -68,157 +77,6 @@ bool Hex4(std::string_view s, size_t i, uint32_t* v) {
   return true;
 }
 
-// MemberName is a member name as JSON compares it: after unescaping. A name without a backslash
-// (nearly all of them) is its raw bytes, found without a copy; one with an escape is decoded into
-// a small buffer. Only the names the extractor looks for are ever compared, all short ASCII, so a
-// decoded name longer than the buffer, or one with an invalid escape (an unknown escape, a short
-// \u, a lone surrogate), matches nothing: gjson decodes such a name to something else (it stops
-// at the bad escape) and Go's encoding/json rejects the document.
-class MemberName {
- public:
-  // `key` points into a document simdjson indexed, so its closing quote exists.
-  explicit MemberName(od::raw_json_string key) {
-    const char* const start = key.raw();
-    if constexpr (std::endian::native != std::endian::little) {
-      const char* end = start;
-      while (*end != '"' && *end != '\\') ++end;
-      if (*end == '"') {
-        name_ = std::string_view(start, static_cast<size_t>(end - start));
-      } else {
-        Decode(start);
-      }
-      return;
-    }
-    // Eight bytes at a time: every load stays inside the document or its padding.
-    constexpr uint64_t kOnes = 0x0101010101010101ull, kHighs = 0x8080808080808080ull;
-    for (const char* p = start;; p += 8) {
-      uint64_t w;
-      std::memcpy(&w, p, 8);
-      const uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
-      // The lowest marked byte is the first quote or backslash (exactly; higher ones may be
-      // false alarms).
-      const uint64_t hit =
-          ((quote - kOnes) & ~quote & kHighs) | ((backslash - kOnes) & ~backslash & kHighs);
-      if (hit == 0) continue;
-      const char* const end = p + (std::countr_zero(hit) >> 3);
-      if (*end == '"') {
-        name_ = std::string_view(start, static_cast<size_t>(end - start));
-      } else {
-        Decode(start);
-      }
-      return;
-    }
-  }
-  MemberName(const MemberName&) = delete;
-  MemberName& operator=(const MemberName&) = delete;
-
-  bool operator==(std::string_view name) const { return matchable_ && name_ == name; }
-
- private:
-  static constexpr size_t kCap = 32;  // longer than every name looked for
-
-  static bool ReadHex4(const char* p, uint32_t* v) {
-    uint32_t r = 0;
-    for (int k = 0; k < 4; ++k) {  // stops at the closing quote, which is no hex digit
-      const char c = p[k];
-      r <<= 4;
-      if (c >= '0' && c <= '9')
-        r |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f')
-        r |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F')
-        r |= static_cast<uint32_t>(c - 'A' + 10);
-      else
-        return false;
-    }
-    *v = r;
-    return true;
-  }
-
-  [[gnu::noinline, gnu::cold]] void Decode(const char* p) {
-    matchable_ = false;  // until the closing quote is reached
-    size_t n = 0;
-    const auto push = [&](uint32_t cp) {
-      char utf8[4];
-      size_t len = 0;
-      if (cp < 0x80) {
-        utf8[len++] = static_cast<char>(cp);
-      } else if (cp < 0x800) {
-        utf8[len++] = static_cast<char>(0xC0 | (cp >> 6));
-        utf8[len++] = static_cast<char>(0x80 | (cp & 0x3F));
-      } else if (cp < 0x10000) {
-        utf8[len++] = static_cast<char>(0xE0 | (cp >> 12));
-        utf8[len++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        utf8[len++] = static_cast<char>(0x80 | (cp & 0x3F));
-      } else {
-        utf8[len++] = static_cast<char>(0xF0 | (cp >> 18));
-        utf8[len++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        utf8[len++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        utf8[len++] = static_cast<char>(0x80 | (cp & 0x3F));
-      }
-      if (n + len > kCap) return false;
-      std::memcpy(buf_ + n, utf8, len);
-      n += len;
-      return true;
-    };
-    for (; *p != '"'; ++p) {
-      if (*p != '\\') {
-        if (!push(static_cast<unsigned char>(*p))) return;
-        continue;
-      }
-      uint32_t cp = 0;
-      switch (*++p) {
-        case '"':
-          cp = '"';
-          break;
-        case '\\':
-          cp = '\\';
-          break;
-        case '/':
-          cp = '/';
-          break;
-        case 'b':
-          cp = '\b';
-          break;
-        case 'f':
-          cp = '\f';
-          break;
-        case 'n':
-          cp = '\n';
-          break;
-        case 'r':
-          cp = '\r';
-          break;
-        case 't':
-          cp = '\t';
-          break;
-        case 'u': {
-          if (!ReadHex4(p + 1, &cp) || (cp >= 0xDC00 && cp <= 0xDFFF)) return;
-          p += 4;
-          if (cp >= 0xD800 && cp <= 0xDBFF) {
-            uint32_t lo = 0;
-            if (p[1] != '\\' || p[2] != 'u' || !ReadHex4(p + 3, &lo) || lo < 0xDC00 ||
-                lo > 0xDFFF) {
-              return;
-            }
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            p += 6;
-          }
-          break;
-        }
-        default:
-          return;  // not a JSON escape
-      }
-      if (!push(cp)) return;
-    }
-    name_ = std::string_view(buf_, n);
-    matchable_ = true;
-  }
-
-  std::string_view name_;
-  bool matchable_ = true;
-  char buf_[kCap];
-};
 
 // UnescapeLenient decodes a JSON string body (without quotes) as gjson does: a lone surrogate
 // or a broken \u escape becomes U+FFFD instead of failing.
@@ -370,32 +228,6 @@ bool Render(od::value v, std::string* out) {
   return false;
 }
 
-// Shape says what AsObject / AsArray found: the wanted kind, something else, or broken JSON.
-enum class Shape { kMatch, kOther, kError };
-
-// AsObject opens `v` as an object when it is one.
-inline Shape AsObject(od::value& v, od::object* out) {
-  od::json_type t;
-  if (v.type().get(t)) return Shape::kError;
-  if (t != od::json_type::object) return Shape::kOther;
-  return v.get_object().get(*out) ? Shape::kError : Shape::kMatch;
-}
-
-// AsObject for an array element, or any other simdjson result holding a value.
-template <typename Result>
-Shape AsObject(Result&& element, od::object* out) {
-  od::value value;
-  if (element.get(value)) return Shape::kError;
-  return AsObject(value, out);
-}
-
-// AsArray opens `v` as an array when it is one.
-inline Shape AsArray(od::value& v, od::array* out) {
-  od::json_type t;
-  if (v.type().get(t)) return Shape::kError;
-  if (t != od::json_type::array) return Shape::kOther;
-  return v.get_array().get(*out) ? Shape::kError : Shape::kMatch;
-}
 
 // Text gathers one hash text: pieces joined with one space, cut to its first 100 bytes.
 struct Text {
@@ -503,19 +335,9 @@ struct SessionIdExtractor::Impl {
   bool messages_seen = false, sysinstr_seen = false, contents_seen = false;
   bool instructions_seen = false, input_seen = false, request_seen = false;
 
-  // The conversation chain (SessionIdOptions::content = kChain): one hash per turn prefix.
-  std::vector<uint64_t> prefix;     // prefix[i]: the hash of turns [0, i]
-  std::vector<uint8_t> assistant;   // whether turn i is the model's
-  uint64_t turn_hash = 0;           // of the turn being read (each turn hashed on its own)
-  uint64_t system_hash = 0;         // the system prompt's, folded into the chain's start
+  // The conversation chain (SessionIdOptions::content = kChain).
+  request_internal::ConversationChain chain;
   std::string chain_id, continues_id;
-  bool ChainPass(od::object root);
-  bool ChainTurns(od::value v, bool gemini);   // messages / contents / input items
-  bool ChainContent(od::value v);              // a content value: string, parts, part objects
-  bool ChainSystem(od::value v);               // system / systemInstruction / instructions
-  void BeginTurn(std::string_view name);
-  void AddPiece(std::string_view raw);
-  void EndTurn(bool is_assistant);
 
   bool Load(std::string_view body, std::vector<char>& buffer, od::parser& p, od::document& doc) {
     buffer.resize(body.size() + simdjson::SIMDJSON_PADDING);
@@ -536,225 +358,23 @@ struct SessionIdExtractor::Impl {
   void Hash();
 };
 
-// ---- the conversation chain ----------------------------------------------------------------
-//
-// A turn is its role and its texts, hashed from the JSON text as the client sent it (no
-// unescaping: a client serialises its own history the same way each time), a piece of more than
-// kChainPieceBytes counting by its length, first and last kChainPieceBytes / 2 bytes. The system
-// prompt seeds the chain, wherever it stands in the body, and turn hashes chain from it:
-// prefix[i] covers turns 0..i. A request continues the request made just before the
-// model's last reply in it (the turns before that reply), and binds its own full chain.
-
-namespace {
-constexpr size_t kChainPieceBytes = 4096;
-constexpr uint64_t kChainSeed = 0x243f6a8885a308d3ull;
-
-// Token is a scalar's JSON text as sent, without the whitespace simdjson leaves after it.
-std::string_view Token(od::value& v) {
-  std::string_view t = v.raw_json_token();
-  while (!t.empty() && IsAsciiWs(t.back())) t.remove_suffix(1);
-  return t;
-}
-
-// Fold chains one 64-bit hash into another.
-uint64_t Fold(uint64_t seed, uint64_t h) {
-  char bytes[8];
-  std::memcpy(bytes, &h, 8);
-  return internal::HashBytesSeeded(std::string_view(bytes, 8), seed);
-}
-
-}  // namespace
-
-void SessionIdExtractor::Impl::BeginTurn(std::string_view name) {
-  turn_hash = internal::HashBytesSeeded(name, kChainSeed);
-}
-
-void SessionIdExtractor::Impl::AddPiece(std::string_view raw) {
-  if (raw.size() <= kChainPieceBytes) {
-    turn_hash = internal::HashBytesSeeded(raw, turn_hash);
-    return;
-  }
-  constexpr size_t half = kChainPieceBytes / 2;
-  turn_hash = internal::HashBytesSeeded(raw.substr(0, half), turn_hash ^ raw.size());
-  turn_hash = internal::HashBytesSeeded(raw.substr(raw.size() - half), turn_hash);
-}
-
-void SessionIdExtractor::Impl::EndTurn(bool is_assistant) {
-  prefix.push_back(turn_hash);
-  assistant.push_back(is_assistant ? 1 : 0);
-}
-
-// ChainContent adds a content value's texts: a string; an array of strings or of part objects
-// (their "text", and the "text" of nested "content"); an object part. Tool calls and their
-// results count by what identifies them: IDs, names and argument strings (OpenAI "tool_calls"
-// with "function", Claude "tool_use" / "tool_result", Gemini "functionCall" /
-// "functionResponse", Responses "*_call" items).
-bool SessionIdExtractor::Impl::ChainContent(od::value v) {
-  od::json_type t;
-  if (v.type().get(t)) return false;
-  if (t == od::json_type::string) {
-    AddPiece(Token(v));
-    return true;
-  }
-  if (t == od::json_type::array) {
-    od::array parts;
-    if (v.get_array().get(parts)) return false;
-    for (auto part : parts) {
-      od::value pv;
-      if (part.get(pv) || !ChainContent(pv)) return false;
-    }
-    return true;
-  }
-  if (t != od::json_type::object) return true;
-  od::object o;
-  if (v.get_object().get(o)) return false;
-  for (auto f : o) {
-    od::raw_json_string k;
-    if (f.key().get(k)) return false;
-    const MemberName name(k);
-    // Texts, and what identifies a tool call or its result; not cache_control and the like,
-    // which clients move between turns.
-    if (name == "text" || name == "content" || name == "parts" || name == "call_id" ||
-        name == "tool_use_id" || name == "id" || name == "arguments" || name == "output" ||
-        name == "input" || name == "function" || name == "name" || name == "functionCall" ||
-        name == "functionResponse") {
-      od::value fv;
-      if (f.value().get(fv)) return false;
-      od::json_type ft;
-      if (fv.type().get(ft)) return false;
-      if (ft == od::json_type::string || ft == od::json_type::array || ft == od::json_type::object) {
-        if (!ChainContent(fv)) return false;
-      }
-    }
-  }
-  return true;
-}
-
-// ChainSystem adds one system turn: a string, or parts with texts.
-// The system prompt seeds the whole chain wherever its field stands in the body (SDKs that sort
-// their keys put "system" after "messages", "instructions" after "input").
-bool SessionIdExtractor::Impl::ChainSystem(od::value v) {
-  BeginTurn("system");
-  if (!ChainContent(v)) return false;
-  system_hash = Fold(system_hash, turn_hash);
-  return true;
-}
-
-// ChainTurns adds the turns of an OpenAI/Claude "messages", a Gemini "contents" or a Responses
-// "input" array (a string input is one user turn).
-bool SessionIdExtractor::Impl::ChainTurns(od::value v, bool gemini) {
-  od::json_type t;
-  if (v.type().get(t)) return false;
-  if (t == od::json_type::string) {
-    BeginTurn("user");
-    AddPiece(Token(v));
-    EndTurn(false);
-    return true;
-  }
-  if (t != od::json_type::array) return true;
-  od::array items;
-  if (v.get_array().get(items)) return false;
-  for (auto item : items) {
-    od::object o;
-    if (const Shape shape = AsObject(item, &o); shape != Shape::kMatch) {
-      if (shape == Shape::kError) return false;
-      continue;
-    }
-    // Role (or, for Responses items without one, the type) first in the hash; the object's
-    // members are read in order, so the role is hashed when it comes and the texts after it.
-    // Role and type as sent (JSON tokens, quotes included): no copy.
-    std::string_view role_token, type_token;
-    turn_hash = kChainSeed;
-    for (auto f : o) {
-      od::raw_json_string k;
-      if (f.key().get(k)) return false;
-      const MemberName name(k);
-      od::value fv;
-      if (f.value().get(fv)) return false;
-      if (name == "role" && role_token.empty()) {
-        role_token = Token(fv);
-        turn_hash = internal::HashBytesSeeded(role_token, turn_hash ^ 0x9e3779b97f4a7c15ull);
-      } else if (name == "type" && type_token.empty()) {
-        type_token = Token(fv);
-        if (type_token != "\"message\"") turn_hash = internal::HashBytesSeeded(type_token, turn_hash);
-      } else if (name == (gemini ? "parts" : "content") || name == "call_id" || name == "arguments" ||
-                 name == "output" || name == "tool_calls" || name == "tool_call_id") {
-        if (!ChainContent(fv)) return false;
-      }
-    }
-    // A reasoning item is encrypted and some clients drop it from later requests: no turn.
-    if (type_token == "\"reasoning\"") continue;
-    // The model's turns: its messages, and its tool calls (Responses items "function_call",
-    // "custom_tool_call", "local_shell_call", ... but not their "..._call_output" results).
-    const bool model = role_token == "\"assistant\"" || role_token == "\"model\"" ||
-                       type_token.ends_with("_call\"");
-    EndTurn(model);
-  }
-  return true;
-}
-
-bool SessionIdExtractor::Impl::ChainPass(od::object root) {
-  for (auto field : root) {
-    od::raw_json_string key;
-    if (field.key().get(key)) return false;
-    const MemberName name(key);
-    od::value v;
-    if (field.value().get(v)) return false;
-    bool ok = true;
-    if (name == "system" || name == "instructions" || name == "systemInstruction") {
-      ok = ChainSystem(v);
-    } else if (name == "messages" || name == "input") {
-      ok = ChainTurns(v, false);
-    } else if (name == "contents") {
-      ok = ChainTurns(v, true);
-    } else if (name == "request") {  // the Code Assist envelope
-      od::object req;
-      if (const Shape shape = AsObject(v, &req); shape == Shape::kError) return false;
-      else if (shape == Shape::kOther) continue;
-      for (auto f : req) {
-        od::raw_json_string k;
-        if (f.key().get(k)) return false;
-        const MemberName rname(k);
-        od::value rv;
-        if (f.value().get(rv)) return false;
-        if (rname == "systemInstruction") {
-          ok = ChainSystem(rv);
-        } else if (rname == "contents") {
-          ok = ChainTurns(rv, true);
-        }
-        if (!ok) return false;
-      }
-    }
-    if (!ok) return false;
-  }
-  return true;
-}
-
 SessionIdExtractor::SessionIdExtractor() : impl_(std::make_unique<Impl>()) {}
 SessionIdExtractor::~SessionIdExtractor() = default;
 
 bool SessionIdExtractor::Impl::FirstPass(od::object root) {
-  for (auto field : root) {
-    od::raw_json_string key;
-    if (field.key().get(key)) return false;
-    const MemberName name(key);
-    od::value v;
-    if (field.value().get(v)) return false;
+  return ForEachMember(root, [&](const MemberName& name, od::value v) {
     if (name == "metadata" && !ex.user_id_set) {
       // gjson resolves "metadata.user_id" in the first "metadata" that has a user_id.
       od::object meta;
       if (const Shape shape = AsObject(v, &meta); shape != Shape::kMatch) {
-        if (shape == Shape::kError) return false;
-        continue;
+        return shape == Shape::kOther;
       }
-      for (auto mf : meta) {
-        od::raw_json_string mkey;
-        if (mf.key().get(mkey)) return false;
-        const MemberName mname(mkey);
-        if (mname != "user_id" || ex.user_id_set) continue;
-        od::value mv;
-        if (mf.value().get(mv) || !Render(mv, &ex.user_id)) return false;
-        ex.user_id_set = true;
+      if (!ForEachMember(meta, [&](const MemberName& mname, od::value mv) {
+            if (mname != "user_id" || ex.user_id_set) return true;
+            ex.user_id_set = true;
+            return Render(mv, &ex.user_id);
+          })) {
+        return false;
       }
     } else if (name == "session_id" && !ex.session_id_set) {
       if (!Render(v, &ex.session_id)) return false;
@@ -770,18 +390,17 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
         od::object conv;
         if (v.get_object().get(conv)) return false;
         bool id_seen = false;
-        for (auto cf : conv) {
-          od::raw_json_string ckey;
-          if (cf.key().get(ckey)) return false;
-          const MemberName cname(ckey);
-          if (cname != "id" || id_seen) continue;
-          id_seen = true;
-          od::value cv;
-          if (cf.value().get(cv) || !Render(cv, &scratch)) return false;
-          if (std::string_view id = NormalizeExplicitSessionId(scratch); !id.empty()) {
-            ex.conversation.assign(id);
-            ex.conversation_set = true;
-          }
+        if (!ForEachMember(conv, [&](const MemberName& cname, od::value cv) {
+              if (cname != "id" || id_seen) return true;
+              id_seen = true;
+              if (!Render(cv, &scratch)) return false;
+              if (std::string_view id = NormalizeExplicitSessionId(scratch); !id.empty()) {
+                ex.conversation.assign(id);
+                ex.conversation_set = true;
+              }
+              return true;
+            })) {
+          return false;
         }
       } else if (t == od::json_type::string) {
         if (!Render(v, &scratch)) return false;
@@ -805,20 +424,18 @@ bool SessionIdExtractor::Impl::FirstPass(od::object root) {
       ex.request_seen = true;
       od::object req;
       if (const Shape shape = AsObject(v, &req); shape != Shape::kMatch) {
-        if (shape == Shape::kError) return false;
-        continue;
+        return shape == Shape::kOther;
       }
-      for (auto rf : req) {
-        od::raw_json_string rkey;
-        if (rf.key().get(rkey)) return false;
-        if (MemberName(rkey) != "session_id" || ex.request_session_id_set) continue;
-        od::value rv;
-        if (rf.value().get(rv) || !Render(rv, &ex.request_session_id)) return false;
-        ex.request_session_id_set = true;
+      if (!ForEachMember(req, [&](const MemberName& rname, od::value rv) {
+            if (rname != "session_id" || ex.request_session_id_set) return true;
+            ex.request_session_id_set = true;
+            return Render(rv, &ex.request_session_id);
+          })) {
+        return false;
       }
     }
-  }
-  return true;
+    return true;
+  });
 }
 
 // LenientSessionId finds `"session_id" : "<string>"` in text that is not valid JSON, the way
@@ -904,20 +521,19 @@ static bool MessageText(od::value v, Text* out, std::string* scratch, std::strin
     }
     bool type_seen = false, text_seen = false, type_ok = false;
     text->clear();
-    for (auto f : po) {
-      od::raw_json_string k;
-      if (f.key().get(k)) return false;
-      const MemberName kname(k);
-      od::value fv;
-      if (kname == "type" && !type_seen) {
-        type_seen = true;
-        if (f.value().get(fv) || !Render(fv, scratch)) return false;
-        type_ok = *scratch == "text" ||
-                  (responses_types && (*scratch == "input_text" || *scratch == "output_text"));
-      } else if (kname == "text" && !text_seen) {
-        text_seen = true;
-        if (f.value().get(fv) || !Render(fv, text)) return false;
-      }
+    if (!ForEachMember(po, [&](const MemberName& kname, od::value fv) {
+          if (kname == "type" && !type_seen) {
+            type_seen = true;
+            if (!Render(fv, scratch)) return false;
+            type_ok = *scratch == "text" ||
+                      (responses_types && (*scratch == "input_text" || *scratch == "output_text"));
+          } else if (kname == "text" && !text_seen) {
+            text_seen = true;
+            return Render(fv, text);
+          }
+          return true;
+        })) {
+      return false;
     }
     if (type_ok) out->AppendPiece(*text);
   }
@@ -940,26 +556,35 @@ bool SessionIdExtractor::Impl::ReadMessages(od::value v) {
     bool role_seen = false, content_seen = false;
     role.clear();
     text.Clear();
-    for (auto f : m) {
-      od::raw_json_string k;
-      if (f.key().get(k)) return false;
-      const MemberName kname(k);
-      od::value fv;
-      if (kname == "role" && !role_seen) {
-        role_seen = true;
-        if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (kname == "content" && !content_seen) {
-        content_seen = true;
-        if (f.value().get(fv) || !MessageText(fv, &text, &scratch, &part_text, false)) {
-          return false;
-        }
-      }
+    if (!ForEachMember(m, [&](const MemberName& kname, od::value fv) {
+          if (kname == "role" && !role_seen) {
+            role_seen = true;
+            return Render(fv, &role);
+          }
+          if (kname == "content" && !content_seen) {
+            content_seen = true;
+            return MessageText(fv, &text, &scratch, &part_text, false);
+          }
+          return true;
+        })) {
+      return false;
     }
     if (!text.set) continue;
     Text* slot = role == "system" ? &a_sys : role == "user" ? &a_usr : role == "assistant" ? &a_ast : nullptr;
     if (slot != nullptr && !slot->set) *slot = text;
   }
   return true;
+}
+
+// FirstText renders the first "text" member of a part object into *out (left as it is when
+// there is none).
+static bool FirstText(od::object& part, std::string* out) {
+  bool seen = false;
+  return ForEachMember(part, [&](const MemberName& name, od::value v) {
+    if (name != "text" || seen) return true;
+    seen = true;
+    return Render(v, out);
+  });
 }
 
 bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
@@ -982,15 +607,7 @@ bool SessionIdExtractor::Impl::ReadSystem(od::value v) {
       continue;
     }
     scratch.clear();  // a part without "text" has none (never a previous value)
-    for (auto f : po) {
-      od::raw_json_string k;
-      if (f.key().get(k)) return false;
-      const MemberName kname(k);
-      if (kname != "text") continue;
-      od::value fv;
-      if (f.value().get(fv) || !Render(fv, &scratch)) return false;
-      break;  // the first "text" counts
-    }
+    if (!FirstText(po, &scratch)) return false;
     if (!scratch.empty()) {
       b_sys.Assign(scratch);
       return true;
@@ -1008,15 +625,7 @@ static bool PartText(od::value pv, Text* out, std::string* scratch, bool* found)
     return shape == Shape::kOther;
   }
   scratch->clear();
-  for (auto f : po) {
-    od::raw_json_string k;
-    if (f.key().get(k)) return false;
-    const MemberName kname(k);
-    if (kname != "text") continue;
-    od::value fv;
-    if (f.value().get(fv) || !Render(fv, scratch)) return false;
-    break;
-  }
+  if (!FirstText(po, scratch)) return false;
   if (!scratch->empty()) {
     out->Assign(*scratch);
     *found = true;
@@ -1056,17 +665,12 @@ bool SessionIdExtractor::Impl::ReadSystemInstruction(od::value v) {
   if (const Shape shape = AsObject(v, &o); shape != Shape::kMatch) {
     return shape == Shape::kOther;
   }
-  for (auto f : o) {
-    od::raw_json_string k;
-    if (f.key().get(k)) return false;
-    const MemberName kname(k);
-    if (kname != "parts") continue;
-    sysinstr_seen = true;
-    od::value pv;
-    if (f.value().get(pv)) return false;
+  bool parts_seen = false;  // the first "parts" counts
+  return ForEachMember(o, [&](const MemberName& kname, od::value pv) {
+    if (kname != "parts" || parts_seen) return true;
+    parts_seen = sysinstr_seen = true;
     return FirstPartText(pv, &c_sys, &scratch, /*object_parts=*/false);
-  }
-  return true;
+  });
 }
 
 bool SessionIdExtractor::Impl::ReadContents(od::value v) {
@@ -1085,20 +689,18 @@ bool SessionIdExtractor::Impl::ReadContents(od::value v) {
     bool role_seen = false, parts_seen = false;
     role.clear();
     text.Clear();
-    for (auto f : c) {
-      od::raw_json_string k;
-      if (f.key().get(k)) return false;
-      const MemberName kname(k);
-      od::value fv;
-      if (kname == "role" && !role_seen) {
-        role_seen = true;
-        if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (kname == "parts" && !parts_seen) {
-        parts_seen = true;
-        if (f.value().get(fv) || !FirstPartText(fv, &text, &scratch, /*object_parts=*/true)) {
-          return false;
-        }
-      }
+    if (!ForEachMember(c, [&](const MemberName& kname, od::value fv) {
+          if (kname == "role" && !role_seen) {
+            role_seen = true;
+            return Render(fv, &role);
+          }
+          if (kname == "parts" && !parts_seen) {
+            parts_seen = true;
+            return FirstPartText(fv, &text, &scratch, /*object_parts=*/true);
+          }
+          return true;
+        })) {
+      return false;
     }
     if (!text.set) continue;
     if (role == "user" && !c_usr.set) c_usr = text;
@@ -1127,23 +729,22 @@ bool SessionIdExtractor::Impl::ReadInput(od::value v) {
     type.clear();
     role.clear();
     text.Clear();
-    for (auto f : o) {
-      od::raw_json_string k;
-      if (f.key().get(k)) return false;
-      const MemberName kname(k);
-      od::value fv;
-      if (kname == "type" && !type_seen) {
-        type_seen = true;
-        if (f.value().get(fv) || !Render(fv, &type)) return false;
-      } else if (kname == "role" && !role_seen) {
-        role_seen = true;
-        if (f.value().get(fv) || !Render(fv, &role)) return false;
-      } else if (kname == "content" && !content_seen) {
-        content_seen = true;
-        if (f.value().get(fv) || !MessageText(fv, &text, &scratch, &part_text, true)) {
-          return false;
-        }
-      }
+    if (!ForEachMember(o, [&](const MemberName& kname, od::value fv) {
+          if (kname == "type" && !type_seen) {
+            type_seen = true;
+            return Render(fv, &type);
+          }
+          if (kname == "role" && !role_seen) {
+            role_seen = true;
+            return Render(fv, &role);
+          }
+          if (kname == "content" && !content_seen) {
+            content_seen = true;
+            return MessageText(fv, &text, &scratch, &part_text, true);
+          }
+          return true;
+        })) {
+      return false;
     }
     if (type == "reasoning" || (!type.empty() && type != "message")) continue;
     if (type.empty() && role.empty()) continue;
@@ -1170,57 +771,49 @@ bool SessionIdExtractor::Impl::ReadEnvelope(od::value v) {
   if (const Shape shape = AsObject(v, &req); shape != Shape::kMatch) {
     return shape == Shape::kOther;
   }
-  for (auto f : req) {
-    od::raw_json_string k;
-    if (f.key().get(k)) return false;
-    const MemberName name(k);
-    od::value fv;
-    if (f.value().get(fv)) return false;
-    bool ok = true;
-    if (name == "systemInstruction" && !sysinstr_seen) {
-      ok = ReadSystemInstruction(fv);
-    } else if (name == "contents" && !contents_seen) {
+  return ForEachMember(req, [&](const MemberName& name, od::value fv) {
+    if (name == "systemInstruction" && !sysinstr_seen) return ReadSystemInstruction(fv);
+    if (name == "contents" && !contents_seen) {
       contents_seen = true;
-      ok = ReadContents(fv);
+      return ReadContents(fv);
     }
-    if (!ok) return false;
-  }
-  return true;
+    return true;
+  });
 }
 
 bool SessionIdExtractor::Impl::SecondPass(od::object root) {
-  for (auto field : root) {
-    od::raw_json_string key;
-    if (field.key().get(key)) return false;
-    const MemberName name(key);
-    od::value v;
-    if (field.value().get(v)) return false;
-    bool ok = true;
+  return ForEachMember(root, [&](const MemberName& name, od::value v) {
     if (name == "messages" && !messages_seen) {
       messages_seen = true;
-      ok = ReadMessages(v);
-    } else if (name == "system" && !system_seen) {
-      system_seen = true;
-      ok = ReadSystem(v);
-    } else if (name == "systemInstruction" && !sysinstr_seen) {
-      ok = ReadSystemInstruction(v);  // sets sysinstr_seen once "parts" resolves
-    } else if (name == "contents" && !contents_seen) {
-      contents_seen = true;
-      ok = ReadContents(v);
-    } else if (name == "instructions" && !instructions_seen) {
-      instructions_seen = true;
-      ok = Render(v, &scratch);
-      if (ok && !scratch.empty()) d_instr.Assign(scratch);
-    } else if (name == "input" && !input_seen) {
-      input_seen = true;
-      ok = ReadInput(v);
-    } else if (name == "request" && !request_seen) {
-      request_seen = true;
-      ok = ReadEnvelope(v);
+      return ReadMessages(v);
     }
-    if (!ok) return false;
-  }
-  return true;
+    if (name == "system" && !system_seen) {
+      system_seen = true;
+      return ReadSystem(v);
+    }
+    if (name == "systemInstruction" && !sysinstr_seen) {
+      return ReadSystemInstruction(v);  // sets sysinstr_seen once "parts" resolves
+    }
+    if (name == "contents" && !contents_seen) {
+      contents_seen = true;
+      return ReadContents(v);
+    }
+    if (name == "instructions" && !instructions_seen) {
+      instructions_seen = true;
+      if (!Render(v, &scratch)) return false;
+      if (!scratch.empty()) d_instr.Assign(scratch);
+      return true;
+    }
+    if (name == "input" && !input_seen) {
+      input_seen = true;
+      return ReadInput(v);
+    }
+    if (name == "request" && !request_seen) {
+      request_seen = true;
+      return ReadEnvelope(v);
+    }
+    return true;
+  });
 }
 
 void SessionIdExtractor::Impl::Hash() {
@@ -1356,32 +949,11 @@ SessionIds SessionIdExtractor::ExtractSession(std::span<const HttpHeader> header
 
   if (!options.content_sources) return {};
   if (options.content == ContentIdentity::kChain) {
-    m.prefix.clear();
-    m.assistant.clear();
-    m.system_hash = kChainSeed;
     doc.rewind();
-    if (doc.get_object().get(root) || !m.ChainPass(root) || m.prefix.empty()) return {};
-    // Each turn's own hash becomes the hash of the prefix ending with it.
-    uint64_t chain = m.system_hash;
-    for (uint64_t& h : m.prefix) h = chain = Fold(chain, h);
-    const auto hex = [](std::string_view tag, uint64_t v, std::string* out) {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out->assign(tag);
-      for (int shift = 60; shift >= 0; shift -= 4) out->push_back(kHex[(v >> shift) & 0xF]);
-    };
-    // A request that ends with model turns (an assistant prefill) is identified without them:
-    // the next request carries the model's whole reply there instead.
-    size_t end = m.prefix.size();
-    while (end > 0 && m.assistant[end - 1] != 0) --end;
-    if (end == 0) return {};  // model turns only: nothing a conversation can be known by
-    hex("chain:", m.prefix[end - 1], &m.chain_id);
-    // The request this one continues: the turns before the model's last run of turns.
-    size_t last = end;
-    while (last > 0 && m.assistant[last - 1] == 0) --last;
-    size_t first = last;
-    while (first > 0 && m.assistant[first - 1] != 0) --first;
-    if (last == 0 || first == 0) return SessionIds{.chain = m.chain_id};  // a conversation's start
-    hex("chain:", m.prefix[first - 1], &m.continues_id);
+    if (doc.get_object().get(root) || !m.chain.Read(root) ||
+        !m.chain.Ids(&m.chain_id, &m.continues_id)) {
+      return {};
+    }
     return SessionIds{.primary = m.continues_id, .chain = m.chain_id};
   }
   // The message hash (second pass over the same index).
