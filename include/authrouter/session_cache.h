@@ -119,6 +119,10 @@ class SessionCache {
   // size returns the number of keys held (live or not yet swept).
   size_t size() const;
 
+  // BoundSessions returns how many sessions (alias groups) are bound to `credential_id`, live
+  // or expired but not yet swept.
+  size_t BoundSessions(std::string_view credential_id) const;
+
   absl::Duration ttl() const { return absl::Nanoseconds(ttl_nanos_.load()); }
 
   // set_ttl changes the time to live of bindings written or refreshed from now on (a reload

@@ -468,5 +468,11 @@ size_t SessionCache::size() const {
   return index_->keys.size();
 }
 
+size_t SessionCache::BoundSessions(std::string_view credential_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto it = index_->creds.find(credential_id);
+  return it == index_->creds.end() ? 0 : (*it)->groups;
+}
+
 }  // namespace v0
 }  // namespace authrouter
