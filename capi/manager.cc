@@ -362,6 +362,15 @@ int32_t authrouter_manager_list(authrouter_manager* m, char** out, size_t* out_l
   return authrouter_manager_list_ext(m, 0, out, out_len, err);
 }
 
+int32_t authrouter_manager_state_view(authrouter_manager* m, char** out, size_t* out_len,
+                                      authrouter_error** err) {
+  if (out != nullptr) *out = nullptr;
+  if (out_len != nullptr) *out_len = 0;
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  if (out == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out is NULL");
+  return Guard(err, [&] { return CopyOutJson(m->manager->StateView(), out, out_len, err); });
+}
+
 int32_t authrouter_manager_models(authrouter_manager* m, const char* id, size_t id_len, char** out,
                                   size_t* out_len, authrouter_error** err) {
   if (out != nullptr) *out = nullptr;

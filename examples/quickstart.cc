@@ -157,6 +157,10 @@ int main(int argc, char** argv) {
   const bool still_cooling = !manager->Get(bound)->model_states.empty();
   std::printf("\n  %s still cooling after the reload: %s\n", bound.c_str(), still_cooling ? "yes" : "no");
 
+  // --- 5. what an operator sees: the redacted state view (no token, key or e-mail) ---
+  std::printf("\nthe state view (Manager::StateView, docs/observability.md):\n%s\n",
+              manager->StateView().c_str());
+
   fs::current_path(examples);
   fs::remove_all(work);
   return saved && still_cooling ? 0 : 1;

@@ -899,7 +899,27 @@ static void test_executor_response_id_and_chain_extraction(void) {
   ex.user_data = long_id;
   CHECK(authrouter_manager_execute(m, &used, &attempts, &req, &ex, NULL) == AUTHROUTER_OK);
   authrouter_string_free(used);
+  /* The state view: both credentials, their sessions, never the account e-mail. */
+  {
+    char *view = NULL;
+    size_t view_len = 0;
+    CHECK(authrouter_manager_state_view(m, &view, &view_len, NULL) == AUTHROUTER_OK);
+    CHECK(view != NULL && view_len == strlen(view));
+    CHECK(view != NULL && strstr(view, "\"id\":\"alice.json\"") != NULL);
+    CHECK(view != NULL && strstr(view, "\"id\":\"bob.json\"") != NULL);
+    CHECK(view != NULL && strstr(view, "\"state\":\"ready\"") != NULL);
+    CHECK(view != NULL && strstr(view, "alice@x") == NULL);
+    authrouter_string_free(view);
+    CHECK(authrouter_manager_state_view(m, NULL, NULL, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(authrouter_manager_state_view(NULL, &view, &view_len, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(view == NULL && view_len == 0);
+  }
   CHECK(authrouter_manager_shutdown(m) == AUTHROUTER_OK);
+  {
+    char *view = (char *)1;
+    CHECK(authrouter_manager_state_view(m, &view, NULL, NULL) == AUTHROUTER_SHUT_DOWN);
+    CHECK(view == NULL);
+  }
   authrouter_manager_free(m);
 
   /* extract_session_ids_with: the conversation chain, as session affinity uses it. */

@@ -548,6 +548,12 @@ AUTHROUTER_API int32_t authrouter_manager_list(authrouter_manager *m, char **out
 AUTHROUTER_API int32_t authrouter_manager_list_ext(authrouter_manager *m, uint32_t flags,
                                                    char **out_json, size_t *out_len,
                                                    authrouter_error **err);
+/* state_view returns the redacted JSON view of the pool for operators (as Manager::StateView:
+ * per credential its state, cooldowns with their end and cause, quota backoff, served models,
+ * token expiry, refresh times and bound sessions; never a token, key, metadata or upstream
+ * message; the format is in docs/observability.md). Free with authrouter_string_free. */
+AUTHROUTER_API int32_t authrouter_manager_state_view(authrouter_manager *m, char **out_json,
+                                                     size_t *out_len, authrouter_error **err);
 /* Which models a credential serves comes from one source, the first of: the host
  * (register_models), the credential's own "models" (auth file or record attribute), the
  * config's "model-catalog" for its provider; minus its exclusions ("excluded_models" and the

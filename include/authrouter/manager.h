@@ -505,6 +505,17 @@ class Manager {
   // GetRefreshStats returns the loop's counters.
   RefreshStats GetRefreshStats() const;
 
+  // StateView returns a JSON view of the pool for operators (Envoy's /clusters for credentials),
+  // sorted by ID: per credential its provider, label, pool state (ready, cooling, disabled,
+  // refreshing, error), status, account kind, priority, weight, served and excluded models,
+  // cooldowns (the credential's and each model's, with their end, the last error's HTTP status
+  // and code, and the quota backoff), token expiry, last refresh, next refresh check and the
+  // number of sessions bound to it. It never holds a secret: no token, API key, metadata,
+  // attribute other than priority and weight, account value (GetAccountInfo's e-mail or key;
+  // the label is shown, and file stores set it to the e-mail), proxy URL, or error or status
+  // message (upstream text may echo anything). The format: docs/observability.md.
+  std::string StateView() const;
+
   // logger returns the logger the Manager was created with (nullptr: none), for the parts a
   // host builds around it (FileStore, Watcher).
   const std::shared_ptr<Logger>& logger() const;
