@@ -131,6 +131,10 @@ class SessionCache {
 
   size_t max_entries() const;
 
+  // evictions returns how many sessions (alias groups) the bound has evicted so far (expiry and
+  // invalidation are not evictions).
+  uint64_t evictions() const { return evictions_.load(std::memory_order_relaxed); }
+
   // set_max_entries changes the bound; a lower one evicts the groups refreshed longest ago now,
   // down to it (the newest group stays). REQUIRES: > 0.
   void set_max_entries(size_t max_entries);
@@ -160,6 +164,7 @@ class SessionCache {
   void SweeperLoop();
 
   std::atomic<int64_t> ttl_nanos_;
+  std::atomic<uint64_t> evictions_{0};
   // After the TTL shrinks, groups in refresh order are no longer in expiry order: until every
   // group was refreshed after the change, Sweep scans all of them. Guarded by mu_.
   bool unordered_ = false;

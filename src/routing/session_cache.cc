@@ -194,7 +194,10 @@ void SessionCache::RefreshLocked(Group* group, int64_t now) {
 
 void SessionCache::EvictLocked() {
   // The newest group (just written) is never evicted, even if it alone exceeds the bound.
-  while (index_->keys.size() > max_entries_ && oldest_ != newest_) EraseGroupLocked(oldest_);
+  while (index_->keys.size() > max_entries_ && oldest_ != newest_) {
+    EraseGroupLocked(oldest_);
+    evictions_.store(evictions_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 }
 
 bool SessionCache::Lookup(std::string_view key, bool refresh, std::string* credential_id,
