@@ -62,6 +62,16 @@ inline std::string AsciiLower(std::string_view s) {
 // trimmed (Unicode white space, as Go) and ASCII lower-cased.
 inline std::string ProviderKey(std::string_view provider) { return AsciiLower(TrimSpace(provider)); }
 
+// IsProviderKey reports (cheaply, without allocating) that ProviderKey(provider) == provider
+// because every byte is printable ASCII other than a space or an upper-case letter. It may say
+// false for some keys that are normalised (non-ASCII ones).
+inline bool IsProviderKey(std::string_view provider) {
+  for (char c : provider) {
+    if (c <= ' ' || c > '~' || (c >= 'A' && c <= 'Z')) return false;
+  }
+  return true;
+}
+
 }  // namespace authrouter::internal
 
 #endif  // AUTHROUTER_INTERNAL_STRINGS_H_

@@ -156,12 +156,18 @@ void AssignError(std::optional<ErrorRecord>& dst, const Result& r) {
   dst->retryable = r.http_status == 429 || IsTransient(r.http_status) || r.http_status == 0;
 }
 
+// Holding reports whether a state's cooldown runs at `now`.
+bool Holding(bool unavailable, absl::Time until, absl::Time now) {
+  return unavailable && !IsZeroTime(until) && until > now;
+}
+
 bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, const ServedModels* served,
-                       const ResultPolicy& policy, absl::Time now) {
+                       const ResultPolicy& policy, absl::Time now, bool* entered) {
   const bool cooling = !c.DisableCooling(policy.disable_cooling);
   auto found = c.model_states.find(key);
   if (found == c.model_states.end()) found = c.model_states.emplace(std::string(key), ModelState{}).first;
   ModelState& st = found->second;
+  const bool was_holding = Holding(st.unavailable, st.next_retry_after, now);
   st.unavailable = true;
   st.status = CredentialStatus::kError;
   st.updated_at = now;
@@ -189,6 +195,7 @@ bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, con
     if (cooling && d > absl::ZeroDuration()) next = now + d;
   }
   st.next_retry_after = next;
+  if (entered != nullptr) *entered = !was_holding && Holding(st.unavailable, st.next_retry_after, now);
   c.status = CredentialStatus::kError;
   c.updated_at = now;
   RecomputeAggregates(c, now, served);
@@ -196,8 +203,9 @@ bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, con
 }
 
 bool ApplyRecordFailure(Credential& c, const Result& r, const ResultPolicy& policy,
-                        absl::Time now) {
+                        absl::Time now, bool* entered) {
   const bool cooling = !c.DisableCooling(policy.disable_cooling);
+  const bool was_holding = Holding(c.unavailable, c.next_retry_after, now);
   c.unavailable = true;
   c.status = CredentialStatus::kError;
   c.updated_at = now;
@@ -226,6 +234,7 @@ bool ApplyRecordFailure(Credential& c, const Result& r, const ResultPolicy& poli
   } else if (c.status_message.empty()) {
     c.status_message = "request failed";
   }
+  if (entered != nullptr) *entered = !was_holding && Holding(c.unavailable, c.next_retry_after, now);
   return true;
 }
 
@@ -331,7 +340,8 @@ bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time no
 }
 
 bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now,
-                 const ServedModels* served) {
+                 const ServedModels* served, bool* entered_cooldown) {
+  if (entered_cooldown != nullptr) *entered_cooldown = false;
   const std::string_view key = CanonicalModelKey(r.model);
   if (r.success) {
     if (key.empty()) {
@@ -372,8 +382,8 @@ bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, abs
   }
   if (IsRequestScopedNotFound(r.http_status, r.error_message)) return false;
   if (IsConnectionLifecycle(r.http_status, r.error_code, r.error_message)) return false;
-  if (key.empty()) return ApplyRecordFailure(c, r, policy, now);
-  return ApplyModelFailure(c, key, r, served, policy, now);
+  if (key.empty()) return ApplyRecordFailure(c, r, policy, now, entered_cooldown);
+  return ApplyModelFailure(c, key, r, served, policy, now, entered_cooldown);
 }
 
 }  // namespace authrouter::internal

@@ -19,9 +19,10 @@ struct ResultPolicy {
 // already-healthy model changes nothing (not even updated_at).
 // `served` is what `c` serves (nullptr: unknown): a served model without state counts as
 // available in the aggregate, so one cooling model never makes the whole credential unavailable
-// while it serves others.
+// while it serves others. `entered_cooldown` (optional) is set to whether the failure put the
+// model (or, for a model-less result, the credential) into a cooldown it was not in.
 bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now,
-                 const ServedModels* served = nullptr);
+                 const ServedModels* served = nullptr, bool* entered_cooldown = nullptr);
 
 // IsHealthyFor reports whether a success for `model` would leave `c` unchanged; used to answer
 // the common case without the exclusive lock.
