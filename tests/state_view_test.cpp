@@ -97,6 +97,7 @@ TEST_CASE("The state view shows each credential's state and never a secret", "[s
   CHECK(std::string_view(cm["model"].get_string()) == "m");
   CHECK(bool(cm["cooling"].get_bool()));
   CHECK(std::string_view(cm["cooling_until"].get_string()) == "2026-04-17T00:30:00Z");
+  CHECK(std::string_view(cm["cause"].get_string()) == "quota");
   CHECK(bool(cm["quota"]["exceeded"].get_bool()));
   CHECK(int64_t(cm["quota"]["backoff_level"].get_int64()) == 2);
 
@@ -104,6 +105,7 @@ TEST_CASE("The state view shows each credential's state and never a secret", "[s
   CHECK(std::string_view(d["state"].get_string()) == "cooling");
   const auto dm = d["model_states"].at(0);
   CHECK(bool(dm["cooling"].get_bool()));
+  CHECK(std::string_view(dm["cause"].get_string()) == "unauthorized");
   CHECK(int64_t(dm["last_error"]["http_status"].get_int64()) == 401);
   CHECK(std::string_view(dm["last_error"]["code"].get_string()).find("PLANTED") == std::string_view::npos);
   simdjson::dom::element message;

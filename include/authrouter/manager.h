@@ -34,7 +34,9 @@
 #include "absl/status/statusor.h"
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
+#include "authrouter/decision.h"
 #include "authrouter/host.h"
+#include "authrouter/metrics.h"
 #include "authrouter/models.h"
 #include "authrouter/refresh.h"
 #include "authrouter/result.h"
@@ -125,6 +127,15 @@ struct ManagerOptions {
   // that were corrected. Default: none.
   std::shared_ptr<Logger> logger{};
 
+  // --- observability (metrics.h, decision.h) ---
+  // Count picks, results, cooldowns, session lookups, refreshes, store writes and config reloads
+  // (Manager::Metrics). Off, the counters stay at zero; the gauges are still derived. Default:
+  // true.
+  bool metrics = true;
+  // Per-credential series (authrouter_credential_*): off, by ID or by a hash of the ID. Each
+  // counted pick and result then takes a mutex and a hash lookup. Default: kOff.
+  CredentialSeries metrics_credentials = CredentialSeries::kOff;
+
   // --- token refresh (refresh.h) ---
   // Refreshers, leads, workers, intervals. Refresh scheduling is active while at least one
   // refresher is configured. Default: none configured.
@@ -171,16 +182,6 @@ struct WriteOptions {
   bool persist = true;
 };
 
-// ResponseChain says how a pick treated the request's previous_response_id (session_id.h).
-enum class ResponseChain {
-  kNone,      // the request names no previous response, or affinity is off
-  kFollowed,  // picked the credential that produced that response
-  // The credential that produced it is unknown (never reported, expired) or cannot take the
-  // request now: the pick is an ordinary one, and the upstream will not find the response. A
-  // host resends the full history instead of the previous_response_id.
-  kBroken,
-};
-
 // PickRequest describes one pick. Every view must stay valid for the duration of the call only.
 struct PickRequest {
   // The providers that can serve the request, in preference order (e.g. from the host's model
@@ -203,6 +204,9 @@ struct PickRequest {
   // are per tenant: equal session IDs or equal first messages of two tenants never share one.
   // Keys hold a 64-bit hash of it, never the tenant itself. Empty: the shared default tenant.
   std::string_view tenant;
+  // When set, receives the pick's decision record (decision.h), for a failed pick too: what was
+  // asked, what was taken and why every other credential was not. Null: no record, and no cost.
+  PickDecision* decision = nullptr;
 };
 
 // ExecuteRequest describes one request for Manager::Execute.
@@ -516,6 +520,11 @@ class Manager {
   // message (upstream text may echo anything). The format: docs/observability.md.
   std::string StateView() const;
 
+  // Metrics returns every counter and gauge now (metrics.h); Metrics().Prometheus() is the text a
+  // host serves on /metrics. The gauges (credentials by state, session bindings) are derived
+  // from the pool at the call; the counters sum every thread's block. O(credentials).
+  MetricsSnapshot Metrics() const;
+
   // logger returns the logger the Manager was created with (nullptr: none), for the parts a
   // host builds around it (FileStore, Watcher).
   const std::shared_ptr<Logger>& logger() const;
@@ -525,6 +534,7 @@ class Manager {
   struct Impl;
   explicit Manager(std::unique_ptr<Impl> impl);
   absl::StatusOr<PickResult> PickUnbound(const PickRequest& request);
+  absl::StatusOr<PickResult> PickSession(const PickRequest& request, SessionOutcome* outcome);
   absl::Status MarkCorrected(const Result& reported);
   size_t ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jobs);
   void ApplyDirtyRefreshesLocked(absl::Time now);

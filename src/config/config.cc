@@ -11,6 +11,7 @@
 #include "authrouter/values.h"
 #include "internal/json_values.h"
 #include "internal/strings.h"
+#include "manager/manager_access.h"
 #include "simdjson.h"
 #include "transport/token_url.h"
 
@@ -437,9 +438,25 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   return InstallProfiles(options.refresh, nullptr, config, std::move(transport));
 }
 
+namespace {
+absl::StatusOr<std::vector<std::string>> ApplyConfigChanges(Manager& manager, const Config& previous,
+                                                            const Config& next,
+                                                            std::shared_ptr<Transport> transport);
+}  // namespace
+
 absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Config& previous,
                                                      const Config& next,
                                                      std::shared_ptr<Transport> transport) {
+  absl::StatusOr<std::vector<std::string>> changed =
+      ApplyConfigChanges(manager, previous, next, std::move(transport));
+  internal::ManagerAccess::CountConfigReload(manager, changed.ok());
+  return changed;
+}
+
+namespace {
+absl::StatusOr<std::vector<std::string>> ApplyConfigChanges(Manager& manager, const Config& previous,
+                                                            const Config& next,
+                                                            std::shared_ptr<Transport> transport) {
   // Everything that can fail is prepared before anything is applied, so a refused config
   // leaves the Manager exactly as it was.
   const bool refresh_changed = next.refresh_workers != previous.refresh_workers ||
@@ -551,6 +568,7 @@ absl::StatusOr<std::vector<std::string>> ApplyConfig(Manager& manager, const Con
   if (next.auth_dir != previous.auth_dir) changed.emplace_back("auth-dir");
   return changed;
 }
+}  // namespace
 
 }  // namespace v0
 }  // namespace authrouter

@@ -220,7 +220,11 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   if (options.selector_budget <= absl::ZeroDuration() || options.selector_budget > absl::Hours(1)) {
     return absl::InvalidArgumentError("selector_budget must be greater than 0 and at most 1h");
   }
+  if (static_cast<uint8_t>(options.metrics_credentials) > static_cast<uint8_t>(CredentialSeries::kHash)) {
+    return absl::InvalidArgumentError("metrics_credentials is not a CredentialSeries value");
+  }
   auto impl = std::make_unique<Impl>();
+  impl->metrics = std::make_unique<observe::Metrics>(options.metrics, options.metrics_credentials);
   impl->selector_budget = options.selector_budget;
   impl->refresh.enabled.store(RefreshEnabled(options.refresh));
   impl->refresh.options = std::make_shared<const RefreshOptions>(std::move(options.refresh));
@@ -260,6 +264,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Impl::PublishBuilt(
     scheduler.SetModels(id, ServedModels{}, now);  // resolved anew if re-created
     records.erase(it);
     snapshots->Forget(id);
+    metrics->Forget(id);
     if (auto inc = incarnations.find(id); inc != incarnations.end()) incarnations.erase(inc);
     refresh.MarkDirty(id);
     *event = Enqueue(Event::Kind::kRemoved, current, persist);
@@ -671,6 +676,7 @@ absl::Status Manager::MarkResult(const Result& reported) {
       return CredentialNotFound(result.credential_id);
     }
     if (internal::IsHealthyFor(*it->second, CanonicalModelKey(result.model), now)) {
+      if (impl.metrics->enabled()) impl.CountResult(*it->second, result);
       if (impl.hooks == nullptr) return absl::OkStatus();
       event = impl.Enqueue(Event::Kind::kResult, it->second, false, &result);
     }
@@ -684,8 +690,17 @@ absl::Status Manager::MarkResult(const Result& reported) {
     // The change is made on a copy from the snapshot pool, which reuses the storage of the
     // snapshot this credential's last result replaced, once nobody holds that any more.
     std::unique_ptr<Credential> next = impl.snapshots->Copy(*it->second);
+    bool entered_cooldown = false;
     const bool changed = internal::ApplyResult(*next, result, impl.policy, now,
-                                               &impl.scheduler.Models(result.credential_id));
+                                               &impl.scheduler.Models(result.credential_id),
+                                               &entered_cooldown);
+    if (impl.metrics->enabled()) {
+      std::optional<observe::CooldownCause> entered;
+      if (entered_cooldown) {
+        entered = observe::CooldownCauseOf(result.http_status, result.error_code, result.error_message);
+      }
+      impl.CountResult(*it->second, result, entered);
+    }
     std::shared_ptr<const Credential> snapshot;
     if (changed) {
       snapshot = impl.snapshots->Publish(std::move(next));
@@ -821,7 +836,10 @@ absl::Status Manager::SetSessionAffinity(bool enabled, absl::Duration ttl) {
     }
     impl_->affinity.store(impl_->sessions != nullptr, std::memory_order_release);
   }
-  if (old) old->Stop();  // once, outside the lock; in-flight picks may still hold it
+  if (old) {
+    old->Stop();  // once, outside the lock; in-flight picks may still hold it
+    impl_->session_evictions_before.fetch_add(old->evictions(), std::memory_order_relaxed);
+  }
   return absl::OkStatus();
 }
 
@@ -851,7 +869,24 @@ absl::Status Manager::SetSessionAffinityMaxEntries(size_t max_entries) {
 
 absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   Impl& impl = *impl_;
-  if (!impl.affinity.load(std::memory_order_acquire)) return PickUnbound(request);
+  SessionOutcome session = SessionOutcome::kNone;
+  absl::StatusOr<PickResult> pick = impl.affinity.load(std::memory_order_acquire)
+                                        ? PickSession(request, &session)
+                                        : PickUnbound(request);
+  if (impl.metrics->enabled()) [[likely]] {
+    if (pick.ok()) [[likely]] {
+      impl.metrics->CountPicked(pick->provider, pick->credential->id);
+    } else {
+      impl.CountPickFailure(request, pick.status());
+    }
+    impl.metrics->CountSession(session);
+  }
+  if (request.decision != nullptr) [[unlikely]] impl.Explain(request, pick, session, request.decision);
+  return pick;
+}
+
+absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, SessionOutcome* outcome) {
+  Impl& impl = *impl_;
   std::shared_ptr<SessionCache> sessions;
   {
     std::shared_lock lock(impl.mu);
@@ -940,11 +975,14 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   // would not find it.
   if (!response_key.empty()) {
     chain = ResponseChain::kBroken;
+    *outcome = SessionOutcome::kMiss;
     if (sessions->GetAndRefresh(response_key, &bound, nullptr)) {
       if (std::optional<PickResult> hit = pick_bound(bound)) {
         chain = ResponseChain::kFollowed;
+        *outcome = SessionOutcome::kHit;
         return bind(*std::move(hit));
       }
+      *outcome = SessionOutcome::kReboundUnavailable;
     }
     if (key.empty()) return bind(PickUnbound(request));
   }
@@ -955,19 +993,22 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
     // credential as tried) marks it shared: its continuations then pick anew instead of all
     // following one credential. A retry that names the bound credential as tried (as Execute
     // does within a round) is this very request again: it rebinds.
-    if (sessions->Get(chain_key, &bound) &&
-        std::find(request.tried.begin(), request.tried.end(), bound) == request.tried.end()) {
+    const bool seen = sessions->Get(chain_key, &bound);
+    if (seen && std::find(request.tried.begin(), request.tried.end(), bound) == request.tried.end()) {
+      *outcome = SessionOutcome::kReboundSharedOpening;
       sessions->Set(chain_key, kSharedOpening);
       absl::StatusOr<PickResult> pick = PickUnbound(request);
       if (pick.ok()) pick->response_chain = chain;
       return pick;
     }
+    *outcome = seen ? SessionOutcome::kReboundUnavailable : SessionOutcome::kMiss;
     return bind(PickUnbound(request));
   }
 
   std::shared_ptr<const std::string> handle;
   if (sessions->GetAndRefresh(key, &bound, &handle)) {
     if (std::optional<PickResult> hit = pick_bound(bound)) {
+      *outcome = SessionOutcome::kHit;
       if (!chain_key.empty()) return bind(*std::move(hit));  // the chain goes on: bind its new end
       // A fallback ID not yet in the group joins it, as upstream binds both on every hit.
       thread_local std::string fallback_bound;
@@ -979,12 +1020,19 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
       hit->response_chain = chain;
       return *std::move(hit);
     }
+    *outcome = SessionOutcome::kReboundUnavailable;
     return bind(PickUnbound(request));  // the bound credential is out: re-bind
   }
   if (!fallback_key.empty() && sessions->Get(fallback_key, &bound)) {
     // The second turn inherits the first turn's binding (primary and fallback bound together).
-    if (std::optional<PickResult> hit = pick_bound(bound)) return bind(*std::move(hit));
+    if (std::optional<PickResult> hit = pick_bound(bound)) {
+      *outcome = SessionOutcome::kInherited;
+      return bind(*std::move(hit));
+    }
+    *outcome = SessionOutcome::kReboundUnavailable;
+    return bind(PickUnbound(request));
   }
+  if (*outcome != SessionOutcome::kReboundUnavailable) *outcome = SessionOutcome::kMiss;
   return bind(PickUnbound(request));
 }
 
@@ -1163,6 +1211,10 @@ namespace authrouter::internal {
 
 void ManagerAccess::Serialized(Manager& manager, const std::function<void()>& fn) {
   manager.impl_->Serialized(fn);
+}
+
+void ManagerAccess::CountConfigReload(Manager& manager, bool applied) {
+  if (manager.impl_->metrics->enabled()) manager.impl_->metrics->CountConfigReload(applied);
 }
 
 bool ManagerAccess::InCallback(const Manager& manager) {

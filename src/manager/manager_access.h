@@ -26,6 +26,10 @@ struct ManagerAccess {
   // its watcher's thread (marked with LibraryThread): a thread that a stop joins.
   static bool OnLibraryThread(const Manager& manager);
 
+  // CountConfigReload counts a configuration reload that was applied or rejected
+  // (authrouter_config_reloads_total).
+  static void CountConfigReload(Manager& manager, bool applied);
+
   // LibraryThread marks the calling thread as one of `manager`'s library threads while it lives.
   class LibraryThread {
    public:

@@ -23,6 +23,7 @@
 #include "refresh/refresh_internal.h"
 #include "manager/result_state.h"
 #include "manager/snapshot_pool.h"
+#include "observe/metrics.h"
 #include "authrouter/scheduler.h"
 #include "routing/scheduler.h"
 #include "routing/scheduler_access.h"
@@ -140,6 +141,33 @@ struct Manager::Impl {
   internal::StringMap<uint64_t> incarnations;  // guarded by mu
   uint64_t next_incarnation = 1;               // guarded by mu
   internal::RefreshState refresh;
+  // Counters (observe/metrics.h); never null after Create.
+  std::unique_ptr<observe::Metrics> metrics;
+  // Evictions of session caches let go (SetSessionAffinity off), so the counter never falls.
+  std::atomic<uint64_t> session_evictions_before{0};
+
+  // ProviderLabel is the provider label of `c`'s series: its routed (normalised) key, or its
+  // provider as recorded when it is not routed (disabled). REQUIRES: mu held.
+  std::string_view ProviderLabel(const Credential& c) const {
+    // Providers are nearly always stored normalised already: no lookup needed then.
+    if (!c.provider.empty() && internal::IsProviderKey(c.provider)) return c.provider;
+    const std::string_view routed = scheduler.ProviderOf(c.id);
+    if (!routed.empty()) return routed;
+    return c.provider.empty() ? std::string_view("none") : std::string_view(c.provider);
+  }
+  // CountPickFailure counts a failed pick of `request` with its routing reason. (observe.cc)
+  void CountPickFailure(const PickRequest& request, const absl::Status& status);
+  // Explain fills `out` with the decision record of a pick that returned `pick`, from the pool
+  // as it is now. REQUIRES: mu not held. (observe.cc)
+  void Explain(const PickRequest& request, const absl::StatusOr<PickResult>& pick,
+               SessionOutcome session, PickDecision* out);
+  // CountResult counts `r` on `c`. REQUIRES: mu held; metrics enabled.
+  // `entered`: the cause of the cooldown this result started, if it started one.
+  void CountResult(const Credential& c, const Result& r,
+                   std::optional<observe::CooldownCause> entered = std::nullopt) {
+    metrics->CountResult(ProviderLabel(c), c.id, observe::ClassifyResult(r.success, r.http_status),
+                         entered);
+  }
 
   // The outbox: changes wait here, in the order they were published, for the Store and Hooks,
   // which run outside `mu`. One caller at a time drains it; every caller waits for its own event.
@@ -324,6 +352,7 @@ struct Manager::Impl {
     } catch (...) {
       status = absl::InternalError("the store threw an exception");
     }
+    if (metrics->enabled()) metrics->CountStoreWrite(status.ok());
     if (!status.ok()) {
       Log(LogLevel::kError, "store",
           internal::Cat(credential == nullptr ? "deleting " : "saving ", id, " failed: ",

@@ -228,12 +228,19 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
   static const std::atomic<bool> kNeverCancelled{false};
   context.cancelled = from_loop ? &rs.cancel : &kNeverCancelled;
   absl::StatusOr<TokenUpdate> update;
+  const absl::Time call_started = impl.clock->Now();
   try {
     update = refresher->Refresh(*credential, context);
   } catch (...) {
     update = absl::InternalError("the refresher threw an exception");
   }
   const absl::Time now = fixed_now.value_or(impl.clock->Now());
+  const absl::Duration took = impl.clock->Now() - call_started;  // the call, by the Manager's clock
+  const auto count = [&](observe::RefreshOutcome outcome) {
+    if (impl.metrics->enabled()) {
+      impl.metrics->CountRefresh(internal::ProviderKey(credential->provider), outcome, took);
+    }
+  };
 
   std::shared_ptr<Event> event;
   std::shared_ptr<const Credential> snapshot;
@@ -246,11 +253,13 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
         inc->second != incarnation) {
       // Removed (or replaced by a different credential) while the call ran: never written back.
       rs.dropped.fetch_add(1, std::memory_order_relaxed);
+      count(observe::RefreshOutcome::kDropped);
       return absl::AbortedError("the credential was removed during its refresh");
     }
     if (internal::RefreshTokenOf(*it->second) != started_token) {
       // New tokens arrived meanwhile (a re-login): they win over this refresh's.
       rs.dropped.fetch_add(1, std::memory_order_relaxed);
+      count(observe::RefreshOutcome::kDropped);
       return absl::AbortedError("the credential's refresh token changed during its refresh");
     }
     absl::StatusOr<Credential> merged =
@@ -258,6 +267,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
     if (!merged.ok()) {
       failure = merged.status();
       rs.failed.fetch_add(1, std::memory_order_relaxed);
+      count(observe::RefreshOutcome::kFailure);
       if (failure.code() == absl::StatusCode::kCancelled) {
         rs.MarkDirty(id);  // the pending backoff stands
         return failure;
@@ -300,6 +310,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
     impl.Publish(snapshot);
     event = impl.Enqueue(Event::Kind::kUpdated, snapshot, true);
     rs.succeeded.fetch_add(1, std::memory_order_relaxed);
+    count(observe::RefreshOutcome::kSuccess);
   }
   (void)impl.Finish(event);  // a store failure reaches Hooks::OnStoreError; memory stands
   return snapshot;

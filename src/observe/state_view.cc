@@ -3,6 +3,7 @@
 
 #include "internal/json_writer.h"
 #include "internal/time_format.h"
+#include "observe/metrics.h"
 
 namespace authrouter::observe {
 namespace {
@@ -22,6 +23,13 @@ void Time(internal::JsonWriter& w, std::string_view key, const std::optional<abs
 // Cooling: out of the rotation until a time still ahead.
 bool Cooling(bool unavailable, absl::Time until, absl::Time now) {
   return unavailable && until != ZeroTime() && until > now;
+}
+
+// Cause writes why a cooldown holds, from the error that started it (its status, code and
+// message are read; only the cause's name is written).
+void Cause(internal::JsonWriter& w, const std::optional<ErrorRecord>& e, const QuotaState& q) {
+  w.Key("cause");
+  w.String(CooldownCauseName(CooldownCauseOf(e, q)));
 }
 
 // LastError writes an error record's status and code only: its message is upstream text.
@@ -111,7 +119,10 @@ void AppendStateView(std::string* out, absl::Time now, std::span<const Credentia
       Strings(w, "excluded", cs.served->excluded);
       w.EndObject();
     }
-    if (Cooling(c.unavailable, c.next_retry_after, now)) Time(w, "cooling_until", c.next_retry_after);
+    if (Cooling(c.unavailable, c.next_retry_after, now)) {
+      Time(w, "cooling_until", c.next_retry_after);
+      Cause(w, c.last_error, c.quota);
+    }
     Quota(w, c.quota);
     LastError(w, c.last_error);
     w.Key("model_states");
@@ -125,7 +136,10 @@ void AppendStateView(std::string* out, absl::Time now, std::span<const Credentia
       const bool cooling = Cooling(st.unavailable, st.next_retry_after, now);
       w.Key("cooling");
       w.Bool(cooling);
-      if (cooling) Time(w, "cooling_until", st.next_retry_after);
+      if (cooling) {
+        Time(w, "cooling_until", st.next_retry_after);
+        Cause(w, st.last_error, st.quota);
+      }
       Time(w, "updated_at", st.updated_at);
       Quota(w, st.quota);
       LastError(w, st.last_error);

@@ -405,11 +405,13 @@ struct Watcher::Impl {
     if (digest == config_digest) return;
     config_digest = digest;
     if (too_large) {
+      internal::ManagerAccess::CountConfigReload(*options.manager, false);
       Report(WatchReport::Kind::kConfigRejected, options.config_path, "", "larger than 16 MiB");
       return;
     }
     absl::StatusOr<Config> next = ParseConfig(text);
     if (!next.ok()) {
+      internal::ManagerAccess::CountConfigReload(*options.manager, false);
       Report(WatchReport::Kind::kConfigRejected, options.config_path, "",
              internal::ToStd(next.status().message()));
       return;
