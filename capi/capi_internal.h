@@ -79,6 +79,8 @@ struct authrouter_options {
   std::shared_ptr<ar::Logger> logger;
   size_t session_affinity_max_entries = 0;  // set_session_affinity_max_entries; 0: the config's
   absl::Duration selector_budget = absl::Milliseconds(100);  // set_selector_budget_ms
+  bool metrics = true;                                        // set_metrics
+  ar::CredentialSeries metrics_credentials = ar::CredentialSeries::kOff;
   std::string config_path;    // load_config_file: watched by the manager
   std::string config_sha256;  // of the text config_path held when read
 };

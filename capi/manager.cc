@@ -31,6 +31,8 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
     m->config = o->config;
     ar::ManagerOptions mo;
     if (absl::Status s = ar::ApplyToOptions(o->config, mo, o->transport); !s.ok()) return Fail(err, s);
+    mo.metrics = o->metrics;
+    mo.metrics_credentials = o->metrics_credentials;
     if (o->session_affinity_max_entries != 0) {
       mo.session_affinity_max_entries = o->session_affinity_max_entries;
     }
@@ -369,6 +371,23 @@ int32_t authrouter_manager_state_view(authrouter_manager* m, char** out, size_t*
   if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
   if (out == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out is NULL");
   return Guard(err, [&] { return CopyOutJson(m->manager->StateView(), out, out_len, err); });
+}
+
+int32_t authrouter_manager_metrics(authrouter_manager* m, uint32_t format, char** out,
+                                   size_t* out_len, authrouter_error** err) {
+  if (out != nullptr) *out = nullptr;
+  if (out_len != nullptr) *out_len = 0;
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  if (out == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out is NULL");
+  if (format != AUTHROUTER_METRICS_PROMETHEUS && format != AUTHROUTER_METRICS_JSON) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
+                "format must be AUTHROUTER_METRICS_PROMETHEUS or AUTHROUTER_METRICS_JSON");
+  }
+  return Guard(err, [&] {
+    const ar::MetricsSnapshot snapshot = m->manager->Metrics();
+    return CopyOutJson(format == AUTHROUTER_METRICS_JSON ? snapshot.Json() : snapshot.Prometheus(),
+                       out, out_len, err);
+  });
 }
 
 int32_t authrouter_manager_models(authrouter_manager* m, const char* id, size_t id_len, char** out,

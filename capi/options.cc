@@ -205,4 +205,16 @@ int32_t authrouter_options_set_session_affinity_max_entries(authrouter_options* 
   return Ok(err);
 }
 
+int32_t authrouter_options_set_metrics(authrouter_options* o, bool enabled,
+                                       uint32_t credential_series, authrouter_error** err) {
+  if (o == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options is NULL");
+  if (credential_series > AUTHROUTER_METRICS_CREDENTIALS_HASH) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
+                "credential_series must be AUTHROUTER_METRICS_CREDENTIALS_OFF, _ID or _HASH");
+  }
+  o->metrics = enabled;
+  o->metrics_credentials = static_cast<ar::CredentialSeries>(credential_series);
+  return Ok(err);
+}
+
 }  // extern "C"

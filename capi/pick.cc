@@ -70,6 +70,38 @@ int32_t authrouter_manager_pick(authrouter_manager* m, authrouter_pick_result** 
   });
 }
 
+int32_t authrouter_manager_pick_explain(authrouter_manager* m, authrouter_pick_result** out,
+                                        const authrouter_pick_request* request,
+                                        char** decision_json, size_t* decision_len,
+                                        authrouter_error** err) {
+  if (out != nullptr) *out = nullptr;
+  if (decision_json != nullptr) *decision_json = nullptr;
+  if (decision_len != nullptr) *decision_len = 0;
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  if (out == nullptr || decision_json == nullptr) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "out or decision_json is NULL");
+  }
+  return Guard(err, [&] {
+    PickParts parts;
+    if (int32_t rc = ConvertPick(request, &parts, err); rc != 0) return rc;
+    ar::PickDecision decision;
+    parts.request.decision = &decision;
+    absl::StatusOr<ar::PickResult> pick = m->manager->Pick(parts.request);
+    // The record first: a failed pick has one too.
+    const std::string json = decision.Json();
+    *decision_json = CopyOut(json);
+    if (*decision_json == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
+    if (decision_len != nullptr) *decision_len = json.size();
+    if (!pick.ok()) return Fail(err, pick.status());
+    auto* r = new authrouter_pick_result(pick->credential);
+    r->provider = std::string(pick->provider);
+    if (pick->session) r->session_key = *pick->session;
+    r->response_chain = static_cast<int32_t>(pick->response_chain);
+    *out = r;
+    return Ok(err);
+  });
+}
+
 const authrouter_credential* authrouter_pick_result_credential(const authrouter_pick_result* r) {
   return r ? &r->view : nullptr;
 }

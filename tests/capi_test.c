@@ -1210,6 +1210,109 @@ static void test_policy_selector(void) {
   CHECK(st.stops == 1); /* once */
 }
 
+/* Metrics (Prometheus text and JSON) and decision records through the C ABI. */
+static void test_metrics_and_decisions(void) {
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  authrouter_string models[1];
+  authrouter_pick_request req;
+  authrouter_string providers[1];
+  authrouter_string tried[1];
+  authrouter_pick_result *pick = NULL;
+  authrouter_result res = AUTHROUTER_RESULT_INIT;
+  authrouter_error *err = NULL;
+  char *text = NULL, *json = NULL, *decision = NULL;
+  size_t text_len = 0, json_len = 0, decision_len = 0;
+  int i;
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_set_metrics(NULL, true, AUTHROUTER_METRICS_CREDENTIALS_OFF, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_metrics(opts, true, 7u, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_metrics(opts, true, AUTHROUTER_METRICS_CREDENTIALS_ID, NULL) ==
+        AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_register(m, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register(m, kBob, sizeof kBob - 1, NULL) == AUTHROUTER_OK);
+  models[0] = Str("claude-sonnet-4-5");
+  CHECK(authrouter_manager_register_models(m, "alice.json", 10, models, 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "bob.json", 8, models, 1, NULL) == AUTHROUTER_OK);
+
+  authrouter_pick_request_init2(&req);
+  providers[0] = Str("claude");
+  req.providers = providers;
+  req.provider_count = 1;
+  req.model = Str("claude-sonnet-4-5");
+  for (i = 0; i < 4; ++i) {
+    CHECK(authrouter_manager_pick(m, &pick, &req, NULL) == AUTHROUTER_OK);
+    authrouter_pick_result_free(pick);
+    pick = NULL;
+  }
+  res.credential_id = Str("alice.json");
+  res.model = Str("claude-sonnet-4-5");
+  res.http_status = 429;
+  res.retry_after_ms = 30000;
+  CHECK(authrouter_manager_mark_result(m, &res, NULL) == AUTHROUTER_OK);
+
+  CHECK(authrouter_manager_metrics(m, AUTHROUTER_METRICS_PROMETHEUS, &text, &text_len, NULL) ==
+        AUTHROUTER_OK);
+  CHECK(text != NULL && text_len == strlen(text));
+  CHECK(text != NULL && strstr(text, "# TYPE authrouter_picks_total counter\n") != NULL);
+  CHECK(text != NULL &&
+        strstr(text, "authrouter_picks_total{provider=\"claude\",outcome=\"picked\"} 4\n") != NULL);
+  CHECK(text != NULL &&
+        strstr(text, "authrouter_cooldowns_entered_total{provider=\"claude\",cause=\"quota\"} 1\n") != NULL);
+  CHECK(text != NULL &&
+        strstr(text, "authrouter_credential_picks_total{credential=\"alice.json\"} 2\n") != NULL);
+  CHECK(text != NULL && strstr(text, "alice@x") == NULL);
+  authrouter_string_free(text);
+  CHECK(authrouter_manager_metrics(m, AUTHROUTER_METRICS_JSON, &json, &json_len, NULL) == AUTHROUTER_OK);
+  CHECK(json != NULL && json_len == strlen(json) && json[0] == '{');
+  CHECK(json != NULL && strstr(json, "\"name\":\"authrouter_credentials\"") != NULL);
+  authrouter_string_free(json);
+  json = (char *)1;
+  CHECK(authrouter_manager_metrics(m, 9u, &json, &json_len, &err) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(json == NULL && json_len == 0);
+  authrouter_error_free(err);
+  err = NULL;
+  CHECK(authrouter_manager_metrics(m, AUTHROUTER_METRICS_JSON, NULL, NULL, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_manager_metrics(NULL, AUTHROUTER_METRICS_JSON, &json, NULL, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+
+  /* A pick with its record: alice cools, bob is tried, so the pick fails and says why. */
+  tried[0] = Str("bob.json");
+  req.tried = tried;
+  req.tried_count = 1;
+  CHECK(authrouter_manager_pick_explain(m, &pick, &req, &decision, &decision_len, &err) ==
+        AUTHROUTER_RESOURCE_EXHAUSTED);
+  CHECK(pick == NULL && err != NULL);
+  CHECK(decision != NULL && decision_len == strlen(decision));
+  CHECK(decision != NULL && strstr(decision, "\"outcome\":\"failed\"") != NULL);
+  CHECK(decision != NULL && strstr(decision, "{\"id\":\"alice.json\",\"provider\":\"claude\",\"priority\":10,"
+                                             "\"reason\":\"cooling\",\"model\":\"claude-sonnet-4-5\"") != NULL);
+  CHECK(decision != NULL && strstr(decision, "\"cause\":\"quota\"") != NULL);
+  CHECK(decision != NULL && strstr(decision, "{\"id\":\"bob.json\",\"provider\":\"claude\",\"priority\":10,"
+                                             "\"reason\":\"tried\"}") != NULL);
+  authrouter_string_free(decision);
+  authrouter_error_free(err);
+  err = NULL;
+  /* A successful one names what it took. */
+  req.tried_count = 0;
+  CHECK(authrouter_manager_pick_explain(m, &pick, &req, &decision, NULL, NULL) == AUTHROUTER_OK);
+  CHECK(pick != NULL && decision != NULL &&
+        strstr(decision, "\"picked\":{\"id\":\"bob.json\",\"provider\":\"claude\"}") != NULL);
+  authrouter_pick_result_free(pick);
+  authrouter_string_free(decision);
+  pick = (authrouter_pick_result *)1;
+  decision = (char *)1;
+  CHECK(authrouter_manager_pick_explain(m, &pick, NULL, &decision, NULL, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(pick == NULL && decision == NULL);
+  CHECK(authrouter_manager_pick_explain(m, &pick, &req, NULL, NULL, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  authrouter_manager_free(m);
+}
+
 int main(void) {
   CHECK(authrouter_version_number() == AUTHROUTER_VERSION_NUMBER);
   CHECK(strcmp(authrouter_version_string(), AUTHROUTER_VERSION_STRING) == 0);
@@ -1221,6 +1324,7 @@ int main(void) {
   test_executor_response_id_and_chain_extraction();
   test_patch();
   test_policy_selector();
+  test_metrics_and_decisions();
   if (failures != 0) {
     fprintf(stderr, "capi_test: %d failures\n", failures);
     return 1;

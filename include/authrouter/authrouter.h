@@ -471,6 +471,17 @@ AUTHROUTER_API int32_t authrouter_options_add_refresher(authrouter_options *opti
 AUTHROUTER_API int32_t authrouter_options_set_session_affinity_max_entries(
     authrouter_options *options, uint64_t max_entries, authrouter_error **err);
 
+/* set_metrics turns counting on or off (default on) and chooses per-credential series:
+ * AUTHROUTER_METRICS_CREDENTIALS_OFF (default), _ID (labelled by credential ID) or _HASH
+ * (labelled "h:" and the first 16 hex digits of the ID's SHA-256). Per-credential series cost
+ * each pick a mutex. Returns INVALID_ARGUMENT for another value. */
+#define AUTHROUTER_METRICS_CREDENTIALS_OFF 0u
+#define AUTHROUTER_METRICS_CREDENTIALS_ID 1u
+#define AUTHROUTER_METRICS_CREDENTIALS_HASH 2u
+AUTHROUTER_API int32_t authrouter_options_set_metrics(authrouter_options *options, bool enabled,
+                                                      uint32_t credential_series,
+                                                      authrouter_error **err);
+
 /* ---- the manager -------------------------------------------------------------------------- */
 
 /* authrouter_manager is the credential pool. Safe for concurrent use from any number of threads
@@ -554,6 +565,17 @@ AUTHROUTER_API int32_t authrouter_manager_list_ext(authrouter_manager *m, uint32
  * message; the format is in docs/observability.md). Free with authrouter_string_free. */
 AUTHROUTER_API int32_t authrouter_manager_state_view(authrouter_manager *m, char **out_json,
                                                      size_t *out_len, authrouter_error **err);
+/* metrics returns every counter and gauge (the families, labels and meanings are in
+ * docs/observability.md): with AUTHROUTER_METRICS_PROMETHEUS the Prometheus text exposition a
+ * host serves on its /metrics (Content-Type: text/plain; version=0.0.4), with
+ * AUTHROUTER_METRICS_JSON the snapshot as JSON ({"taken_at", "families": [{"name", "help",
+ * "type", "samples": [{"name", "labels", "value"}]}]}). No label holds a secret. Free with
+ * authrouter_string_free. */
+#define AUTHROUTER_METRICS_PROMETHEUS 0u
+#define AUTHROUTER_METRICS_JSON 1u
+AUTHROUTER_API int32_t authrouter_manager_metrics(authrouter_manager *m, uint32_t format,
+                                                  char **out, size_t *out_len,
+                                                  authrouter_error **err);
 /* Which models a credential serves comes from one source, the first of: the host
  * (register_models), the credential's own "models" (auth file or record attribute), the
  * config's "model-catalog" for its provider; minus its exclusions ("excluded_models" and the
@@ -630,6 +652,20 @@ AUTHROUTER_API void authrouter_pick_result_free(authrouter_pick_result *r);
 AUTHROUTER_API int32_t authrouter_manager_pick(authrouter_manager *m, authrouter_pick_result **out,
                                                const authrouter_pick_request *request,
                                                authrouter_error **err);
+
+/* pick_explain is pick that also returns the pick's decision record as JSON in *decision_json
+ * (free with authrouter_string_free), for a failed pick too: the providers and model asked, the
+ * strategy, the tier, the session outcome, and every credential not taken with its reason
+ * ("cooling" with the model, its end and cause; "disabled", "tried", "lower_tier",
+ * "model_not_served", "model_excluded", "not_pinned", "unavailable", "no_weight",
+ * "not_websocket", "not_chosen"). The format is in docs/observability.md. On a failed pick the
+ * record is set and the routing error returned as pick returns it. */
+AUTHROUTER_API int32_t authrouter_manager_pick_explain(authrouter_manager *m,
+                                                       authrouter_pick_result **out,
+                                                       const authrouter_pick_request *request,
+                                                       char **decision_json,
+                                                       size_t *decision_len,
+                                                       authrouter_error **err);
 
 /* The outcome of an upstream call, for mark_result. */
 #define AUTHROUTER_RESULT_VERSION 2
