@@ -19,8 +19,8 @@ constexpr std::string_view kModel = "bench-model";
 constexpr std::string_view kSingle[] = {"gemini"};
 constexpr std::string_view kMixed[] = {"gemini", "claude"};
 
-std::unique_ptr<ar::Manager> Setup(int total, bool mixed, bool with_priority) {
-  auto manager = *ar::Manager::Create({});
+std::unique_ptr<ar::Manager> Setup(int total, bool mixed, bool with_priority, bool metrics = true) {
+  auto manager = *ar::Manager::Create({.metrics = metrics});
   for (int i = 0; i < total; ++i) {
     const std::string_view provider = mixed && i % 2 == 1 ? kMixed[1] : kMixed[0];
     char id[64];
@@ -40,9 +40,9 @@ std::unique_ptr<ar::Manager> Setup(int total, bool mixed, bool with_priority) {
 // by the benchmark's threads. The first pick builds the shard and rotation, outside the timing.
 std::unique_ptr<ar::Manager> g_manager;
 
-template <bool kMixedProviders, bool kPriority>
+template <bool kMixedProviders, bool kPriority, bool kMetrics = true>
 void SetupPicks(const benchmark::State& state) {
-  g_manager = Setup(static_cast<int>(state.range(0)), kMixedProviders, kPriority);
+  g_manager = Setup(static_cast<int>(state.range(0)), kMixedProviders, kPriority, kMetrics);
   ar::PickRequest request;
   request.providers = kMixedProviders ? std::span<const std::string_view>(kMixed)
                                       : std::span<const std::string_view>(kSingle);
@@ -88,6 +88,21 @@ AUTHROUTER_PICK_BENCHMARK(BM_ManagerPickNextMixed, true, false)->Arg(500);
 AUTHROUTER_PICK_BENCHMARK(BM_ManagerPickNextMixed, true, false)->Arg(500)->Threads(2);
 AUTHROUTER_PICK_BENCHMARK(BM_ManagerPickNextMixedPriority, true, true)->Arg(500);
 AUTHROUTER_PICK_BENCHMARK(BM_ManagerPickNextMixedPriority, true, true)->Arg(500)->Threads(2);
+
+// The same picks with ManagerOptions::metrics off: what counting costs a pick (compare with
+// BM_ManagerPickNext/1000 in the same run).
+void BM_ManagerPickNext_MetricsOff(benchmark::State& state) { RunPicks(state, false); }
+BENCHMARK(BM_ManagerPickNext_MetricsOff)
+    ->Setup(SetupPicks<false, false, false>)
+    ->Teardown(TeardownPicks)
+    ->UseRealTime()
+    ->Arg(1000);
+BENCHMARK(BM_ManagerPickNext_MetricsOff)
+    ->Setup(SetupPicks<false, false, false>)
+    ->Teardown(TeardownPicks)
+    ->UseRealTime()
+    ->Arg(1000)
+    ->Threads(2);
 
 }  // namespace
 
@@ -141,6 +156,35 @@ void BM_ManagerMarkResultFailure(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 AUTHROUTER_PICK_BENCHMARK(BM_ManagerMarkResultFailure, false, false)->Arg(1000);
+void BM_ManagerMarkResultFailure_MetricsOff(benchmark::State& state) {
+  BM_ManagerMarkResultFailure(state);
+}
+BENCHMARK(BM_ManagerMarkResultFailure_MetricsOff)
+    ->Setup(SetupPicks<false, false, false>)
+    ->Teardown(TeardownPicks)
+    ->UseRealTime()
+    ->Arg(1000);
+
+// The Prometheus text of a pool of N credentials (per-credential series off) after some
+// traffic: what a scrape of /metrics costs.
+void BM_ManagerMetricsExposition(benchmark::State& state) {
+  ar::Manager& manager = *g_manager;
+  ar::PickRequest request;
+  request.providers = kSingle;
+  request.model = kModel;
+  for (int i = 0; i < 1000; ++i) (void)manager.Pick(request);
+  size_t bytes = 0;
+  {
+    ar::bench::AllocCounter allocs(state);
+    for (auto _ : state) {
+      std::string text = manager.Metrics().Prometheus();
+      bytes = text.size();
+      benchmark::DoNotOptimize(text);
+    }
+  }
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+AUTHROUTER_PICK_BENCHMARK(BM_ManagerMetricsExposition, false, false)->Arg(1000);
 
 }  // namespace
 
