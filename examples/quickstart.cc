@@ -141,6 +141,12 @@ int main(int argc, char** argv) {
   if (absl::Status s = manager->MarkResult(result); !s.ok()) return Fail(s);
   std::printf("\n\n%s answered 429 (Retry-After 5 min); the conversation moves:\n ", bound.c_str());
   for (int i = 0; i < 3; ++i) std::printf(" %s", Show(manager->Pick(request)).c_str());
+  // A decision record says why: what was taken, and why every other credential was not.
+  ar::PickDecision why;
+  request.decision = &why;
+  (void)manager->Pick(request);
+  request.decision = nullptr;
+  std::printf("\n  why (PickRequest::decision): %s\n", why.Json().c_str());
   const bool saved = fs::exists(work / "auth" / (bound + ".state"));
   std::printf("\n  cooldown saved in auth/%s.state: %s\n", bound.c_str(), saved ? "yes" : "no");
 
@@ -157,11 +163,30 @@ int main(int argc, char** argv) {
   const bool still_cooling = !manager->Get(bound)->model_states.empty();
   std::printf("\n  %s still cooling after the reload: %s\n", bound.c_str(), still_cooling ? "yes" : "no");
 
-  // --- 5. what an operator sees: the redacted state view (no token, key or e-mail) ---
+  // --- 5. what an operator sees: the redacted state view (no token, key or account value; the
+  // label, which a file store sets to the account e-mail, is shown) ---
   std::printf("\nthe state view (Manager::StateView, docs/observability.md):\n%s\n",
               manager->StateView().c_str());
 
+  // --- 6. and the metrics a host serves on its /metrics (Manager::Metrics().Prometheus()) ---
+  const ar::MetricsSnapshot metrics = manager->Metrics();
+  std::printf("\nsome metrics (the non-zero samples of four families; docs/observability.md):\n");
+  for (const ar::MetricFamily& family : metrics.families) {
+    if (family.name != "authrouter_picks_total" && family.name != "authrouter_cooldowns_entered_total" &&
+        family.name != "authrouter_credentials" && family.name != "authrouter_session_lookups_total") {
+      continue;
+    }
+    for (const ar::MetricSample& sample : family.samples) {
+      if (sample.value == 0) continue;
+      std::string labels;
+      for (const auto& [k, v] : sample.labels) labels += (labels.empty() ? "" : ",") + k + "=\"" + v + "\"";
+      std::printf("  %s{%s} %g\n", family.name.c_str(), labels.c_str(), sample.value);
+    }
+  }
+  const bool counted =
+      metrics.Value("authrouter_cooldowns_entered_total", {{"provider", "claude"}, {"cause", "quota"}}) == 1.0;
+
   fs::current_path(examples);
   fs::remove_all(work);
-  return saved && still_cooling ? 0 : 1;
+  return saved && still_cooling && counted ? 0 : 1;
 }
