@@ -842,13 +842,58 @@ TEST_CASE("Tool calls are part of a turn's identity in the OpenAI and Gemini for
   CHECK(std::string(x.Extract({}, openai("call_2", "{}"), chain).chain) != a);
   CHECK(std::string(x.Extract({}, openai("call_1", "{\\\"city\\\":1}"), chain).chain) != a);
   CHECK(std::string(x.Extract({}, openai("call_1", "{}"), chain).chain) == a);
-  const auto gemini = [](std::string_view fn) {
+  const auto gemini = [](std::string_view fn, std::string_view args = "{}",
+                          std::string_view response = "{}") {
     return std::string(R"({"contents":[{"role":"user","parts":[{"text":"weather?"}]},)") +
            R"({"role":"model","parts":[{"functionCall":{"name":")" + std::string(fn) +
-           R"(","args":{}}}]},{"role":"user","parts":[{"functionResponse":{"name":")" +
-           std::string(fn) + R"(","response":{}}}]}]})";
+           R"(","args":)" + std::string(args) +
+           R"(}}]},{"role":"user","parts":[{"functionResponse":{"name":")" + std::string(fn) +
+           R"(","response":)" + std::string(response) + R"(}}]}]})";
   };
   const std::string g(x.Extract({}, gemini("get_weather"), chain).chain);
   CHECK(!g.empty());
   CHECK(std::string(x.Extract({}, gemini("get_time"), chain).chain) != g);
+  // The arguments and the result count too, as sent.
+  const std::string kyoto(x.Extract({}, gemini("get_weather", R"({"city":"Kyoto"})"), chain).chain);
+  CHECK(kyoto != g);
+  CHECK(std::string(x.Extract({}, gemini("get_weather", R"({"city":"Osaka"})"), chain).chain) != kyoto);
+  CHECK(std::string(x.Extract({}, gemini("get_weather", R"({"city":"Kyoto"})"), chain).chain) == kyoto);
+  CHECK(std::string(x.Extract({}, gemini("get_weather", "{}", R"({"t":21})"), chain).chain) != g);
+}
+
+TEST_CASE("Claude tool_use inputs are part of a turn's identity", "[session_id]") {
+  ar::SessionIdExtractor x;
+  const ar::SessionIdOptions chain{.content = ar::ContentIdentity::kChain};
+  const auto claude = [](std::string_view input) {
+    return std::string(R"({"messages":[{"role":"user","content":"weather?"},)") +
+           R"({"role":"assistant","content":[{"type":"tool_use","id":"toolu_1","name":"get_weather",)"
+           R"("input":)" + std::string(input) +
+           R"(}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"toolu_1",)"
+           R"("content":"sunny"}]}]})";
+  };
+  const std::string a(x.Extract({}, claude(R"({"city":"Kyoto"})"), chain).chain);
+  CHECK(!a.empty());
+  CHECK(std::string(x.Extract({}, claude(R"({"city":"Osaka"})"), chain).chain) != a);
+  CHECK(std::string(x.Extract({}, claude(R"({"city":"Kyoto"})"), chain).chain) == a);
+}
+
+TEST_CASE("A Responses opening sent as a string is continued by the same history sent as items",
+          "[session_id]") {
+  ar::SessionIdExtractor x;
+  const ar::SessionIdOptions chain{.content = ar::ContentIdentity::kChain};
+  const std::string opening(x.Extract({}, R"({"input":"Plan a trip"})", chain).chain);
+  REQUIRE_FALSE(opening.empty());
+  const std::string as_items(
+      x.Extract({}, R"({"input":[{"role":"user","content":"Plan a trip"}]})", chain).chain);
+  CHECK(as_items == opening);
+  const std::string as_parts(x.Extract(
+      {}, R"({"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"Plan a trip"}]}]})",
+      chain).chain);
+  CHECK(as_parts == opening);
+  const ar::SessionIds next = x.Extract(
+      {}, R"({"input":[{"role":"user","content":"Plan a trip"},{"role":"assistant","content":"Where to?"},)"
+          R"({"role":"user","content":"Kyoto"}]})",
+      chain);
+  CHECK(std::string(next.primary) == opening);
+  CHECK(std::string(x.Extract({}, R"({"input":"Plan a holiday"})", chain).chain) != opening);
 }

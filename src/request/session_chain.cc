@@ -11,6 +11,7 @@ namespace request_internal {
 namespace {
 
 constexpr uint64_t kChainSeed = 0x243f6a8885a308d3ull;
+constexpr uint64_t kRoleSalt = 0x9e3779b97f4a7c15ull;  // a turn's role, hashed first
 
 // Fold chains one 64-bit hash into another.
 uint64_t Fold(uint64_t seed, uint64_t h) {
@@ -48,9 +49,9 @@ void ConversationChain::EndTurn(bool is_assistant) {
 
 // Content adds a content value's texts: a string; an array of strings or of part objects
 // (their "text", and the "text" of nested "content"); an object part. Tool calls and their
-// results count by what identifies them: IDs, names and argument strings (OpenAI "tool_calls"
-// with "function", Claude "tool_use" / "tool_result", Gemini "functionCall" /
-// "functionResponse", Responses "*_call" items).
+// results count by what identifies them: IDs, names and arguments (OpenAI "tool_calls" with
+// "function", Claude "tool_use" with its "input" / "tool_result", Gemini "functionCall" with its
+// "args" / "functionResponse" with its "response", Responses "*_call" items).
 bool ConversationChain::Content(od::value v) {
   od::json_type t;
   if (v.type().get(t)) return false;
@@ -71,6 +72,30 @@ bool ConversationChain::Content(od::value v) {
   od::object o;
   if (v.get_object().get(o)) return false;
   return ForEachMember(o, [&](const MemberName& name, od::value fv) {
+    // A tool call's arguments and a tool's result as structured JSON (Gemini functionCall
+    // "args" and functionResponse "response", Claude tool_use "input" as an object): their
+    // JSON text as sent, so two calls of one function with different arguments differ.
+    if (name == "args" || name == "response" || name == "input") {
+      od::json_type ft;
+      if (fv.type().get(ft)) return false;
+      std::string_view raw;
+      if (ft == od::json_type::object) {
+        od::object fo;
+        if (fv.get_object().get(fo) || fo.raw_json().get(raw)) return false;
+        AddPiece(raw);
+        return true;
+      }
+      if (ft == od::json_type::array && name != "input") {
+        od::array fa;
+        if (fv.get_array().get(fa) || fa.raw_json().get(raw)) return false;
+        AddPiece(raw);
+        return true;
+      }
+      if (name != "input") {  // a scalar
+        AddPiece(Token(fv));
+        return true;
+      }
+    }
     // Texts, and what identifies a tool call or its result; not cache_control and the like,
     // which clients move between turns.
     if (!(name == "text" || name == "content" || name == "parts" || name == "call_id" ||
@@ -104,7 +129,9 @@ bool ConversationChain::Turns(od::value v, bool gemini) {
   od::json_type t;
   if (v.type().get(t)) return false;
   if (t == od::json_type::string) {
-    BeginTurn("user");
+    // Hashed as the item {"role":"user","content":<the string>} would be, so a client that
+    // sends its opening as a string and the history as items later continues its own chain.
+    turn_hash_ = internal::HashBytesSeeded("\"user\"", kChainSeed ^ kRoleSalt);
     AddPiece(Token(v));
     EndTurn(false);
     return true;
@@ -126,7 +153,7 @@ bool ConversationChain::Turns(od::value v, bool gemini) {
     const bool ok = ForEachMember(o, [&](const MemberName& name, od::value fv) {
       if (name == "role" && role_token.empty()) {
         role_token = Token(fv);
-        turn_hash_ = internal::HashBytesSeeded(role_token, turn_hash_ ^ 0x9e3779b97f4a7c15ull);
+        turn_hash_ = internal::HashBytesSeeded(role_token, turn_hash_ ^ kRoleSalt);
       } else if (name == "type" && type_token.empty()) {
         type_token = Token(fv);
         if (type_token != "\"message\"") turn_hash_ = internal::HashBytesSeeded(type_token, turn_hash_);
