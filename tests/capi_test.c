@@ -899,6 +899,18 @@ static void test_executor_response_id_and_chain_extraction(void) {
   ex.user_data = long_id;
   CHECK(authrouter_manager_execute(m, &used, &attempts, &req, &ex, NULL) == AUTHROUTER_OK);
   authrouter_string_free(used);
+  {
+    /* Nothing was recorded under the whole field's 256 bytes, nor under any shorter part. */
+    char body[400];
+    static const size_t lens[] = {256, 255};
+    size_t k;
+    for (k = 0; k < 2; ++k) {
+      int n = snprintf(body, sizeof body, "{\"previous_response_id\":\"%.*s\",\"input\":\"x\"}",
+                       (int)lens[k], long_id);
+      CHECK(n > 0 && (size_t)n < sizeof body);
+      CHECK(pick_with(m, NULL, body, NULL, 0, c, sizeof c) == AUTHROUTER_RESPONSE_CHAIN_BROKEN);
+    }
+  }
   /* The state view: both credentials, their sessions, never the account e-mail. */
   {
     char *view = NULL;
