@@ -601,3 +601,144 @@ TEST_CASE("No metric, snapshot or decision record holds a planted secret", "[met
     }
   }
 }
+
+namespace {
+
+// FailingExecutor answers every attempt with a 500.
+class FailingExecutor : public ar::Executor {
+ public:
+  ar::Outcome Execute(const ar::Attempt&) override {
+    ++calls;
+    ar::Outcome o;
+    o.http_status = 500;
+    o.error_message = "upstream broke";
+    return o;
+  }
+  int calls = 0;
+};
+
+}  // namespace
+
+TEST_CASE("Execute counts its attempts' picks and one failure only when nothing was called",
+          "[metrics]") {
+  ManagerFixture f;
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  FailingExecutor executor;
+  const std::string_view providers[] = {"claude"};
+  ar::ExecuteRequest request;
+  request.providers = providers;
+  request.model = "m";
+  auto r = f.manager->Execute(request, executor);
+  REQUIRE(r.ok());
+  CHECK(executor.calls == 2);
+  ar::MetricsSnapshot s = f.manager->Metrics();
+  CHECK(Value(s, "authrouter_picks_total", {{"provider", "claude"}, {"outcome", "picked"}}) == 2);
+  // The round ended with every credential tried: an upstream failure, not a routing one.
+  CHECK(Value(s, "authrouter_picks_total", {{"provider", "claude"}, {"outcome", "failed"}}) == 0);
+  CHECK(Value(s, "authrouter_results_total", {{"provider", "claude"}, {"class", "5xx"}}) == 2);
+  // Now both cool (transient, 60 s): nothing can be called, and that failure counts once.
+  auto none = f.manager->Execute(request, executor);
+  REQUIRE_FALSE(none.ok());
+  s = f.manager->Metrics();
+  CHECK(Value(s, "authrouter_picks_total", {{"provider", "claude"}, {"outcome", "failed"}}) == 1);
+  CHECK(Value(s, "authrouter_pick_failures_total",
+              {{"code", ar::GetRoutingError(none.status())->code},
+               {"reason", ar::RoutingReasonName(ar::GetRoutingError(none.status())->reason)}}) == 1);
+  // A provider the pool never knew counts as "unknown", not under its text.
+  REQUIRE_FALSE(f.manager->Pick("planted-typo", "m").ok());
+  s = f.manager->Metrics();
+  CHECK(Value(s, "authrouter_picks_total", {{"provider", "unknown"}, {"outcome", "failed"}}) == 1);
+  CHECK(s.Prometheus().find("planted-typo") == std::string::npos);
+}
+
+TEST_CASE("Session lookups of conversations that share an opening", "[metrics]") {
+  ManagerFixture f({.session_affinity = true});
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  const auto pick = [&](const std::string& body) {
+    ar::PickRequest r;
+    const std::string_view providers[] = {"claude"};
+    r.providers = providers;
+    r.model = "m";
+    r.body = body;
+    REQUIRE(f.manager->Pick(r).ok());
+  };
+  const std::string opening = R"({"messages":[{"role":"user","content":"You are a helpful bot. Hi"}]})";
+  pick(opening);  // a conversation's first request: miss, binds the opening
+  pick(opening);  // another conversation opening the same way: the opening is shared
+  pick(R"({"messages":[{"role":"user","content":"You are a helpful bot. Hi"},)"
+       R"({"role":"assistant","content":"Hello"},{"role":"user","content":"Tell me a joke"}]})");
+  const ar::MetricsSnapshot s = f.manager->Metrics();
+  CHECK(Value(s, "authrouter_session_lookups_total", {{"outcome", "rebound"}, {"reason", "shared_opening"}}) == 1);
+  // The continuation of a shared opening has nothing to follow: a miss, not a rebind.
+  CHECK(Value(s, "authrouter_session_lookups_total", {{"outcome", "miss"}}) == 2);
+  CHECK(Value(s, "authrouter_session_lookups_total", {{"outcome", "rebound"}, {"reason", "unavailable"}}) == 0);
+}
+
+TEST_CASE("Decision records name pinned, weight and websocket reasons", "[decision]") {
+  SECTION("pinned and weight 0") {
+    ManagerFixture f({.strategy = ar::RoutingStrategy::kWeightedRoundRobin});
+    f.Add({.id = "a"});
+    f.Add({.id = "b"});
+    f.Add({.id = "zero", .weight = "0"});
+    ar::PickDecision why;
+    ar::PickRequest r;
+    const std::string_view providers[] = {"claude"};
+    r.providers = providers;
+    r.model = "m";
+    r.decision = &why;
+    REQUIRE(f.manager->Pick(r).ok());
+    CHECK(why.strategy == "weighted-round-robin");
+    std::map<std::string, ar::SkipReason> reasons;
+    for (const auto& k : why.skipped) reasons[k.id] = k.reason;
+    CHECK(reasons.at("zero") == ar::SkipReason::kNoWeight);
+    r.pinned_id = "a";
+    auto pinned = f.manager->Pick(r);
+    REQUIRE(pinned.ok());
+    CHECK(pinned->credential->id == "a");
+    CHECK(why.pinned_id == "a");
+    reasons.clear();
+    for (const auto& k : why.skipped) reasons[k.id] = k.reason;
+    CHECK(reasons.at("b") == ar::SkipReason::kNotPinned);
+  }
+  SECTION("websocket preference") {
+    ManagerFixture f;
+    f.Add({.id = "plain", .provider = "codex", .priority = "10"});
+    f.Add({.id = "ws", .provider = "codex", .priority = "0", .websockets = true});
+    ar::PickDecision why;
+    ar::PickRequest r;
+    const std::string_view providers[] = {"codex"};
+    r.providers = providers;
+    r.model = "m";
+    r.downstream_websocket = true;
+    r.decision = &why;
+    auto p = f.manager->Pick(r);
+    REQUIRE(p.ok());
+    CHECK(p->credential->id == "ws");
+    REQUIRE(why.skipped.size() == 1);
+    CHECK(why.skipped[0].reason == ar::SkipReason::kNotWebsocket);
+  }
+  SECTION("an error state without a cooldown is still picked, and tried is named") {
+    ManagerFixture f;
+    f.Add({.id = "erred"});
+    f.Add({.id = "tried"});
+    REQUIRE(f.manager->MarkResult(Failure("erred", 418)).ok());  // recorded, cools nothing
+    ar::PickDecision why;
+    ar::PickRequest r;
+    const std::string_view providers[] = {"claude"};
+    const std::string_view tried[] = {"tried", "erred"};
+    r.providers = providers;
+    r.model = "m";
+    r.tried = std::span<const std::string_view>(tried, 1);
+    r.decision = &why;
+    REQUIRE(f.manager->Pick(r).ok());  // erred is still picked
+    CHECK(why.picked_id == "erred");
+    r.tried = tried;
+    REQUIRE_FALSE(f.manager->Pick(r).ok());
+    std::map<std::string, ar::SkipReason> reasons;
+    for (const auto& k : why.skipped) reasons[k.id] = k.reason;
+    CHECK(reasons == std::map<std::string, ar::SkipReason>{{"erred", ar::SkipReason::kTried},
+                                                           {"tried", ar::SkipReason::kTried}});
+  }
+}

@@ -71,13 +71,12 @@ enum class SkipReason : uint8_t {
   kUnavailable,     // blocked without a cooldown end (an error state, an unreadable record)
   kNoWeight,        // weight 0 under the weighted strategy
   kNotWebsocket,    // a websocket-capable credential was preferred for a websocket client
-  kNotChosen,       // available in the tier used; the strategy chose another
-  kNoProvider,      // the credential has no provider it could be picked for
+  kNotChosen,       // available; the rotation (or, on a session hit, the binding) chose another
 };
 
 // SkipReasonName returns the reason's machine name: "cooling", "disabled", "tried",
 // "lower_tier", "model_not_served", "model_excluded", "not_pinned", "unavailable", "no_weight",
-// "not_websocket", "not_chosen", "no_provider".
+// "not_websocket", "not_chosen".
 std::string_view SkipReasonName(SkipReason reason);
 
 // DecisionCandidate is one credential the pick did not take.

@@ -512,10 +512,11 @@ class Manager {
   // StateView returns a JSON view of the pool for operators (Envoy's /clusters for credentials),
   // sorted by ID: per credential its provider, label, pool state (ready, cooling, disabled,
   // refreshing, error), status, account kind, priority, weight, served and excluded models,
-  // cooldowns (the credential's and each model's, with their end, the last error's HTTP status
-  // and code, and the quota backoff), token expiry, last refresh, next refresh check and the
-  // number of sessions bound to it. It never holds a secret: no token, API key, metadata,
-  // attribute other than priority and weight, account value (GetAccountInfo's e-mail or key;
+  // cooldowns (the credential's and each model's, with their end and cause, the last error's
+  // HTTP status and code, and the quota backoff), token expiry, last refresh, next refresh check
+  // and the number of session bindings (alias groups) pointing at it. It never holds a secret:
+  // no token, API key, metadata, attribute other than priority and weight, account value
+  // (GetAccountInfo's e-mail or key;
   // the label is shown, and file stores set it to the e-mail), proxy URL, or error or status
   // message (upstream text may echo anything). The format: docs/observability.md.
   std::string StateView() const;
@@ -535,6 +536,9 @@ class Manager {
   explicit Manager(std::unique_ptr<Impl> impl);
   absl::StatusOr<PickResult> PickUnbound(const PickRequest& request);
   absl::StatusOr<PickResult> PickSession(const PickRequest& request, SessionOutcome* outcome);
+  // PickCounting is Pick; with `count_failures` false a failed pick is not counted (Execute
+  // counts the one failure it returns, not the end of every round).
+  absl::StatusOr<PickResult> PickCounting(const PickRequest& request, bool count_failures);
   absl::Status MarkCorrected(const Result& reported);
   size_t ProcessDueRefreshes(absl::Time now, std::vector<std::string>* jobs);
   void ApplyDirtyRefreshesLocked(absl::Time now);

@@ -34,8 +34,11 @@
 //
 // The `provider` label is the normalised provider key (OpenTelemetry GenAI's
 // `gen_ai.provider.name`, for a host that re-exports these as OTel metrics). Labels stay low in
-// cardinality: providers beyond the first 32 a Manager sees count under provider="other", and
-// no label ever holds a token, a key, a session ID, a tenant or upstream text.
+// cardinality: in the counters, providers beyond the first 32 a Manager sees count under
+// provider="other" (the credentials gauge, derived from the pool, names each provider of the
+// pool); a failed pick for a provider the pool does not know counts under "unknown", one for
+// several providers under "mixed". No label ever holds a token, a key, a session ID, a tenant
+// or upstream text.
 //
 // Counting costs a pick two thread-local loads and a store into a block only the picking thread
 // writes (no shared cache line); a snapshot sums the blocks. ManagerOptions::metrics = false

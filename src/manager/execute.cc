@@ -85,7 +85,7 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
       pick_request.headers = request.headers;
       pick_request.body = request.body;
       pick_request.tenant = request.tenant;
-      absl::StatusOr<PickResult> pick = Pick(pick_request);
+      absl::StatusOr<PickResult> pick = PickCounting(pick_request, false);
       if (!pick.ok() && !resynced && !request.model.empty() && IsStalePickError(pick.status())) {
         // The safety net: re-evaluate this request's shards once, then pick again. Only these
         // shards are touched and no rotation is reset (B8).
@@ -98,12 +98,13 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
           std::unique_lock lock(impl.mu);
           impl.scheduler.Resync(spec, impl.clock->Now());
         }
-        pick = Pick(pick_request);
+        pick = PickCounting(pick_request, false);
       }
       if (!pick.ok()) {
         // A host policy's rejection is terminal: no other credential, no round, no wait.
         if (std::optional<RoutingError> e = GetRoutingError(pick.status());
             e && e->reason == RoutingReason::kSelectorRejected) {
+          if (impl.metrics->enabled()) impl.CountPickFailure(pick_request, pick.status());
           return pick.status();
         }
         pick_error = pick.status();
@@ -223,7 +224,16 @@ absl::StatusOr<ExecuteResult> Manager::Execute(const ExecuteRequest& request, Ex
     }
   }
   if (last) return *std::move(last);
-  if (!pick_error.ok()) return pick_error;
+  if (!pick_error.ok()) {
+    // No upstream was called: the request failed to route, once (its rounds' picks were not
+    // counted as failures, nor are the ends of rounds that reached an upstream).
+    if (impl.metrics->enabled()) {
+      PickRequest asked;
+      asked.providers = request.providers;
+      impl.CountPickFailure(asked, pick_error);
+    }
+    return pick_error;
+  }
   return AuthNotFoundError("no auth available", {}, request.model);
 }
 

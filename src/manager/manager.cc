@@ -833,13 +833,12 @@ absl::Status Manager::SetSessionAffinity(bool enabled, absl::Duration ttl) {
     } else {
       old = std::move(impl_->sessions);
       impl_->sessions = nullptr;
+      // Under the lock, so that no snapshot sees the count fall.
+      if (old) impl_->session_evictions_before.fetch_add(old->evictions(), std::memory_order_relaxed);
     }
     impl_->affinity.store(impl_->sessions != nullptr, std::memory_order_release);
   }
-  if (old) {
-    old->Stop();  // once, outside the lock; in-flight picks may still hold it
-    impl_->session_evictions_before.fetch_add(old->evictions(), std::memory_order_relaxed);
-  }
+  if (old) old->Stop();  // once, outside the lock; in-flight picks may still hold it
   return absl::OkStatus();
 }
 
@@ -868,6 +867,10 @@ absl::Status Manager::SetSessionAffinityMaxEntries(size_t max_entries) {
 }
 
 absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
+  return PickCounting(request, true);
+}
+
+absl::StatusOr<PickResult> Manager::PickCounting(const PickRequest& request, bool count_failures) {
   Impl& impl = *impl_;
   SessionOutcome session = SessionOutcome::kNone;
   absl::StatusOr<PickResult> pick = impl.affinity.load(std::memory_order_acquire)
@@ -876,7 +879,7 @@ absl::StatusOr<PickResult> Manager::Pick(const PickRequest& request) {
   if (impl.metrics->enabled()) [[likely]] {
     if (pick.ok()) [[likely]] {
       impl.metrics->CountPicked(pick->provider, pick->credential->id);
-    } else {
+    } else if (count_failures) {
       impl.CountPickFailure(request, pick.status());
     }
     impl.metrics->CountSession(session);
@@ -1007,6 +1010,11 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
 
   std::shared_ptr<const std::string> handle;
   if (sessions->GetAndRefresh(key, &bound, &handle)) {
+    if (bound == kSharedOpening) {
+      // The request continues an opening many conversations share: nothing to follow.
+      *outcome = SessionOutcome::kMiss;
+      return bind(PickUnbound(request));
+    }
     if (std::optional<PickResult> hit = pick_bound(bound)) {
       *outcome = SessionOutcome::kHit;
       if (!chain_key.empty()) return bind(*std::move(hit));  // the chain goes on: bind its new end

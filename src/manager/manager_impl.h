@@ -153,7 +153,10 @@ struct Manager::Impl {
     if (!c.provider.empty() && internal::IsProviderKey(c.provider)) return c.provider;
     const std::string_view routed = scheduler.ProviderOf(c.id);
     if (!routed.empty()) return routed;
-    return c.provider.empty() ? std::string_view("none") : std::string_view(c.provider);
+    if (c.provider.empty()) return "none";
+    thread_local std::string normalised;  // a disabled credential's provider, as routing keys it
+    normalised = internal::ProviderKey(c.provider);
+    return normalised;
   }
   // CountPickFailure counts a failed pick of `request` with its routing reason. (observe.cc)
   void CountPickFailure(const PickRequest& request, const absl::Status& status);

@@ -32,6 +32,7 @@ MetricsSnapshot Manager::Metrics() const {
       ++it->second[observe::PoolStateIndex(observe::PoolStateName(*c, now))];
     }
     sessions = impl.sessions;
+    impl.metrics->Prune([&](const std::string& id) { return impl.records.find(id) != impl.records.end(); });
   }
   std::sort(gauges.credentials.begin(), gauges.credentials.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -46,8 +47,9 @@ MetricsSnapshot Manager::Metrics() const {
 }
 
 void Manager::Impl::CountPickFailure(const PickRequest& request, const absl::Status& status) {
-  // The label is the provider asked (normalised) or "mixed"; never the request's raw text
-  // beyond a provider name, which the Manager's own routing keys hold too.
+  // The label is the provider asked (normalised) when the pool knows it, "unknown" when it does
+  // not (so a client's typo neither shows its text nor takes a label), "mixed" for several,
+  // "none" for none.
   std::string provider;
   size_t named = 0;
   for (std::string_view p : request.providers) {
@@ -58,6 +60,10 @@ void Manager::Impl::CountPickFailure(const PickRequest& request, const absl::Sta
   }
   if (named == 0) provider = "none";
   if (named > 1) provider = "mixed";
+  if (named == 1) {
+    std::shared_lock lock(mu);
+    if (!scheduler.KnowsProvider(provider)) provider = "unknown";
+  }
   const std::optional<RoutingError> e = GetRoutingError(status);
   metrics->CountFailed(provider, e ? e->reason : RoutingReason::kUnspecified);
 }
@@ -96,9 +102,12 @@ void Manager::Impl::Explain(const PickRequest& request, const absl::StatusOr<Pic
   d.model_key = std::string(spec.model_key);
   if (prepared.empty()) return;
 
-  const bool ws_preferred = d.picked && request.downstream_websocket &&
-                            pick->credential->WebsocketsEnabled() && pick->provider == "codex";
   std::shared_lock lock(mu);
+  // As the scheduler prefers websocket-capable credentials: one provider, codex, no pin, no
+  // host selector.
+  const bool ws_preferred = d.picked && request.downstream_websocket && selector == nullptr &&
+                            spec.providers.size() == 1 && spec.pred.pinned.empty() &&
+                            pick->credential->WebsocketsEnabled() && pick->provider == "codex";
   d.strategy = selector != nullptr ? "selector" : std::string(RoutingStrategyName(scheduler.strategy()));
   const bool weighted = selector == nullptr && scheduler.strategy() == RoutingStrategy::kWeightedRoundRobin;
   for (const auto& [id, cp] : records) {

@@ -71,8 +71,6 @@ std::string_view SkipReasonName(SkipReason reason) {
       return "not_websocket";
     case SkipReason::kNotChosen:
       return "not_chosen";
-    case SkipReason::kNoProvider:
-      return "no_provider";
   }
   return "not_chosen";
 }

@@ -406,8 +406,19 @@ Totals Metrics::Sum() const {
   for (size_t i = 0; i < named; ++i) t.provider_names.push_back(names_[i]);
   const Totals::PerProvider zero;
   if (std::memcmp(&other, &zero, sizeof zero) != 0) {
-    t.provider_names.push_back("other");
-    t.providers.push_back(other);
+    // A provider really named "other" shares the overflow's label: one series, summed.
+    auto named_other = std::find(t.provider_names.begin(), t.provider_names.end(), "other");
+    if (named_other == t.provider_names.end()) {
+      t.provider_names.push_back("other");
+      t.providers.push_back(other);
+    } else {
+      Totals::PerProvider& d = t.providers[static_cast<size_t>(named_other - t.provider_names.begin())];
+      d.picked += other.picked;
+      d.failed += other.failed;
+      for (size_t i = 0; i < kResultClasses; ++i) d.results[i] += other.results[i];
+      for (size_t i = 0; i < kCooldownCauses; ++i) d.cooldowns[i] += other.cooldowns[i];
+      for (size_t i = 0; i < kRefreshOutcomes; ++i) d.refreshes[i] += other.refreshes[i];
+    }
   }
   return t;
 }
@@ -514,7 +525,8 @@ MetricsSnapshot BuildSnapshot(absl::Time now, const Totals& t, const Gauges& g,
     cumulative += t.refresh_buckets[kRefreshBuckets.size()];
     Sample(f, {{"le", "+Inf"}}, static_cast<double>(cumulative), "_bucket");
     Sample(f, {}, static_cast<double>(t.refresh_nanos) / 1e9, "_sum");
-    Sample(f, {}, static_cast<double>(t.refresh_count), "_count");
+    // The count is the +Inf bucket's, so the two always agree.
+    Sample(f, {}, static_cast<double>(cumulative), "_count");
   }
   {
     MetricFamily& f = Family(s, "authrouter_store_writes_total",

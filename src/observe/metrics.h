@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -177,6 +178,16 @@ class Metrics {
   void Know(std::string_view provider) { (void)FindSlot(provider); }
   // Forget drops the per-credential series of a removed credential.
   void Forget(std::string_view credential_id);
+  // Prune drops the per-credential series of every ID `live` says is gone (a pick that was in
+  // flight when its credential was removed may have counted after Forget).
+  template <typename Live>
+  void Prune(const Live& live) {
+    if (per_credential_ == CredentialSeries::kOff) return;
+    std::lock_guard<std::mutex> lock(credentials_mu_);
+    for (auto it = credentials_.begin(); it != credentials_.end();) {
+      it = live(it->first) ? std::next(it) : credentials_.erase(it);
+    }
+  }
 
   // Sum adds up every block.
   Totals Sum() const;

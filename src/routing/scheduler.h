@@ -343,6 +343,9 @@ class SchedulerCore {
   // routed returns the number of credentials in routing.
   size_t routed() const { return provider_of_.size(); }
 
+  // KnowsProvider reports whether `key` (normalised) is a provider some credential was routed
+  // under.
+  bool KnowsProvider(std::string_view key) const { return providers_.find(key) != providers_.end(); }
   // ProviderOf returns the normalised provider of a routed credential, or "".
   std::string_view ProviderOf(std::string_view id) const;
 

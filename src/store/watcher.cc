@@ -382,6 +382,7 @@ struct Watcher::Impl {
   void CheckConfigLocked() {
     const int fd = ::open(options.config_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
+      internal::ManagerAccess::CountConfigReload(*options.manager, false);
       Report(WatchReport::Kind::kConfigRejected, options.config_path, "",
              internal::Cat("cannot open: ", std::strerror(errno)));
       return;
