@@ -36,9 +36,10 @@ double Value(const ar::MetricsSnapshot& s, std::string_view name,
   return *v;
 }
 
-ar::Result Failure(std::string id, int status, std::optional<absl::Duration> retry = std::nullopt) {
+// Result holds views: `id` must outlive it (a literal, or a string of the caller's).
+ar::Result Failure(std::string_view id, int status, std::optional<absl::Duration> retry = std::nullopt) {
   ar::Result r;
-  r.credential_id = std::move(id);
+  r.credential_id = id;
   r.model = "m";
   r.http_status = status;
   r.error_message = "upstream said no";
@@ -46,9 +47,9 @@ ar::Result Failure(std::string id, int status, std::optional<absl::Duration> ret
   return r;
 }
 
-ar::Result Success(std::string id) {
+ar::Result Success(std::string_view id) {
   ar::Result r;
-  r.credential_id = std::move(id);
+  r.credential_id = id;
   r.model = "m";
   r.success = true;
   r.http_status = 200;
