@@ -42,9 +42,10 @@ std::optional<double> MetricsSnapshot::Value(
     for (const MetricSample& s : f.samples) {
       if (s.suffix != suffix || s.labels.size() != labels.size()) continue;
       bool all = true;
-      for (const auto& [k, v] : labels) {
-        const auto it = std::find_if(s.labels.begin(), s.labels.end(),
-                                     [&](const auto& l) { return l.first == k && l.second == v; });
+      for (const auto& wanted : labels) {
+        const auto it = std::find_if(s.labels.begin(), s.labels.end(), [&](const auto& l) {
+          return l.first == wanted.first && l.second == wanted.second;
+        });
         if (it == s.labels.end()) {
           all = false;
           break;
