@@ -241,6 +241,14 @@ inline char* CopyOut(std::string_view s) {
   return p;
 }
 
+// CopyOutJson hands `json` (or any text) to the caller through (out, out_len).
+inline int32_t CopyOutJson(const std::string& json, char** out, size_t* out_len, authrouter_error** err) {
+  *out = CopyOut(json);
+  if (*out == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
+  if (out_len != nullptr) *out_len = json.size();
+  return Ok(err);
+}
+
 inline int32_t CheckManager(authrouter_manager* m, authrouter_error** err) noexcept {
   if (m == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "manager is NULL");
   if (m->shut_down.load()) return Fail(err, AUTHROUTER_SHUT_DOWN, "the manager was shut down");

@@ -146,14 +146,6 @@ int32_t authrouter_manager_apply_config(authrouter_manager* m, const char* json,
 
 namespace {
 
-// CopyOutJson hands `json` to the caller through (out, out_len).
-int32_t CopyOutJson(const std::string& json, char** out, size_t* out_len, authrouter_error** err) {
-  *out = CopyOut(json);
-  if (*out == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
-  if (out_len != nullptr) *out_len = json.size();
-  return Ok(err);
-}
-
 int32_t Load(authrouter_manager* m, ar::LoadReport* report, authrouter_error** err) {
   absl::Status s = m->manager->Load(report);
   if (s.ok() && m->watcher) s = m->watcher->Sync();

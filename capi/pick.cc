@@ -47,6 +47,14 @@ int32_t ConvertPick(const authrouter_pick_request* r, PickParts* p, authrouter_e
   return AUTHROUTER_OK;
 }
 
+authrouter_pick_result* NewPickResult(const ar::PickResult& pick) {
+  auto* r = new authrouter_pick_result(pick.credential);
+  r->provider = std::string(pick.provider);
+  if (pick.session) r->session_key = *pick.session;
+  r->response_chain = static_cast<int32_t>(pick.response_chain);
+  return r;
+}
+
 }  // namespace
 
 extern "C" {
@@ -61,11 +69,7 @@ int32_t authrouter_manager_pick(authrouter_manager* m, authrouter_pick_result** 
     if (int32_t rc = ConvertPick(request, &parts, err); rc != 0) return rc;
     absl::StatusOr<ar::PickResult> pick = m->manager->Pick(parts.request);
     if (!pick.ok()) return Fail(err, pick.status());
-    auto* r = new authrouter_pick_result(pick->credential);
-    r->provider = std::string(pick->provider);
-    if (pick->session) r->session_key = *pick->session;
-    r->response_chain = static_cast<int32_t>(pick->response_chain);
-    *out = r;
+    *out = NewPickResult(*pick);
     return Ok(err);
   });
 }
@@ -88,16 +92,9 @@ int32_t authrouter_manager_pick_explain(authrouter_manager* m, authrouter_pick_r
     parts.request.decision = &decision;
     absl::StatusOr<ar::PickResult> pick = m->manager->Pick(parts.request);
     // The record first: a failed pick has one too.
-    const std::string json = decision.Json();
-    *decision_json = CopyOut(json);
-    if (*decision_json == nullptr) return Fail(err, absl::ResourceExhaustedError("out of memory"));
-    if (decision_len != nullptr) *decision_len = json.size();
+    if (int32_t rc = CopyOutJson(decision.Json(), decision_json, decision_len, err); rc != 0) return rc;
     if (!pick.ok()) return Fail(err, pick.status());
-    auto* r = new authrouter_pick_result(pick->credential);
-    r->provider = std::string(pick->provider);
-    if (pick->session) r->session_key = *pick->session;
-    r->response_chain = static_cast<int32_t>(pick->response_chain);
-    *out = r;
+    *out = NewPickResult(*pick);
     return Ok(err);
   });
 }

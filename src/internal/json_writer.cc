@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "internal/time_format.h"
 #include "internal/unicode.h"
 
 namespace authrouter::internal {
@@ -185,6 +186,11 @@ void JsonWriter::Null() {
 void JsonWriter::Raw(std::string_view json) {
   BeforeValue();
   out_->append(json);
+}
+
+void JsonWriter::Time(absl::Time t) {
+  char buf[kRfc3339BufferSize];
+  String(std::string_view(buf, FormatRfc3339To(t, buf)));
 }
 
 }  // namespace authrouter::internal

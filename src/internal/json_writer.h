@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "absl/time/time.h"
+
 namespace authrouter::internal {
 
 // AppendJsonString appends `s` as a quoted, escaped JSON string.
@@ -44,6 +46,8 @@ class JsonWriter {
   void Double(double v);
   void Bool(bool v);
   void Null();
+  // Time writes `t` as an RFC 3339 string in UTC (FormatRfc3339).
+  void Time(absl::Time t);
   // Raw appends `json`, which must already be one valid JSON value.
   void Raw(std::string_view json);
 

@@ -2,7 +2,6 @@
 #include "authrouter/decision.h"
 
 #include "internal/json_writer.h"
-#include "internal/time_format.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -75,19 +74,12 @@ std::string_view SkipReasonName(SkipReason reason) {
   return "not_chosen";
 }
 
-namespace {
-void Time(internal::JsonWriter& w, std::string_view key, absl::Time t) {
-  char buf[internal::kRfc3339BufferSize];
-  w.Key(key);
-  w.String(std::string_view(buf, internal::FormatRfc3339To(t, buf)));
-}
-}  // namespace
-
 std::string PickDecision::Json() const {
   std::string out;
   internal::JsonWriter w(&out);
   w.BeginObject();
-  Time(w, "at", at);
+  w.Key("at");
+  w.Time(at);
   w.Key("providers");
   w.BeginArray();
   for (const std::string& p : providers) w.String(p);
@@ -152,7 +144,10 @@ std::string PickDecision::Json() const {
     if (c.reason == SkipReason::kCooling) {
       w.Key("model");
       w.String(c.model);
-      if (c.until) Time(w, "until", *c.until);
+      if (c.until) {
+        w.Key("until");
+        w.Time(*c.until);
+      }
       w.Key("cause");
       w.String(c.cause);
     }

@@ -9,7 +9,6 @@
 #include "authrouter/result.h"
 #include "internal/json_writer.h"
 #include "internal/sha256.h"
-#include "internal/time_format.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -124,8 +123,7 @@ std::string MetricsSnapshot::Json() const {
   internal::JsonWriter w(&out);
   w.BeginObject();
   w.Key("taken_at");
-  char buf[internal::kRfc3339BufferSize];
-  w.String(std::string_view(buf, internal::FormatRfc3339To(taken_at, buf)));
+  w.Time(taken_at);
   w.Key("families");
   w.BeginArray();
   for (const MetricFamily& f : families) {
@@ -324,7 +322,6 @@ void Metrics::CountRefresh(std::string_view provider, RefreshOutcome outcome,
   size_t bucket = 0;
   while (bucket < kRefreshBuckets.size() && seconds > kRefreshBuckets[bucket]) ++bucket;
   Add(b, b.refresh_buckets[bucket]);
-  Add(b, b.refresh_count);
   Add(b, b.refresh_nanos, static_cast<uint64_t>(absl::ToInt64Nanoseconds(d)));
 }
 
@@ -390,7 +387,6 @@ Totals Metrics::Sum() const {
     for (size_t i = 0; i < kRoutingReasons; ++i) t.pick_failures[i] += get(b.pick_failures[i]);
     for (size_t i = 0; i < kSessionOutcomes; ++i) t.sessions[i] += get(b.sessions[i]);
     for (size_t i = 0; i <= kRefreshBuckets.size(); ++i) t.refresh_buckets[i] += get(b.refresh_buckets[i]);
-    t.refresh_count += get(b.refresh_count);
     t.refresh_nanos += get(b.refresh_nanos);
     t.store_ok += get(b.store_ok);
     t.store_error += get(b.store_error);

@@ -83,8 +83,7 @@ struct alignas(64) Block {
   PerProvider providers[kProviderSlots + 1];
   Cell pick_failures[kRoutingReasons];
   Cell sessions[kSessionOutcomes];
-  Cell refresh_buckets[kRefreshBuckets.size() + 1];
-  Cell refresh_count;
+  Cell refresh_buckets[kRefreshBuckets.size() + 1];  // the count is their sum
   Cell refresh_nanos;
   Cell store_ok, store_error;
   Cell reload_applied, reload_rejected;
@@ -118,7 +117,6 @@ struct Totals {
   uint64_t pick_failures[kRoutingReasons] = {};
   uint64_t sessions[kSessionOutcomes] = {};
   uint64_t refresh_buckets[kRefreshBuckets.size() + 1] = {};  // not cumulative
-  uint64_t refresh_count = 0;
   uint64_t refresh_nanos = 0;
   uint64_t store_ok = 0, store_error = 0;
   uint64_t reload_applied = 0, reload_rejected = 0;

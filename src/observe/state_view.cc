@@ -10,10 +10,8 @@ namespace {
 
 void Time(internal::JsonWriter& w, std::string_view key, absl::Time t) {
   if (t == ZeroTime()) return;  // never set: left out
-  char buf[internal::kRfc3339BufferSize];
-  const size_t n = internal::FormatRfc3339To(t, buf);
   w.Key(key);
-  w.String(std::string_view(buf, n));
+  w.Time(t);
 }
 
 void Time(internal::JsonWriter& w, std::string_view key, const std::optional<absl::Time>& t) {
