@@ -326,7 +326,8 @@ TEST_CASE("The safety net re-checks only the request's shards and keeps rotation
 TEST_CASE("Note kept: the cooldown scan ignores model support", "[execute]") {
   // "b" serves no model (nothing registered), but its cooling state for m still sets the wait
   // between rounds. (A registration that leaves m out would drop that state.)
-  ManagerFixture f({.request_retry = 1, .max_retry_interval = absl::Seconds(30)});
+  // Upstream cooldowns: with max-ejection-percent, a's 403 would not exclude half a pool of 2.
+  ManagerFixture f(authrouter::testing::UpstreamOptions({.request_retry = 1, .max_retry_interval = absl::Seconds(30)}));
   f.Add({.id = "a"});
   auto b = f.Make({.id = "b"});
   b.model_states["m"] = CoolingState(f.clock.Now() + absl::Seconds(3), true);

@@ -20,6 +20,7 @@
 #include "support/time_helpers.h"
 
 using authrouter::testing::ManagerFixture;
+using authrouter::testing::UpstreamOptions;
 namespace ar = authrouter;
 
 namespace {
@@ -153,7 +154,7 @@ double ParsedValue(const Parsed& p, const std::string& name, std::map<std::strin
 
 TEST_CASE("Metrics count picks, results and cooldowns exactly, and the gauges follow the clock",
           "[metrics]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());  // every claude credential may be excluded
   f.Add({.id = "a"});
   f.Add({.id = "b"});
   f.Add({.id = "c"});
@@ -622,7 +623,7 @@ class FailingExecutor : public ar::Executor {
 
 TEST_CASE("Execute counts its attempts' picks and one failure only when nothing was called",
           "[metrics]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   f.Add({.id = "b"});
   FailingExecutor executor;

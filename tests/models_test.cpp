@@ -16,6 +16,7 @@ namespace {
 
 using testing::CoolingState;
 using testing::ManagerFixture;
+using testing::UpstreamOptions;
 using testing::TempDir;
 
 ModelCatalog Catalog(std::map<std::string, std::vector<std::string>, std::less<>> models,
@@ -264,7 +265,7 @@ std::string Message(const absl::StatusOr<PickResult>& r) {
 
 TEST_CASE("A failed pick says why: a reason for machines, a message naming the cause",
           "[models][routing_error]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());  // a pool of one may be excluded
   // No credential of the provider at all.
   auto none = f.manager->Pick("claude", "m");
   CHECK(Reason(none) == "no_credentials");

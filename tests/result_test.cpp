@@ -11,6 +11,7 @@
 
 using authrouter::testing::CoolingState;
 using authrouter::testing::ManagerFixture;
+using authrouter::testing::UpstreamOptions;
 namespace ar = authrouter;
 
 namespace {
@@ -90,7 +91,7 @@ TEST_CASE("Each failure status sets its retry time (spec 04 §3)", "[result]") {
   };
   for (const Row& row : rows) {
     INFO(row.status << " " << row.message);
-    ManagerFixture f;
+    ManagerFixture f(UpstreamOptions());
     f.Add({.id = "a"});
     Mark(f, Failure("a", "m", row.status, row.message));
     const ar::ModelState st = State(f, "a", "m");
@@ -118,7 +119,7 @@ TEST_CASE("Each failure status sets its retry time (spec 04 §3)", "[result]") {
 }
 
 TEST_CASE("Note fixed: a 429's Retry-After always reaches the state machine", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   Mark(f, Failure("a", "m", 429, "rate limited", absl::Seconds(42)));
   const ar::ModelState st = State(f, "a", "m");
@@ -134,7 +135,7 @@ TEST_CASE("Note fixed: a 429's Retry-After always reaches the state machine", "[
 
 TEST_CASE("Note fixed (C1): a 429 without Retry-After climbs the ladder once per window",
           "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   Mark(f, Failure("a", "m", 429));
   CHECK(State(f, "a", "m").quota.backoff_level == 1);
@@ -159,7 +160,7 @@ TEST_CASE("Note fixed (C1): a 429 without Retry-After climbs the ladder once per
 
 TEST_CASE("Disabled cooling records failures but never blocks", "[result]") {
   SECTION("globally") {
-    ManagerFixture f({.disable_cooling = true});
+    ManagerFixture f(UpstreamOptions({.disable_cooling = true}));
     f.Add({.id = "a"});
     for (int status : {401, 403, 404, 500}) {
       Mark(f, Failure("a", "m", status));
@@ -175,7 +176,7 @@ TEST_CASE("Disabled cooling records failures but never blocks", "[result]") {
     CHECK(State(f, "a", "m").quota.backoff_level == 0);  // the ladder does not climb
   }
   SECTION("per credential through metadata") {
-    ManagerFixture f;
+    ManagerFixture f(UpstreamOptions());
     auto c = f.Make({.id = "a"});
     c.metadata = *ar::Metadata::Parse(R"({"disable_cooling":true})");
     f.AddCredential(c);
@@ -183,13 +184,13 @@ TEST_CASE("Disabled cooling records failures but never blocks", "[result]") {
     CHECK(f.PickId("claude") == "a");
   }
   SECTION("Note kept: model-support errors suspend 12 h even with cooling disabled") {
-    ManagerFixture f({.disable_cooling = true});
+    ManagerFixture f(UpstreamOptions({.disable_cooling = true}));
     f.Add({.id = "a"});
     Mark(f, Failure("a", "m", 400, "unsupported model"));
     CHECK(State(f, "a", "m").next_retry_after == f.clock.Now() + absl::Hours(12));
   }
   SECTION("Fixed (later fix C4): a credential's explicit false re-enables cooling") {
-    ManagerFixture f({.disable_cooling = true});
+    ManagerFixture f(UpstreamOptions({.disable_cooling = true}));
     auto c = f.Make({.id = "a"});
     c.metadata = *ar::Metadata::Parse(R"({"disable-cooling":"false"})");
     f.AddCredential(c);
@@ -202,7 +203,7 @@ TEST_CASE("The transient cooldown is configurable (later fix C3)", "[result]") {
   for (const auto& [seconds, expected] :
        {std::pair<int64_t, absl::Duration>{0, absl::Minutes(1)}, {15, absl::Seconds(15)},
         {-1, absl::ZeroDuration()}}) {
-    ManagerFixture f({.transient_error_cooldown_seconds = seconds});
+    ManagerFixture f(UpstreamOptions({.transient_error_cooldown_seconds = seconds}));
     f.Add({.id = "a"});
     Mark(f, Failure("a", "m", 502));
     const absl::Time next = State(f, "a", "m").next_retry_after;
@@ -215,7 +216,7 @@ TEST_CASE("The transient cooldown is configurable (later fix C3)", "[result]") {
 }
 
 TEST_CASE("A request-scoped 404 changes nothing", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   auto before = f.Add({.id = "a"});
   Mark(f, Failure("a", "m", 404,
                   "Item with id 'rs_1' not found. Items are not persisted when `store` is set to "
@@ -231,12 +232,12 @@ TEST_CASE("Fixed (later fix C7): client cancellations and closed connections coo
                               "read tcp 1.2.3.4:5: unexpected EOF", "websocket: close 1006 (abnormal closure)",
                               "websocket: close 1001 (going away)", "context deadline exceeded"}) {
     INFO(message);
-    ManagerFixture f;
+    ManagerFixture f(UpstreamOptions());
     auto before = f.Add({.id = "a"});
     Mark(f, Failure("a", "m", 0, message));
     CHECK(f.manager->Get("a") == before);
   }
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   auto before = f.Add({.id = "a"});
   ar::Result coded = Failure("a", "m", 0, "client went away");
   coded.error_code = "connection_lifecycle";
@@ -249,7 +250,7 @@ TEST_CASE("Fixed (later fix C7): client cancellations and closed connections coo
 
 TEST_CASE("Fixed (later fix C10): invalid_grant suspends 30 min and is not request-invalid",
           "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   const char* message = R"({"error":"invalid_grant","error_description":"Token has been revoked"})";
   CHECK_FALSE(ar::IsRequestInvalid(400, message));
@@ -272,7 +273,7 @@ TEST_CASE("Request-invalid errors are 400 invalid_request_error, scoped 404 and 
 }
 
 TEST_CASE("A success clears the model and, with no model error left, the record", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a", .models = {"m", "n"}});
   Mark(f, Failure("a", "m", 500));
   Mark(f, Failure("a", "n", 429));
@@ -291,7 +292,7 @@ TEST_CASE("A success clears the model and, with no model error left, the record"
 }
 
 TEST_CASE("A success on a healthy credential writes nothing", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   auto before = f.Add({.id = "a"});
   Mark(f, Success("a", "m"));
   Mark(f, Success("a", "m(high)"));
@@ -301,7 +302,7 @@ TEST_CASE("A success on a healthy credential writes nothing", "[result]") {
 
 TEST_CASE("Note fixed (B1): results on suffixed models are kept under the canonical model",
           "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   Mark(f, Failure("a", "m(high)", 429, "", absl::Minutes(1)));
   auto c = f.manager->Get("a");
@@ -326,7 +327,7 @@ TEST_CASE("Record-level failures follow spec 04 §5", "[result]") {
   };
   for (const Row& row : rows) {
     INFO(row.status);
-    ManagerFixture f;
+    ManagerFixture f(UpstreamOptions());
     f.Add({.id = "a"});
     Mark(f, Failure("a", "", row.status, "raw text"));
     auto c = f.manager->Get("a");
@@ -339,7 +340,7 @@ TEST_CASE("Record-level failures follow spec 04 §5", "[result]") {
     CHECK(f.PickId("claude", "") != "a");  // model-less picks see the record-level block
     CHECK(f.PickId("claude", "m") == "a");  // model picks do not
   }
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   auto c0 = f.Add({.id = "a"});
   Mark(f, Failure("a", "", 409, ""));
   auto c = f.manager->Get("a");
@@ -351,7 +352,7 @@ TEST_CASE("Record-level failures follow spec 04 §5", "[result]") {
 }
 
 TEST_CASE("Aggregated availability follows the model states (spec 04 §6)", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a", .models = {"m", "n"}});
   Mark(f, Failure("a", "m", 400));  // unavailable without a retry time
   CHECK_FALSE(f.manager->Get("a")->unavailable);
@@ -378,7 +379,7 @@ TEST_CASE("Aggregated availability follows the model states (spec 04 §6)", "[re
 }
 
 TEST_CASE("ResetCooldowns clears one model or everything (later fix C14)", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a", .models = {"m", "n"}});
   Mark(f, Failure("a", "m", 429, "", absl::Minutes(30)));
   Mark(f, Failure("a", "n", 401));
@@ -395,7 +396,7 @@ TEST_CASE("ResetCooldowns clears one model or everything (later fix C14)", "[res
 }
 
 TEST_CASE("MarkResult rejects bad input and ignores an empty ID", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   CHECK(f.manager->MarkResult(ar::Result{}).ok());
   CHECK(absl::IsNotFound(f.manager->MarkResult(Failure("nobody", "m", 500))));
@@ -412,7 +413,7 @@ TEST_CASE("MarkResult rejects bad input and ignores an empty ID", "[result]") {
 
 TEST_CASE("A Retry-After out of range is corrected and the failure still recorded", "[result]") {
   std::vector<std::string> logged;
-  ar::ManagerOptions o;
+  ar::ManagerOptions o = UpstreamOptions();
   o.logger = ar::MakeLogger([&](ar::LogLevel level, std::string_view component, std::string_view m) {
     if (level == ar::LogLevel::kWarning && component == "results") logged.emplace_back(m);
   });
@@ -440,7 +441,7 @@ TEST_CASE("Update inherits runtime state only between enabled records", "[result
     f.AddCredential(c);
   };
   SECTION("active to active inherits") {
-    ManagerFixture f;
+    ManagerFixture f(UpstreamOptions());
     setup(f, false);
     auto next = f.Make({.id = "a"});
     auto updated = *f.manager->Update(next);
@@ -451,7 +452,7 @@ TEST_CASE("Update inherits runtime state only between enabled records", "[result
   for (const auto& [from_disabled, to_disabled] :
        {std::pair{true, true}, std::pair{false, true}, std::pair{true, false}}) {
     INFO(from_disabled << " -> " << to_disabled);
-    ManagerFixture f;
+    ManagerFixture f(UpstreamOptions());
     setup(f, from_disabled);
     auto next = f.Make({.id = "a"});
     next.disabled = to_disabled;
@@ -463,7 +464,7 @@ TEST_CASE("Update inherits runtime state only between enabled records", "[result
 }
 
 TEST_CASE("Model registration reconciles model states", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   auto c = f.Make({.id = "a"});
   c.model_states["m"] = CoolingState(f.clock.Now() + absl::Minutes(5), true);
   c.model_states["gone"] = CoolingState(f.clock.Now() + absl::Minutes(5), true);
@@ -491,7 +492,7 @@ TEST_CASE("Model registration reconciles model states", "[result]") {
 }
 
 TEST_CASE("A credential removed and re-created under its ID starts clean", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   Mark(f, Failure("a", "m", 429, "", absl::Minutes(30)));
   CHECK(f.PickId("claude") == "<model_cooldown>");
@@ -504,7 +505,7 @@ TEST_CASE("A credential removed and re-created under its ID starts clean", "[res
 // ---- regressions found in review --------------------------------------------------------------
 
 TEST_CASE("MarkResult rejects text that is not UTF-8", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   auto before = f.Add({.id = "a"});
   CHECK(absl::IsInvalidArgument(f.manager->MarkResult(Failure("a", "m", 500, "bad \xff"))));
   CHECK(absl::IsInvalidArgument(f.manager->MarkResult(Failure("a", "m\xc0", 500))));
@@ -512,7 +513,7 @@ TEST_CASE("MarkResult rejects text that is not UTF-8", "[result]") {
 }
 
 TEST_CASE("A model success clears a model-less cooldown too", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   Mark(f, Failure("a", "", 429));
   CHECK(f.PickId("claude", "") == "<model_cooldown>");
@@ -525,7 +526,7 @@ TEST_CASE("A model success clears a model-less cooldown too", "[result]") {
 }
 
 TEST_CASE("A success never re-enables a disabled credential", "[result]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());
   f.Add({.id = "a"});
   Mark(f, Failure("a", "m", 500));
   REQUIRE(f.manager->SetDisabled("a", true).ok());

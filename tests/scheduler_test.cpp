@@ -9,6 +9,7 @@
 
 using authrouter::testing::CoolingState;
 using authrouter::testing::ManagerFixture;
+using authrouter::testing::UpstreamOptions;
 using authrouter::testing::Utc;
 namespace ar = authrouter;
 using Ids = std::vector<std::string>;
@@ -32,7 +33,7 @@ TEST_CASE("A quota cooldown blocks the model and reports Retry-After", "[schedul
         R"({"error":{"code":"model_cooldown","message":"All credentials for model m are cooling down via provider claude","model":"m","provider":"claude","reset_seconds":1800,"reset_time":"30m0s"}})");
 }
 
-TEST_CASE("A transient (non-quota) block is auth_unavailable without Retry-After", "[scheduler]") {
+TEST_CASE("A transient (non-quota) block is auth_unavailable with the earliest Retry-After", "[scheduler]") {
   ManagerFixture f;
   auto c = f.Make({.id = "a"});
   c.model_states["m"] = CoolingState(f.clock.Now() + absl::Minutes(1), false);
@@ -44,7 +45,8 @@ TEST_CASE("A transient (non-quota) block is auth_unavailable without Retry-After
   REQUIRE(e);
   CHECK(e->code == "auth_unavailable");
   CHECK(e->http_status == 503);
-  CHECK_FALSE(e->retry_after.has_value());
+  // It says when (the block ends in a minute); the body stays upstream's.
+  CHECK(e->retry_after == absl::Minutes(1));
   CHECK(e->body ==
         R"j({"error":{"message":"auth_unavailable: no auth available (providers=claude, model=m)","type":"server_error","code":"internal_server_error"}})j");
 }
@@ -147,7 +149,7 @@ TEST_CASE("A model-less request uses the record-level block", "[scheduler]") {
 
 TEST_CASE("The quota recovery time replaces the retry time in errors, even when earlier",
           "[scheduler]") {
-  ManagerFixture f;
+  ManagerFixture f(UpstreamOptions());  // no probe after 5 minutes
   auto c = f.Make({.id = "a"});
   auto st = CoolingState(f.clock.Now() + absl::Minutes(10), true);
   st.quota.next_recover_at = f.clock.Now() + absl::Minutes(5);

@@ -80,6 +80,9 @@ struct ModelState {
   std::optional<ErrorRecord> last_error;
   QuotaState quota;
   absl::Time updated_at = ZeroTime();
+  // Failures in a row of the last error's class (CooldownPolicy's consecutive_* thresholds,
+  // health.h); 0 after a success. Runtime only: not persisted.
+  int32_t failure_streak = 0;
 
   friend bool operator==(const ModelState&, const ModelState&) = default;
 };
@@ -120,6 +123,9 @@ struct Credential {
   absl::Time next_refresh_after = ZeroTime();
   absl::Time next_retry_after = ZeroTime();
   Map<ModelState> model_states;  // keyed by canonical model key
+  // Model-less failures in a row of the last error's class (ModelState::failure_streak).
+  // Runtime only: not persisted.
+  int32_t failure_streak = 0;
 
   // The stable index (ComputeStableIndex of IndexSeed()): 16 hex characters, computed once and
   // then sticky. Runtime only; not persisted.
@@ -138,6 +144,12 @@ struct Credential {
   // weighted routing; an invalid weight (rejected by Validate) also reads as 0.
   int64_t Weight() const;
 
+  // MaxInFlight and MaxInFlightPerModel return the concurrency limits (health.h): the
+  // `max_in_flight` / `max_in_flight_per_model` attribute when present and not blank, else the
+  // metadata key; nullopt when neither sets one (the LeaseOptions default applies). 0 means
+  // unlimited. An invalid attribute (rejected by Validate) reads as nullopt.
+  std::optional<int64_t> MaxInFlight() const;
+  std::optional<int64_t> MaxInFlightPerModel() const;
   // WebsocketsEnabled: the `websockets` attribute when it parses as a bool, else metadata.
   bool WebsocketsEnabled() const;
 

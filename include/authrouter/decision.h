@@ -52,10 +52,13 @@ enum class SessionOutcome : uint8_t {
   kReboundUnavailable,    // the bound credential cannot take the request now: bound anew
   kReboundSharedOpening,  // the opening was seen before (shared boilerplate or a resend):
                           // picked anew, and the opening no longer binds
+  kBusyFallback,  // the bound credential is at its concurrency limit: served elsewhere, the
+                  // binding kept (health.h)
 };
 
-// SessionOutcomeName returns "none", "hit", "miss", "inherited" or "rebound";
-// SessionOutcomeReason returns why a rebind happened ("unavailable", "shared_opening"), else "".
+// SessionOutcomeName returns "none", "hit", "miss", "inherited", "rebound" or "fallback";
+// SessionOutcomeReason returns why a rebind or fallback happened ("unavailable",
+// "shared_opening", "busy"), else "".
 std::string_view SessionOutcomeName(SessionOutcome outcome);
 std::string_view SessionOutcomeReason(SessionOutcome outcome);
 
@@ -72,11 +75,12 @@ enum class SkipReason : uint8_t {
   kNoWeight,        // weight 0 under the weighted strategy
   kNotWebsocket,    // a websocket-capable credential was preferred for a websocket client
   kNotChosen,       // available; the rotation (or, on a session hit, the binding) chose another
+  kBusy,            // available, but at its concurrency limit (health.h)
 };
 
 // SkipReasonName returns the reason's machine name: "cooling", "disabled", "tried",
 // "lower_tier", "model_not_served", "model_excluded", "not_pinned", "unavailable", "no_weight",
-// "not_websocket", "not_chosen".
+// "not_websocket", "not_chosen", "busy".
 std::string_view SkipReasonName(SkipReason reason);
 
 // DecisionCandidate is one credential the pick did not take.
@@ -91,6 +95,9 @@ struct DecisionCandidate {
   std::string model;
   std::optional<absl::Time> until;
   std::string cause;
+  // Excluded for an error, but pickable because max-ejection-percent overrides the exclusion
+  // (health.h); its reason then says why the pick took another.
+  bool panic = false;
 };
 
 // PickDecision is what one pick decided and why.
@@ -105,6 +112,10 @@ struct PickDecision {
   std::string picked_id;               // when picked
   std::string picked_provider;
   std::optional<int64_t> tier;         // the priority of the tier used, when picked
+  // When picked: a half-open probe of the credential's cooldown, or a credential whose exclusion
+  // max-ejection-percent overrides (panic), health.h.
+  bool probe = false;
+  bool panic = false;
   std::string error_code;              // when not picked: RoutingError code and reason
   std::string error_reason;
   SessionOutcome session = SessionOutcome::kNone;

@@ -35,6 +35,7 @@
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
 #include "authrouter/decision.h"
+#include "authrouter/health.h"
 #include "authrouter/host.h"
 #include "authrouter/metrics.h"
 #include "authrouter/models.h"
@@ -80,6 +81,12 @@ struct ManagerOptions {
   // Cooldown after 408/500/502/503/504: 0 means 60 s, > 0 that many seconds,
   // < 0 no cooldown. Default: 0.
   int64_t transient_error_cooldown_seconds = 0;
+  // Capped hints, half-open probes, max-ejection-percent and consecutive-failure thresholds,
+  // by default and per provider (health.h). Default: CooldownPolicy's defaults for every
+  // provider.
+  CooldownPolicies cooldowns{};
+  // Concurrency limits and their leases (health.h). Default: no limits.
+  LeaseOptions leases{};
 
   // --- session affinity ---
   // Keep each conversation on the credential that served it (session IDs from headers and body,
@@ -242,6 +249,13 @@ struct PickResult {
   // With session affinity, for a request with a previous_response_id: whether the pick follows
   // the response chain (ResponseChain).
   ResponseChain response_chain = ResponseChain::kNone;
+  // The credential's place while it has a concurrency limit (health.h): released by
+  // MarkResult of a Result whose `lease` points here, by Lease::Release, or when this PickResult
+  // is destroyed. Empty for an unlimited credential. (PickResult is move-only because of it.)
+  Lease lease;
+  // The pick is a half-open probe of a cooldown (health.h): its result decides whether the
+  // cooldown ends.
+  bool probe = false;
 };
 
 // Manager holds the credential pool and makes the picks.
@@ -442,6 +456,23 @@ class Manager {
   // SetCooling replaces the global cooling switch and the transient-error cooldown (hot reload,
   // see ManagerOptions). They apply to results recorded from now on; existing cooldowns stay.
   void SetCooling(bool disable_cooling, int64_t transient_error_cooldown_seconds);
+
+  // SetCooldownPolicies replaces the cooldown policies (hot reload, health.h): the hint cap and
+  // thresholds apply to results recorded from now on; probe intervals and max-ejection-percent
+  // re-evaluate every pool at once (a running cooldown keeps its end; its next probe follows the
+  // new interval). Returns InvalidArgumentError (and changes nothing) for values out of range.
+  [[nodiscard]] absl::Status SetCooldownPolicies(const CooldownPolicies& policies);
+  CooldownPolicies GetCooldownPolicies() const;
+
+  // SetLeaseOptions replaces the lease options (hot reload, health.h): default limits apply at
+  // once to every credential that sets none (leases already held keep counting), the ttl and
+  // busy Retry-After to leases and errors from now on. Returns InvalidArgumentError (and changes
+  // nothing) for values out of range.
+  [[nodiscard]] absl::Status SetLeaseOptions(const LeaseOptions& options);
+  LeaseOptions GetLeaseOptions() const;
+
+  // InFlight returns the leases credential `id` holds now (0 for an unlimited or unknown one).
+  uint32_t InFlight(std::string_view id) const;
 
   // --- token refresh ---
   //

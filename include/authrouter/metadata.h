@@ -23,6 +23,9 @@
 namespace authrouter {
 inline namespace v0 {
 
+// kMaxInFlight is the largest concurrency limit a credential may set (health.h).
+inline constexpr int64_t kMaxInFlight = 1000;
+
 // Metadata is an immutable, validated JSON object. A default-constructed Metadata is the empty
 // object. Copyable; safe to read from several threads at once.
 class Metadata {
@@ -78,6 +81,11 @@ class Metadata {
   // credential from weighted routing).
   std::optional<int64_t> weight() const { return weight_; }
 
+  // max_in_flight and max_in_flight_per_model return the concurrency limits (health.h) when
+  // present: integers 0..kMaxInFlight, 0 meaning unlimited; anything else is rejected by Parse.
+  std::optional<int64_t> max_in_flight() const { return max_in_flight_; }
+  std::optional<int64_t> max_in_flight_per_model() const { return max_in_flight_per_model_; }
+
   // email and project_id return the trimmed string values ("" when absent or not strings).
   const std::string& email() const { return email_; }
   const std::string& project_id() const { return project_id_; }
@@ -103,6 +111,8 @@ class Metadata {
   std::optional<bool> tool_prefix_disabled_;
   bool websockets_ = false;
   std::optional<int64_t> weight_;
+  std::optional<int64_t> max_in_flight_;
+  std::optional<int64_t> max_in_flight_per_model_;
   std::string email_;
   std::string project_id_;
   std::string type_;

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "absl/time/time.h"
+#include "authrouter/health.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -43,6 +44,9 @@ struct Result {
   // The tenant of the request (PickRequest::tenant), which response_id is recorded under: pass
   // the pick's tenant, or the response is recorded for the default tenant only.
   std::string_view tenant;
+  // The pick's lease (PickResult::lease), if any: MarkResult releases it (before anything else,
+  // whatever the result says, also when the result is rejected as invalid).
+  Lease* lease = nullptr;
 };
 
 // IsRequestScopedNotFound: a 404 about a request-scoped item (OpenAI "item with id ... not

@@ -43,6 +43,11 @@
 //   selector            auth_not_found      a host Selector chose none
 //   no_executor         executor_not_found  no executor for the provider
 //   selector_rejected   selector_rejected   a host policy rejected the request (its status)
+//   all_busy            auth_busy           every ready one is at its concurrency limit (HTTP
+//                                           429; Retry-After: LeaseOptions::busy_retry_after)
+//
+// auth_unavailable carries Retry-After too when a blocked credential has a retry time: the
+// earliest one, rounded up to whole seconds (its body stays upstream's).
 #ifndef AUTHROUTER_ROUTING_ERROR_H_
 #define AUTHROUTER_ROUTING_ERROR_H_
 
@@ -72,6 +77,7 @@ enum class RoutingReason {
   kSelector,
   kNoExecutor,
   kSelectorRejected,
+  kAllBusy,
 };
 
 // RoutingReasonName returns the reason's machine name ("model_not_served"; "" for
@@ -83,7 +89,8 @@ struct RoutingError {
   std::string code;     // "auth_not_found", "auth_unavailable", "model_cooldown", ...
   std::string message;  // upstream's text, as the body quotes it: e.g. "no auth available"
   int http_status = 0;  // the status a gateway should answer with
-  // Retry-After, for model_cooldown only: the reset time rounded up to whole seconds.
+  // Retry-After, rounded up to whole seconds: model_cooldown's reset time, auth_busy's short
+  // wait, and auth_unavailable's earliest retry time when a blocked credential has one.
   std::optional<absl::Duration> retry_after;
   std::string body;     // the JSON body a gateway should answer with
   RoutingReason reason = RoutingReason::kUnspecified;
@@ -114,6 +121,16 @@ absl::Status AuthNotFoundError(std::string_view message, std::span<const std::st
                                std::string_view model, const RoutingFailure& why = {});
 absl::Status AuthUnavailableError(std::span<const std::string_view> providers,
                                   std::string_view model, const RoutingFailure& why = {});
+// With the earliest retry time of the blocked credentials (nullopt: none known).
+absl::Status AuthUnavailableError(std::span<const std::string_view> providers, std::string_view model,
+                                  std::optional<absl::Duration> retry_after, const RoutingFailure& why);
+// AuthBusyError builds `auth_busy`: HTTP 429, Retry-After `retry_after` rounded up to whole
+// seconds (at least 1), and the body
+//   {"error":{"code":"auth_busy","message":"All credentials for model M are at their concurrency
+//   limit via provider P","model":"M","provider":"P","retry_after_seconds":1}}
+// (`provider` left out when empty or "mixed").
+absl::Status AuthBusyError(std::string_view model, std::string_view provider, absl::Duration retry_after,
+                           const RoutingFailure& why = {});
 absl::Status ProviderNotFoundError();
 absl::Status ExecutorNotFoundError(std::string_view provider);
 // SelectorRejectedError builds `selector_rejected` (SelectDecision::Reject): `http_status` is

@@ -223,6 +223,8 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   if (static_cast<uint8_t>(options.metrics_credentials) > static_cast<uint8_t>(CredentialSeries::kHash)) {
     return absl::InvalidArgumentError("metrics_credentials is not a CredentialSeries value");
   }
+  if (absl::Status s = ValidateCooldownPolicies(options.cooldowns); !s.ok()) return s;
+  if (absl::Status s = ValidateLeaseOptions(options.leases); !s.ok()) return s;
   auto impl = std::make_unique<Impl>();
   impl->metrics = std::make_unique<observe::Metrics>(options.metrics, options.metrics_credentials);
   impl->selector_budget = options.selector_budget;
@@ -240,6 +242,9 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   impl->policy.disable_cooling = options.disable_cooling;
   impl->policy.transient_cooldown_seconds = options.transient_error_cooldown_seconds;
   impl->scheduler.SetStrategy(options.strategy);
+  impl->cooldowns = internal::NormalizePolicies(options.cooldowns);
+  impl->scheduler.SetPolicies(impl->cooldowns, impl->clock->Now());
+  impl->scheduler.SetLeaseOptions(options.leases, impl->clock->Now());
   impl->catalog = NormalizeCatalog(options.model_catalog);
   impl->selector = std::move(options.selector);
   auto manager = std::unique_ptr<Manager>(new Manager(std::move(impl)));
@@ -608,6 +613,7 @@ void Manager::UnregisterModels(std::string_view id) {
 }
 
 absl::Status Manager::MarkResult(const Result& reported) {
+  if (reported.lease != nullptr) reported.lease->Release();  // whatever the result says
   if (reported.credential_id.empty()) return absl::OkStatus();
   if (reported.http_status < 0 || reported.http_status > 999) {
     return absl::InvalidArgumentError("http_status must be between 0 and 999");
@@ -691,7 +697,8 @@ absl::Status Manager::MarkResult(const Result& reported) {
     // snapshot this credential's last result replaced, once nobody holds that any more.
     std::unique_ptr<Credential> next = impl.snapshots->Copy(*it->second);
     bool entered_cooldown = false;
-    const bool changed = internal::ApplyResult(*next, result, impl.policy, now,
+    const internal::ResultPolicy policy = impl.ResultPolicyFor(impl.ProviderLabel(*it->second));
+    const bool changed = internal::ApplyResult(*next, result, policy, now,
                                                &impl.scheduler.Models(result.credential_id),
                                                &entered_cooldown);
     if (impl.metrics->enabled()) {
@@ -945,19 +952,25 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
   if (request.body.size() > (size_t{4} << 20)) extractor.ReleaseLargeBuffers();  // ids copied
 
   // PickBound answers whether credential `id` can take this request now, in any tier (A6).
+  // `bound_busy`: it could, but is at its concurrency limit.
+  bool bound_busy = false;
   const auto pick_bound = [&](std::string_view id) -> std::optional<PickResult> {
     {
       std::shared_lock lock(impl.mu);
-      const SchedulerPick r = impl.scheduler.PickBound(spec, id, *impl.clock);
-      if (r.kind == SchedulerPick::kPicked) return PickResult{*r.credential, r.provider, nullptr};
-      if (r.kind != SchedulerPick::kNeedsWrite) return std::nullopt;
+      SchedulerPick r = impl.scheduler.PickBound(spec, id, *impl.clock);
+      if (r.kind == SchedulerPick::kPicked) return Impl::Picked(r);
+      if (r.kind != SchedulerPick::kNeedsWrite) {
+        bound_busy = r.busy;
+        return std::nullopt;
+      }
     }
     std::unique_lock lock(impl.mu);
     const FixedClock now(impl.clock->Now());
     impl.scheduler.Prepare(spec, now.Now());
-    const SchedulerPick r = impl.scheduler.PickBound(spec, id, now);
+    SchedulerPick r = impl.scheduler.PickBound(spec, id, now);
+    bound_busy = r.busy;
     if (r.kind != SchedulerPick::kPicked) return std::nullopt;
-    return PickResult{*r.credential, r.provider, nullptr};
+    return Impl::Picked(r);
   };
   ResponseChain chain = ResponseChain::kNone;
   const auto bind = [&](absl::StatusOr<PickResult> pick) -> absl::StatusOr<PickResult> {
@@ -974,6 +987,15 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
     return pick;
   };
 
+  // The bound credential is ready but at its concurrency limit: this request goes elsewhere at
+  // once (no waiting), and the binding stays for the conversation's next turn.
+  const auto busy_fallback = [&]() -> absl::StatusOr<PickResult> {
+    *outcome = SessionOutcome::kBusyFallback;
+    absl::StatusOr<PickResult> pick = PickUnbound(request);
+    if (pick.ok()) pick->response_chain = chain;
+    return pick;
+  };
+
   // A previous_response_id goes where that response was produced: another account's upstream
   // would not find it.
   if (!response_key.empty()) {
@@ -985,7 +1007,7 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
         *outcome = SessionOutcome::kHit;
         return bind(*std::move(hit));
       }
-      *outcome = SessionOutcome::kReboundUnavailable;
+      *outcome = bound_busy ? SessionOutcome::kBusyFallback : SessionOutcome::kReboundUnavailable;
     }
     if (key.empty()) return bind(PickUnbound(request));
   }
@@ -1028,6 +1050,7 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
       hit->response_chain = chain;
       return *std::move(hit);
     }
+    if (bound_busy) return busy_fallback();
     *outcome = SessionOutcome::kReboundUnavailable;
     return bind(PickUnbound(request));  // the bound credential is out: re-bind
   }
@@ -1037,6 +1060,7 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
       *outcome = SessionOutcome::kInherited;
       return bind(*std::move(hit));
     }
+    if (bound_busy) return busy_fallback();
     *outcome = SessionOutcome::kReboundUnavailable;
     return bind(PickUnbound(request));
   }
@@ -1048,15 +1072,16 @@ absl::StatusOr<PickResult> Manager::Impl::PickBuiltIn(const PickSpec& spec) {
   {
     std::shared_lock lock(mu);
     SchedulerPick r = scheduler.Pick(spec, *clock);
-    if (r.kind == SchedulerPick::kPicked) return PickResult{*r.credential, r.provider, nullptr};
+    if (r.kind == SchedulerPick::kPicked) return Picked(r);
     if (r.kind == SchedulerPick::kError) return std::move(r.error);
   }
-  // The pick first needs a shard built, a cooldown promoted or a rotation created.
+  // The pick first needs a shard built, a cooldown promoted, a probe handed out or a rotation
+  // created.
   std::unique_lock lock(mu);
   const FixedClock now(clock->Now());
   scheduler.Prepare(spec, now.Now());
-  SchedulerPick r = scheduler.Pick(spec, now);
-  if (r.kind == SchedulerPick::kPicked) return PickResult{*r.credential, r.provider, nullptr};
+  SchedulerPick r = scheduler.PickExclusive(spec, now);
+  if (r.kind == SchedulerPick::kPicked) return Picked(r);
   if (r.kind == SchedulerPick::kError) return std::move(r.error);
   return absl::InternalError("scheduler pick did not settle");
 }
@@ -1072,8 +1097,8 @@ absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
     std::shared_lock lock(impl.mu);
     if (impl.selector == nullptr) {
       SchedulerPick r = impl.scheduler.Pick(spec, *impl.clock);
-      if (r.kind == SchedulerPick::kPicked) {
-        return PickResult{*r.credential, r.provider, nullptr};
+      if (r.kind == SchedulerPick::kPicked) [[likely]] {
+        return Impl::Picked(r);
       }
       if (r.kind == SchedulerPick::kError) return std::move(r.error);
     } else {
@@ -1082,6 +1107,24 @@ absl::StatusOr<PickResult> Manager::PickUnbound(const PickRequest& request) {
   }
   if (selector == nullptr) return impl.PickBuiltIn(spec);
   return impl.PickWithSelector(request, spec, *selector);
+}
+
+absl::StatusOr<PickResult> Manager::Impl::Chosen(const PickSpec& spec,
+                                                 std::shared_ptr<const Credential> credential,
+                                                 std::string_view provider) {
+  PickResult r;
+  r.credential = std::move(credential);
+  r.provider = provider;
+  {
+    std::shared_lock lock(mu);
+    if (scheduler.LeaseChosen(spec, r.credential->id, *clock, &r.lease)) return r;
+  }
+  // It filled up since the candidates were collected: the built-in strategy answers, within the
+  // limits.
+  Log(LogLevel::kInfo, "selector",
+      internal::Cat("the host selector chose ", r.credential->id,
+                    ", which is at its concurrency limit now; the built-in strategy answered"));
+  return PickBuiltIn(spec);
 }
 
 absl::StatusOr<PickResult> Manager::Impl::PickWithSelector(const PickRequest& request, const PickSpec& spec,
@@ -1138,7 +1181,7 @@ absl::StatusOr<PickResult> Manager::Impl::PickWithSelector(const PickRequest& re
                                 internal::Cat("the host selector chose none of ",
                                               static_cast<int64_t>(candidates.size()), " candidates")});
     }
-    return PickResult{std::move(candidates[*chosen]), candidate_providers[*chosen], nullptr};
+    return Chosen(spec, std::move(candidates[*chosen]), candidate_providers[*chosen]);
   }
 
   // A policy: secret-free views of the candidates, partitioned into tiers.
@@ -1174,7 +1217,7 @@ absl::StatusOr<PickResult> Manager::Impl::PickWithSelector(const PickRequest& re
         return fall_back(internal::Cat("the host selector picked candidate ", static_cast<int64_t>(d.pick),
                                        " of ", static_cast<int64_t>(candidates.size())));
       }
-      return PickResult{std::move(candidates[d.pick]), candidate_providers[d.pick], nullptr};
+      return Chosen(spec, std::move(candidates[d.pick]), candidate_providers[d.pick]);
     case SelectDecision::Kind::kExclude: {
       std::vector<bool> out(candidates.size(), false);
       size_t excluded = 0;

@@ -94,6 +94,9 @@ struct Event {
   bool done = false;
 };
 
+// NormalizePolicies keys the providers' cooldown policies by provider key. (health.cc)
+CooldownPolicies NormalizePolicies(const CooldownPolicies& in);
+
 }  // namespace authrouter::internal
 
 namespace authrouter {
@@ -102,6 +105,19 @@ inline namespace v0 {
 struct Manager::Impl {
   const Clock* clock = nullptr;
   internal::ResultPolicy policy;
+  // The cooldown policies (health.h), providers normalised; guarded by mu.
+  CooldownPolicies cooldowns;
+  // ResultPolicyFor is `policy` with the cooldown policy of provider key `provider`.
+  // REQUIRES: mu held.
+  internal::ResultPolicy ResultPolicyFor(std::string_view provider) const {
+    internal::ResultPolicy p = policy;
+    const CooldownPolicy& c = cooldowns.For(provider);
+    p.max_cooldown = c.max_cooldown;
+    p.consecutive_auth = c.consecutive_auth_failures;
+    p.consecutive_not_found = c.consecutive_not_found_failures;
+    p.consecutive_transient = c.consecutive_transient_failures;
+    return p;
+  }
   // Retry settings: read once at the start of each Execute, replaced whole by SetRetrySettings.
   mutable std::mutex retry_mu;
   RetrySettings retry;  // guarded by retry_mu
@@ -333,8 +349,20 @@ struct Manager::Impl {
   using BuildFn = std::function<absl::StatusOr<std::optional<Credential>>(const Credential* current)>;
   absl::StatusOr<std::shared_ptr<const Credential>> Commit(std::string_view id, internal::Event::Kind kind,
                                                            bool persist, const BuildFn& build);
+  // Picked makes the PickResult of a scheduler pick (its lease moves into it).
+  static PickResult Picked(internal::SchedulerPick& r) {
+    PickResult p;
+    p.credential = *r.credential;
+    p.provider = r.provider;
+    p.lease = std::move(r.lease);
+    p.probe = r.probe;
+    return p;
+  }
   // PickBuiltIn picks with the built-in strategy (no selector). REQUIRES: mu not held.
   absl::StatusOr<PickResult> PickBuiltIn(const internal::PickSpec& spec);
+  // Chosen is a host selector's choice, with its lease taken. REQUIRES: mu not held.
+  absl::StatusOr<PickResult> Chosen(const internal::PickSpec& spec,
+                                    std::shared_ptr<const Credential> credential, std::string_view provider);
   // PickWithSelector asks the host selector (selector.h), outside every lock.
   absl::StatusOr<PickResult> PickWithSelector(const PickRequest& request, const internal::PickSpec& spec,
                                               Selector& host);

@@ -38,6 +38,14 @@ MetricsSnapshot Manager::Metrics() const {
             [](const auto& a, const auto& b) { return a.first < b.first; });
   // Every provider of the pool has its series, at zero until something is counted.
   for (const auto& [provider, counts] : gauges.credentials) impl.metrics->Know(provider);
+  {
+    std::shared_lock lock(impl.mu);
+    for (const internal::SchedulerCore::HealthStats& h : impl.scheduler.Health(now)) {
+      gauges.health.push_back({std::string(h.provider), h.probes, h.panics, h.panicked, h.in_flight});
+    }
+  }
+  std::sort(gauges.health.begin(), gauges.health.end(),
+            [](const auto& a, const auto& b) { return a.provider < b.provider; });
   gauges.session_evictions = impl.session_evictions_before.load(std::memory_order_relaxed);
   if (sessions) {
     gauges.session_bindings = sessions->size();
@@ -90,6 +98,7 @@ void Manager::Impl::Explain(const PickRequest& request, const absl::StatusOr<Pic
     d.picked_provider = std::string(pick->provider);
     d.tier = pick->credential->Priority();
     d.response_chain = pick->response_chain;
+    d.probe = pick->probe;
   } else if (const std::optional<RoutingError> e = GetRoutingError(pick.status())) {
     d.error_code = e->code;
     d.error_reason = std::string(RoutingReasonName(e->reason));
@@ -110,6 +119,7 @@ void Manager::Impl::Explain(const PickRequest& request, const absl::StatusOr<Pic
                             pick->credential->WebsocketsEnabled() && pick->provider == "codex";
   d.strategy = selector != nullptr ? "selector" : std::string(RoutingStrategyName(scheduler.strategy()));
   const bool weighted = selector == nullptr && scheduler.strategy() == RoutingStrategy::kWeightedRoundRobin;
+  if (d.picked) d.panic = scheduler.Panicked(d.picked_id, spec.model_key);
   for (const auto& [id, cp] : records) {
     const Credential& c = *cp;
     if (d.picked && id == d.picked_id) continue;
@@ -133,7 +143,11 @@ void Manager::Impl::Explain(const PickRequest& request, const absl::StatusOr<Pic
       k.reason = SkipReason::kTried;
     } else if (!spec.pred.pinned.empty() && spec.pred.pinned != id) {
       k.reason = SkipReason::kNotPinned;
-    } else if (const internal::BlockResult b = internal::EvaluateBlock(c, state_key, d.at); b.blocked) {
+    } else if (k.panic = scheduler.Panicked(id, spec.model_key);
+               !k.panic && scheduler.AtLimit(id, spec.model_key, d.at)) {
+      k.reason = SkipReason::kBusy;
+    } else if (const internal::BlockResult b = internal::EvaluateBlock(c, state_key, d.at);
+               b.blocked && !k.panic) {
       if (b.reason == internal::BlockReason::kDisabled) {
         k.reason = SkipReason::kDisabled;
       } else {

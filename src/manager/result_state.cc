@@ -103,8 +103,9 @@ absl::Duration TransientCooldown(const ResultPolicy& p) {
 // when there is one; else, while the previous quota window is still open, that same window
 // (later fix C1: concurrent 429s do not escalate the level); else the next step of the ladder.
 std::pair<absl::Time, int> QuotaNext(const QuotaState& q, const Result& r, bool cooling,
-                                     absl::Time now) {
-  if (r.retry_after) return {cooling ? now + *r.retry_after : ZeroTime(), q.backoff_level};
+                                     absl::Time now, absl::Duration cap) {
+  // A hint is honoured up to the policy's maximum (an 18-day Retry-After cools for that).
+  if (r.retry_after) return {cooling ? now + std::min(*r.retry_after, cap) : ZeroTime(), q.backoff_level};
   if (!cooling) return {ZeroTime(), q.backoff_level};
   if (q.exceeded && q.next_recover_at > now) return {q.next_recover_at, q.backoff_level};
   const auto [cooldown, level] = QuotaBackoff(q.backoff_level);
@@ -116,12 +117,14 @@ std::pair<absl::Time, int> QuotaNext(const QuotaState& q, const Result& r, bool 
 bool ClearRecord(Credential& c) {
   const bool keep_status = c.IsDisabled();
   const bool dirty = c.unavailable || !(c.quota == QuotaState{}) || c.last_error.has_value() ||
+                     c.failure_streak != 0 ||
                      !IsZeroTime(c.next_retry_after) ||
                      (!keep_status &&
                       (c.status != CredentialStatus::kActive || !c.status_message.empty()));
   c.unavailable = false;
   c.quota = QuotaState{};
   c.last_error.reset();
+  c.failure_streak = 0;
   c.next_retry_after = ZeroTime();
   if (!keep_status) {
     c.status = CredentialStatus::kActive;
@@ -161,6 +164,21 @@ bool Holding(bool unavailable, absl::Time until, absl::Time now) {
   return unavailable && !IsZeroTime(until) && until > now;
 }
 
+// BelowThreshold counts `r` into the failure streak (`previous` is the last error before it)
+// and reports whether the failure stays below its class's threshold (recorded, but excluding
+// nothing).
+bool BelowThreshold(int32_t* streak, const std::optional<ErrorRecord>& previous, const Result& r,
+                    const ResultPolicy& policy) {
+  const int cls = FailureClass(r.http_status, r.error_code, r.error_message);
+  const int prev = previous ? FailureClass(previous->http_status, previous->code, previous->message) : -1;
+  *streak = prev == cls && *streak > 0 ? std::min<int32_t>(*streak + 1, 1'000'000) : 1;
+  const int threshold = cls == 1   ? policy.consecutive_auth
+                        : cls == 2 ? policy.consecutive_not_found
+                        : cls == 3 ? policy.consecutive_transient
+                                   : 1;
+  return *streak < threshold;
+}
+
 bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, const ServedModels* served,
                        const ResultPolicy& policy, absl::Time now, bool* entered) {
   const bool cooling = !c.DisableCooling(policy.disable_cooling);
@@ -168,6 +186,8 @@ bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, con
   if (found == c.model_states.end()) found = c.model_states.emplace(std::string(key), ModelState{}).first;
   ModelState& st = found->second;
   const bool was_holding = Holding(st.unavailable, st.next_retry_after, now);
+  const bool below = BelowThreshold(&st.failure_streak, st.last_error, r, policy);
+  const absl::Time held_until = st.next_retry_after;
   st.unavailable = true;
   st.status = CredentialStatus::kError;
   st.updated_at = now;
@@ -187,7 +207,7 @@ bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, con
   } else if (status == 404) {
     if (cooling) next = now + absl::Hours(12);
   } else if (status == 429) {
-    const auto [quota_next, level] = QuotaNext(st.quota, r, cooling, now);
+    const auto [quota_next, level] = QuotaNext(st.quota, r, cooling, now, policy.max_cooldown);
     next = quota_next;
     st.quota = QuotaState{true, "quota", next, level};
   } else if (IsTransient(status)) {
@@ -195,6 +215,12 @@ bool ApplyModelFailure(Credential& c, std::string_view key, const Result& r, con
     if (cooling && d > absl::ZeroDuration()) next = now + d;
   }
   st.next_retry_after = next;
+  if (below) {
+    // Below the class's threshold: recorded, excluding nothing; a cooldown already running
+    // (a quota one, say) keeps holding.
+    st.unavailable = was_holding;
+    st.next_retry_after = was_holding ? held_until : ZeroTime();
+  }
   if (entered != nullptr) *entered = !was_holding && Holding(st.unavailable, st.next_retry_after, now);
   c.status = CredentialStatus::kError;
   c.updated_at = now;
@@ -206,6 +232,8 @@ bool ApplyRecordFailure(Credential& c, const Result& r, const ResultPolicy& poli
                         absl::Time now, bool* entered) {
   const bool cooling = !c.DisableCooling(policy.disable_cooling);
   const bool was_holding = Holding(c.unavailable, c.next_retry_after, now);
+  const bool below = BelowThreshold(&c.failure_streak, c.last_error, r, policy);
+  const absl::Time held_until = c.next_retry_after;
   c.unavailable = true;
   c.status = CredentialStatus::kError;
   c.updated_at = now;
@@ -224,7 +252,7 @@ bool ApplyRecordFailure(Credential& c, const Result& r, const ResultPolicy& poli
     set("not_found", absl::Hours(12));
   } else if (status == 429) {
     c.status_message = "quota exhausted";
-    const auto [next, level] = QuotaNext(c.quota, r, cooling, now);
+    const auto [next, level] = QuotaNext(c.quota, r, cooling, now, policy.max_cooldown);
     c.next_retry_after = next;
     c.quota = QuotaState{true, "quota", next, level};
   } else if (IsTransient(status)) {
@@ -234,6 +262,10 @@ bool ApplyRecordFailure(Credential& c, const Result& r, const ResultPolicy& poli
   } else if (c.status_message.empty()) {
     c.status_message = "request failed";
   }
+  if (below) {
+    c.unavailable = was_holding;
+    c.next_retry_after = was_holding ? held_until : ZeroTime();
+  }
   if (entered != nullptr) *entered = !was_holding && Holding(c.unavailable, c.next_retry_after, now);
   return true;
 }
@@ -242,7 +274,17 @@ bool ApplyRecordFailure(Credential& c, const Result& r, const ResultPolicy& poli
 
 bool IsClean(const ModelState& m) {
   return m.status == CredentialStatus::kActive && m.status_message.empty() && !m.unavailable &&
-         IsZeroTime(m.next_retry_after) && !m.last_error && m.quota == QuotaState{};
+         IsZeroTime(m.next_retry_after) && !m.last_error && m.quota == QuotaState{} &&
+         m.failure_streak == 0;
+}
+
+int FailureClass(int http_status, std::string_view code, std::string_view message) {
+  if (IsModelSupportError(http_status, message)) return 0;
+  if (IsInvalidGrant(http_status, code, message)) return 1;
+  if (http_status == 401 || http_status == 402 || http_status == 403) return 1;
+  if (http_status == 404) return 2;
+  if (IsTransient(http_status)) return 3;
+  return 0;
 }
 
 void ResetModelState(ModelState& m) {

@@ -13,7 +13,18 @@ namespace authrouter::internal {
 struct ResultPolicy {
   bool disable_cooling = false;              // global switch; a credential may override it
   int64_t transient_cooldown_seconds = 0;    // 0: 60 s, > 0: that many seconds, < 0: none
+  // The provider's CooldownPolicy (health.h): the cap on hinted cooldowns, and the failures in a
+  // row per class before one excludes.
+  absl::Duration max_cooldown = absl::Hours(24 * 30);
+  int consecutive_auth = 1;
+  int consecutive_not_found = 1;
+  int consecutive_transient = 1;
 };
+
+// FailureClass is the class of a failure for the consecutive-failure thresholds: 1 auth (401,
+// 402, 403, invalid_grant), 2 not found (404), 3 transient (408, 500, 502, 503, 504), 0 any
+// other (quota, model support, ...), which always takes effect at once.
+int FailureClass(int http_status, std::string_view code, std::string_view message);
 
 // ApplyResult applies `r` to `c` at `now` and reports whether anything changed. A success on an
 // already-healthy model changes nothing (not even updated_at).

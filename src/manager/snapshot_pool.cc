@@ -31,7 +31,7 @@ void AssignMap(Map& dst, const Map& src) {
 void AssignReusing(Credential& dst, const Credential& src) {
 #if defined(__GLIBCXX__) && defined(__x86_64__) && !defined(_GLIBCXX_DEBUG)
   // Every field of Credential is assigned below; a new field must be added there too.
-  static_assert(sizeof(Credential) == 840, "Credential changed: update AssignReusing");
+  static_assert(sizeof(Credential) == 880, "Credential changed: update AssignReusing");
 #endif
   dst.id = src.id;
   dst.provider = src.provider;
@@ -54,6 +54,7 @@ void AssignReusing(Credential& dst, const Credential& src) {
   dst.next_retry_after = src.next_retry_after;
   AssignMap(dst.model_states, src.model_states);
   dst.index = src.index;
+  dst.failure_streak = src.failure_streak;
   dst.index_assigned = src.index_assigned;
 }
 

@@ -105,6 +105,36 @@ int64_t Credential::Weight() const {
   return 1;
 }
 
+namespace {
+
+// LimitAttribute parses a concurrency-limit attribute: nullopt when absent or blank; an error
+// for anything but an integer 0..kMaxInFlight.
+absl::StatusOr<std::optional<int64_t>> LimitAttribute(const Credential& c, std::string_view key) {
+  auto it = c.attributes.find(key);
+  if (it == c.attributes.end() || TrimSpace(it->second).empty()) return std::optional<int64_t>();
+  const std::optional<int64_t> v = ParseGoInt64(TrimSpace(it->second));
+  if (!v || *v < 0 || *v > kMaxInFlight) {
+    return absl::InvalidArgumentError(internal::Cat("must be an integer 0..", kMaxInFlight));
+  }
+  return v;
+}
+
+}  // namespace
+
+std::optional<int64_t> Credential::MaxInFlight() const {
+  absl::StatusOr<std::optional<int64_t>> a = LimitAttribute(*this, "max_in_flight");
+  if (!a.ok()) return std::nullopt;
+  if (*a) return *a;
+  return metadata.max_in_flight();
+}
+
+std::optional<int64_t> Credential::MaxInFlightPerModel() const {
+  absl::StatusOr<std::optional<int64_t>> a = LimitAttribute(*this, "max_in_flight_per_model");
+  if (!a.ok()) return std::nullopt;
+  if (*a) return *a;
+  return metadata.max_in_flight_per_model();
+}
+
 bool Credential::WebsocketsEnabled() const {
   const std::string_view raw = TrimSpace(Attribute("websockets"));
   if (!raw.empty()) {
@@ -246,6 +276,12 @@ absl::Status Credential::Validate() const {
     if (absl::StatusOr<int64_t> w = ParseWeight(it->second); !w.ok()) {
       return absl::InvalidArgumentError(
           internal::Cat(KeyPath("attributes", "weight"), ": ", w.status().message()));
+    }
+  }
+  for (std::string_view key : {"max_in_flight", "max_in_flight_per_model"}) {
+    if (absl::StatusOr<std::optional<int64_t>> v = LimitAttribute(*this, key); !v.ok()) {
+      return absl::InvalidArgumentError(
+          internal::Cat(KeyPath("attributes", key), ": ", v.status().message()));
     }
   }
   if (auto s = CheckQuota(quota, "quota"); !s.ok()) return s;

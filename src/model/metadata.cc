@@ -74,6 +74,8 @@ enum Key : size_t {
   kToolPrefixDisabledDash,
   kWebsockets,
   kWeight,
+  kMaxInFlightKey,
+  kMaxInFlightPerModelKey,
   kEmail,
   kProjectId,
   kType,
@@ -85,6 +87,7 @@ constexpr std::array<std::string_view, kKeyCount> kKeys = {
     "last_refresh",             "lastRefresh",            "last_refreshed_at", "lastRefreshedAt",
     "disable_cooling",          "disable-cooling",        "request_retry",    "request-retry",
     "tool_prefix_disabled",     "tool-prefix-disabled",   "websockets",       "weight",
+    "max_in_flight",            "max_in_flight_per_model",
     "email",                    "project_id",             "type",
 };
 
@@ -178,6 +181,15 @@ absl::StatusOr<Metadata> Metadata::Parse(std::string_view json) {
           internal::Cat("metadata.weight: ", weight.status().message()));
     }
     m.weight_ = *weight;
+  }
+  for (size_t k : {size_t{kMaxInFlightKey}, size_t{kMaxInFlightPerModelKey}}) {
+    if (!f.values[k]) continue;
+    const std::optional<int64_t> v = internal::IntFromJson(*f.values[k]);
+    if (!v || *v < 0 || *v > kMaxInFlight) {
+      return absl::InvalidArgumentError(internal::Cat("metadata.", kKeys[k], ": must be an integer 0..",
+                                                      kMaxInFlight));
+    }
+    (k == kMaxInFlightKey ? m.max_in_flight_ : m.max_in_flight_per_model_) = v;
   }
   m.email_ = TrimmedString(f.values[kEmail], true);
   m.project_id_ = TrimmedString(f.values[kProjectId], true);

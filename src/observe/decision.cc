@@ -31,6 +31,8 @@ std::string_view SessionOutcomeName(SessionOutcome outcome) {
     case SessionOutcome::kReboundUnavailable:
     case SessionOutcome::kReboundSharedOpening:
       return "rebound";
+    case SessionOutcome::kBusyFallback:
+      return "fallback";
   }
   return "none";
 }
@@ -41,6 +43,8 @@ std::string_view SessionOutcomeReason(SessionOutcome outcome) {
       return "unavailable";
     case SessionOutcome::kReboundSharedOpening:
       return "shared_opening";
+    case SessionOutcome::kBusyFallback:
+      return "busy";
     default:
       return "";
   }
@@ -70,6 +74,8 @@ std::string_view SkipReasonName(SkipReason reason) {
       return "not_websocket";
     case SkipReason::kNotChosen:
       return "not_chosen";
+    case SkipReason::kBusy:
+      return "busy";
   }
   return "not_chosen";
 }
@@ -103,6 +109,14 @@ std::string PickDecision::Json() const {
     w.String(picked_id);
     w.Key("provider");
     w.String(picked_provider);
+    if (probe) {
+      w.Key("probe");
+      w.Bool(true);
+    }
+    if (panic) {
+      w.Key("panic");
+      w.Bool(true);
+    }
     w.EndObject();
   }
   if (tier) {
@@ -141,6 +155,10 @@ std::string PickDecision::Json() const {
     w.Int(c.priority);
     w.Key("reason");
     w.String(SkipReasonName(c.reason));
+    if (c.panic) {
+      w.Key("panic");
+      w.Bool(true);
+    }
     if (c.reason == SkipReason::kCooling) {
       w.Key("model");
       w.String(c.model);

@@ -249,6 +249,8 @@ std::string_view RoutingReasonCode(RoutingReason reason) {
       return "executor_not_found";
     case RoutingReason::kSelectorRejected:
       return "selector_rejected";
+    case RoutingReason::kAllBusy:
+      return "auth_busy";
     case RoutingReason::kUnspecified:
       return "other";
     default:
@@ -485,6 +487,25 @@ MetricsSnapshot BuildSnapshot(absl::Time now, const Totals& t, const Gauges& g,
                static_cast<double>(counts[i]));
       }
     }
+  }
+  {
+    MetricFamily& probes = Family(s, "authrouter_probes_total",
+                                  "Half-open probes handed out (one live request into a cooldown).",
+                                  MetricType::kCounter);
+    for (const auto& h : g.health) Sample(probes, {{"provider", h.provider}}, static_cast<double>(h.probes));
+    MetricFamily& panics = Family(s, "authrouter_panics_total",
+                                  "Exclusions overridden by max-ejection-percent (panic).",
+                                  MetricType::kCounter);
+    for (const auto& h : g.health) Sample(panics, {{"provider", h.provider}}, static_cast<double>(h.panics));
+    MetricFamily& panicked = Family(s, "authrouter_panic_exclusions",
+                                    "(credential, model) exclusions overridden now (panic).",
+                                    MetricType::kGauge);
+    for (const auto& h : g.health) {
+      Sample(panicked, {{"provider", h.provider}}, static_cast<double>(h.panicked));
+    }
+    MetricFamily& leases = Family(s, "authrouter_leases_in_flight",
+                                  "Concurrency leases held now by limited credentials.", MetricType::kGauge);
+    for (const auto& h : g.health) Sample(leases, {{"provider", h.provider}}, static_cast<double>(h.in_flight));
   }
   Sample(Family(s, "authrouter_session_bindings", "Session keys held by the affinity cache.",
                 MetricType::kGauge),

@@ -57,8 +57,8 @@ std::string_view CooldownCauseName(CooldownCause c);
 enum class RefreshOutcome : uint8_t { kSuccess, kFailure, kDropped };
 inline constexpr size_t kRefreshOutcomes = 3;
 
-inline constexpr size_t kSessionOutcomes = 6;  // SessionOutcome, kNone unused
-inline constexpr size_t kRoutingReasons = 13;  // RoutingReason
+inline constexpr size_t kSessionOutcomes = 7;  // SessionOutcome, kNone unused
+inline constexpr size_t kRoutingReasons = 14;  // RoutingReason
 // Refresh duration buckets, in seconds (upper bounds; +Inf after them).
 inline constexpr std::array<double, 10> kRefreshBuckets = {0.05, 0.1, 0.25, 0.5, 1,
                                                            2.5,  5,   10,   30,  60};
@@ -254,6 +254,13 @@ struct Gauges {
   std::vector<std::pair<std::string, std::array<uint64_t, 5>>> credentials;
   uint64_t session_bindings = 0;
   uint64_t session_evictions = 0;
+  // Per provider: probes handed out and exclusions overridden (counters, from the scheduler),
+  // exclusions overridden now and leases held now (gauges).
+  struct Health {
+    std::string provider;
+    uint64_t probes = 0, panics = 0, panicked = 0, in_flight = 0;
+  };
+  std::vector<Health> health;  // sorted by provider
 };
 MetricsSnapshot BuildSnapshot(absl::Time now, const Totals& totals, const Gauges& gauges,
                               const std::vector<std::pair<std::string, PerCredential>>& credentials);

@@ -1,5 +1,6 @@
 #include "authrouter/routing_error.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/cord.h"
@@ -85,7 +86,14 @@ constexpr std::pair<RoutingReason, std::string_view> kReasonNames[] = {
     {RoutingReason::kSelector, "selector"},
     {RoutingReason::kNoExecutor, "no_executor"},
     {RoutingReason::kSelectorRejected, "selector_rejected"},
+    {RoutingReason::kAllBusy, "all_busy"},
 };
+
+// CeilSeconds rounds a wait up to whole seconds (at least 0).
+int64_t CeilSeconds(absl::Duration d) {
+  if (d <= absl::ZeroDuration()) return 0;
+  return absl::ToInt64Seconds(absl::Ceil(d, absl::Seconds(1)));
+}
 
 RoutingReason ReasonFromName(std::string_view name) {
   for (const auto& [reason, n] : kReasonNames) {
@@ -192,10 +200,43 @@ absl::Status AuthNotFoundError(std::string_view message, std::span<const std::st
 
 absl::Status AuthUnavailableError(std::span<const std::string_view> providers,
                                   std::string_view model, const RoutingFailure& why) {
+  return AuthUnavailableError(providers, model, std::nullopt, why);
+}
+
+absl::Status AuthUnavailableError(std::span<const std::string_view> providers, std::string_view model,
+                                  std::optional<absl::Duration> retry_after, const RoutingFailure& why) {
   RoutingError e = Base("auth_unavailable", "no auth available", 503);
   e.body = ServerErrorBody(e.code, e.message, providers, model);
+  if (retry_after) e.retry_after = absl::Seconds(CeilSeconds(*retry_after));
   SetWhy(e, why, providers, model);
   return Make(absl::StatusCode::kUnavailable, std::move(e));
+}
+
+absl::Status AuthBusyError(std::string_view model, std::string_view provider, absl::Duration retry_after,
+                           const RoutingFailure& why) {
+  const bool with_provider = !provider.empty() && provider != "mixed";
+  const int64_t seconds = std::max<int64_t>(CeilSeconds(retry_after), 1);
+  RoutingError e;
+  e.code = "auth_busy";
+  e.message = Cat("All credentials for model ", model.empty() ? std::string_view("requested model") : model,
+                  " are at their concurrency limit");
+  if (with_provider) internal::Append(&e.message, " via provider ", provider);
+  e.http_status = 429;
+  e.retry_after = absl::Seconds(seconds);
+  std::string& b = e.body;
+  b = "{\"error\":{\"code\":\"auth_busy\",\"message\":";
+  internal::AppendGoJsonString(&b, e.message);
+  b += ",\"model\":";
+  internal::AppendGoJsonString(&b, model);
+  if (with_provider) {
+    b += ",\"provider\":";
+    internal::AppendGoJsonString(&b, provider);
+  }
+  internal::Append(&b, ",\"retry_after_seconds\":", seconds, "}}");
+  const std::string_view providers[] = {provider};
+  SetWhy(e, why, with_provider ? std::span<const std::string_view>(providers) : std::span<const std::string_view>(),
+         model);
+  return Make(absl::StatusCode::kResourceExhausted, std::move(e));
 }
 
 absl::Status ProviderNotFoundError() {

@@ -212,21 +212,60 @@ size_t PickSmooth(std::span<Entry* const> entries, std::vector<int64_t>& weights
   return best;
 }
 
-// PickView picks within one view. Returns the credential handle, or nullptr.
-const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred,
-                                                  RoutingStrategy strategy) {
+// Choice is what a view pick took: the credential handle (nullptr: nothing) and, off the hot
+// path, its entry.
+struct Choice {
+  const std::shared_ptr<const Credential>* handle = nullptr;
+  Entry* entry = nullptr;
+  explicit operator bool() const { return handle != nullptr; }
+};
+
+Choice At(View& v, size_t i) { return Choice{v.creds[i].handle, v.flat[i]}; }
+
+// LeastInFlight picks the passing entry of `v` with the fewest places held, the first in
+// rotation order from the claimed position on a tie.
+Choice LeastInFlight(View& v, const Predicate& pred) {
   const size_t n = v.flat.size();
-  if (n == 0) return nullptr;
+  const size_t start = static_cast<size_t>(NextPosition(v) % n);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    size_t best = n;
+    uint32_t best_load = UINT32_MAX;
+    for (size_t k = 0; k < n; ++k) {
+      const size_t j = start + k < n ? start + k : start + k - n;
+      Entry* e = v.flat[j];
+      if (!pred(e)) continue;
+      const uint32_t load = e->meta->leases ? e->meta->leases->InFlight(pred.now_ms) : 0;
+      if (load < best_load) {
+        best = j;
+        best_load = load;
+        if (load == 0) break;
+      }
+    }
+    if (best == n) return {};
+    if (Take(pred, v.flat[best])) return At(v, best);
+  }
+  return {};
+}
+
+// PickView picks within one view.
+Choice PickView(View& v, const Predicate& pred, RoutingStrategy strategy) {
+  const size_t n = v.flat.size();
+  if (n == 0) return {};
   switch (strategy) {
     case RoutingStrategy::kFillFirst:
       for (size_t i = 0; i < n; ++i) {
-        if (pred(v.flat[i])) return v.creds[i].handle;
+        if (pred(v.flat[i]) && Take(pred, v.flat[i])) return At(v, i);
       }
-      return nullptr;
+      return {};
     case RoutingStrategy::kWeightedRoundRobin: {
       std::lock_guard<std::mutex> lock(v.mu);
-      const size_t i = PickSmooth(v.flat, v.wrr_weights, v.wrr_current, pred);
-      return i < n ? v.creds[i].handle : nullptr;
+      // A place taken by another thread between the check and the take: pick again.
+      for (size_t attempt = 0; attempt <= n; ++attempt) {
+        const size_t i = PickSmooth(v.flat, v.wrr_weights, v.wrr_current, pred);
+        if (i >= n) return {};
+        if (Take(pred, v.flat[i])) return At(v, i);
+      }
+      return {};
     }
     case RoutingStrategy::kRoundRobin:
       break;
@@ -242,14 +281,14 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
       const uint64_t cstart = Normalize(g.cursor, m);
       for (size_t k = 0; k < m; ++k) {
         const size_t ci = (cstart + k) % m;
-        if (pred(g.children[ci])) {
+        if (pred(g.children[ci]) && Take(pred, g.children[ci])) {
           g.cursor = ci + 1;
           v.parent_cursor = pi + 1;
-          return &g.children[ci]->meta->credential;
+          return Choice{&g.children[ci]->meta->credential, g.children[ci]};
         }
       }
     }
-    return nullptr;
+    return {};
   }
   if (pred.trivial()) {
     // The hot path: the next claimed position (no lock, no scan; at most one atomic increment).
@@ -261,18 +300,29 @@ const std::shared_ptr<const Credential>* PickView(View& v, const Predicate& pred
     if (ahead >= n) ahead = n > kPrefetchDistance ? ahead - n : ahead % n;
     __builtin_prefetch(reinterpret_cast<const char*>(v.creds[ahead].snapshot) - 16, 0, 1);
     __builtin_prefetch(v.creds[ahead].handle, 0, 1);
-    return v.creds[i].handle;
+    return Choice{v.creds[i].handle, nullptr};
+  }
+  if (pred.leases && pred.tried.empty() && pred.pinned.empty() && !pred.require_weight) {
+    // Round-robin over limited credentials, lock-free like the hot path: the next claimed
+    // position, or the first after it with a free place.
+    if (pred.least_in_flight) return LeastInFlight(v, pred);
+    const size_t i = static_cast<size_t>(NextPosition(v) % n);
+    for (size_t k = 0; k < n; ++k) {
+      const size_t j = i + k < n ? i + k : i + k - n;
+      if (Take(pred, v.flat[j])) return At(v, j);
+    }
+    return {};
   }
   std::lock_guard<std::mutex> lock(v.mu);
   const uint64_t start = Normalize(v.cursor.load(std::memory_order_relaxed), n);
   for (size_t k = 0; k < n; ++k) {
     const size_t j = (start + k) % n;
-    if (pred(v.flat[j])) {
+    if (pred(v.flat[j]) && Take(pred, v.flat[j])) {
       StoreCursor(v, j + 1);
-      return v.creds[j].handle;
+      return At(v, j);
     }
   }
-  return nullptr;
+  return {};
 }
 
 bool ViewHasPassing(const View& v, const Predicate& pred) {
@@ -342,6 +392,8 @@ BlockResult EvaluateBlock(const Credential& c, std::string_view model_key, absl:
   }
   const absl::Time* retry_after = nullptr;
   const QuotaState* quota = nullptr;
+  const std::optional<ErrorRecord>* error = nullptr;
+  absl::Time since = ZeroTime();
   if (!model_key.empty()) {
     if (c.model_states.empty()) return r;
     auto it = c.model_states.find(model_key);
@@ -355,11 +407,17 @@ BlockResult EvaluateBlock(const Credential& c, std::string_view model_key, absl:
     if (!st.unavailable || IsZeroTime(st.next_retry_after) || st.next_retry_after <= now) return r;
     retry_after = &st.next_retry_after;
     quota = &st.quota;
+    error = &st.last_error;
+    since = st.updated_at;
   } else {
     if (!c.unavailable || c.next_retry_after <= now) return r;
     retry_after = &c.next_retry_after;
     quota = &c.quota;
+    error = &c.last_error;
+    since = c.updated_at;
   }
+  r.ejectable = !quota->exceeded && error->has_value() && IsEjectableStatus((*error)->http_status);
+  r.since = since;
   r.blocked = true;
   r.reason = quota->exceeded ? BlockReason::kCooldown : BlockReason::kOther;
   r.next = *retry_after;
@@ -403,7 +461,7 @@ std::string_view StateKeyFor(std::string_view prefix, std::string_view model_key
   return model_key;
 }
 
-bool Predicate::operator()(const Entry* e) const {
+bool Predicate::Passes(const Entry* e) const {
   const std::string_view id = e->meta->id();
   if (!pinned.empty() && id != pinned) return false;
   if (require_weight && e->meta->weight <= 0) return false;
@@ -411,6 +469,44 @@ bool Predicate::operator()(const Entry* e) const {
     if (t == id) return false;
   }
   return true;
+}
+
+bool Predicate::operator()(const Entry* e) const {
+  return Passes(e) && (!leases || HasRoom(e, now_ms));
+}
+
+bool HasRoom(const Entry* e, int64_t now_ms) {
+  return (e->model_leases == nullptr || e->model_leases->HasRoom(now_ms)) &&
+         (e->meta->leases == nullptr || e->meta->leases->HasRoom(now_ms));
+}
+
+bool Take(const Predicate& pred, Entry* e) {
+  if (!pred.leases) return true;
+  LeaseSlots* model = e->model_leases.get();
+  LeaseSlots* credential = e->meta->leases.get();
+  uint32_t model_slot = 0, credential_slot = 0;
+  uint64_t model_token = 0, credential_token = 0;
+  if (model != nullptr && !model->Acquire(pred.now_ms, pred.expires_ms, &model_slot, &model_token)) {
+    return false;
+  }
+  if (credential != nullptr &&
+      !credential->Acquire(pred.now_ms, pred.expires_ms, &credential_slot, &credential_token)) {
+    if (model != nullptr) model->Release(model_slot, model_token);
+    return false;
+  }
+  if (pred.lease != nullptr) {
+    *pred.lease = Lease();
+    if (model != nullptr) LeaseAccess::SetModel(*pred.lease, e->model_leases, model_slot, model_token);
+    if (credential != nullptr) {
+      LeaseAccess::SetCredential(*pred.lease, e->meta->leases, credential_slot, credential_token);
+    }
+  }
+  return true;
+}
+
+bool IsEjectableStatus(int s) {
+  return s == 401 || s == 402 || s == 403 || s == 404 || s == 408 || s == 500 || s == 502 ||
+         s == 503 || s == 504;
 }
 
 // ---- Shard ----------------------------------------------------------------------------------
@@ -426,26 +522,184 @@ void Shard::Upsert(Meta* meta, absl::Time now) {
             : b.reason == BlockReason::kDisabled ? EntryState::kDisabled
                                                  : EntryState::kBlocked;
   }
-  e.next_retry = b.blocked && b.reason != BlockReason::kDisabled ? b.next : ZeroTime();
+  const bool timed = b.blocked && b.reason != BlockReason::kDisabled;
+  const bool was_timed = !inserted && (e.block_state == EntryState::kCooldown ||
+                                       e.block_state == EntryState::kBlocked);
+  e.block_state = state;
+  e.next_retry = timed ? b.next : ZeroTime();
   // A cooling or blocked entry is re-evaluated at its reported retry time (spec 02 §5.6); a
   // re-evaluation that still blocks always reports a later time, so promotion terminates.
-  if (b.blocked && b.reason != BlockReason::kDisabled) {
+  if (timed) {
     SetTimer(&e, b.next);
   } else {
     ClearTimer(&e);
   }
-  const bool reindex = inserted || state != e.state ||
-                       (state == EntryState::kReady &&
-                        (e.indexed_priority != meta->priority || e.indexed_ws != meta->websockets ||
-                         e.indexed_parent != meta->parent));
+  // Half-open probes: the first one interval after the failure that began the cooldown (a
+  // shard built later, or a cooldown loaded from the store, may find that moment passed: the
+  // probe is due at once); a cooldown that was already running keeps its schedule (a probe
+  // that failed re-armed it one interval on).
+  if (timed && health_->policy.probe_interval > absl::ZeroDuration()) {
+    if (!was_timed || IsZeroTime(e.probe_at)) {
+      const absl::Time began = IsZeroTime(b.since) || b.since > now ? now : b.since;
+      e.probe_at = began + health_->policy.probe_interval;
+    }
+    if (e.probe_at < b.next) {
+      SetProbe(&e, e.probe_at);
+    } else {
+      ClearProbe(&e);
+    }
+  } else {
+    e.probe_at = ZeroTime();
+    ClearProbe(&e);
+  }
+  // max-ejection-percent: an ejectable exclusion takes its place in the ejection order (by the
+  // time of its last failure); Rebalance decides which ones hold.
+  const bool eject = timed && b.ejectable;
+  if (e.ejected && (!eject || e.ejected_since != b.since)) Unject(&e);
+  if (eject && !e.ejected) {
+    e.ejected = true;
+    e.ejected_since = b.since;
+    ejected_.emplace(b.since, &e);
+  }
+  // The per-model limit's places (health.h).
+  const int64_t per_model = meta->max_in_flight_per_model;
+  if (per_model <= 0) {
+    e.model_leases.reset();
+  } else if (e.model_leases == nullptr || e.model_leases->capacity() < per_model) {
+    e.model_leases = std::make_shared<LeaseSlots>(static_cast<uint32_t>(per_model));
+  } else {
+    e.model_leases->SetLimit(static_cast<uint32_t>(per_model));
+  }
+  Rebalance();
+  Reconcile(&e);
+  UpdateNextWake();
+}
+
+void Shard::Reconcile(Entry* e) {
+  const EntryState effective = e->panicked ? EntryState::kReady : e->block_state;
+  const bool reindex = effective != e->state ||
+                       (effective == EntryState::kReady &&
+                        (!e->indexed || e->indexed_priority != e->meta->priority ||
+                         e->indexed_ws != e->meta->websockets || e->indexed_parent != e->meta->parent));
   if (reindex) {
-    if (e.indexed) Unindex(&e);
-    e.state = state;
-    if (state == EntryState::kReady) Index(&e);
-  } else if (e.indexed) {
-    RefreshSnapshot(&e);
+    if (e->indexed) Unindex(e);
+    e->state = effective;
+    if (effective == EntryState::kReady) Index(e);
+  } else if (e->indexed) {
+    RefreshSnapshot(e);
+  }
+}
+
+void Shard::Unject(Entry* e) {
+  if (!e->ejected) return;
+  ejected_.erase({e->ejected_since, e});
+  e->ejected = false;
+  e->ejected_since = ZeroTime();
+  if (e->panicked) {
+    e->panicked = false;
+    --panicked_;
+  }
+}
+
+void Shard::Build(const StringMap<std::unique_ptr<Meta>>& metas, std::string_view model_key,
+                  absl::Time now) {
+  // max-ejection-percent applies once every entry is in (not entry by entry in hash order).
+  building_ = true;
+  for (auto& [id, meta] : metas) {
+    if (meta->Supports(model_key)) Upsert(meta.get(), now);
+  }
+  building_ = false;
+  Rebalance();
+  UpdateNextWake();
+}
+
+void Shard::Rebalance() {
+  if (ejected_.empty() || building_) return;
+  const int percent = health_->policy.max_ejection_percent;
+  const size_t allowed = percent >= 100 ? SIZE_MAX : entries_.size() * static_cast<size_t>(percent) / 100;
+  size_t held = 0;
+  // The newest exclusions hold, up to the allowed share; the oldest beyond it are overridden.
+  for (auto it = ejected_.rbegin(); it != ejected_.rend(); ++it) {
+    Entry* x = it->second;
+    const bool panic = held >= allowed;
+    if (!panic) ++held;
+    if (x->panicked == panic) continue;
+    x->panicked = panic;
+    if (panic) {
+      ++panicked_;
+      ++health_->panics;
+    } else {
+      --panicked_;
+    }
+    Reconcile(x);
+  }
+}
+
+void Shard::PolicyChanged(absl::Time now) {
+  for (auto& [meta, e] : entries_) {
+    if (e.block_state == EntryState::kReady || e.block_state == EntryState::kDisabled) continue;
+    Upsert(e.meta, now);
+  }
+  Rebalance();
+  UpdateNextWake();
+}
+
+void Shard::SetProbe(Entry* e, absl::Time at) {
+  e->probe_at = at;
+  if (e->has_probe) {
+    if (e->probe_timer->first == at) return;
+    e->spare_probe = probes_.extract(e->probe_timer);
+  }
+  if (e->spare_probe.empty()) {
+    e->probe_timer = probes_.emplace(at, e);
+  } else {
+    e->spare_probe.key() = at;
+    e->probe_timer = probes_.insert(std::move(e->spare_probe));
+  }
+  e->has_probe = true;
+}
+
+void Shard::ClearProbe(Entry* e) {
+  if (!e->has_probe) return;
+  e->spare_probe = probes_.extract(e->probe_timer);
+  e->has_probe = false;
+}
+
+Picked Shard::TakeProbe(const Predicate& pred, absl::Time now) {
+  const absl::Duration interval = health_->policy.probe_interval;
+  Picked taken;
+  for (auto it = probes_.begin(); it != probes_.end() && it->first <= now;) {
+    Entry* e = it->second;
+    ++it;  // e's node may move below
+    const absl::Time next = now + interval;
+    const auto reschedule = [&] {
+      if (interval > absl::ZeroDuration() && next < e->next_retry) {
+        SetProbe(e, next);
+      } else {
+        e->probe_at = next;
+        ClearProbe(e);
+      }
+    };
+    if (e->state == EntryState::kReady) {  // overridden by a panic: picked as it is
+      reschedule();
+      continue;
+    }
+    if (pred.require_weight && e->meta->weight <= 0) {  // never taken under this strategy
+      reschedule();
+      continue;
+    }
+    if (!pred.Passes(e)) continue;  // stays due for the next pick that may take it
+    if (pred.leases && (!HasRoom(e, pred.now_ms) || !Take(pred, e))) {
+      reschedule();  // full: this interval's probe is skipped
+      continue;
+    }
+    reschedule();
+    ++health_->probes;
+    taken = Picked{&e->meta->credential, provider_, e};
+    break;
   }
   UpdateNextWake();
+  return taken;
 }
 
 void Shard::RefreshSnapshot(Entry* e) {
@@ -465,7 +719,10 @@ void Shard::Remove(const Meta* meta) {
   Entry& e = it->second;
   if (e.indexed) Unindex(&e);
   ClearTimer(&e);
+  ClearProbe(&e);
+  Unject(&e);
   entries_.erase(it);
+  Rebalance();
   UpdateNextWake();
 }
 
@@ -501,12 +758,15 @@ void Shard::ClearTimer(Entry* e) {
 void Shard::UpdateNextWake() {
   // Rounded up to the nanosecond, so that "due" on the shared path (whole nanoseconds) implies
   // due for Promote (exact time).
-  int64_t wake = INT64_MAX;
-  if (!timers_.empty()) {
-    wake = absl::ToInt64Nanoseconds(
-        absl::Ceil(timers_.begin()->first - absl::UnixEpoch(), absl::Nanoseconds(1)));
-  }
+  const auto nanos = [](absl::Time t) {
+    return absl::ToInt64Nanoseconds(absl::Ceil(t - absl::UnixEpoch(), absl::Nanoseconds(1)));
+  };
+  const int64_t wake = timers_.empty() ? INT64_MAX : nanos(timers_.begin()->first);
+  const int64_t probe = probes_.empty() ? INT64_MAX : nanos(probes_.begin()->first);
   next_wake_nanos_.store(wake, std::memory_order_release);
+  next_probe_nanos_.store(probe, std::memory_order_release);
+  next_pick_wake_nanos_.store(health_->policy.probe_when_exhausted ? wake : std::min(wake, probe),
+                              std::memory_order_release);
 }
 
 void Shard::Index(Entry* e) {
@@ -545,11 +805,11 @@ Tier* Shard::TierAt(int64_t priority) const {
 Picked Shard::Pick(const Predicate& pred, bool prefer_ws, RoutingStrategy strategy) {
   if (prefer_ws) {
     for (const auto& t : tiers_) {
-      if (auto* c = PickView(t->ws, pred, strategy)) return Picked{c, provider_};
+      if (const Choice c = PickView(t->ws, pred, strategy)) return Picked{c.handle, provider_, c.entry};
     }
   }
   for (const auto& t : tiers_) {
-    if (auto* c = PickView(t->all, pred, strategy)) return Picked{c, provider_};
+    if (const Choice c = PickView(t->all, pred, strategy)) return Picked{c.handle, provider_, c.entry};
   }
   return Picked{};
 }
@@ -557,7 +817,7 @@ Picked Shard::Pick(const Predicate& pred, bool prefer_ws, RoutingStrategy strate
 Picked Shard::PickAt(const Predicate& pred, int64_t priority, RoutingStrategy strategy) {
   Tier* t = TierAt(priority);
   if (t == nullptr) return Picked{};
-  if (auto* c = PickView(t->all, pred, strategy)) return Picked{c, provider_};
+  if (const Choice c = PickView(t->all, pred, strategy)) return Picked{c.handle, provider_, c.entry};
   return Picked{};
 }
 
@@ -589,8 +849,13 @@ void Shard::CollectAll(const Predicate& pred, std::vector<Entry*>* out) const {
 
 void Shard::Summarize(const Predicate& pred, Summary* s) const {
   for (const auto& [meta, e] : entries_) {
-    if (!pred(&e)) continue;
+    if (!pred.Passes(&e)) continue;
     ++s->total;
+    if (e.state == EntryState::kReady && pred.leases && !HasRoom(&e, pred.now_ms)) ++s->busy;
+    if (e.state != EntryState::kReady && !IsZeroTime(e.next_retry) &&
+        (IsZeroTime(s->earliest_any) || e.next_retry < s->earliest_any)) {
+      s->earliest_any = e.next_retry;
+    }
     if (e.state != EntryState::kCooldown) continue;
     ++s->cooldown;
     if (!IsZeroTime(e.next_retry) && (IsZeroTime(s->earliest) || e.next_retry < s->earliest)) {
@@ -701,6 +966,7 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
   if (!ps) {
     ps = std::make_unique<ProviderState>();
     ps->key = provider;
+    ps->health.policy = PolicyFor(provider);
     Changed();
   }
   auto found = ps->metas.find(id);
@@ -721,6 +987,7 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
   meta->websockets = meta->credential->WebsocketsEnabled();
   meta->parent = std::string(meta->credential->VirtualParent());
   meta->prefix = NormalizePrefix(meta->credential->prefix);
+  ApplyLimits(meta);
   auto models = models_.find(id);
   meta->models = models == models_.end() ? nullptr : models->second;
   if (auto of = provider_of_.find(id); of != provider_of_.end()) {
@@ -784,6 +1051,7 @@ void SchedulerCore::Remove(std::string_view id) {
   auto meta = ps->metas.find(id);
   if (meta != ps->metas.end()) {
     for (auto& [key, shard] : ps->shards) shard->Remove(meta->second.get());
+    if (meta->second->limited) --limited_;
     const std::shared_ptr<const ModelMatcher> models = std::move(meta->second->models);
     ps->metas.erase(meta);
     CountModels(ps, models.get(), false);
@@ -842,10 +1110,8 @@ Shard* SchedulerCore::EnsureShard(ProviderState* ps, std::string_view model_key,
     it->second->Promote(now);
     return it->second.get();
   }
-  auto shard = std::make_unique<Shard>(ps->key, std::string(model_key));
-  for (auto& [id, meta] : ps->metas) {
-    if (meta->Supports(model_key)) shard->Upsert(meta.get(), now);
-  }
+  auto shard = std::make_unique<Shard>(ps->key, std::string(model_key), &ps->health);
+  shard->Build(ps->metas, model_key, now);
   Shard* raw = shard.get();
   const std::string key(model_key);
   ps->shards.emplace(key, std::move(shard));
@@ -922,11 +1188,22 @@ SchedulerPick SchedulerCore::PickBound(const PickSpec& spec, std::string_view id
   const Shard& shard = *found;
   if (shard.has_timers() && shard.PromotionDue(clock.Now())) return NeedsWrite();
   const Meta* meta = routed->second.meta;
-  const Entry* e = shard.Find(meta);
+  Entry* e = const_cast<Entry*>(shard.Find(meta));  // places only: atomics
   Predicate pred = spec.pred;
   pred.require_weight = strategy_ == RoutingStrategy::kWeightedRoundRobin;
   if (e == nullptr || e->state != EntryState::kReady || !pred(e)) return Failed(absl::Status());
-  return PickedResult(meta->credential, meta->provider);
+  if (limited_ == 0) [[likely]] return PickedResult(meta->credential, meta->provider);
+  SchedulerPick r;
+  WithLeases(&pred, clock.Now(), &r.lease);
+  if (!Take(pred, e)) {
+    r = Failed(absl::Status());
+    r.busy = true;  // ready, but at its limit
+    return r;
+  }
+  r.kind = SchedulerPick::kPicked;
+  r.credential = &meta->credential;
+  r.provider = meta->provider;
+  return r;
 }
 
 absl::Time SchedulerCore::EarliestRetry(const PickSpec& spec) const {
@@ -997,6 +1274,14 @@ absl::Status SchedulerCore::ErrorFor(const PickSpec& spec, std::span<const std::
     }
     return AuthNotFoundError("no auth available", spec.providers, spec.model, why);
   }
+  if (sum.busy > 0) {
+    return AuthBusyError(
+        spec.model, label, lease_options_.busy_retry_after,
+        {RoutingReason::kAllBusy,
+         internal::Cat(static_cast<int64_t>(sum.busy), " of the ", static_cast<int64_t>(sum.total),
+                       " credentials of ", of, " serving model ", model,
+                       " are at their concurrency limit; the others are cooling down or blocked")});
+  }
   if (sum.cooldown == sum.total && !IsZeroTime(sum.earliest)) {
     const absl::Duration wait = sum.earliest - clock.Now();
     return ModelCooldownError(
@@ -1006,8 +1291,10 @@ absl::Status SchedulerCore::ErrorFor(const PickSpec& spec, std::span<const std::
                        " serving model ", model, " are cooling down; the earliest is ready in ",
                        FormatGoDuration(std::max<int64_t>(0, absl::ToInt64Seconds(absl::Ceil(wait, absl::Seconds(1))))))});
   }
+  std::optional<absl::Duration> retry;
+  if (!IsZeroTime(sum.earliest_any)) retry = std::max(sum.earliest_any - clock.Now(), absl::ZeroDuration());
   return AuthUnavailableError(
-      spec.providers, spec.model,
+      spec.providers, spec.model, retry,
       {RoutingReason::kAllUnavailable,
        internal::Cat("none of the ", static_cast<int64_t>(sum.total), " credentials of ", of,
                      " serving model ", model, " is available (", static_cast<int64_t>(sum.cooldown),
@@ -1059,12 +1346,192 @@ SchedulerPick SchedulerCore::Pick(const PickSpec& spec, const Clock& clock) {
   }
   Shard* const* shards = cache.shards.data();
   for (size_t i = 0; i < n; ++i) {
-    // An expired cooldown is promoted before the pick (under the exclusive lock).
-    if (shards[i] != nullptr && shards[i]->has_timers() && shards[i]->PromotionDue(clock.Now())) {
+    // An expired cooldown is promoted, and a due probe handed out, before the pick (under the
+    // exclusive lock).
+    if (shards[i] == nullptr) continue;
+    if (spec.skip_probes ? shards[i]->has_timers() && shards[i]->PromotionDue(clock.Now())
+                         : shards[i]->has_pick_timers() && shards[i]->PickWakeDue(clock.Now())) {
       return NeedsWrite();
     }
   }
-  return n == 1 ? PickSingle(spec, shards[0], clock) : PickMixed(spec, shards, cache.mixed, clock);
+  if (limited_ == 0) [[likely]] {
+    SchedulerPick r = n == 1 ? PickSingle(spec, shards[0], clock) : PickMixed(spec, shards, cache.mixed, clock);
+    if (r.kind == SchedulerPick::kError && !spec.skip_probes) {
+      for (size_t i = 0; i < n; ++i) {
+        // A probe that waits for an exhausted pool.
+        if (shards[i] != nullptr && shards[i]->ProbeDue(clock.Now())) return NeedsWrite();
+      }
+    }
+    return r;
+  }
+  // Concurrency limits: every candidate's places are checked and the chosen one's taken.
+  PickSpec leased = spec;
+  Lease lease;
+  WithLeases(&leased.pred, clock.Now(), &lease);
+  SchedulerPick r = n == 1 ? PickSingle(leased, shards[0], clock) : PickMixed(leased, shards, cache.mixed, clock);
+  if (r.kind == SchedulerPick::kPicked) {
+    r.lease = std::move(lease);
+  } else if (r.kind == SchedulerPick::kError && !spec.skip_probes) {
+    for (size_t i = 0; i < n; ++i) {
+      if (shards[i] != nullptr && shards[i]->ProbeDue(clock.Now())) return NeedsWrite();
+    }
+  }
+  return r;
+}
+
+void SchedulerCore::WithLeases(Predicate* pred, absl::Time now, Lease* lease) const {
+  pred->leases = true;
+  pred->least_in_flight = lease_options_.least_in_flight;
+  pred->now_ms = LeaseMillis(now);
+  pred->expires_ms = LeaseMillis(now + lease_options_.ttl);
+  pred->lease = lease;
+}
+
+SchedulerPick SchedulerCore::TakeProbe(const PickSpec& spec, absl::Time now, bool when_exhausted) {
+  Predicate pred = spec.pred;
+  pred.require_weight = strategy_ == RoutingStrategy::kWeightedRoundRobin;
+  SchedulerPick r;
+  if (limited_ > 0) WithLeases(&pred, now, &r.lease);
+  for (std::string_view provider : spec.providers) {
+    Shard* shard = FindShard(provider, spec.model_key);
+    if (shard == nullptr || shard->policy().probe_when_exhausted != when_exhausted ||
+        !shard->ProbeDue(now)) {
+      continue;
+    }
+    if (const Picked p = shard->TakeProbe(pred, now)) {
+      r.kind = SchedulerPick::kPicked;
+      r.credential = p.credential;
+      r.provider = p.provider;
+      r.probe = true;
+      return r;
+    }
+  }
+  return Failed(absl::Status());
+}
+
+SchedulerPick SchedulerCore::PickExclusive(const PickSpec& spec, const Clock& clock) {
+  const absl::Time now = clock.Now();
+  SchedulerPick r = TakeProbe(spec, now, false);
+  if (r.kind == SchedulerPick::kPicked) return r;
+  PickSpec settled = spec;
+  settled.skip_probes = true;
+  r = Pick(settled, clock);
+  if (r.kind != SchedulerPick::kError) return r;
+  SchedulerPick probe = TakeProbe(spec, now, true);
+  return probe.kind == SchedulerPick::kPicked ? std::move(probe) : std::move(r);
+}
+
+ShardPolicy SchedulerCore::PolicyFor(std::string_view provider) const {
+  const CooldownPolicy& p = policies_.For(provider);
+  return ShardPolicy{p.probe_interval, p.probe_when_exhausted, p.max_ejection_percent};
+}
+
+void SchedulerCore::SetPolicies(const CooldownPolicies& policies, absl::Time now) {
+  policies_ = policies;
+  for (auto& [key, ps] : providers_) {
+    const ShardPolicy next = PolicyFor(key);
+    const ShardPolicy& was = ps->health.policy;
+    if (next.probe_interval == was.probe_interval && next.probe_when_exhausted == was.probe_when_exhausted &&
+        next.max_ejection_percent == was.max_ejection_percent) {
+      continue;
+    }
+    ps->health.policy = next;
+    for (auto& [model, shard] : ps->shards) shard->PolicyChanged(now);
+  }
+}
+
+void SchedulerCore::ApplyLimits(Meta* meta) {
+  const Credential& c = *meta->credential;
+  meta->max_in_flight = c.MaxInFlight().value_or(lease_options_.max_in_flight);
+  meta->max_in_flight_per_model = c.MaxInFlightPerModel().value_or(lease_options_.max_in_flight_per_model);
+  const bool was = meta->limited;
+  if (meta->max_in_flight <= 0) {
+    meta->leases.reset();
+  } else if (meta->leases == nullptr || meta->leases->capacity() < meta->max_in_flight) {
+    meta->leases = std::make_shared<LeaseSlots>(static_cast<uint32_t>(meta->max_in_flight));
+  } else {
+    meta->leases->SetLimit(static_cast<uint32_t>(meta->max_in_flight));
+  }
+  // A per-model limit alone makes the pool limited too.
+  const bool is = meta->max_in_flight > 0 || meta->max_in_flight_per_model > 0;
+  if (was != is) {
+    if (is) {
+      ++limited_;
+    } else {
+      --limited_;
+    }
+  }
+  meta->limited = is;
+}
+
+void SchedulerCore::SetLeaseOptions(const LeaseOptions& options, absl::Time now) {
+  lease_options_ = options;
+  for (auto& [key, ps] : providers_) {
+    for (auto& [id, meta] : ps->metas) {
+      const int64_t before = meta->max_in_flight_per_model;
+      ApplyLimits(meta.get());
+      if (meta->max_in_flight_per_model != before) ApplyModels(meta.get(), now);
+    }
+  }
+}
+
+bool SchedulerCore::LeaseChosen(const PickSpec& spec, std::string_view id, const Clock& clock,
+                                Lease* lease) const {
+  if (limited_ == 0) return true;
+  auto routed = provider_of_.find(id);
+  if (routed == provider_of_.end()) return false;
+  const Shard* shard = FindShard(routed->second.provider->key, spec.model_key);
+  if (shard == nullptr) return false;
+  Entry* e = const_cast<Entry*>(shard->Find(routed->second.meta));  // places only: atomics
+  if (e == nullptr) return false;
+  Predicate pred;
+  WithLeases(&pred, clock.Now(), lease);
+  return Take(pred, e);
+}
+
+uint32_t SchedulerCore::InFlight(std::string_view id, absl::Time now) const {
+  auto routed = provider_of_.find(id);
+  if (routed == provider_of_.end() || routed->second.meta->leases == nullptr) return 0;
+  return routed->second.meta->leases->InFlight(LeaseMillis(now));
+}
+
+std::vector<SchedulerCore::HealthStats> SchedulerCore::Health(absl::Time now) const {
+  std::vector<HealthStats> out;
+  const int64_t now_ms = LeaseMillis(now);
+  for (const auto& [key, ps] : providers_) {
+    HealthStats h;
+    h.provider = ps->key;
+    if (limited_ > 0) {
+      for (const auto& [id, meta] : ps->metas) {
+        if (meta->leases != nullptr) h.in_flight += meta->leases->InFlight(now_ms);
+      }
+    }
+    h.probes = ps->health.probes;
+    h.panics = ps->health.panics;
+    for (const auto& [model, shard] : ps->shards) {
+      h.panicked += shard->panicked();
+      h.ejected += shard->ejected();
+    }
+    out.push_back(h);
+  }
+  return out;
+}
+
+bool SchedulerCore::AtLimit(std::string_view id, std::string_view model_key, absl::Time now) const {
+  if (limited_ == 0) return false;
+  auto routed = provider_of_.find(id);
+  if (routed == provider_of_.end()) return false;
+  const Shard* shard = FindShard(routed->second.provider->key, model_key);
+  const Entry* e = shard == nullptr ? nullptr : shard->Find(routed->second.meta);
+  return e != nullptr && e->state == EntryState::kReady && !HasRoom(e, LeaseMillis(now));
+}
+
+bool SchedulerCore::Panicked(std::string_view id, std::string_view model_key) const {
+  auto routed = provider_of_.find(id);
+  if (routed == provider_of_.end()) return false;
+  const Shard* shard = FindShard(routed->second.provider->key, model_key);
+  const Entry* e = shard == nullptr ? nullptr : shard->Find(routed->second.meta);
+  return e != nullptr && e->panicked;
 }
 
 SchedulerPick SchedulerCore::PickSingle(const PickSpec& spec, Shard* shard, const Clock& clock) {
@@ -1138,10 +1605,14 @@ SchedulerPick SchedulerCore::PickMixed(const PickSpec& spec, Shard* const* shard
     }
     std::sort(ms->scratch.begin(), ms->scratch.end(),
               [](const Entry* a, const Entry* b) { return a->meta->id() < b->meta->id(); });
-    const size_t i = PickSmooth(ms->scratch, ms->wrr_weights, ms->wrr_current, s.pred);
-    if (i == ms->scratch.size()) return failed();
-    const Meta* meta = ms->scratch[i]->meta;
-    return PickedResult(meta->credential, meta->provider);
+    for (size_t attempt = 0; attempt <= ms->scratch.size(); ++attempt) {
+      const size_t i = PickSmooth(ms->scratch, ms->wrr_weights, ms->wrr_current, s.pred);
+      if (i == ms->scratch.size()) break;
+      if (!Take(s.pred, ms->scratch[i])) continue;  // filled up since the check: pick again
+      const Meta* meta = ms->scratch[i]->meta;
+      return PickedResult(meta->credential, meta->provider);
+    }
+    return failed();
   }
 
   // Round-robin across providers, weighted by each provider's ready count at the best tier

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <mutex>
 #include <span>
 #include <string>
@@ -29,10 +30,12 @@
 #include "absl/time/time.h"
 #include "authrouter/clock.h"
 #include "authrouter/credential.h"
+#include "authrouter/health.h"
 #include "authrouter/models.h"
 #include "authrouter/selector.h"
 #include "internal/string_map.h"
 #include "internal/two_ended_array.h"
+#include "routing/lease_slots.h"
 
 namespace authrouter::internal {
 
@@ -42,6 +45,29 @@ struct BlockResult {
   bool blocked = false;
   BlockReason reason = BlockReason::kNone;
   absl::Time next = ZeroTime();  // the retry time reported in errors and re-evaluated at
+  // Whether the block is an exclusion max-ejection-percent may override (health.h): auth,
+  // availability or transient errors, never quota or model support. `since`: its last failure.
+  bool ejectable = false;
+  absl::Time since = ZeroTime();
+};
+
+// IsEjectableStatus reports whether a failure with `http_status` makes an exclusion the
+// max-ejection-percent rule may override: 401, 402, 403, 404, 408, 500, 502, 503, 504.
+bool IsEjectableStatus(int http_status);
+
+// ShardPolicy is what a shard needs of its provider's CooldownPolicy (health.h).
+struct ShardPolicy {
+  absl::Duration probe_interval = absl::ZeroDuration();
+  bool probe_when_exhausted = false;
+  int max_ejection_percent = 100;
+};
+
+// ProviderHealth is what a provider's shards share: the policy, and the probe and panic counts
+// (metrics), which outlive any one shard.
+struct ProviderHealth {
+  ShardPolicy policy;
+  uint64_t probes = 0;  // probes handed out
+  uint64_t panics = 0;  // exclusions overridden by max-ejection-percent
 };
 
 // EvaluateBlock applies spec 02 §2 to `credential` for `model_key` (a canonical key; "" for a
@@ -78,6 +104,12 @@ struct Meta {
   std::string parent;    // virtual parent, "" = none
   std::string prefix;    // NormalizePrefix of the credential's prefix, "" = none
   std::shared_ptr<const ModelMatcher> models;  // what it serves; nullptr: nothing
+  // Concurrency limits (health.h): 0 is unlimited. `leases` holds the credential's places while
+  // it has a limit (nullptr otherwise).
+  int64_t max_in_flight = 0;
+  int64_t max_in_flight_per_model = 0;
+  std::shared_ptr<LeaseSlots> leases;
+  bool limited = false;  // either limit set
 
   std::string_view id() const { return credential->id; }
   bool Supports(std::string_view model_key) const;
@@ -94,7 +126,21 @@ struct Tier;
 // Entry is a credential inside one shard.
 struct Entry {
   Meta* meta = nullptr;
+  // How the entry is routed: block_state, unless a max-ejection-percent panic overrides an
+  // ejectable exclusion (then kReady while `panicked`).
   EntryState state = EntryState::kReady;
+  EntryState block_state = EntryState::kReady;  // what its credential's state says
+  bool panicked = false;
+  // In the shard's ejection order (ejectable exclusions by the time of their last failure).
+  bool ejected = false;
+  absl::Time ejected_since = ZeroTime();
+  // The next half-open probe of a cooldown (ZeroTime: none), and its timer.
+  absl::Time probe_at = ZeroTime();
+  bool has_probe = false;
+  std::multimap<absl::Time, Entry*>::iterator probe_timer;
+  std::multimap<absl::Time, Entry*>::node_type spare_probe;
+  // The places of this credential for this model, while it has a per-model limit.
+  std::shared_ptr<LeaseSlots> model_leases;
   absl::Time next_retry = ZeroTime();
   // How the entry is indexed right now (meta may already hold newer values during an upsert).
   bool indexed = false;
@@ -169,23 +215,38 @@ struct Predicate {
   std::span<const std::string_view> tried;
   std::string_view pinned;
   bool require_weight = false;
+  // With concurrency limits in the pool: skip entries without a free place at `now_ms`, and
+  // take the places of the one picked (until `expires_ms`) into `*lease`.
+  bool leases = false;
+  bool least_in_flight = false;  // LeaseOptions::least_in_flight (round-robin views)
+  int64_t now_ms = 0;
+  int64_t expires_ms = 0;
+  Lease* lease = nullptr;
 
-  bool trivial() const { return tried.empty() && pinned.empty() && !require_weight; }
+  bool trivial() const { return tried.empty() && pinned.empty() && !require_weight && !leases; }
   bool operator()(const Entry* e) const;
+  // Passes is operator() without the place check.
+  bool Passes(const Entry* e) const;
 };
+
+// HasRoom reports whether `e` has a free place (credential and model) at `now_ms`.
+bool HasRoom(const Entry* e, int64_t now_ms);
+// Take takes e's places for a pick with `pred` (true at once when the pool has no limits).
+bool Take(const Predicate& pred, Entry* e);
 
 // Picked is what a pick chose: the credential handle (owned by the structure; copy it before
 // the lock is released) and the provider key.
 struct Picked {
   const std::shared_ptr<const Credential>* credential = nullptr;
   std::string_view provider;
+  Entry* entry = nullptr;  // set when the pick checked places (Predicate::leases), or a probe
   explicit operator bool() const { return credential != nullptr; }
 };
 
 class Shard {
  public:
-  Shard(std::string_view provider, std::string model_key)
-      : provider_(provider), model_key_(std::move(model_key)) {}
+  Shard(std::string_view provider, std::string model_key, ProviderHealth* health)
+      : provider_(provider), model_key_(std::move(model_key)), health_(health) {}
 
   const std::string& model_key() const { return model_key_; }
 
@@ -197,6 +258,29 @@ class Shard {
   bool PromotionDue(absl::Time now) const {
     return next_wake_nanos_.load(std::memory_order_acquire) <= absl::ToUnixNanos(now);
   }
+  // For picks that may take a probe: a promotion or an eager probe is due (one load).
+  bool has_pick_timers() const {
+    return next_pick_wake_nanos_.load(std::memory_order_acquire) != INT64_MAX;
+  }
+  bool PickWakeDue(absl::Time now) const {
+    return next_pick_wake_nanos_.load(std::memory_order_acquire) <= absl::ToUnixNanos(now);
+  }
+  // ProbeDue reports whether a probe (eager or, with `when_exhausted`, any) is due at `now`.
+  bool ProbeDue(absl::Time now) const {
+    return next_probe_nanos_.load(std::memory_order_acquire) <= absl::ToUnixNanos(now);
+  }
+  // TakeProbe hands out the earliest due probe whose entry passes `pred` (and takes its places):
+  // its next probe is one interval from `now`. REQUIRES: exclusive lock.
+  Picked TakeProbe(const Predicate& pred, absl::Time now);
+  const ShardPolicy& policy() const { return health_->policy; }
+  // Rebalance applies max-ejection-percent after a change of the pool or the policy.
+  void Rebalance();
+  // Build fills a new shard with the credentials of `metas` serving `model_key`.
+  void Build(const StringMap<std::unique_ptr<Meta>>& metas, std::string_view model_key, absl::Time now);
+  // PolicyChanged re-evaluates every entry under a new policy. REQUIRES: exclusive lock.
+  void PolicyChanged(absl::Time now);
+  size_t panicked() const { return panicked_; }
+  size_t ejected() const { return ejected_.size(); }
 
   // Pick returns the chosen credential, or an empty Picked when nothing passes.
   Picked Pick(const Predicate& pred, bool prefer_ws, RoutingStrategy strategy);
@@ -220,6 +304,8 @@ class Shard {
     int total = 0;
     int cooldown = 0;
     absl::Time earliest = ZeroTime();
+    int busy = 0;                          // ready, passing, but without a free place
+    absl::Time earliest_any = ZeroTime();  // the earliest end of any timed block
   };
   void Summarize(const Predicate& pred, Summary* s) const;
   // EarliestWake returns the earliest re-evaluation time of a passing entry that is not ready
@@ -235,17 +321,30 @@ class Shard {
   void SetTimer(Entry* e, absl::Time wake);
   void ClearTimer(Entry* e);
   void UpdateNextWake();
+  // Reconcile indexes `e` by its effective state (block_state, or ready while panicked).
+  void Reconcile(Entry* e);
+  void SetProbe(Entry* e, absl::Time at);
+  void ClearProbe(Entry* e);
+  void Unject(Entry* e);
 
   std::string_view provider_;
   std::string model_key_;
+  ProviderHealth* health_;  // the provider's (ProviderState::health)
+  std::multimap<absl::Time, Entry*> probes_;  // entries by next probe time
+  std::set<std::pair<absl::Time, Entry*>> ejected_;  // ejectable exclusions by last failure
+  size_t panicked_ = 0;
+  bool building_ = false;
   std::unordered_map<const Meta*, Entry> entries_;
   std::vector<std::unique_ptr<Tier>> tiers_;  // priority descending
   std::multimap<absl::Time, Entry*> timers_;
   std::atomic<int64_t> next_wake_nanos_{INT64_MAX};
+  std::atomic<int64_t> next_pick_wake_nanos_{INT64_MAX};  // min(wake, eager probes)
+  std::atomic<int64_t> next_probe_nanos_{INT64_MAX};      // the earliest probe of any kind
 };
 
 struct ProviderState {
   std::string key;
+  ProviderHealth health;  // its shards point here
   StringMap<std::unique_ptr<Meta>> metas;    // by credential ID
   // Shards exist only for model keys some credential serves ("" while any credential exists),
   // so requests for unknown models create no state.
@@ -269,6 +368,9 @@ struct SchedulerPick {
   const std::shared_ptr<const Credential>* credential = nullptr;
   std::string_view provider;
   absl::Status error;
+  Lease lease;         // the places taken, when the credential is limited
+  bool probe = false;  // a half-open probe of a cooldown
+  bool busy = false;   // PickBound: the credential is ready but at its limit
 };
 
 // PickSpec is a normalised pick request.
@@ -278,6 +380,8 @@ struct PickSpec {
   std::string_view model_key;                   // canonical
   Predicate pred;
   bool downstream_websocket = false;
+  // Under the exclusive lock after TakeProbe found none to take: do not ask for it again.
+  bool skip_probes = false;
   // Precomputed by RequestSpec (pick_spec.h); empty and 0 mean "derive from the fields above".
   std::string_view routing_key;  // RoutingKey(*this)
   uint64_t request_epoch = 0;    // same non-zero epoch on one thread = same providers and model key
@@ -324,6 +428,38 @@ class SchedulerCore {
   SchedulerPick PickBound(const PickSpec& spec, std::string_view id, const Clock& clock);
   // Prepare makes the structural changes a pick needs. REQUIRES: exclusive lock.
   void Prepare(const PickSpec& spec, absl::Time now);
+  // PickExclusive is the pick after Prepare: a due probe of the request's shards first (at the
+  // interval), then Pick, then a probe waiting for an exhausted pool. REQUIRES: exclusive lock.
+  SchedulerPick PickExclusive(const PickSpec& spec, const Clock& clock);
+
+  // SetPolicies installs the cooldown policies (health.h; providers normalised) and re-evaluates
+  // every shard. REQUIRES: exclusive lock.
+  void SetPolicies(const CooldownPolicies& policies, absl::Time now);
+  // SetLeaseOptions installs the lease defaults and re-derives every credential's limits.
+  // REQUIRES: exclusive lock.
+  void SetLeaseOptions(const LeaseOptions& options, absl::Time now);
+  const LeaseOptions& lease_options() const { return lease_options_; }
+  // LeaseChosen takes the places of credential `id` for `spec`'s model, for a host selector's
+  // choice (false when it filled up since the candidates were collected; true, with an empty
+  // lease, when it is unlimited). Under the shared lock.
+  bool LeaseChosen(const PickSpec& spec, std::string_view id, const Clock& clock, Lease* lease) const;
+  // InFlight returns the places credential `id` holds at `now` (0 when unlimited).
+  uint32_t InFlight(std::string_view id, absl::Time now) const;
+  // HealthStats is one provider's probe and panic figures (metrics).
+  struct HealthStats {
+    std::string_view provider;
+    uint64_t probes = 0;          // probes handed out
+    uint64_t panics = 0;          // exclusions overridden by max-ejection-percent
+    size_t panicked = 0;          // (credential, model) exclusions overridden now
+    size_t ejected = 0;           // ejectable exclusions now (overridden or not)
+    uint64_t in_flight = 0;       // leases held at `now`
+  };
+  std::vector<HealthStats> Health(absl::Time now) const;
+  // AtLimit reports whether credential `id` is ready for `model_key` but without a free place.
+  bool AtLimit(std::string_view id, std::string_view model_key, absl::Time now) const;
+  // Panicked reports whether credential `id` is excluded for `model_key` but pickable under
+  // max-ejection-percent.
+  bool Panicked(std::string_view id, std::string_view model_key) const;
   // Resync re-evaluates every credential of the request's shards from its current snapshot (the
   // safety net after a failed pick). Cursors are kept. REQUIRES: exclusive lock.
   void Resync(const PickSpec& spec, absl::Time now);
@@ -396,6 +532,14 @@ class SchedulerCore {
   static uint64_t NextInstance();
 
   RoutingStrategy strategy_ = RoutingStrategy::kRoundRobin;
+  CooldownPolicies policies_;
+  LeaseOptions lease_options_;
+  size_t limited_ = 0;  // routed credentials with a concurrency limit
+  ShardPolicy PolicyFor(std::string_view provider) const;
+  void ApplyLimits(Meta* meta);
+  // WithLeases sets the place checks of a pick in `pred` (for a pool with limits).
+  void WithLeases(Predicate* pred, absl::Time now, Lease* lease) const;
+  SchedulerPick TakeProbe(const PickSpec& spec, absl::Time now, bool when_exhausted);
   StringMap<std::unique_ptr<ProviderState>> providers_;
   // Where a routed credential is: its provider and its Meta (one lookup for a bound pick).
   struct Routed {

@@ -23,6 +23,13 @@ struct CredentialSpec {
   std::vector<std::string> models = {"m"};
 };
 
+// UpstreamOptions is `o` with the Go proxy's cooldown behaviour (CooldownPolicies::Upstream):
+// for tests of the upstream state machine, which predate probes and max-ejection-percent.
+inline ManagerOptions UpstreamOptions(ManagerOptions o = {}) {
+  o.cooldowns = CooldownPolicies::Upstream();
+  return o;
+}
+
 class ManagerFixture {
  public:
   explicit ManagerFixture(ManagerOptions options = {}) {

@@ -1,0 +1,69 @@
+// LeaseSlots: the places of one limited credential (or credential and model), for concurrency
+// leases (health.h).
+//
+// A fixed array of slots, one atomic word each: 0 or a bare generation when free, else the
+// lease's expiry (milliseconds) and a generation. Taking a place is a compare-and-swap on a free
+// or expired slot, so a lease the host never returns stops counting at its expiry with no sweeper
+// and no lock; giving it back is a compare-and-swap against the exact word taken, so a late
+// release of an expired lease never frees a place someone else took since.
+#ifndef AUTHROUTER_ROUTING_LEASE_SLOTS_H_
+#define AUTHROUTER_ROUTING_LEASE_SLOTS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "authrouter/health.h"
+
+namespace authrouter::internal {
+
+class LeaseSlots {
+ public:
+  explicit LeaseSlots(uint32_t limit);
+  LeaseSlots(const LeaseSlots&) = delete;
+  LeaseSlots& operator=(const LeaseSlots&) = delete;
+
+  uint32_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  uint32_t capacity() const { return capacity_; }
+  // SetLimit lowers or raises the limit within the capacity. A lowered limit counts the leases
+  // held above it until they end.
+  void SetLimit(uint32_t limit) { limit_.store(limit, std::memory_order_relaxed); }
+
+  // InFlight counts the places held and not expired at `now_ms`.
+  uint32_t InFlight(int64_t now_ms) const;
+  // HasRoom reports whether Acquire would find a place at `now_ms` (no write).
+  bool HasRoom(int64_t now_ms) const;
+  // Acquire takes a place until `expires_ms`; false when every place is held.
+  bool Acquire(int64_t now_ms, int64_t expires_ms, uint32_t* slot, uint64_t* token);
+  // Release gives back the place `token` took, unless it expired and was taken again since.
+  void Release(uint32_t slot, uint64_t token);
+
+ private:
+  static constexpr int kGenerationBits = 22;
+  static constexpr uint64_t kGenerationMask = (uint64_t{1} << kGenerationBits) - 1;
+  static int64_t ExpiryOf(uint64_t word) { return static_cast<int64_t>(word >> kGenerationBits); }
+  static bool HeldAt(uint64_t word, int64_t now_ms) { return ExpiryOf(word) > now_ms; }
+
+  const uint32_t capacity_;
+  std::atomic<uint32_t> limit_;
+  std::unique_ptr<std::atomic<uint64_t>[]> slots_;
+};
+
+// LeaseAccess fills and reads a Lease (health.h) for the scheduler.
+struct LeaseAccess {
+  static void SetCredential(Lease& lease, std::shared_ptr<LeaseSlots> slots, uint32_t slot,
+                            uint64_t token) {
+    lease.credential_ = {std::move(slots), slot, token};
+  }
+  static void SetModel(Lease& lease, std::shared_ptr<LeaseSlots> slots, uint32_t slot,
+                       uint64_t token) {
+    lease.model_ = {std::move(slots), slot, token};
+  }
+};
+
+// LeaseMillis is `t` as lease time: milliseconds since the Unix epoch, at least 1.
+int64_t LeaseMillis(absl::Time t);
+
+}  // namespace authrouter::internal
+
+#endif  // AUTHROUTER_ROUTING_LEASE_SLOTS_H_
