@@ -42,6 +42,7 @@
 namespace authrouter {
 namespace internal {
 class LeaseSlots;
+struct LeaseState;
 struct LeaseAccess;
 }  // namespace internal
 inline namespace v0 {
@@ -141,27 +142,33 @@ struct LeaseOptions {
 class Lease {
  public:
   Lease() = default;
-  Lease(Lease&& other) noexcept { *this = std::move(other); }
-  Lease& operator=(Lease&& other) noexcept;
+  Lease(Lease&& other) noexcept : state_(other.state_) { other.state_ = nullptr; }
+  Lease& operator=(Lease&& other) noexcept {
+    if (this != &other) {
+      Release();
+      state_ = other.state_;
+      other.state_ = nullptr;
+    }
+    return *this;
+  }
   Lease(const Lease&) = delete;
   Lease& operator=(const Lease&) = delete;
   ~Lease() { Release(); }
 
   // Release gives the place back now. Idempotent.
-  void Release();
+  void Release() {
+    if (state_ != nullptr) ReleaseHeld();
+  }
   // held reports whether this lease still holds a place it took (false after Release, and for
   // an empty lease; a lease past its ttl still reads true until released).
-  bool held() const { return credential_.slots != nullptr || model_.slots != nullptr; }
+  bool held() const { return state_ != nullptr; }
 
  private:
   friend struct ::authrouter::internal::LeaseAccess;
-  struct Part {
-    std::shared_ptr<internal::LeaseSlots> slots;
-    uint32_t slot = 0;
-    uint64_t token = 0;
-  };
-  Part credential_;
-  Part model_;
+  void ReleaseHeld();
+  // What the lease holds (the places and the slots they are in); null when empty. One pointer,
+  // so that a pick of an unlimited credential carries nothing else.
+  internal::LeaseState* state_ = nullptr;
 };
 
 }  // namespace v0

@@ -958,7 +958,7 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
     {
       std::shared_lock lock(impl.mu);
       SchedulerPick r = impl.scheduler.PickBound(spec, id, *impl.clock);
-      if (r.kind == SchedulerPick::kPicked) return Impl::Picked(r);
+      if (r.kind == SchedulerPick::kPicked) return *Impl::Picked(r);
       if (r.kind != SchedulerPick::kNeedsWrite) {
         bound_busy = r.busy;
         return std::nullopt;
@@ -970,7 +970,7 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
     SchedulerPick r = impl.scheduler.PickBound(spec, id, now);
     bound_busy = r.busy;
     if (r.kind != SchedulerPick::kPicked) return std::nullopt;
-    return Impl::Picked(r);
+    return *Impl::Picked(r);
   };
   ResponseChain chain = ResponseChain::kNone;
   const auto bind = [&](absl::StatusOr<PickResult> pick) -> absl::StatusOr<PickResult> {

@@ -350,13 +350,16 @@ struct Manager::Impl {
   absl::StatusOr<std::shared_ptr<const Credential>> Commit(std::string_view id, internal::Event::Kind kind,
                                                            bool persist, const BuildFn& build);
   // Picked makes the PickResult of a scheduler pick (its lease moves into it).
-  static PickResult Picked(internal::SchedulerPick& r) {
-    PickResult p;
+  static absl::StatusOr<PickResult> Picked(internal::SchedulerPick& r) {
+    // Built in place and filled (an aggregate initialisation would zero the whole object first,
+    // lease included, and a PickResult returned would be moved into the StatusOr).
+    absl::StatusOr<PickResult> out(absl::in_place);
+    PickResult& p = *out;
     p.credential = *r.credential;
     p.provider = r.provider;
-    p.lease = std::move(r.lease);
+    if (r.lease.held()) [[unlikely]] p.lease = std::move(r.lease);
     p.probe = r.probe;
-    return p;
+    return out;
   }
   // PickBuiltIn picks with the built-in strategy (no selector). REQUIRES: mu not held.
   absl::StatusOr<PickResult> PickBuiltIn(const internal::PickSpec& spec);

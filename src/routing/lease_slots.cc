@@ -65,31 +65,80 @@ int64_t LeaseMillis(absl::Time t) {
   return std::clamp<int64_t>(ms, 1, (int64_t{1} << (64 - 22 - 1)) - 1);
 }
 
+namespace {
+
+// The calling thread's free LeaseStates. The list's head and length are trivially destructible,
+// so a lease released while the thread is ending (after the owner below is gone) can tell and
+// frees its state instead.
+constexpr size_t kMaxFreeStates = 256;
+thread_local LeaseState* t_free = nullptr;
+thread_local size_t t_free_count = 0;
+thread_local bool t_free_gone = false;
+struct FreeStates {
+  ~FreeStates() {
+    t_free_gone = true;
+    while (t_free != nullptr) {
+      LeaseState* s = t_free;
+      t_free = s->next;
+      delete s;
+    }
+    t_free_count = 0;
+  }
+};
+thread_local FreeStates t_free_owner;
+
+LeaseState* NewState() {
+  if (t_free != nullptr) {
+    LeaseState* s = t_free;
+    t_free = s->next;
+    --t_free_count;
+    return s;
+  }
+  if (!t_free_gone) (void)&t_free_owner;  // registers the list's destructor for this thread
+  return new LeaseState();
+}
+
+void FreeState(LeaseState* s) {
+  s->credential.reset();
+  s->model.reset();
+  if (t_free_gone || t_free_count >= kMaxFreeStates) {
+    delete s;
+    return;
+  }
+  s->next = t_free;
+  t_free = s;
+  ++t_free_count;
+}
+
+}  // namespace
+
+void LeaseAccess::Hold(Lease& lease, const std::shared_ptr<LeaseSlots>& credential,
+                       uint32_t credential_slot, uint64_t credential_token,
+                       const std::shared_ptr<LeaseSlots>& model, uint32_t model_slot,
+                       uint64_t model_token) {
+  lease.Release();
+  LeaseState* s = NewState();
+  s->credential = credential;
+  s->credential_slot = credential_slot;
+  s->credential_token = credential_token;
+  s->model = model;
+  s->model_slot = model_slot;
+  s->model_token = model_token;
+  s->next = nullptr;
+  lease.state_ = s;
+}
+
 }  // namespace authrouter::internal
 
 namespace authrouter {
 inline namespace v0 {
 
-Lease& Lease::operator=(Lease&& other) noexcept {
-  if (this != &other) {
-    Release();
-    credential_ = std::move(other.credential_);
-    model_ = std::move(other.model_);
-    other.credential_ = {};
-    other.model_ = {};
-  }
-  return *this;
-}
-
-void Lease::Release() {
-  if (model_.slots) {
-    model_.slots->Release(model_.slot, model_.token);
-    model_ = {};
-  }
-  if (credential_.slots) {
-    credential_.slots->Release(credential_.slot, credential_.token);
-    credential_ = {};
-  }
+void Lease::ReleaseHeld() {
+  internal::LeaseState* s = state_;
+  state_ = nullptr;
+  if (s->model) s->model->Release(s->model_slot, s->model_token);
+  if (s->credential) s->credential->Release(s->credential_slot, s->credential_token);
+  internal::FreeState(s);
 }
 
 }  // namespace v0

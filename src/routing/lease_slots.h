@@ -49,16 +49,22 @@ class LeaseSlots {
   std::unique_ptr<std::atomic<uint64_t>[]> slots_;
 };
 
-// LeaseAccess fills and reads a Lease (health.h) for the scheduler.
+// LeaseState is what a held Lease holds: its places (credential and model; either may be absent).
+// States come from a per-thread free list (LeaseAccess::Hold), so that leasing allocates nothing
+// in steady state.
+struct LeaseState {
+  std::shared_ptr<LeaseSlots> credential, model;
+  uint32_t credential_slot = 0, model_slot = 0;
+  uint64_t credential_token = 0, model_token = 0;
+  LeaseState* next = nullptr;  // in the free list
+};
+
+// LeaseAccess fills a Lease (health.h) for the scheduler.
 struct LeaseAccess {
-  static void SetCredential(Lease& lease, std::shared_ptr<LeaseSlots> slots, uint32_t slot,
-                            uint64_t token) {
-    lease.credential_ = {std::move(slots), slot, token};
-  }
-  static void SetModel(Lease& lease, std::shared_ptr<LeaseSlots> slots, uint32_t slot,
-                       uint64_t token) {
-    lease.model_ = {std::move(slots), slot, token};
-  }
+  // Hold makes `lease` hold the places given (`lease` must be empty).
+  static void Hold(Lease& lease, const std::shared_ptr<LeaseSlots>& credential, uint32_t credential_slot,
+                   uint64_t credential_token, const std::shared_ptr<LeaseSlots>& model, uint32_t model_slot,
+                   uint64_t model_token);
 };
 
 // LeaseMillis is `t` as lease time: milliseconds since the Unix epoch, at least 1.

@@ -117,7 +117,7 @@ struct RotationBatch {
 };
 
 template <typename Rotation>  // View or SchedulerCore::MixedState: `cursor` and `epoch`
-uint64_t NextPosition(Rotation& v) {
+[[gnu::always_inline]] inline uint64_t NextPosition(Rotation& v) {
   thread_local RotationBatch batches[kRotationBatchSlots];
   RotationBatch& b = batches[(reinterpret_cast<uintptr_t>(&v) >> 6) % kRotationBatchSlots];
   const uint64_t epoch = v.epoch.load(std::memory_order_relaxed);
@@ -247,8 +247,9 @@ Choice LeastInFlight(View& v, const Predicate& pred) {
   return {};
 }
 
-// PickView picks within one view.
-Choice PickView(View& v, const Predicate& pred, RoutingStrategy strategy) {
+// PickViewLeased is PickView for a pool with concurrency limits: every candidate's places are
+// checked and the chosen one's taken (Take). Out of line, so that PickView stays small.
+[[gnu::noinline]] Choice PickViewLeased(View& v, const Predicate& pred, RoutingStrategy strategy) {
   const size_t n = v.flat.size();
   if (n == 0) return {};
   switch (strategy) {
@@ -290,19 +291,7 @@ Choice PickView(View& v, const Predicate& pred, RoutingStrategy strategy) {
     }
     return {};
   }
-  if (pred.trivial()) {
-    // The hot path: the next claimed position (no lock, no scan; at most one atomic increment).
-    // The credential a few picks ahead is prefetched, its control block (which the caller's copy
-    // of the handle increments) and its Meta's handle (which the caller reads), so that large
-    // pools whose credentials are not in cache cost no more.
-    const size_t i = static_cast<size_t>(NextPosition(v) % n);
-    size_t ahead = i + kPrefetchDistance;  // one division per pick, not two
-    if (ahead >= n) ahead = n > kPrefetchDistance ? ahead - n : ahead % n;
-    __builtin_prefetch(reinterpret_cast<const char*>(v.creds[ahead].snapshot) - 16, 0, 1);
-    __builtin_prefetch(v.creds[ahead].handle, 0, 1);
-    return Choice{v.creds[i].handle, nullptr};
-  }
-  if (pred.leases && pred.tried.empty() && pred.pinned.empty() && !pred.require_weight) {
+  if (pred.tried.empty() && pred.pinned.empty() && !pred.require_weight) {
     // Round-robin over limited credentials, lock-free like the hot path: the next claimed
     // position, or the first after it with a free place.
     if (pred.least_in_flight) return LeastInFlight(v, pred);
@@ -318,6 +307,69 @@ Choice PickView(View& v, const Predicate& pred, RoutingStrategy strategy) {
   for (size_t k = 0; k < n; ++k) {
     const size_t j = (start + k) % n;
     if (pred(v.flat[j]) && Take(pred, v.flat[j])) {
+      StoreCursor(v, j + 1);
+      return At(v, j);
+    }
+  }
+  return {};
+}
+
+// PickView picks within one view.
+Choice PickView(View& v, const Predicate& pred, RoutingStrategy strategy) {
+  if (pred.leases) [[unlikely]] return PickViewLeased(v, pred, strategy);
+  const size_t n = v.flat.size();
+  if (n == 0) return {};
+  switch (strategy) {
+    case RoutingStrategy::kFillFirst:
+      for (size_t i = 0; i < n; ++i) {
+        if (pred(v.flat[i])) return At(v, i);
+      }
+      return {};
+    case RoutingStrategy::kWeightedRoundRobin: {
+      std::lock_guard<std::mutex> lock(v.mu);
+      const size_t i = PickSmooth(v.flat, v.wrr_weights, v.wrr_current, pred);
+      return i < n ? At(v, i) : Choice{};
+    }
+    case RoutingStrategy::kRoundRobin:
+      break;
+  }
+  if (v.grouped()) {
+    std::lock_guard<std::mutex> lock(v.mu);
+    const size_t parents = v.groups.size();
+    const uint64_t start = Normalize(v.parent_cursor, parents);
+    for (size_t off = 0; off < parents; ++off) {
+      const size_t pi = (start + off) % parents;
+      View::Group& g = v.groups[pi];
+      const size_t m = g.children.size();
+      const uint64_t cstart = Normalize(g.cursor, m);
+      for (size_t k = 0; k < m; ++k) {
+        const size_t ci = (cstart + k) % m;
+        if (pred(g.children[ci])) {
+          g.cursor = ci + 1;
+          v.parent_cursor = pi + 1;
+          return Choice{&g.children[ci]->meta->credential, g.children[ci]};
+        }
+      }
+    }
+    return {};
+  }
+  if (pred.trivial()) {
+    // The hot path: the next claimed position (no lock, no scan; at most one atomic increment).
+    // The credential a few picks ahead is prefetched, its control block (which the caller's copy
+    // of the handle increments) and its Meta's handle (which the caller reads), so that large
+    // pools whose credentials are not in cache cost no more.
+    const size_t i = static_cast<size_t>(NextPosition(v) % n);
+    size_t ahead = i + kPrefetchDistance;  // one division per pick, not two
+    if (ahead >= n) ahead = n > kPrefetchDistance ? ahead - n : ahead % n;
+    __builtin_prefetch(reinterpret_cast<const char*>(v.creds[ahead].snapshot) - 16, 0, 1);
+    __builtin_prefetch(v.creds[ahead].handle, 0, 1);
+    return Choice{v.creds[i].handle, nullptr};
+  }
+  std::lock_guard<std::mutex> lock(v.mu);
+  const uint64_t start = Normalize(v.cursor.load(std::memory_order_relaxed), n);
+  for (size_t k = 0; k < n; ++k) {
+    const size_t j = (start + k) % n;
+    if (pred(v.flat[j])) {
       StoreCursor(v, j + 1);
       return At(v, j);
     }
@@ -494,12 +546,9 @@ bool Take(const Predicate& pred, Entry* e) {
     if (model != nullptr) model->Release(model_slot, model_token);
     return false;
   }
-  if (pred.lease != nullptr) {
-    *pred.lease = Lease();
-    if (model != nullptr) LeaseAccess::SetModel(*pred.lease, e->model_leases, model_slot, model_token);
-    if (credential != nullptr) {
-      LeaseAccess::SetCredential(*pred.lease, e->meta->leases, credential_slot, credential_token);
-    }
+  if (pred.lease != nullptr && (model != nullptr || credential != nullptr)) {
+    LeaseAccess::Hold(*pred.lease, e->meta->leases, credential_slot, credential_token, e->model_leases,
+                      model_slot, model_token);
   }
   return true;
 }
@@ -802,7 +851,8 @@ Tier* Shard::TierAt(int64_t priority) const {
   return nullptr;
 }
 
-Picked Shard::Pick(const Predicate& pred, bool prefer_ws, RoutingStrategy strategy) {
+[[gnu::always_inline]] inline Picked Shard::Pick(const Predicate& pred, bool prefer_ws,
+                                                RoutingStrategy strategy) {
   if (prefer_ws) {
     for (const auto& t : tiers_) {
       if (const Choice c = PickView(t->ws, pred, strategy)) return Picked{c.handle, provider_, c.entry};
@@ -1355,27 +1405,35 @@ SchedulerPick SchedulerCore::Pick(const PickSpec& spec, const Clock& clock) {
     }
   }
   if (limited_ == 0) [[likely]] {
-    SchedulerPick r = n == 1 ? PickSingle(spec, shards[0], clock) : PickMixed(spec, shards, cache.mixed, clock);
-    if (r.kind == SchedulerPick::kError && !spec.skip_probes) {
-      for (size_t i = 0; i < n; ++i) {
-        // A probe that waits for an exhausted pool.
-        if (shards[i] != nullptr && shards[i]->ProbeDue(clock.Now())) return NeedsWrite();
-      }
-    }
-    return r;
+    // (Returned directly, so that the result is built in place.)
+    return n == 1 ? PickSingle(spec, shards[0], clock) : PickMixed(spec, shards, cache.mixed, clock);
   }
+  return PickLeased(spec, shards, cache.mixed, clock);
+}
+
+namespace {
+
+// ProbeWaits reports whether a shard of a failed pick holds a due probe (one that waits for an
+// exhausted pool): the pick then needs the exclusive lock to take it.
+bool ProbeWaits(const PickSpec& spec, Shard* const* shards, size_t n, const Clock& clock) {
+  if (spec.skip_probes) return false;
+  for (size_t i = 0; i < n; ++i) {
+    if (shards[i] != nullptr && shards[i]->ProbeDue(clock.Now())) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+SchedulerPick SchedulerCore::PickLeased(const PickSpec& spec, Shard* const* shards, MixedState* mixed,
+                                        const Clock& clock) {
   // Concurrency limits: every candidate's places are checked and the chosen one's taken.
+  const size_t n = spec.providers.size();
   PickSpec leased = spec;
   Lease lease;
   WithLeases(&leased.pred, clock.Now(), &lease);
-  SchedulerPick r = n == 1 ? PickSingle(leased, shards[0], clock) : PickMixed(leased, shards, cache.mixed, clock);
-  if (r.kind == SchedulerPick::kPicked) {
-    r.lease = std::move(lease);
-  } else if (r.kind == SchedulerPick::kError && !spec.skip_probes) {
-    for (size_t i = 0; i < n; ++i) {
-      if (shards[i] != nullptr && shards[i]->ProbeDue(clock.Now())) return NeedsWrite();
-    }
-  }
+  SchedulerPick r = n == 1 ? PickSingle(leased, shards[0], clock) : PickMixed(leased, shards, mixed, clock);
+  if (r.kind == SchedulerPick::kPicked) r.lease = std::move(lease);
   return r;
 }
 
@@ -1548,6 +1606,7 @@ SchedulerPick SchedulerCore::PickSingle(const PickSpec& spec, Shard* shard, cons
   if (const internal::Picked p = shard->Pick(pred, prefer_ws, strategy_)) {
     return PickedResult(*p.credential, p.provider);
   }
+  if (ProbeWaits(spec, &shard, 1, clock)) return NeedsWrite();
   PickSpec error_spec = spec;
   error_spec.pred = pred;
   return Failed(ErrorFor(error_spec, spec.providers, provider, clock));
@@ -1568,10 +1627,13 @@ SchedulerPick SchedulerCore::PickMixed(const PickSpec& spec, Shard* const* shard
     if (const internal::Picked p = shard->Pick(s.pred, false, strategy_)) {
       return PickedResult(*p.credential, p.provider);
     }
+    if (ProbeWaits(spec, shards, n, clock)) return NeedsWrite();
     const std::string_view only[] = {provider};
     return Failed(ErrorFor(s, only, "mixed", clock));
   }
-  auto failed = [&] { return Failed(ErrorFor(s, s.providers, "mixed", clock)); };
+  auto failed = [&] {
+    return ProbeWaits(spec, shards, n, clock) ? NeedsWrite() : Failed(ErrorFor(s, s.providers, "mixed", clock));
+  };
 
   bool any = false;
   int64_t best = 0;

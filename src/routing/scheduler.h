@@ -537,6 +537,9 @@ class SchedulerCore {
   size_t limited_ = 0;  // routed credentials with a concurrency limit
   ShardPolicy PolicyFor(std::string_view provider) const;
   void ApplyLimits(Meta* meta);
+  // PickLeased is Pick's end for a pool with concurrency limits (out of line).
+  [[gnu::noinline]] SchedulerPick PickLeased(const PickSpec& spec, Shard* const* shards, MixedState* mixed,
+                                             const Clock& clock);
   // WithLeases sets the place checks of a pick in `pred` (for a pool with limits).
   void WithLeases(Predicate* pred, absl::Time now, Lease* lease) const;
   SchedulerPick TakeProbe(const PickSpec& spec, absl::Time now, bool when_exhausted);
