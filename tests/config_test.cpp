@@ -266,6 +266,9 @@ TEST_CASE("Config: reloads during live picks (TSan)", "[config][stress]") {
       }
     });
   }
+  // The reloads race live picks: wait until both pickers run (a loaded machine may start them
+  // late, and 60 reloads take little time).
+  while (picks.load() + failures.load() < 2) std::this_thread::yield();
   const Config* order[] = {&a, &b, &c, &a, &c, &b, &a};
   for (int round = 0; round < 60; ++round) {
     const Config& from = *order[round % 7];

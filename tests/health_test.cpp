@@ -2,6 +2,7 @@
 // through the public Manager API on a manual clock.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <set>
@@ -9,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "authrouter/config.h"
 #include "authrouter/manager.h"
 #include "authrouter/selector.h"
 #include "support/manager_fixture.h"
@@ -655,4 +657,54 @@ TEST_CASE("Leases under contention never exceed a credential's limit", "[health]
   CHECK(served + busy == 16000);
   CHECK(served > 0);
   for (const auto& [id, limit] : limits) CHECK(f.manager->InFlight(id) == 0);
+}
+
+TEST_CASE("The config file sets cooldowns and leases, and a reload applies them", "[health][config]") {
+  auto parsed = ar::ParseConfig(R"({"cooldowns": {"providers": {"Claude": {"probe-interval": "0s"}},
+      "max-cooldown": "2h", "probe-interval": "1m", "max-ejection-percent": 20,
+      "consecutive-transient-failures": 3},
+    "leases": {"max-in-flight": 3, "max-in-flight-per-model": 1, "ttl": "30s",
+      "busy-retry-after": "2s", "least-in-flight": true}})");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->warnings.empty());
+  const ar::CooldownPolicy& d = parsed->cooldowns.defaults;
+  CHECK(d.max_cooldown == absl::Hours(2));
+  CHECK(d.probe_interval == absl::Minutes(1));
+  CHECK(d.max_ejection_percent == 20);
+  CHECK(d.consecutive_transient_failures == 3);
+  REQUIRE(parsed->cooldowns.providers.size() == 1);
+  // A provider starts from the defaults (whatever their order in the file) and overrides.
+  CHECK(parsed->cooldowns.providers[0].provider == "claude");
+  CHECK(parsed->cooldowns.providers[0].policy.probe_interval == absl::ZeroDuration());
+  CHECK(parsed->cooldowns.providers[0].policy.max_cooldown == absl::Hours(2));
+  CHECK(parsed->leases ==
+        ar::LeaseOptions{3, 1, absl::Seconds(30), absl::Seconds(2), true});
+
+  for (const char* bad : {R"({"cooldowns": {"max-ejection-percent": 101}})",
+                          R"({"cooldowns": {"probe-interval": "10ms"}})",
+                          R"({"cooldowns": {"max-cooldown": 5}})",
+                          R"({"cooldowns": {"providers": {"a": {}, "A": {}}}})",
+                          R"({"leases": {"max-in-flight": 1001}})",
+                          R"({"leases": {"ttl": "0s"}})"}) {
+    INFO(bad);
+    CHECK_FALSE(ar::ParseConfig(bad).ok());
+  }
+  auto typo = ar::ParseConfig(R"({"cooldowns": {"probe-intervall": "1m"}})");
+  REQUIRE(typo.ok());
+  CHECK(typo->warnings == std::vector<std::string>{"cooldowns.probe-intervall"});
+  CHECK(ar::NearestConfigKey("cooldowns.probe-intervall") == "cooldowns.probe-interval");
+
+  // Hot reload.
+  ar::Config before;
+  ManagerFixture f;
+  f.Add({.id = "a"});
+  auto changed = ar::ApplyConfig(*f.manager, before, *parsed);
+  REQUIRE(changed.ok());
+  CHECK(std::count(changed->begin(), changed->end(), "cooldowns") == 1);
+  CHECK(std::count(changed->begin(), changed->end(), "leases") == 1);
+  CHECK(f.manager->GetLeaseOptions().max_in_flight == 3);
+  CHECK(f.manager->GetCooldownPolicies() == parsed->cooldowns);
+  auto one = f.manager->Pick("claude", "m");
+  REQUIRE(one.ok());
+  CHECK(f.PickId("claude") == "<auth_busy>");  // one per model
 }

@@ -65,6 +65,11 @@ struct Config {
   bool disable_cooling = false;
   // `transient-error-cooldown-seconds`: 0 = 60 s, > 0 seconds, < 0 none.
   int64_t transient_error_cooldown_seconds = 0;
+  // `cooldowns`: capped hints, probes, max-ejection-percent and thresholds (health.h), with
+  // `cooldowns.providers.<provider>` overriding the default keys it names.
+  CooldownPolicies cooldowns{};
+  // `leases`: concurrency limits and their leases (health.h).
+  LeaseOptions leases{};
   // `auth-auto-refresh-workers`: 0 means 16; 1..1024.
   int refresh_workers = 16;
   // `refresh-profiles`: OAuth2 refresh profiles by provider (keys `token-url`, `client-id`,

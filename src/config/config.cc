@@ -49,6 +49,136 @@ absl::StatusOr<std::string> GetString(element e, std::string_view path) {
   return std::string(s);
 }
 
+std::optional<std::string> Duplicate(object o);
+
+// GetDurationString reads a Go duration string ("5m", "6h") between `lo` and `hi` (or exactly
+// zero when `zero_ok`).
+absl::StatusOr<absl::Duration> GetDurationString(element e, std::string_view path, absl::Duration lo,
+                                                 absl::Duration hi, bool zero_ok, std::string_view range) {
+  std::string_view s;
+  if (e.get_string().get(s)) return Bad(path, internal::Cat("must be a duration string ", range));
+  absl::StatusOr<absl::Duration> d = ParseGoDuration(TrimSpace(s));
+  if (!d.ok() || ((*d < lo || *d > hi) && !(zero_ok && *d == absl::ZeroDuration()))) {
+    return Bad(path, internal::Cat("must be a duration ", range));
+  }
+  return *d;
+}
+
+// ParsePolicyKey applies one cooldown-policy key to `p`; false when the key is not one.
+absl::StatusOr<bool> ParsePolicyKey(std::string_view key, element v, const std::string& path,
+                                    CooldownPolicy* p) {
+  constexpr absl::Duration kMonth = absl::Hours(24 * 30);
+  if (key == "max-cooldown") {
+    absl::StatusOr<absl::Duration> d =
+        GetDurationString(v, path, absl::Seconds(1), kMonth, false, "between 1s and 720h, like \"6h\"");
+    if (!d.ok()) return d.status();
+    p->max_cooldown = *d;
+  } else if (key == "probe-interval") {
+    absl::StatusOr<absl::Duration> d = GetDurationString(
+        v, path, absl::Seconds(1), kMonth, true, "of 0 (no probes) or between 1s and 720h, like \"5m\"");
+    if (!d.ok()) return d.status();
+    p->probe_interval = *d;
+  } else if (key == "probe-when-exhausted") {
+    absl::StatusOr<bool> b = GetBool(v, path);
+    if (!b.ok()) return b.status();
+    p->probe_when_exhausted = *b;
+  } else if (key == "max-ejection-percent") {
+    absl::StatusOr<int64_t> n = GetInt(v, path);
+    if (!n.ok()) return n.status();
+    if (*n < 0 || *n > 100) return Bad(path, "must be an integer between 0 and 100");
+    p->max_ejection_percent = static_cast<int>(*n);
+  } else if (key == "consecutive-auth-failures" || key == "consecutive-not-found-failures" ||
+             key == "consecutive-transient-failures") {
+    absl::StatusOr<int64_t> n = GetInt(v, path);
+    if (!n.ok()) return n.status();
+    if (*n < 1 || *n > 1000) return Bad(path, "must be an integer between 1 and 1000");
+    (key == "consecutive-auth-failures"        ? p->consecutive_auth_failures
+     : key == "consecutive-not-found-failures" ? p->consecutive_not_found_failures
+                                               : p->consecutive_transient_failures) = static_cast<int>(*n);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// ParseCooldowns reads `cooldowns`: the default policy's keys, then `providers`, each starting
+// from that default.
+absl::Status ParseCooldowns(element v, Config* c) {
+  object o;
+  if (v.get_object().get(o)) return Bad("cooldowns", "must be an object");
+  if (auto dup = Duplicate(o)) return Bad(internal::Cat("cooldowns.", *dup), "appears twice");
+  const element* providers = nullptr;
+  element providers_value;
+  for (auto f : o) {
+    const std::string path = internal::Cat("cooldowns.", f.key);
+    if (f.key == "providers") {
+      providers_value = f.value;
+      providers = &providers_value;
+      continue;
+    }
+    absl::StatusOr<bool> known = ParsePolicyKey(f.key, f.value, path, &c->cooldowns.defaults);
+    if (!known.ok()) return known.status();
+    if (!*known) c->warnings.push_back(path);
+  }
+  if (providers == nullptr) return absl::OkStatus();
+  object po;
+  if (providers->get_object().get(po)) return Bad("cooldowns.providers", "must be an object");
+  std::set<std::string> seen;
+  for (auto pf : po) {
+    const std::string provider = internal::ProviderKey(pf.key);
+    const std::string base = internal::Cat("cooldowns.providers.", pf.key);
+    if (provider.empty()) return Bad(base, "a provider name must not be blank");
+    if (!seen.insert(provider).second) return Bad(base, "names a provider twice");
+    object one;
+    if (pf.value.get_object().get(one)) return Bad(base, "must be an object");
+    if (auto dup = Duplicate(one)) return Bad(internal::Cat(base, ".", *dup), "appears twice");
+    ProviderCooldownPolicy entry{provider, c->cooldowns.defaults};
+    for (auto f : one) {
+      const std::string path = internal::Cat(base, ".", f.key);
+      absl::StatusOr<bool> known = ParsePolicyKey(f.key, f.value, path, &entry.policy);
+      if (!known.ok()) return known.status();
+      if (!*known) c->warnings.push_back(path);
+    }
+    c->cooldowns.providers.push_back(std::move(entry));
+  }
+  std::sort(c->cooldowns.providers.begin(), c->cooldowns.providers.end(),
+            [](const auto& a, const auto& b) { return a.provider < b.provider; });
+  return absl::OkStatus();
+}
+
+// ParseLeases reads `leases`.
+absl::Status ParseLeases(element v, Config* c) {
+  object o;
+  if (v.get_object().get(o)) return Bad("leases", "must be an object");
+  if (auto dup = Duplicate(o)) return Bad(internal::Cat("leases.", *dup), "appears twice");
+  for (auto f : o) {
+    const std::string path = internal::Cat("leases.", f.key);
+    if (f.key == "max-in-flight" || f.key == "max-in-flight-per-model") {
+      absl::StatusOr<int64_t> n = GetInt(f.value, path);
+      if (!n.ok()) return n.status();
+      if (*n < 0 || *n > kMaxInFlight) return Bad(path, "must be an integer between 0 and 1000");
+      (f.key == "max-in-flight" ? c->leases.max_in_flight : c->leases.max_in_flight_per_model) = *n;
+    } else if (f.key == "ttl") {
+      absl::StatusOr<absl::Duration> d =
+          GetDurationString(f.value, path, absl::Seconds(1), absl::Hours(24), false, "between 1s and 24h, like \"10m\"");
+      if (!d.ok()) return d.status();
+      c->leases.ttl = *d;
+    } else if (f.key == "busy-retry-after") {
+      absl::StatusOr<absl::Duration> d =
+          GetDurationString(f.value, path, absl::Seconds(1), absl::Hours(1), false, "between 1s and 1h, like \"1s\"");
+      if (!d.ok()) return d.status();
+      c->leases.busy_retry_after = *d;
+    } else if (f.key == "least-in-flight") {
+      absl::StatusOr<bool> b = GetBool(f.value, path);
+      if (!b.ok()) return b.status();
+      c->leases.least_in_flight = *b;
+    } else {
+      c->warnings.push_back(path);
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Duplicates reports the first key that appears twice in `o` (JSON allows it; a config must
 // not, since only one of the two values could take effect).
 std::optional<std::string> Duplicate(object o) {
@@ -143,6 +273,25 @@ constexpr std::string_view kKnownKeys[] = {
     "max-retry-interval",
     "disable-cooling",
     "transient-error-cooldown-seconds",
+    "cooldowns.max-cooldown",
+    "cooldowns.probe-interval",
+    "cooldowns.probe-when-exhausted",
+    "cooldowns.max-ejection-percent",
+    "cooldowns.consecutive-auth-failures",
+    "cooldowns.consecutive-not-found-failures",
+    "cooldowns.consecutive-transient-failures",
+    "cooldowns.providers.<provider>.max-cooldown",
+    "cooldowns.providers.<provider>.probe-interval",
+    "cooldowns.providers.<provider>.probe-when-exhausted",
+    "cooldowns.providers.<provider>.max-ejection-percent",
+    "cooldowns.providers.<provider>.consecutive-auth-failures",
+    "cooldowns.providers.<provider>.consecutive-not-found-failures",
+    "cooldowns.providers.<provider>.consecutive-transient-failures",
+    "leases.max-in-flight",
+    "leases.max-in-flight-per-model",
+    "leases.ttl",
+    "leases.busy-retry-after",
+    "leases.least-in-flight",
     "auth-auto-refresh-workers",
     "refresh-profiles.<provider>.token-url",
     "refresh-profiles.<provider>.client-id",
@@ -337,6 +486,10 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
       if (!n.ok()) return n.status();
       if (*n > int64_t{30} * 24 * 3600) return Bad(key, "must be at most 30 days");
       c.transient_error_cooldown_seconds = *n;
+    } else if (key == "cooldowns") {
+      if (absl::Status s = ParseCooldowns(v, &c); !s.ok()) return s;
+    } else if (key == "leases") {
+      if (absl::Status s = ParseLeases(v, &c); !s.ok()) return s;
     } else if (key == "auth-auto-refresh-workers") {
       absl::StatusOr<int64_t> n = GetInt(v, key);
       if (!n.ok()) return n.status();
@@ -433,6 +586,8 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   options.max_retry_interval = config.retry.max_retry_interval;
   options.disable_cooling = config.disable_cooling;
   options.transient_error_cooldown_seconds = config.transient_error_cooldown_seconds;
+  options.cooldowns = config.cooldowns;
+  options.leases = config.leases;
   options.refresh.workers = config.refresh_workers;
   options.model_catalog = config.model_catalog;
   return InstallProfiles(options.refresh, nullptr, config, std::move(transport));
@@ -481,6 +636,12 @@ absl::StatusOr<std::vector<std::string>> ApplyConfigChanges(Manager& manager, co
     return absl::InvalidArgumentError("routing.session-affinity-max-entries: out of range");
   }
   if (absl::Status s = ValidateRetrySettings(next.retry); !s.ok()) return s;
+  if (absl::Status s = ValidateCooldownPolicies(next.cooldowns); !s.ok()) {
+    return absl::InvalidArgumentError(internal::Cat("cooldowns: ", internal::ToStd(s.message())));
+  }
+  if (absl::Status s = ValidateLeaseOptions(next.leases); !s.ok()) {
+    return absl::InvalidArgumentError(internal::Cat("leases: ", internal::ToStd(s.message())));
+  }
   std::vector<std::string> changed;
   // The refresh options first: the one step that can still be refused (from a refresh loop
   // thread or another callback, when the loop would have to be resized or stopped), before
@@ -564,6 +725,14 @@ absl::StatusOr<std::vector<std::string>> ApplyConfigChanges(Manager& manager, co
     if (next.model_catalog.excluded != previous.model_catalog.excluded) {
       changed.emplace_back("oauth-excluded-models");
     }
+  }
+  if (next.cooldowns != previous.cooldowns) {
+    (void)manager.SetCooldownPolicies(next.cooldowns);  // validated above
+    changed.emplace_back("cooldowns");
+  }
+  if (next.leases != previous.leases) {
+    (void)manager.SetLeaseOptions(next.leases);  // validated above
+    changed.emplace_back("leases");
   }
   if (next.auth_dir != previous.auth_dir) changed.emplace_back("auth-dir");
   return changed;

@@ -46,7 +46,7 @@ absl::StatusOr<std::string> ResolveAuthDir(std::string_view configured, std::str
 std::vector<std::string_view> KnownAuthFileKeys() {
   return {"type",           "email",           "prefix",
           "proxy_url",      "disabled",        "priority",
-          "weight",         "websockets",      "note",
+          "weight",         "websockets",      "note",          "max_in_flight", "max_in_flight_per_model",
           "headers",        "models",          "excluded_models",
           "excluded-models", "project_id",     "access_token",
           "refresh_token",  "expired",         "refresh_interval_seconds",
