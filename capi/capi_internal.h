@@ -63,6 +63,8 @@ struct authrouter_pick_result {
   std::string provider;
   std::string session_key;
   int32_t response_chain = AUTHROUTER_RESPONSE_CHAIN_NONE;
+  ar::Lease lease;     // released by release_lease or when the result is freed
+  bool probe = false;  // a half-open probe
 };
 
 struct authrouter_options {

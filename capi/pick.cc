@@ -47,11 +47,13 @@ int32_t ConvertPick(const authrouter_pick_request* r, PickParts* p, authrouter_e
   return AUTHROUTER_OK;
 }
 
-authrouter_pick_result* NewPickResult(const ar::PickResult& pick) {
+authrouter_pick_result* NewPickResult(ar::PickResult& pick) {
   auto* r = new authrouter_pick_result(pick.credential);
   r->provider = std::string(pick.provider);
   if (pick.session) r->session_key = *pick.session;
   r->response_chain = static_cast<int32_t>(pick.response_chain);
+  r->lease = std::move(pick.lease);
+  r->probe = pick.probe;
   return r;
 }
 

@@ -1,6 +1,7 @@
 /* Drives the C ABI from plain C99 (LevelDB's c_test.c in spirit): every entry point with good
  * input, and with NULLs, zero lengths, invalid JSON and misuse. Run under ASan/UBSan by the test
  * command. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1325,6 +1326,108 @@ static void test_metrics_and_decisions(void) {
   authrouter_manager_free(m);
 }
 
+
+/* Cooldown policies and concurrency leases through the C ABI (health.h). */
+static void test_health(void) {
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  authrouter_string models[1];
+  authrouter_pick_request req;
+  authrouter_string providers[1];
+  authrouter_pick_result *one = NULL, *two = NULL, *busy = NULL;
+  authrouter_result res = AUTHROUTER_RESULT_INIT;
+  authrouter_error *err = NULL;
+  const char *code = NULL, *body = NULL;
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  /* NULL and out-of-range values are refused and change nothing. */
+  CHECK(authrouter_options_set_cooldown_policy(NULL, NULL, 3600000, 300000, false, 50, 1, 1, 1, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_cooldown_policy(opts, NULL, 3600000, 300000, false, 101, 1, 1, 1, &err) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(authrouter_error_message(err, NULL), "max_ejection_percent") != NULL);
+  authrouter_error_free(err);
+  err = NULL;
+  CHECK(authrouter_options_set_cooldown_policy(opts, "claude", INT64_MAX, 0, false, 50, 0, 1, 1, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_leases(opts, -1, 0, 60000, 1000, false, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_leases(opts, 1, 0, 0, 1000, false, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_leases(NULL, 1, 0, 60000, 1000, false, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  /* The 18-day hint capped at one hour for claude; one place per credential. */
+  CHECK(authrouter_options_set_cooldown_policy(opts, " Claude", 3600000, 0, false, 100, 1, 1, 1, NULL) ==
+        AUTHROUTER_OK);
+  CHECK(authrouter_options_set_leases(opts, 1, 0, 60000, 2000, false, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(authrouter_manager_register(m, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register(m, kBob, sizeof kBob - 1, NULL) == AUTHROUTER_OK);
+  models[0] = Str("claude-sonnet-4-5");
+  CHECK(authrouter_manager_register_models(m, "alice.json", 10, models, 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register_models(m, "bob.json", 8, models, 1, NULL) == AUTHROUTER_OK);
+  authrouter_pick_request_init2(&req);
+  providers[0] = Str("claude");
+  req.providers = providers;
+  req.provider_count = 1;
+  req.model = Str("claude-sonnet-4-5");
+
+  CHECK(authrouter_manager_pick(m, &one, &req, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_pick(m, &two, &req, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_pick_result_holds_lease(one) && authrouter_pick_result_holds_lease(two));
+  CHECK(!authrouter_pick_result_probe(one));
+  CHECK(authrouter_manager_in_flight(m, "alice.json") == 1);
+  CHECK(authrouter_manager_in_flight(m, "bob.json") == 1);
+  CHECK(authrouter_manager_in_flight(NULL, "bob.json") == 0 && authrouter_manager_in_flight(m, NULL) == 0);
+  /* Both full: auth_busy, HTTP 429, Retry-After 2 s, its own body. */
+  CHECK(authrouter_manager_pick(m, &busy, &req, &err) == AUTHROUTER_RESOURCE_EXHAUSTED);
+  CHECK(busy == NULL && err != NULL);
+  code = authrouter_error_routing_code(err, NULL);
+  CHECK(code != NULL && strcmp(code, "auth_busy") == 0);
+  CHECK(strcmp(authrouter_error_reason(err, NULL), "all_busy") == 0);
+  CHECK(authrouter_error_http_status(err) == 429);
+  CHECK(authrouter_error_retry_after_ms(err) == 2000);
+  body = authrouter_error_body(err, NULL);
+  CHECK(body != NULL && strstr(body, "\"code\":\"auth_busy\"") != NULL &&
+        strstr(body, "\"retry_after_seconds\":2") != NULL);
+  authrouter_error_free(err);
+  err = NULL;
+  /* Released: the place is free again; a second release does nothing. */
+  authrouter_pick_result_release_lease(one);
+  authrouter_pick_result_release_lease(one);
+  authrouter_pick_result_release_lease(NULL);
+  CHECK(!authrouter_pick_result_holds_lease(one));
+  CHECK(authrouter_manager_pick(m, &busy, &req, NULL) == AUTHROUTER_OK);
+  authrouter_pick_result_free(busy); /* frees its lease too */
+  busy = NULL;
+  authrouter_pick_result_free(one);
+  authrouter_pick_result_free(two); /* the last lease goes with its result */
+  CHECK(authrouter_manager_in_flight(m, "alice.json") == 0 && authrouter_manager_in_flight(m, "bob.json") == 0);
+
+  /* Hot reload: no limits; an 18-day Retry-After cools for the one-hour cap. */
+  CHECK(authrouter_manager_set_leases(m, 0, 0, 60000, 1000, false, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_set_leases(m, 0, 0, 60000, 0, false, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_manager_set_leases(NULL, 0, 0, 60000, 1000, false, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_manager_pick(m, &one, &req, NULL) == AUTHROUTER_OK);
+  CHECK(!authrouter_pick_result_holds_lease(one));
+  authrouter_pick_result_free(one);
+  res.credential_id = Str("alice.json");
+  res.model = Str("claude-sonnet-4-5");
+  res.http_status = 429;
+  res.retry_after_ms = (int64_t)18 * 24 * 3600 * 1000;
+  CHECK(authrouter_manager_mark_result(m, &res, NULL) == AUTHROUTER_OK);
+  res.credential_id = Str("bob.json");
+  res.retry_after_ms = 60000;
+  CHECK(authrouter_manager_mark_result(m, &res, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_pick(m, &busy, &req, &err) == AUTHROUTER_RESOURCE_EXHAUSTED);
+  CHECK(strcmp(authrouter_error_routing_code(err, NULL), "model_cooldown") == 0);
+  CHECK(authrouter_error_retry_after_ms(err) == 60000);
+  authrouter_error_free(err);
+  err = NULL;
+  CHECK(authrouter_manager_set_cooldown_policy(m, "claude", 3600000, 0, false, 100, 1, 1, 1001, NULL) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_manager_set_cooldown_policy(m, NULL, 3600000, 300000, true, 50, 1, 1, 3, NULL) ==
+        AUTHROUTER_OK);
+  authrouter_manager_free(m);
+}
+
 int main(void) {
   CHECK(authrouter_version_number() == AUTHROUTER_VERSION_NUMBER);
   CHECK(strcmp(authrouter_version_string(), AUTHROUTER_VERSION_STRING) == 0);
@@ -1337,6 +1440,7 @@ int main(void) {
   test_patch();
   test_policy_selector();
   test_metrics_and_decisions();
+  test_health();
   if (failures != 0) {
     fprintf(stderr, "capi_test: %d failures\n", failures);
     return 1;

@@ -482,6 +482,33 @@ AUTHROUTER_API int32_t authrouter_options_set_metrics(authrouter_options *option
                                                       uint32_t credential_series,
                                                       authrouter_error **err);
 
+/* set_cooldown_policy sets how failures exclude credentials and how they come back (the config's
+ * `cooldowns` keys; health.h), for `provider` (NULL or "": the default of every provider without
+ * its own):
+ *   max_cooldown_ms       the longest cooldown a Retry-After may set (1 s .. 30 days; default 6 h)
+ *   probe_interval_ms     one half-open probe per interval of a longer cooldown (0: none, or
+ *                         1 s .. 30 days; default 5 min)
+ *   probe_when_exhausted  probe only when no other credential is ready (default false)
+ *   max_ejection_percent  the largest share of a (provider, model) pool excluded for non-quota
+ *                         errors (0..100; default 50; 100 is upstream's)
+ *   consecutive_*         failures in a row of the class before one excludes (1..1000; default 1)
+ * Returns INVALID_ARGUMENT (and changes nothing) for a value out of range. */
+AUTHROUTER_API int32_t authrouter_options_set_cooldown_policy(
+    authrouter_options *options, const char *provider, int64_t max_cooldown_ms,
+    int64_t probe_interval_ms, bool probe_when_exhausted, int32_t max_ejection_percent,
+    int32_t consecutive_auth_failures, int32_t consecutive_not_found_failures,
+    int32_t consecutive_transient_failures, authrouter_error **err);
+
+/* set_leases sets concurrency limits (the config's `leases` keys; health.h): the max-in-flight of
+ * every credential whose record sets none and the same per model (0..1000; 0 unlimited; default
+ * 0), how long a lease never returned holds its place (1 s .. 24 h; default 10 min), the
+ * Retry-After of auth_busy (1 s .. 1 h; default 1 s), and the least-in-flight tie-break.
+ * Returns INVALID_ARGUMENT (and changes nothing) for a value out of range. */
+AUTHROUTER_API int32_t authrouter_options_set_leases(authrouter_options *options, int64_t max_in_flight,
+                                                     int64_t max_in_flight_per_model, int64_t ttl_ms,
+                                                     int64_t busy_retry_after_ms, bool least_in_flight,
+                                                     authrouter_error **err);
+
 /* ---- the manager -------------------------------------------------------------------------- */
 
 /* authrouter_manager is the credential pool. Safe for concurrent use from any number of threads
@@ -547,6 +574,25 @@ AUTHROUTER_API int32_t authrouter_manager_remove(authrouter_manager *m, const ch
 AUTHROUTER_API int32_t authrouter_manager_set_disabled(authrouter_manager *m, const char *id,
                                                        size_t id_len, bool disabled,
                                                        authrouter_error **err);
+
+/* set_cooldown_policy and set_leases change the health settings of a running manager (hot
+ * reload; the parameters are authrouter_options_set_cooldown_policy's and _set_leases'). A
+ * policy set for one provider replaces that provider's; one set with provider NULL or "" replaces
+ * the default. Limits apply at once (leases held keep counting); probes and max-ejection-percent
+ * re-evaluate every pool at once. Returns INVALID_ARGUMENT (and changes nothing) for a value out
+ * of range. */
+AUTHROUTER_API int32_t authrouter_manager_set_cooldown_policy(
+    authrouter_manager *m, const char *provider, int64_t max_cooldown_ms, int64_t probe_interval_ms,
+    bool probe_when_exhausted, int32_t max_ejection_percent, int32_t consecutive_auth_failures,
+    int32_t consecutive_not_found_failures, int32_t consecutive_transient_failures,
+    authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_manager_set_leases(authrouter_manager *m, int64_t max_in_flight,
+                                                     int64_t max_in_flight_per_model, int64_t ttl_ms,
+                                                     int64_t busy_retry_after_ms, bool least_in_flight,
+                                                     authrouter_error **err);
+/* in_flight returns the leases credential `id` holds now (0 for an unlimited or unknown
+ * credential, and for NULL arguments). */
+AUTHROUTER_API uint32_t authrouter_manager_in_flight(const authrouter_manager *m, const char *id);
 /* get returns a view the caller frees with authrouter_credential_free (NOT_FOUND when unknown). */
 AUTHROUTER_API int32_t authrouter_manager_get(authrouter_manager *m, authrouter_credential **out,
                                               const char *id, size_t id_len,
@@ -644,6 +690,16 @@ AUTHROUTER_API const char *authrouter_pick_result_session_key(const authrouter_p
 #define AUTHROUTER_RESPONSE_CHAIN_FOLLOWED 1
 #define AUTHROUTER_RESPONSE_CHAIN_BROKEN 2
 AUTHROUTER_API int32_t authrouter_pick_result_response_chain(const authrouter_pick_result *r);
+/* Whether the pick is a half-open probe of the credential's cooldown: its result decides whether
+ * the cooldown ends (health.h). false for NULL. */
+AUTHROUTER_API bool authrouter_pick_result_probe(const authrouter_pick_result *r);
+/* Whether the pick holds a concurrency lease (its credential has a max-in-flight limit). The
+ * lease is released by authrouter_pick_result_release_lease, or by authrouter_pick_result_free,
+ * whichever comes first; one never released stops counting after the lease ttl. */
+AUTHROUTER_API bool authrouter_pick_result_holds_lease(const authrouter_pick_result *r);
+/* release_lease gives the pick's place back (call it when the upstream call ends, before or
+ * after authrouter_manager_mark_result). Idempotent; NULL is ignored. */
+AUTHROUTER_API void authrouter_pick_result_release_lease(authrouter_pick_result *r);
 AUTHROUTER_API void authrouter_pick_result_free(authrouter_pick_result *r);
 
 /* pick chooses the credential for one request. A routing failure returns its code
