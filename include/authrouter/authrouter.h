@@ -98,14 +98,15 @@ AUTHROUTER_API const char *authrouter_error_message(const authrouter_error *err,
 AUTHROUTER_API bool authrouter_error_retryable(const authrouter_error *err);
 /* For routing errors: the HTTP status to answer the client with (429, 503, 400); else 0. */
 AUTHROUTER_API int32_t authrouter_error_http_status(const authrouter_error *err);
-/* For model_cooldown: the Retry-After in milliseconds; -1 when there is none. */
+/* For model_cooldown and auth_busy, and for auth_unavailable when a blocked credential has a
+ * retry time: the Retry-After in milliseconds; -1 when there is none. */
 AUTHROUTER_API int64_t authrouter_error_retry_after_ms(const authrouter_error *err);
 /* For routing errors: the machine code ("auth_not_found", "auth_unavailable",
- * "model_cooldown", "provider_not_found"); "" otherwise. */
+ * "model_cooldown", "auth_busy", "provider_not_found"); "" otherwise. */
 AUTHROUTER_API const char *authrouter_error_routing_code(const authrouter_error *err, size_t *len);
 /* For routing errors: why the pick failed, as a machine name ("no_credentials", "all_disabled",
  * "model_not_served", "all_tried", "pinned_unknown", "pinned_not_serving", "all_cooling",
- * "all_unavailable", "selector", "no_provider", "no_executor"); "" otherwise. The message
+ * "all_unavailable", "all_busy", "selector", "no_provider", "no_executor"); "" otherwise. The message
  * (authrouter_error_message) says the same for people, naming the providers and the model. */
 AUTHROUTER_API const char *authrouter_error_reason(const authrouter_error *err, size_t *len);
 /* For routing errors: the upstream-compatible JSON body to answer the client with; "" otherwise. */
