@@ -708,3 +708,40 @@ TEST_CASE("The config file sets cooldowns and leases, and a reload applies them"
   REQUIRE(one.ok());
   CHECK(f.PickId("claude") == "<auth_busy>");  // one per model
 }
+
+TEST_CASE("Leases: a lowered limit counts the leases held above it until they end", "[health][lease]") {
+  ar::LeaseOptions l;
+  l.max_in_flight = 3;
+  ManagerFixture f(WithLeases(l));
+  f.Add({.id = "a"});
+  std::vector<ar::PickResult> held;
+  for (int i = 0; i < 3; ++i) {
+    auto r = f.manager->Pick("claude", "m");
+    REQUIRE(r.ok());
+    held.push_back(*std::move(r));
+  }
+  l.max_in_flight = 1;
+  REQUIRE(f.manager->SetLeaseOptions(l).ok());
+  held[0].lease.Release();
+  CHECK(f.PickId("claude") == "<auth_busy>");  // two still held, over the new limit of one
+  held[1].lease.Release();
+  CHECK(f.PickId("claude") == "<auth_busy>");
+  held[2].lease.Release();
+  auto one = f.manager->Pick("claude", "m");
+  REQUIRE(one.ok());
+  CHECK(f.PickId("claude") == "<auth_busy>");
+}
+
+TEST_CASE("An invalid_grant answered as 400 is an ejectable auth exclusion", "[health][panic]") {
+  ManagerFixture f;
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  ar::Result r = Failure("a", 400);
+  r.error_message = "invalid_grant: refresh token revoked";
+  REQUIRE(f.manager->MarkResult(r).ok());
+  f.clock.Advance(absl::Seconds(1));
+  REQUIRE(f.manager->MarkResult(Failure("b", 401)).ok());
+  // Two of two out for auth errors: one may hold (50 %), the older one (a) is overridden.
+  CHECK(f.PickId("claude") == "a");
+  CHECK(f.PickId("claude") == "a");
+}

@@ -465,8 +465,9 @@ class Manager {
   CooldownPolicies GetCooldownPolicies() const;
 
   // SetLeaseOptions replaces the lease options (hot reload, health.h): default limits apply at
-  // once to every credential that sets none (leases already held keep counting), the ttl and
-  // busy Retry-After to leases and errors from now on. Returns InvalidArgumentError (and changes
+  // once to every credential that sets none (leases already held keep counting, except across a
+  // limit raised above its places: docs/health.md), the ttl and busy Retry-After to leases and
+  // errors from now on. Returns InvalidArgumentError (and changes
   // nothing) for values out of range.
   [[nodiscard]] absl::Status SetLeaseOptions(const LeaseOptions& options);
   LeaseOptions GetLeaseOptions() const;

@@ -1064,7 +1064,9 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
     *outcome = SessionOutcome::kReboundUnavailable;
     return bind(PickUnbound(request));
   }
-  if (*outcome != SessionOutcome::kReboundUnavailable) *outcome = SessionOutcome::kMiss;
+  if (*outcome != SessionOutcome::kReboundUnavailable && *outcome != SessionOutcome::kBusyFallback) {
+    *outcome = SessionOutcome::kMiss;
+  }
   return bind(PickUnbound(request));
 }
 

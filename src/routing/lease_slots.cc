@@ -34,8 +34,14 @@ bool LeaseSlots::HasRoom(int64_t now_ms) const {
 bool LeaseSlots::Acquire(int64_t now_ms, int64_t expires_ms, uint32_t* slot, uint64_t* token) {
   const uint32_t limit = std::min(this->limit(), capacity_);
   if (limit == 0) return false;
-  // A lowered limit (below the capacity) also counts the places held above it.
-  if (limit < capacity_ && InFlight(now_ms) >= limit) return false;
+  // A lowered limit (below the capacity) also counts the places held above it: the count and
+  // the take happen under a lock, so that concurrent picks cannot all pass the count. (Releases
+  // need none; the common case, limit == capacity, is the compare-and-swap alone.)
+  std::unique_lock<std::mutex> lowered(mu_, std::defer_lock);
+  if (limit < capacity_) {
+    lowered.lock();
+    if (InFlight(now_ms) >= limit) return false;
+  }
   for (uint32_t i = 0; i < limit; ++i) {
     uint64_t word = slots_[i].load(std::memory_order_acquire);
     while (!HeldAt(word, now_ms)) {
@@ -62,7 +68,9 @@ void LeaseSlots::Release(uint32_t slot, uint64_t token) {
 
 int64_t LeaseMillis(absl::Time t) {
   const int64_t ms = absl::ToUnixMillis(t);
-  return std::clamp<int64_t>(ms, 1, (int64_t{1} << (64 - 22 - 1)) - 1);
+  // The slot word keeps 42 bits of expiry (until the year 2109); one below the top, so that an
+  // expiry after `now` always fits.
+  return std::clamp<int64_t>(ms, 1, (int64_t{1} << (64 - 22)) - 2);
 }
 
 namespace {
@@ -105,6 +113,7 @@ void FreeState(LeaseState* s) {
     delete s;
     return;
   }
+  (void)&t_free_owner;  // a thread that only releases frees its list at its end too
   s->next = t_free;
   t_free = s;
   ++t_free_count;

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "authrouter/health.h"
 
@@ -47,6 +48,7 @@ class LeaseSlots {
   const uint32_t capacity_;
   std::atomic<uint32_t> limit_;
   std::unique_ptr<std::atomic<uint64_t>[]> slots_;
+  std::mutex mu_;  // takes under a lowered limit (Acquire)
 };
 
 // LeaseState is what a held Lease holds: its places (credential and model; either may be absent).

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "authrouter/model_key.h"
+#include "authrouter/result.h"
 #include "authrouter/routing_error.h"
 #include "internal/strings.h"
 
@@ -468,7 +469,9 @@ BlockResult EvaluateBlock(const Credential& c, std::string_view model_key, absl:
     error = &c.last_error;
     since = c.updated_at;
   }
-  r.ejectable = !quota->exceeded && error->has_value() && IsEjectableStatus((*error)->http_status);
+  r.ejectable = !quota->exceeded && error->has_value() &&
+                (IsEjectableStatus((*error)->http_status) ||
+                 IsInvalidGrant((*error)->http_status, (*error)->code, (*error)->message));
   r.since = since;
   r.blocked = true;
   r.reason = quota->exceeded ? BlockReason::kCooldown : BlockReason::kOther;
@@ -534,6 +537,8 @@ bool HasRoom(const Entry* e, int64_t now_ms) {
 
 bool Take(const Predicate& pred, Entry* e) {
   if (!pred.leases) return true;
+  // A pick that checks places without holding a lease (a host selector's candidates) takes none.
+  if (pred.lease == nullptr) return HasRoom(e, pred.now_ms);
   LeaseSlots* model = e->model_leases.get();
   LeaseSlots* credential = e->meta->leases.get();
   uint32_t model_slot = 0, credential_slot = 0;
@@ -687,6 +692,7 @@ void Shard::Rebalance() {
 void Shard::PolicyChanged(absl::Time now) {
   for (auto& [meta, e] : entries_) {
     if (e.block_state == EntryState::kReady || e.block_state == EntryState::kDisabled) continue;
+    e.probe_at = ZeroTime();  // the next probe follows the new interval, from the cooldown's start
     Upsert(e.meta, now);
   }
   Rebalance();
@@ -1737,10 +1743,14 @@ SchedulerPick SchedulerCore::PickMixed(const PickSpec& spec, Shard* const* shard
   return failed();
 }
 
-absl::Status SchedulerCore::Candidates(const PickSpec& spec, const Clock& clock,
+absl::Status SchedulerCore::Candidates(const PickSpec& request, const Clock& clock,
                                        std::vector<std::shared_ptr<const Credential>>* out,
                                        std::vector<std::string_view>* out_providers, bool all_tiers,
                                        std::vector<int64_t>* priorities) {
+  // With concurrency limits, a credential at its limit is no candidate (and when every ready one
+  // is, the answer is auth_busy).
+  PickSpec spec = request;
+  if (limited_ > 0) WithLeases(&spec.pred, clock.Now(), nullptr);
   std::string_view pinned_provider;
   std::span<const std::string_view> providers = spec.providers;
   if (!spec.pred.pinned.empty()) {

@@ -331,7 +331,14 @@ class Shard {
   std::string model_key_;
   ProviderHealth* health_;  // the provider's (ProviderState::health)
   std::multimap<absl::Time, Entry*> probes_;  // entries by next probe time
-  std::set<std::pair<absl::Time, Entry*>> ejected_;  // ejectable exclusions by last failure
+  // Ejectable exclusions by the time of their last failure, then by credential ID.
+  struct EjectLess {
+    bool operator()(const std::pair<absl::Time, Entry*>& a, const std::pair<absl::Time, Entry*>& b) const {
+      if (a.first != b.first) return a.first < b.first;
+      return a.second->meta->id() < b.second->meta->id();
+    }
+  };
+  std::set<std::pair<absl::Time, Entry*>, EjectLess> ejected_;
   size_t panicked_ = 0;
   bool building_ = false;
   std::unordered_map<const Meta*, Entry> entries_;
