@@ -563,6 +563,37 @@ bool IsEjectableStatus(int s) {
          s == 503 || s == 504;
 }
 
+namespace {
+
+using TimerMap = std::multimap<absl::Time, Entry*>;
+
+// ArmTimer files `e` at `at` in `timers` (a cooldown's re-evaluation, or its next probe),
+// reusing the node the entry kept from its last timer, so that the next cooldown allocates
+// nothing.
+void ArmTimer(TimerMap& timers, Entry* e, absl::Time at, TimerMap::iterator* it,
+              TimerMap::node_type* spare, bool* armed) {
+  if (*armed) {
+    if ((*it)->first == at) return;
+    *spare = timers.extract(*it);
+  }
+  if (spare->empty()) {
+    *it = timers.emplace(at, e);
+  } else {
+    spare->key() = at;
+    *it = timers.insert(std::move(*spare));
+  }
+  *armed = true;
+}
+
+// DisarmTimer takes the entry out of `timers`, keeping its node for the next ArmTimer.
+void DisarmTimer(TimerMap& timers, TimerMap::iterator* it, TimerMap::node_type* spare, bool* armed) {
+  if (!*armed) return;
+  *spare = timers.extract(*it);
+  *armed = false;
+}
+
+}  // namespace
+
 // ---- Shard ----------------------------------------------------------------------------------
 
 void Shard::Upsert(Meta* meta, absl::Time now) {
@@ -701,24 +732,10 @@ void Shard::PolicyChanged(absl::Time now) {
 
 void Shard::SetProbe(Entry* e, absl::Time at) {
   e->probe_at = at;
-  if (e->has_probe) {
-    if (e->probe_timer->first == at) return;
-    e->spare_probe = probes_.extract(e->probe_timer);
-  }
-  if (e->spare_probe.empty()) {
-    e->probe_timer = probes_.emplace(at, e);
-  } else {
-    e->spare_probe.key() = at;
-    e->probe_timer = probes_.insert(std::move(e->spare_probe));
-  }
-  e->has_probe = true;
+  ArmTimer(probes_, e, at, &e->probe_timer, &e->spare_probe, &e->has_probe);
 }
 
-void Shard::ClearProbe(Entry* e) {
-  if (!e->has_probe) return;
-  e->spare_probe = probes_.extract(e->probe_timer);
-  e->has_probe = false;
-}
+void Shard::ClearProbe(Entry* e) { DisarmTimer(probes_, &e->probe_timer, &e->spare_probe, &e->has_probe); }
 
 Picked Shard::TakeProbe(const Predicate& pred, absl::Time now) {
   const absl::Duration interval = health_->policy.probe_interval;
@@ -791,24 +808,10 @@ void Shard::Promote(absl::Time now) {
 }
 
 void Shard::SetTimer(Entry* e, absl::Time wake) {
-  if (e->has_timer) {
-    if (e->timer->first == wake) return;
-    e->spare_timer = timers_.extract(e->timer);
-  }
-  if (e->spare_timer.empty()) {
-    e->timer = timers_.emplace(wake, e);
-  } else {
-    e->spare_timer.key() = wake;
-    e->timer = timers_.insert(std::move(e->spare_timer));
-  }
-  e->has_timer = true;
+  ArmTimer(timers_, e, wake, &e->timer, &e->spare_timer, &e->has_timer);
 }
 
-void Shard::ClearTimer(Entry* e) {
-  if (!e->has_timer) return;
-  e->spare_timer = timers_.extract(e->timer);  // kept for the entry's next cooldown
-  e->has_timer = false;
-}
+void Shard::ClearTimer(Entry* e) { DisarmTimer(timers_, &e->timer, &e->spare_timer, &e->has_timer); }
 
 void Shard::UpdateNextWake() {
   // Rounded up to the nanosecond, so that "due" on the shared path (whole nanoseconds) implies
