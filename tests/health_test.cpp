@@ -745,3 +745,112 @@ TEST_CASE("An invalid_grant answered as 400 is an ejectable auth exclusion", "[h
   CHECK(f.PickId("claude") == "a");
   CHECK(f.PickId("claude") == "a");
 }
+
+// A success reported with its lease on a credential it leaves unchanged is answered from the
+// lease (no lookup); everything else takes the full path. Both must say the same.
+TEST_CASE("Leases: a success with its lease answers like a success without one", "[health][lease]") {
+  ar::LeaseOptions l;
+  l.max_in_flight = 4;
+  ar::ManagerOptions o = WithLeases(l, ar::testing::UpstreamOptions());
+  o.metrics_credentials = ar::CredentialSeries::kId;
+  ManagerFixture f(o);
+  f.Add({.id = "a"});
+  f.Add({.id = "b"});
+  auto count = [&](std::string_view provider_or_credential, bool per_credential) {
+    const ar::MetricsSnapshot s = f.manager->Metrics();
+    return per_credential ? Value(s, "authrouter_credential_results_total",
+                                  {{"credential", provider_or_credential}, {"class", "success"}})
+                          : Value(s, "authrouter_results_total",
+                                  {{"provider", provider_or_credential}, {"class", "success"}});
+  };
+  auto pick = [&](std::string_view want) {
+    static constexpr std::string_view kClaude[] = {"claude"};
+    ar::PickRequest request;
+    request.providers = kClaude;
+    request.model = "m";
+    request.pinned_id = want;
+    auto r = f.manager->Pick(request);
+    REQUIRE(r.ok());
+    REQUIRE(r->credential->id == want);
+    REQUIRE(r->lease.held());
+    return *std::move(r);
+  };
+
+  // The steady state: counted, released, nothing changed.
+  ar::PickResult pa = pick("a");
+  REQUIRE(f.manager->MarkResult(Success("a", &pa.lease)).ok());
+  CHECK_FALSE(pa.lease.held());
+  CHECK(f.manager->InFlight("a") == 0);
+  CHECK(count("claude", false) == 1);
+  CHECK(count("a", true) == 1);
+  CHECK(State(f, "a") == nullptr);
+
+  // A credential that failed since the pick: the success clears what the failure set.
+  ar::PickResult pb = pick("b");
+  REQUIRE(f.manager->MarkResult(Failure("b", 503)).ok());
+  CHECK(f.PickId("claude") == "a");
+  CHECK(f.PickId("claude") == "a");
+  REQUIRE(f.manager->MarkResult(Success("b", &pb.lease)).ok());
+  REQUIRE(State(f, "b") != nullptr);
+  CHECK_FALSE(State(f, "b")->unavailable);
+  CHECK_FALSE(State(f, "b")->last_error.has_value());
+  CHECK(count("claude", false) == 2);
+  CHECK(count("b", true) == 1);
+
+  // A lease of one credential with a result for another: the result is about the one it names.
+  ar::PickResult pa2 = pick("a");
+  REQUIRE(f.manager->MarkResult(Failure("b", 503)).ok());
+  REQUIRE(f.manager->MarkResult(Success("b", &pa2.lease)).ok());
+  CHECK_FALSE(State(f, "b")->unavailable);
+  CHECK(f.manager->InFlight("a") == 0);
+  CHECK(count("a", true) == 1);
+  CHECK(count("b", true) == 2);
+
+  // A credential removed while its lease was out: not found, as without the lease.
+  ar::PickResult pa3 = pick("b");
+  REQUIRE(f.manager->Remove("b").ok());
+  const absl::Status gone = f.manager->MarkResult(Success("b", &pa3.lease));
+  CHECK(absl::IsNotFound(gone));
+  CHECK_FALSE(pa3.lease.held());
+
+  // Disabled while out: the success must not count as a plain no-op on a routed credential, and
+  // the credential stays disabled.
+  ar::PickResult pa4 = pick("a");
+  REQUIRE(f.manager->SetDisabled("a", true).ok());
+  REQUIRE(f.manager->MarkResult(Success("a", &pa4.lease)).ok());
+  CHECK(f.manager->Get("a")->IsDisabled());
+  CHECK(f.PickId("claude") == "<auth_not_found>");
+
+  // Invalid results are rejected the same way, and still release.
+  REQUIRE(f.manager->SetDisabled("a", false).ok());
+  ar::PickResult pa5 = pick("a");
+  ar::Result bad = Success("a", &pa5.lease);
+  bad.http_status = 500;
+  CHECK(absl::IsInvalidArgument(f.manager->MarkResult(bad)));
+  CHECK_FALSE(pa5.lease.held());
+}
+
+TEST_CASE("A model-less success ends a streak of model-less failures", "[health]") {
+  ar::CooldownPolicies p = ar::CooldownPolicies::Upstream();
+  p.defaults.consecutive_transient_failures = 3;
+  ManagerFixture f({.cooldowns = p});
+  f.Add({.id = "a"});
+  auto report = [&](bool ok) {
+    ar::Result r;
+    r.credential_id = "a";
+    r.success = ok;
+    r.http_status = ok ? 200 : 503;
+    REQUIRE(f.manager->MarkResult(r).ok());
+  };
+  report(false);
+  report(false);
+  CHECK(f.manager->Get("a")->failure_streak == 2);
+  report(true);
+  CHECK(f.manager->Get("a")->failure_streak == 0);
+  report(false);
+  report(false);
+  CHECK(f.PickId("claude") == "a");  // two in a row, not four
+  report(false);
+  CHECK(f.manager->Get("a")->failure_streak == 3);
+  CHECK(f.manager->Get("a")->unavailable);
+}

@@ -45,7 +45,9 @@ struct Result {
   // the pick's tenant, or the response is recorded for the default tenant only.
   std::string_view tenant;
   // The pick's lease (PickResult::lease), if any: MarkResult releases it (before anything else,
-  // whatever the result says, also when the result is rejected as invalid).
+  // whatever the result says, also when the result is rejected as invalid). A success passed
+  // with its lease on a healthy credential is answered without looking the credential up, so
+  // pass it whenever there is one.
   Lease* lease = nullptr;
 };
 

@@ -15,6 +15,7 @@
 #include "manager/manager_access.h"
 #include "manager/manager_impl.h"
 #include "manager/result_state.h"
+#include "routing/lease_slots.h"
 #include "routing/pick_spec.h"
 #include "routing/scheduler.h"
 
@@ -613,7 +614,19 @@ void Manager::UnregisterModels(std::string_view id) {
 }
 
 absl::Status Manager::MarkResult(const Result& reported) {
-  if (reported.lease != nullptr) reported.lease->Release();  // whatever the result says
+  // A success reported with its lease, on a credential that a success leaves unchanged (the
+  // steady state), needs no lookup: the lease knows its credential. Only the counters move.
+  std::string_view noop_provider;  // set for such a success; views a provider key never freed
+  if (reported.lease != nullptr) {
+    if (reported.success && impl_->hooks == nullptr) {
+      const internal::LeasedCredential* owner = internal::LeaseAccess::Owner(*reported.lease);
+      if (owner != nullptr && owner->success_is_noop.load(std::memory_order_acquire) &&
+          owner->id == reported.credential_id) {
+        noop_provider = owner->provider;
+      }
+    }
+    reported.lease->Release();  // whatever the result says
+  }
   if (reported.credential_id.empty()) return absl::OkStatus();
   if (reported.http_status < 0 || reported.http_status > 999) {
     return absl::InvalidArgumentError("http_status must be between 0 and 999");
@@ -671,6 +684,13 @@ absl::Status Manager::MarkResult(const Result& reported) {
         sessions->Set(response_key, result.credential_id);
       }
     }
+  }
+  if (!noop_provider.empty()) {
+    if (impl.metrics->enabled()) {
+      impl.metrics->CountResult(noop_provider, result.credential_id,
+                                observe::ClassifyResult(true, result.http_status));
+    }
+    return absl::OkStatus();
   }
   std::shared_ptr<Event> event;
   const absl::Time now = impl.clock->Now();  // one instant for the whole report

@@ -199,7 +199,8 @@ struct Manager::Impl {
   void Publish(std::shared_ptr<const Credential> snapshot) {
     refresh.MarkDirty(snapshot->id);
     records.insert_or_assign(snapshot->id, snapshot);
-    scheduler.Upsert(std::move(snapshot), clock->Now());
+    const bool noop = internal::SuccessChangesNothing(*snapshot);
+    scheduler.Upsert(std::move(snapshot), clock->Now(), noop);
   }
 
   // PublishHealth publishes `snapshot` over the record `it` when only its health state changed
@@ -209,7 +210,8 @@ struct Manager::Impl {
                      std::shared_ptr<const Credential> snapshot, absl::Time now) {
     refresh.MarkDirty(snapshot->id);
     it->second = snapshot;
-    scheduler.UpdateHealth(std::move(snapshot), now);
+    const bool noop = internal::SuccessChangesNothing(*snapshot);
+    scheduler.UpdateHealth(std::move(snapshot), now, noop);
   }
 
   // AdoptModels resolves what `next` serves (models.h) and hands it to the scheduler; when that

@@ -365,7 +365,7 @@ bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time no
                                                     c.status_message.empty());
   if (model_key.empty()) {
     return !c.unavailable && status_clean && c.quota == QuotaState{} && !c.last_error &&
-           IsZeroTime(c.next_retry_after);
+           c.failure_streak == 0 && IsZeroTime(c.next_retry_after);
   }
   auto it = c.model_states.find(model_key);
   if (it != c.model_states.end() && !IsClean(it->second)) return false;
@@ -379,6 +379,16 @@ bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time no
     }
   }
   return (status_clean && !c.last_error) || HasModelError(c, now);
+}
+
+bool SuccessChangesNothing(const Credential& c) {
+  for (const auto& [key, st] : c.model_states) {
+    if (!IsClean(st)) return false;
+  }
+  const bool status_clean = c.IsDisabled() || (c.status == CredentialStatus::kActive &&
+                                                    c.status_message.empty());
+  return status_clean && !c.unavailable && c.quota == QuotaState{} && !c.last_error &&
+         c.failure_streak == 0 && IsZeroTime(c.next_retry_after);
 }
 
 bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, absl::Time now,

@@ -39,6 +39,12 @@ bool ApplyResult(Credential& c, const Result& r, const ResultPolicy& policy, abs
 // the common case without the exclusive lock.
 bool IsHealthyFor(const Credential& c, std::string_view model_key, absl::Time now);
 
+// SuccessChangesNothing reports whether a success for any model, at any time, would leave `c`
+// unchanged (IsHealthyFor holds for every model key): nothing on the record or its model states
+// for a success to clear. Published with each snapshot, so that a success reported with its
+// lease is answered without a lookup.
+bool SuccessChangesNothing(const Credential& c);
+
 // RecomputeAggregates derives the record-level availability from the model states (spec 04
 // §6.1), clearing states whose retry time has passed.
 // A served model without state (see ApplyResult) counts as available.

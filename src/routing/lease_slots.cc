@@ -4,10 +4,11 @@
 
 namespace authrouter::internal {
 
-LeaseSlots::LeaseSlots(uint32_t limit)
+LeaseSlots::LeaseSlots(uint32_t limit, std::shared_ptr<LeasedCredential> owner)
     : capacity_(std::max<uint32_t>(limit, 1)),
       limit_(limit),
-      slots_(std::make_unique<std::atomic<uint64_t>[]>(capacity_)) {
+      slots_(std::make_unique<std::atomic<uint64_t>[]>(capacity_)),
+      owner_(std::move(owner)) {
   for (uint32_t i = 0; i < capacity_; ++i) slots_[i].store(0, std::memory_order_relaxed);
 }
 
@@ -135,6 +136,10 @@ void LeaseAccess::Hold(Lease& lease, const std::shared_ptr<LeaseSlots>& credenti
   s->model_token = model_token;
   s->next = nullptr;
   lease.state_ = s;
+}
+
+const LeasedCredential* LeaseAccess::Owner(const Lease& lease) {
+  return lease.state_ == nullptr ? nullptr : &lease.state_->owner();
 }
 
 }  // namespace authrouter::internal

@@ -13,14 +13,29 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
 
 #include "authrouter/health.h"
 
 namespace authrouter::internal {
 
+// LeasedCredential is the credential the places of a LeaseSlots belong to, as a held lease sees
+// it after the pick: its ID, its routed provider, and whether a success result on it would
+// change nothing (set by the manager whenever it publishes the credential, and cleared when the
+// credential leaves routing). A success reported with its lease skips the record lookup when
+// that holds (Manager::MarkResult).
+struct LeasedCredential {
+  LeasedCredential(std::string id_in, std::string_view provider_in)
+      : id(std::move(id_in)), provider(provider_in) {}
+  const std::string id;
+  const std::string_view provider;  // views the scheduler's provider key (never freed)
+  std::atomic<bool> success_is_noop{false};
+};
+
 class LeaseSlots {
  public:
-  explicit LeaseSlots(uint32_t limit);
+  LeaseSlots(uint32_t limit, std::shared_ptr<LeasedCredential> owner);
   LeaseSlots(const LeaseSlots&) = delete;
   LeaseSlots& operator=(const LeaseSlots&) = delete;
 
@@ -39,6 +54,9 @@ class LeaseSlots {
   // Release gives back the place `token` took, unless it expired and was taken again since.
   void Release(uint32_t slot, uint64_t token);
 
+  // The credential these places belong to (never null).
+  const LeasedCredential& owner() const { return *owner_; }
+
  private:
   static constexpr int kGenerationBits = 22;
   static constexpr uint64_t kGenerationMask = (uint64_t{1} << kGenerationBits) - 1;
@@ -49,6 +67,7 @@ class LeaseSlots {
   std::atomic<uint32_t> limit_;
   std::unique_ptr<std::atomic<uint64_t>[]> slots_;
   std::mutex mu_;  // takes under a lowered limit (Acquire)
+  const std::shared_ptr<LeasedCredential> owner_;
 };
 
 // LeaseState is what a held Lease holds: its places (credential and model; either may be absent).
@@ -59,6 +78,9 @@ struct LeaseState {
   uint32_t credential_slot = 0, model_slot = 0;
   uint64_t credential_token = 0, model_token = 0;
   LeaseState* next = nullptr;  // in the free list
+
+  // The credential whose places these are (either place knows it).
+  const LeasedCredential& owner() const { return credential ? credential->owner() : model->owner(); }
 };
 
 // LeaseAccess fills a Lease (health.h) for the scheduler.
@@ -67,6 +89,9 @@ struct LeaseAccess {
   static void Hold(Lease& lease, const std::shared_ptr<LeaseSlots>& credential, uint32_t credential_slot,
                    uint64_t credential_token, const std::shared_ptr<LeaseSlots>& model, uint32_t model_slot,
                    uint64_t model_token);
+  // Owner is the credential a held `lease` belongs to; nullptr when it holds nothing. Valid
+  // while the lease is held.
+  static const LeasedCredential* Owner(const Lease& lease);
 };
 
 // LeaseMillis is `t` as lease time: milliseconds since the Unix epoch, at least 1.

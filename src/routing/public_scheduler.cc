@@ -68,7 +68,7 @@ absl::Status Scheduler::Upsert(std::shared_ptr<const Credential> credential, abs
   }
   if (absl::Status s = credential->Validate(); !s.ok()) return s;
   std::unique_lock lock(impl_->mu);
-  impl_->core.Upsert(std::move(credential), now);
+  impl_->core.Upsert(std::move(credential), now, /*success_is_noop=*/false);  // no results here
   return absl::OkStatus();
 }
 

@@ -651,7 +651,7 @@ void Shard::Upsert(Meta* meta, absl::Time now) {
   if (per_model <= 0) {
     e.model_leases.reset();
   } else if (e.model_leases == nullptr || e.model_leases->capacity() < per_model) {
-    e.model_leases = std::make_shared<LeaseSlots>(static_cast<uint32_t>(per_model));
+    e.model_leases = std::make_shared<LeaseSlots>(static_cast<uint32_t>(per_model), meta->owner);
   } else {
     e.model_leases->SetLimit(static_cast<uint32_t>(per_model));
   }
@@ -1008,7 +1008,8 @@ uint64_t NextUniqueNumber() {
 
 uint64_t SchedulerCore::NextInstance() { return NextUniqueNumber(); }
 
-void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::Time now) {
+void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::Time now,
+                           bool success_is_noop) {
   // A view of the ID stays valid: `credential` (and then meta->credential) keeps it alive.
   const std::string_view id = credential->id;
   const std::string provider = ProviderKey(credential->provider);
@@ -1034,12 +1035,14 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
   std::shared_ptr<const ModelMatcher> old_models;
   if (!slot) {
     slot = std::make_unique<Meta>();
+    slot->owner = std::make_shared<LeasedCredential>(std::string(id), ps->key);
     if (ps->metas.size() == 1) Changed();  // the provider serves model-less requests again
   } else {
     old_models = std::move(slot->models);
   }
   Meta* meta = slot.get();
   meta->credential = std::move(credential);
+  meta->owner->success_is_noop.store(success_is_noop, std::memory_order_release);
   meta->provider = ps->key;
   meta->priority = meta->credential->Priority();
   meta->weight = meta->credential->Weight();
@@ -1059,13 +1062,14 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
   ApplyModels(meta, now);
 }
 
-void SchedulerCore::UpdateHealth(std::shared_ptr<const Credential> credential, absl::Time now) {
+void SchedulerCore::UpdateHealth(std::shared_ptr<const Credential> credential, absl::Time now,
+                                 bool success_is_noop) {
   const std::string_view id = credential->id;
   auto of = provider_of_.find(id);
   Meta* meta = of != provider_of_.end() && !credential->disabled ? of->second.meta : nullptr;
   if (meta == nullptr || meta->credential->disabled || meta->credential->provider != credential->provider ||
       meta->credential->prefix != credential->prefix) {
-    Upsert(std::move(credential), now);
+    Upsert(std::move(credential), now, success_is_noop);
     return;
   }
   // What routing derived from the credential's configuration is unchanged (REQUIRES).
@@ -1073,6 +1077,7 @@ void SchedulerCore::UpdateHealth(std::shared_ptr<const Credential> credential, a
          meta->websockets == credential->WebsocketsEnabled() &&
          meta->parent == credential->VirtualParent());
   meta->credential = std::move(credential);
+  meta->owner->success_is_noop.store(success_is_noop, std::memory_order_release);
   for (auto& [key, shard] : of->second.provider->shards) {
     if (meta->Supports(key)) shard->Upsert(meta, now);
   }
@@ -1111,6 +1116,8 @@ void SchedulerCore::Remove(std::string_view id) {
   if (meta != ps->metas.end()) {
     for (auto& [key, shard] : ps->shards) shard->Remove(meta->second.get());
     if (meta->second->limited) --limited_;
+    // Leases still held on it take MarkResult's full path (which finds it gone, or moved).
+    meta->second->owner->success_is_noop.store(false, std::memory_order_release);
     const std::shared_ptr<const ModelMatcher> models = std::move(meta->second->models);
     ps->metas.erase(meta);
     CountModels(ps, models.get(), false);
@@ -1515,7 +1522,7 @@ void SchedulerCore::ApplyLimits(Meta* meta) {
   if (meta->max_in_flight <= 0) {
     meta->leases.reset();
   } else if (meta->leases == nullptr || meta->leases->capacity() < meta->max_in_flight) {
-    meta->leases = std::make_shared<LeaseSlots>(static_cast<uint32_t>(meta->max_in_flight));
+    meta->leases = std::make_shared<LeaseSlots>(static_cast<uint32_t>(meta->max_in_flight), meta->owner);
   } else {
     meta->leases->SetLimit(static_cast<uint32_t>(meta->max_in_flight));
   }

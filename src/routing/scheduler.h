@@ -110,6 +110,9 @@ struct Meta {
   int64_t max_in_flight_per_model = 0;
   std::shared_ptr<LeaseSlots> leases;
   bool limited = false;  // either limit set
+  // What its leases know of it (never null): made with the Meta and kept for its life, so that
+  // no held lease can see a stale success_is_noop.
+  std::shared_ptr<LeasedCredential> owner;
 
   std::string_view id() const { return credential->id; }
   bool Supports(std::string_view model_key) const;
@@ -405,14 +408,16 @@ class SchedulerCore {
   SchedulerCore& operator=(const SchedulerCore&) = delete;
 
   // Upsert places the credential (already validated) into routing; a disabled credential, or
-  // one without ID or provider, is removed instead. REQUIRES: exclusive lock.
-  void Upsert(std::shared_ptr<const Credential> credential, absl::Time now);
+  // one without ID or provider, is removed instead. `success_is_noop`: a success result on this
+  // snapshot would change nothing (the caller's rule; held leases see it, LeasedCredential).
+  // REQUIRES: exclusive lock.
+  void Upsert(std::shared_ptr<const Credential> credential, absl::Time now, bool success_is_noop);
   // UpdateHealth is Upsert for a new snapshot of a routed credential that differs from the
   // routed one only in health state (status, errors, cooldowns, quota, model states, times): it
   // keeps what routing derived from the rest (priority, weight, parent, prefix, models) and
   // re-evaluates the credential in each of its shards. Anything else takes the Upsert path.
   // REQUIRES: exclusive lock.
-  void UpdateHealth(std::shared_ptr<const Credential> credential, absl::Time now);
+  void UpdateHealth(std::shared_ptr<const Credential> credential, absl::Time now, bool success_is_noop);
   // Remove takes the credential out of routing. REQUIRES: exclusive lock.
   void Remove(std::string_view id);
   // SetModels replaces what the credential serves (models.h). Works whether or not the
