@@ -24,8 +24,11 @@ const std::string kTurn2 =
 const std::string kTurn3 =
     R"({"messages":[{"role":"system","content":"You are helpful"},{"role":"user","content":"Hello"},{"role":"assistant","content":"Hi there!"},{"role":"user","content":"Help me"},{"role":"assistant","content":"Sure!"},{"role":"user","content":"Thanks"}]})";
 
+// These sequences are upstream's, whose new conversations take the strategy's next pick
+// (SessionPlacement::kStrategy); placement_test.cpp covers the rendezvous default.
 ManagerFixture Affinity(ar::ManagerOptions options = {}) {
   options.session_affinity = true;
+  options.session_placement = ar::SessionPlacement::kStrategy;
   options.session_affinity_ttl = absl::Hours(1);
   return ManagerFixture(std::move(options));
 }

@@ -614,7 +614,8 @@ static void pick_conversation(authrouter_manager *m, const char *conv, char *out
 /* With a bound of one binding, conversation 1 loses its binding to conversations 2 and 3 and
  * continues on whichever credential the rotation gives; with the default bound it stays. */
 static void test_session_affinity_max_entries(void) {
-  static const char config[] = "{\"routing\":{\"session-affinity\":true}}";
+  static const char config[] =
+      "{\"routing\":{\"session-affinity\":true,\"session-placement\":\"strategy\"}}";
   static const char bad_config[] =
       "{\"routing\":{\"session-affinity-max-entries\":0}}";
   authrouter_string models[1];
@@ -823,6 +824,69 @@ static void test_session_identity(void) {
     CHECK(authrouter_extract_session_ids(NULL, 1, NULL, 0, NULL, NULL, NULL, NULL, NULL, NULL,
                                          NULL) == AUTHROUTER_INVALID_ARGUMENT);
   }
+}
+
+/* Placement of new conversations through the config: replicas agree (rendezvous, the default);
+ * "strategy" follows the rotation; a bad value is rejected by name. */
+static authrouter_manager *placement_manager(const char *config, size_t config_len, int bob_first) {
+  static const char *const ids[] = {"alice.json", "bob.json"};
+  authrouter_string models[1];
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  int i;
+  models[0] = Str("claude-sonnet-4-5");
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_apply_config(opts, config, config_len, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  for (i = 0; i < 2; ++i) {
+    const int which = bob_first ? 1 - i : i;
+    CHECK(authrouter_manager_register(m, which ? kBob : kAlice, which ? sizeof kBob - 1 : sizeof kAlice - 1,
+                                      NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_manager_register_models(m, ids[which], strlen(ids[which]), models, 1, NULL) ==
+          AUTHROUTER_OK);
+  }
+  return m;
+}
+
+static void test_session_placement(void) {
+  static const char rendezvous[] = "{\"routing\":{\"session-affinity\":true}}";
+  static const char strategy[] =
+      "{\"routing\":{\"session-affinity\":true,\"session-placement\":\"strategy\"}}";
+  static const char bad[] = "{\"routing\":{\"session-placement\":\"nearest\"}}";
+  authrouter_manager *a = placement_manager(rendezvous, sizeof rendezvous - 1, 0);
+  authrouter_manager *b = placement_manager(rendezvous, sizeof rendezvous - 1, 1);
+  authrouter_options *opts = NULL;
+  authrouter_error *err = NULL;
+  char on_a[64], on_b[64], name[32], first[64], second[64];
+  int i, alice = 0, agree = 0;
+  pick_with(b, NULL, NULL, NULL, 0, on_b, sizeof on_b); /* b's rotation stands elsewhere */
+  for (i = 0; i < 200; ++i) {
+    snprintf(name, sizeof name, "conversation-%d", i);
+    pick_with(a, name, NULL, NULL, 0, on_a, sizeof on_a);
+    pick_with(b, name, NULL, NULL, 0, on_b, sizeof on_b);
+    agree += strcmp(on_a, on_b) == 0;
+    alice += strcmp(on_a, "alice.json") == 0;
+  }
+  CHECK(agree == 200);
+  CHECK(alice > 70 && alice < 130);
+  authrouter_manager_free(b);
+
+  /* Hot reload to "strategy": new conversations follow the rotation, bound ones stay. */
+  CHECK(authrouter_manager_apply_config(a, strategy, sizeof strategy - 1, NULL) == AUTHROUTER_OK);
+  pick_with(a, "conversation-0", NULL, NULL, 0, on_b, sizeof on_b);
+  pick_with(a, "conversation-0", NULL, NULL, 0, on_a, sizeof on_a);
+  CHECK(strcmp(on_a, on_b) == 0);
+  pick_with(a, "fresh-1", NULL, NULL, 0, first, sizeof first);
+  pick_with(a, "fresh-2", NULL, NULL, 0, second, sizeof second);
+  CHECK(strcmp(first, second) != 0);
+  authrouter_manager_free(a);
+
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_apply_config(opts, bad, sizeof bad - 1, &err) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(authrouter_error_message(err, NULL), "routing.session-placement") != NULL);
+  authrouter_error_free(err);
+  authrouter_options_free(opts);
 }
 
 /* An executor that reports the response ID it produced, when the outcome has the field. */
@@ -1436,6 +1500,7 @@ int main(void) {
   test_selector_and_ownership();
   test_session_affinity_max_entries();
   test_session_identity();
+  test_session_placement();
   test_executor_response_id_and_chain_extraction();
   test_patch();
   test_policy_selector();

@@ -313,7 +313,7 @@ TEST_CASE("Config: routing.session-affinity-max-entries bounds the bindings", "[
   CHECK(Error(R"({"routing":{"session-affinity-max-entries":0}})") ==
         "routing.session-affinity-max-entries: must be an integer between 1 and 100000000");
 
-  Config base = Parse(R"({"routing":{"session-affinity":true,"session-affinity-max-entries":10}})");
+  Config base = Parse(R"({"routing":{"session-affinity":true,"session-affinity-max-entries":10,"session-placement":"strategy"}})");
   ManagerOptions mo;
   REQUIRE(ApplyToOptions(base, mo).ok());
   CHECK(mo.session_affinity_max_entries == 10);
@@ -332,7 +332,7 @@ TEST_CASE("Config: routing.session-affinity-max-entries bounds the bindings", "[
   CHECK(f.manager->strategy() == RoutingStrategy::kRoundRobin);
 
   // Hot reload to 1: only the newest conversation keeps its binding.
-  Config next = Parse(R"({"routing":{"session-affinity":true,"session-affinity-max-entries":1}})");
+  Config next = Parse(R"({"routing":{"session-affinity":true,"session-affinity-max-entries":1,"session-placement":"strategy"}})");
   auto changed = ApplyConfig(*f.manager, base, next);
   REQUIRE(changed.ok());
   CHECK(*changed == std::vector<std::string>{"routing.session-affinity-max-entries"});

@@ -126,6 +126,7 @@ TEST_CASE("The state view shows each credential's state and never a secret", "[s
 TEST_CASE("The state view counts the sessions bound to each credential", "[state_view]") {
   ar::ManagerOptions options;
   options.session_affinity = true;
+  options.session_placement = ar::SessionPlacement::kStrategy;  // new conversations rotate
   ManagerFixture f(std::move(options));
   f.Add({.id = "a"});
   f.Add({.id = "b"});

@@ -277,8 +277,8 @@ def main():
     print(f"4 threads x 500 picks and results: {sum(counts)} ok")
 
     try:
-        m.mark("bob.json", model, 429, 30000)
-        m.mark("carol.json", model, 429, 30000)
+        for cid in ("alice.json", "bob.json", "carol.json"):
+            m.mark(cid, model, 429, 30000)
         m.pick("claude", model, "conversation-2")
         print("no cooldown error")
     except AuthrouterError as e:

@@ -58,6 +58,8 @@ struct Config {
   SessionScope session_affinity_scope = SessionScope::kModel;
   // `routing.session-affinity-content-identity`: "chain" (default) or "upstream" (ContentIdentity).
   ContentIdentity session_affinity_content_identity = ContentIdentity::kChain;
+  // `routing.session-placement`: "rendezvous" (default) or "strategy" (SessionPlacement).
+  SessionPlacement session_placement = SessionPlacement::kRendezvous;
   // `request-retry` (0..100; negative means 0), `max-retry-credentials` (negative means 0),
   // `max-retry-interval` (seconds, 0..3600).
   RetrySettings retry{};

@@ -59,6 +59,18 @@ enum class SessionScope : uint8_t {
   kProvider,  // session and provider (or "mixed"): every model of the conversation together
 };
 
+// SessionPlacement is where a conversation without a binding goes (ManagerOptions).
+enum class SessionPlacement : uint8_t {
+  // The ready credential of the strategy's tier that wins weighted rendezvous hashing of the
+  // session key: replicas with the same pool place a new conversation on the same credential
+  // without sharing anything, a restart keeps placements, each credential wins a share of new
+  // conversations in proportion to its weight (round-robin: equal shares), and a credential
+  // that leaves moves only its own conversations. Fill-first and pinned picks use the strategy.
+  kRendezvous,
+  // The strategy's next pick, as for a request without a session (upstream).
+  kStrategy,
+};
+
 struct ManagerOptions {
   // --- behaviour ---
   // The built-in strategy. Default: round-robin.
@@ -110,6 +122,10 @@ struct ManagerOptions {
   // from their second request on). kUpstream gives upstream's "msg:"
   // IDs byte for byte, for a fleet that shares bindings with the Go proxy.
   ContentIdentity session_affinity_content_identity = ContentIdentity::kChain;
+  // Where a conversation without a binding goes: kRendezvous (replicas and restarts agree) or
+  // kStrategy (upstream: the next pick in rotation). A binding, once made, wins either way.
+  // Default: kRendezvous.
+  SessionPlacement session_placement = SessionPlacement::kRendezvous;
 
   // --- execution (Manager::Execute) ---
   // Extra retry rounds after a round in which every credential failed (`request-retry`). A
@@ -442,6 +458,10 @@ class Manager {
   // before stay until they expire; a scope change makes new keys, so conversations bind anew.
   void SetSessionIdentity(bool content_sources, SessionScope scope, ContentIdentity content);
 
+  // SetSessionPlacement changes where conversations without a binding go (hot reload;
+  // ManagerOptions::session_placement). Bindings made before stay.
+  void SetSessionPlacement(SessionPlacement placement);
+
   // SetSelector installs a host selector (nullptr restores the built-in strategy). The one it
   // replaces, when it is a StoppableSelector and not `selector` itself, is stopped once after
   // the switch, outside the Manager's locks; the Manager's destructor stops the one it holds.
@@ -567,6 +587,8 @@ class Manager {
   struct Impl;
   explicit Manager(std::unique_ptr<Impl> impl);
   absl::StatusOr<PickResult> PickUnbound(const PickRequest& request);
+  // PickPlaced is PickUnbound for a conversation without a binding (SessionPlacement).
+  absl::StatusOr<PickResult> PickPlaced(const PickRequest& request, std::string_view session_key);
   absl::StatusOr<PickResult> PickSession(const PickRequest& request, SessionOutcome* outcome);
   // PickCounting is Pick; with `count_failures` false a failed pick is not counted (Execute
   // counts the one failure it returns, not the end of every round).

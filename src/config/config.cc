@@ -268,6 +268,7 @@ constexpr std::string_view kKnownKeys[] = {
     "routing.session-affinity-content",
     "routing.session-affinity-scope",
     "routing.session-affinity-content-identity",
+    "routing.session-placement",
     "request-retry",
     "max-retry-credentials",
     "max-retry-interval",
@@ -459,6 +460,17 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
           } else {
             return Bad(path, "must be \"chain\" or \"upstream\"");
           }
+        } else if (r.key == "session-placement") {
+          absl::StatusOr<std::string> mode = GetString(r.value, path);
+          if (!mode.ok()) return mode.status();
+          const std::string_view name = TrimSpace(*mode);
+          if (name == "rendezvous") {
+            c.session_placement = SessionPlacement::kRendezvous;
+          } else if (name == "strategy") {
+            c.session_placement = SessionPlacement::kStrategy;
+          } else {
+            return Bad(path, "must be \"rendezvous\" or \"strategy\"");
+          }
         } else {
           c.warnings.push_back(path);
         }
@@ -581,6 +593,7 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   options.session_affinity_content = config.session_affinity_content;
   options.session_affinity_scope = config.session_affinity_scope;
   options.session_affinity_content_identity = config.session_affinity_content_identity;
+  options.session_placement = config.session_placement;
   options.request_retry = config.retry.request_retry;
   options.max_retry_credentials = config.retry.max_retry_credentials;
   options.max_retry_interval = config.retry.max_retry_interval;
@@ -695,6 +708,10 @@ absl::StatusOr<std::vector<std::string>> ApplyConfigChanges(Manager& manager, co
     if (next.session_affinity_content_identity != previous.session_affinity_content_identity) {
       changed.emplace_back("routing.session-affinity-content-identity");
     }
+  }
+  if (next.session_placement != previous.session_placement) {
+    manager.SetSessionPlacement(next.session_placement);
+    changed.emplace_back("routing.session-placement");
   }
   if (next.retry != previous.retry) {
     if (absl::Status s = manager.SetRetrySettings(next.retry); !s.ok()) return s;

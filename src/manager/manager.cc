@@ -17,6 +17,7 @@
 #include "manager/result_state.h"
 #include "routing/lease_slots.h"
 #include "routing/pick_spec.h"
+#include "routing/placement.h"
 #include "routing/scheduler.h"
 
 namespace authrouter {
@@ -234,6 +235,7 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   impl->session_max_entries = options.session_affinity_max_entries;
   impl->session_content.store(options.session_affinity_content, std::memory_order_relaxed);
   impl->session_scope.store(options.session_affinity_scope, std::memory_order_relaxed);
+  impl->session_placement.store(options.session_placement, std::memory_order_relaxed);
   impl->content_identity.store(options.session_affinity_content_identity, std::memory_order_relaxed);
   impl->retry = retry;
   impl->clock = options.clock != nullptr ? options.clock : &SystemClock::Default();
@@ -686,6 +688,8 @@ absl::Status Manager::MarkResult(const Result& reported) {
     }
   }
   if (!noop_provider.empty()) {
+    // (Unlocked: a credential removed meanwhile may get its per-credential series back, which
+    // Metrics::Prune drops at the next snapshot, as for a pick in flight during a removal.)
     if (impl.metrics->enabled()) {
       impl.metrics->CountResult(noop_provider, result.credential_id,
                                 observe::ClassifyResult(true, result.http_status));
@@ -876,6 +880,10 @@ void Manager::SetSessionIdentity(bool content_sources, SessionScope scope,
   impl_->session_scope.store(scope, std::memory_order_relaxed);
 }
 
+void Manager::SetSessionPlacement(SessionPlacement placement) {
+  impl_->session_placement.store(placement, std::memory_order_relaxed);
+}
+
 absl::Status Manager::SetSessionAffinityMaxEntries(size_t max_entries) {
   if (max_entries == 0 || max_entries > kMaxSessionAffinityEntries) {
     return absl::InvalidArgumentError(
@@ -1047,7 +1055,7 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
       return pick;
     }
     *outcome = seen ? SessionOutcome::kReboundUnavailable : SessionOutcome::kMiss;
-    return bind(PickUnbound(request));
+    return bind(PickPlaced(request, chain_key));
   }
 
   std::shared_ptr<const std::string> handle;
@@ -1072,7 +1080,7 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
     }
     if (bound_busy) return busy_fallback();
     *outcome = SessionOutcome::kReboundUnavailable;
-    return bind(PickUnbound(request));  // the bound credential is out: re-bind
+    return bind(PickPlaced(request, key));  // the bound credential is out: re-bind
   }
   if (!fallback_key.empty() && sessions->Get(fallback_key, &bound)) {
     // The second turn inherits the first turn's binding (primary and fallback bound together).
@@ -1082,12 +1090,36 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
     }
     if (bound_busy) return busy_fallback();
     *outcome = SessionOutcome::kReboundUnavailable;
-    return bind(PickUnbound(request));
+    return bind(PickPlaced(request, key));
   }
   if (*outcome != SessionOutcome::kReboundUnavailable && *outcome != SessionOutcome::kBusyFallback) {
     *outcome = SessionOutcome::kMiss;
   }
-  return bind(PickUnbound(request));
+  return bind(PickPlaced(request, key));
+}
+
+absl::StatusOr<PickResult> Manager::PickPlaced(const PickRequest& request, std::string_view session_key) {
+  Impl& impl = *impl_;
+  if (impl.session_placement.load(std::memory_order_relaxed) != SessionPlacement::kRendezvous) {
+    return PickUnbound(request);
+  }
+  const internal::RequestSpec prepared(request);
+  if (prepared.empty()) return ProviderNotFoundError();
+  internal::PickSpec spec = prepared.spec();
+  spec.placed = true;
+  spec.placement_key = internal::PlacementHash(session_key);
+  bool selector = false;
+  {
+    std::shared_lock lock(impl.mu);
+    selector = impl.selector != nullptr;
+    if (!selector) {
+      SchedulerPick r = impl.scheduler.Pick(spec, *impl.clock);
+      if (r.kind == SchedulerPick::kPicked) return Impl::Picked(r);
+      if (r.kind == SchedulerPick::kError) return std::move(r.error);
+    }
+  }
+  if (selector) return PickUnbound(request);  // the host's selector decides
+  return impl.PickBuiltIn(spec);
 }
 
 absl::StatusOr<PickResult> Manager::Impl::PickBuiltIn(const PickSpec& spec) {

@@ -148,6 +148,7 @@ struct Manager::Impl {
   std::atomic<bool> affinity{false};       // mirrors sessions != nullptr (a cheap first check)
   std::atomic<bool> session_content{true};  // SetSessionIdentity
   std::atomic<SessionScope> session_scope{SessionScope::kModel};
+  std::atomic<SessionPlacement> session_placement{SessionPlacement::kRendezvous};
   std::atomic<ContentIdentity> content_identity{ContentIdentity::kChain};
   absl::Duration selector_budget = absl::Milliseconds(100);  // set at creation
   size_t session_max_entries = 1'000'000;  // guarded by mu

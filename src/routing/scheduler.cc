@@ -9,6 +9,7 @@
 #include "authrouter/result.h"
 #include "authrouter/routing_error.h"
 #include "internal/strings.h"
+#include "routing/placement.h"
 
 namespace authrouter::internal {
 namespace {
@@ -143,6 +144,7 @@ void Insert(View& v, Entry* e) {
   const size_t pos = LowerBound(v.flat, e->meta->id());
   v.flat.Insert(pos, e);
   v.creds.Insert(pos, View::CredRef{&e->meta->credential, e->meta->credential.get()});
+  v.placement.Insert(pos, e->meta->placement_hash);
   // A newcomer landing where the last-picked credential was erased (and nothing was picked
   // since) goes before the cursor when it sorts no later than that credential.
   const bool before_gap = v.gap_cursor == v.cursor.load(std::memory_order_relaxed) &&
@@ -167,6 +169,7 @@ void Erase(View& v, Entry* e) {
   if (was_last_picked) v.gap_id.assign(e->meta->id());
   v.flat.Erase(pos);
   v.creds.Erase(pos);
+  v.placement.Erase(pos);
   if (pos < c) --c;
   StoreCursor(v, c);
   v.gap_cursor = was_last_picked ? c : UINT64_MAX;
@@ -1036,6 +1039,7 @@ void SchedulerCore::Upsert(std::shared_ptr<const Credential> credential, absl::T
   if (!slot) {
     slot = std::make_unique<Meta>();
     slot->owner = std::make_shared<LeasedCredential>(std::string(id), ps->key);
+    slot->placement_hash = PlacementHash(id);
     if (ps->metas.size() == 1) Changed();  // the provider serves model-less requests again
   } else {
     old_models = std::move(slot->models);
@@ -1420,11 +1424,99 @@ SchedulerPick SchedulerCore::Pick(const PickSpec& spec, const Clock& clock) {
       return NeedsWrite();
     }
   }
+  if (spec.placed) [[unlikely]] return PickPlaced(spec, shards, cache.mixed, clock);
   if (limited_ == 0) [[likely]] {
     // (Returned directly, so that the result is built in place.)
     return n == 1 ? PickSingle(spec, shards[0], clock) : PickMixed(spec, shards, cache.mixed, clock);
   }
   return PickLeased(spec, shards, cache.mixed, clock);
+}
+
+SchedulerPick SchedulerCore::PickPlaced(const PickSpec& spec, Shard* const* shards, MixedState* mixed,
+                                        const Clock& clock) {
+  PickSpec plain = spec;
+  plain.placed = false;
+  const size_t n = spec.providers.size();
+  // The strategy answers when it is already the same on every replica (fill-first, a pin), and
+  // whenever the placement finds nothing: then it also says why.
+  const auto by_strategy = [&] {
+    if (limited_ > 0) return PickLeased(plain, shards, mixed, clock);
+    return n == 1 ? PickSingle(plain, shards[0], clock) : PickMixed(plain, shards, mixed, clock);
+  };
+  if (strategy_ == RoutingStrategy::kFillFirst || !spec.pred.pinned.empty()) return by_strategy();
+  const bool weighted = strategy_ == RoutingStrategy::kWeightedRoundRobin;
+  SchedulerPick r;
+  Predicate pred = spec.pred;
+  pred.require_weight = weighted;
+  if (limited_ > 0) WithLeases(&pred, clock.Now(), &r.lease);
+  Entry* best = nullptr;
+  uint64_t best_draw = 0;
+  double best_cost = 0;
+  const bool check = !pred.trivial();
+  const auto consider = [&](const View& v) {
+    const size_t size = v.flat.size();
+    if (!check && !weighted) {
+      // The common case: every ready entry passes; one sequential array of hashes.
+      const uint64_t* hashes = v.placement.data();
+      size_t top = size;
+      uint64_t top_draw = 0;
+      for (size_t i = 0; i < size; ++i) {
+        const uint64_t draw = PlacementDraw(spec.placement_key, hashes[i]);
+        if (top == size || draw > top_draw) {
+          top = i;
+          top_draw = draw;
+        }
+      }
+      if (top != size && (best == nullptr || top_draw > best_draw)) {
+        best = v.flat[top];
+        best_draw = top_draw;
+      }
+      return;
+    }
+    for (size_t i = 0; i < size; ++i) {
+      Entry* e = v.flat[i];
+      if (check && !pred(e)) continue;
+      const uint64_t draw = PlacementDraw(spec.placement_key, v.placement[i]);
+      if (weighted) {
+        const double cost = PlacementCost(draw, e->meta->weight);
+        if (best == nullptr || cost < best_cost) {
+          best = e;
+          best_cost = cost;
+        }
+      } else if (best == nullptr || draw > best_draw) {
+        best = e;
+        best_draw = draw;
+      }
+    }
+  };
+  // The tier the strategy would pick from: websocket-capable credentials first where the
+  // strategy prefers them (codex on a websocket), else the best priority with a ready one.
+  if (n == 1 && shards[0] != nullptr && spec.downstream_websocket && spec.providers[0] == "codex") {
+    for (const auto& t : shards[0]->tiers()) {
+      consider(t->ws);
+      if (best != nullptr) break;
+    }
+  }
+  if (best == nullptr) {
+    bool any = false;
+    int64_t top = 0;
+    for (size_t i = 0; i < n; ++i) {
+      int64_t p;
+      if (shards[i] != nullptr && shards[i]->BestPriority(pred, &p) && (!any || p > top)) {
+        top = p;
+        any = true;
+      }
+    }
+    for (size_t i = 0; any && i < n; ++i) {
+      if (const Tier* t = shards[i] != nullptr ? shards[i]->TierAt(top) : nullptr) consider(t->all);
+    }
+  }
+  // (A place taken by another pick since the check: the strategy answers this once.)
+  if (best == nullptr || !Take(pred, best)) return by_strategy();
+  r.kind = SchedulerPick::kPicked;
+  r.credential = &best->meta->credential;
+  r.provider = best->meta->provider;
+  return r;
 }
 
 namespace {

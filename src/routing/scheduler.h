@@ -113,6 +113,7 @@ struct Meta {
   // What its leases know of it (never null): made with the Meta and kept for its life, so that
   // no held lease can see a stale success_is_noop.
   std::shared_ptr<LeasedCredential> owner;
+  uint64_t placement_hash = 0;  // PlacementHash of the ID (placement.h)
 
   std::string_view id() const { return credential->id; }
   bool Supports(std::string_view model_key) const;
@@ -175,6 +176,9 @@ struct View {
     const Credential* snapshot;  // handle->get(), refreshed when the Meta's snapshot changes
   };
   TwoEndedArray<CredRef> creds;
+  // placement[i] is flat[i]'s Meta::placement_hash, so that a placement scan (placement.h) reads
+  // one sequential array instead of every entry's Meta.
+  TwoEndedArray<uint64_t> placement;
   // epoch names this view's rotation as it stands: a fresh process-wide number at creation and
   // at every store to `cursor` (edits, scans), so that a thread's claimed batch of positions
   // (RotationBatch in scheduler.cc) is dropped once the rotation it came from has changed.
@@ -293,6 +297,8 @@ class Shard {
   // BestPriority returns the highest priority with a passing ready entry.
   bool BestPriority(const Predicate& pred, int64_t* priority) const;
   Tier* TierAt(int64_t priority) const;
+  // The tiers, priority descending.
+  const std::vector<std::unique_ptr<Tier>>& tiers() const { return tiers_; }
   // Find returns the entry of `meta`, or nullptr.
   const Entry* Find(const Meta* meta) const {
     auto it = entries_.find(meta);
@@ -395,6 +401,11 @@ struct PickSpec {
   // Precomputed by RequestSpec (pick_spec.h); empty and 0 mean "derive from the fields above".
   std::string_view routing_key;  // RoutingKey(*this)
   uint64_t request_epoch = 0;    // same non-zero epoch on one thread = same providers and model key
+  // A session's first placement (placement.h): instead of the strategy, the ready credential of
+  // the chosen tier with the best rendezvous score for `placement_key` (PlacementHash of the
+  // session key). Fill-first and pinned picks keep the strategy (already the same everywhere).
+  bool placed = false;
+  uint64_t placement_key = 0;
 };
 
 // RoutingKey is the key of a (providers, model key) pair: rotation state and per-thread caches
@@ -549,6 +560,9 @@ class SchedulerCore {
   size_t limited_ = 0;  // routed credentials with a concurrency limit
   ShardPolicy PolicyFor(std::string_view provider) const;
   void ApplyLimits(Meta* meta);
+  // PickPlaced is Pick for PickSpec::placed (out of line).
+  [[gnu::noinline]] SchedulerPick PickPlaced(const PickSpec& spec, Shard* const* shards, MixedState* mixed,
+                                             const Clock& clock);
   // PickLeased is Pick's end for a pool with concurrency limits (out of line).
   [[gnu::noinline]] SchedulerPick PickLeased(const PickSpec& spec, Shard* const* shards, MixedState* mixed,
                                              const Clock& clock);
