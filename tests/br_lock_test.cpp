@@ -61,16 +61,27 @@ void Hammer(int readers, int rounds) {
   int64_t a = 0, b = 0;  // guarded by lock; a == b outside a writer
   std::atomic<bool> stop{false};
   std::atomic<int64_t> torn{0}, reads{0};
+  std::atomic<int> reading{0};  // readers that have read at least once
   std::vector<std::thread> threads;
   for (int t = 0; t < readers; ++t) {
     threads.emplace_back([&] {
+      bool counted = false;
       while (!stop.load(std::memory_order_relaxed)) {
-        std::shared_lock guard(lock);
-        if (a != b) ++torn;
-        ++reads;
+        {
+          std::shared_lock guard(lock);
+          if (a != b) ++torn;
+          ++reads;
+        }
+        if (!counted) {
+          counted = true;
+          ++reading;
+        }
       }
     });
   }
+  // The writer starts once every reader is reading, so that the rounds overlap the readers even
+  // on a loaded machine (a sanitizer build on two cores had finished them before any read).
+  while (reading.load() < readers) std::this_thread::yield();
   for (int i = 0; i < rounds; ++i) {
     std::unique_lock guard(lock);
     ++a;
