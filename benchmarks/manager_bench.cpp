@@ -104,20 +104,25 @@ BENCHMARK(BM_ManagerPickNext_MetricsOff)
     ->Arg(1000)
     ->Threads(2);
 
+// RegisterPool registers `n` credentials "bench-<provider>-NNNN" of `provider`, serving kModel.
+void RegisterPool(ar::Manager& manager, std::string_view provider, int n) {
+  for (int i = 0; i < n; ++i) {
+    char id[64];
+    std::snprintf(id, sizeof id, "bench-%.*s-%04d", static_cast<int>(provider.size()), provider.data(), i);
+    ar::Credential c;
+    c.id = id;
+    c.provider = std::string(provider);
+    if (!manager.Register(std::move(c)).ok()) std::abort();
+    manager.RegisterModels(id, {kModel});
+  }
+}
+
 // Picks from a pool where every credential has a concurrency limit (health.h): each pick takes
 // a lease, and a success result releases it (pick + lease + release). Limits of 4 per credential
 // never fill here, as in a gateway whose pool has room.
 void SetupLeasePicks(const benchmark::State& state) {
   auto manager = *ar::Manager::Create({.leases = {.max_in_flight = 4}});
-  for (int i = 0; i < state.range(0); ++i) {
-    char id[64];
-    std::snprintf(id, sizeof id, "bench-gemini-%04d", i);
-    ar::Credential c;
-    c.id = id;
-    c.provider = "gemini";
-    if (!manager->Register(std::move(c)).ok()) std::abort();
-    manager->RegisterModels(id, {kModel});
-  }
+  RegisterPool(*manager, "gemini", static_cast<int>(state.range(0)));
   g_manager = std::move(manager);
   if (!g_manager->Pick("gemini", kModel).ok()) std::abort();
 }
@@ -245,15 +250,7 @@ namespace {
 void AffinityPick(benchmark::State& state, bool from_body) {
   auto manager = *ar::Manager::Create(
       {.session_affinity = true, .session_placement = ar::SessionPlacement::kStrategy});
-  for (int i = 0; i < 1000; ++i) {
-    char id[32];
-    std::snprintf(id, sizeof id, "bench-claude-%04d", i);
-    ar::Credential c;
-    c.id = id;
-    c.provider = "claude";
-    if (!manager->Register(std::move(c)).ok()) std::abort();
-    manager->RegisterModels(id, {kModel});
-  }
+  RegisterPool(*manager, "claude", 1000);
   constexpr std::string_view kProvider[] = {"claude"};
   std::vector<std::string> sessions;
   for (int i = 0; i < 10000; ++i) {
@@ -311,15 +308,7 @@ void BM_SessionAffinity_Place(benchmark::State& state) {
        .session_affinity_max_entries = 100'000,
        .session_placement = state.range(0) == 1 ? ar::SessionPlacement::kRendezvous
                                                 : ar::SessionPlacement::kStrategy});
-  for (int i = 0; i < 1000; ++i) {
-    char id[32];
-    std::snprintf(id, sizeof id, "bench-claude-%04d", i);
-    ar::Credential c;
-    c.id = id;
-    c.provider = "claude";
-    if (!manager->Register(std::move(c)).ok()) std::abort();
-    manager->RegisterModels(id, {kModel});
-  }
+  RegisterPool(*manager, "claude", 1000);
   constexpr std::string_view kProvider[] = {"claude"};
   char session[64];
   uint64_t n = 0;

@@ -49,6 +49,23 @@ absl::StatusOr<std::string> GetString(element e, std::string_view path) {
   return std::string(s);
 }
 
+// GetChoice reads a string naming one of two values (trimmed), into *out.
+template <typename E>
+absl::Status GetChoice(element e, std::string_view path, std::string_view a, E a_value,
+                       std::string_view b, E b_value, E* out) {
+  absl::StatusOr<std::string> s = GetString(e, path);
+  if (!s.ok()) return s.status();
+  const std::string_view name = TrimSpace(*s);
+  if (name == a) {
+    *out = a_value;
+  } else if (name == b) {
+    *out = b_value;
+  } else {
+    return Bad(path, internal::Cat("must be \"", a, "\" or \"", b, "\""));
+  }
+  return absl::OkStatus();
+}
+
 std::optional<std::string> Duplicate(object o);
 
 // GetDurationString reads a Go duration string ("5m", "6h") between `lo` and `hi` (or exactly
@@ -439,37 +456,22 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
           if (!b.ok()) return b.status();
           c.session_affinity_content = *b;
         } else if (r.key == "session-affinity-scope") {
-          absl::StatusOr<std::string> scope = GetString(r.value, path);
-          if (!scope.ok()) return scope.status();
-          const std::string_view name = TrimSpace(*scope);
-          if (name == "model") {
-            c.session_affinity_scope = SessionScope::kModel;
-          } else if (name == "provider") {
-            c.session_affinity_scope = SessionScope::kProvider;
-          } else {
-            return Bad(path, "must be \"model\" or \"provider\"");
+          if (absl::Status s = GetChoice(r.value, path, "model", SessionScope::kModel, "provider",
+                                         SessionScope::kProvider, &c.session_affinity_scope);
+              !s.ok()) {
+            return s;
           }
         } else if (r.key == "session-affinity-content-identity") {
-          absl::StatusOr<std::string> mode = GetString(r.value, path);
-          if (!mode.ok()) return mode.status();
-          const std::string_view name = TrimSpace(*mode);
-          if (name == "chain") {
-            c.session_affinity_content_identity = ContentIdentity::kChain;
-          } else if (name == "upstream") {
-            c.session_affinity_content_identity = ContentIdentity::kUpstream;
-          } else {
-            return Bad(path, "must be \"chain\" or \"upstream\"");
+          if (absl::Status s = GetChoice(r.value, path, "chain", ContentIdentity::kChain, "upstream",
+                                         ContentIdentity::kUpstream, &c.session_affinity_content_identity);
+              !s.ok()) {
+            return s;
           }
         } else if (r.key == "session-placement") {
-          absl::StatusOr<std::string> mode = GetString(r.value, path);
-          if (!mode.ok()) return mode.status();
-          const std::string_view name = TrimSpace(*mode);
-          if (name == "rendezvous") {
-            c.session_placement = SessionPlacement::kRendezvous;
-          } else if (name == "strategy") {
-            c.session_placement = SessionPlacement::kStrategy;
-          } else {
-            return Bad(path, "must be \"rendezvous\" or \"strategy\"");
+          if (absl::Status s = GetChoice(r.value, path, "rendezvous", SessionPlacement::kRendezvous,
+                                         "strategy", SessionPlacement::kStrategy, &c.session_placement);
+              !s.ok()) {
+            return s;
           }
         } else {
           c.warnings.push_back(path);

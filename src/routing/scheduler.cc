@@ -1455,8 +1455,9 @@ SchedulerPick SchedulerCore::PickPlaced(const PickSpec& spec, Shard* const* shar
   const bool check = !pred.trivial();
   const auto consider = [&](const View& v) {
     const size_t size = v.flat.size();
-    if (!check && !weighted) {
-      // The common case: every ready entry passes; one sequential array of hashes.
+    if (!check) {
+      // The common case: every ready entry passes (and weights play no part: a weighted pick
+      // requires weight, so it is never trivial); one sequential array of hashes.
       const uint64_t* hashes = v.placement.data();
       size_t top = size;
       uint64_t top_draw = 0;
