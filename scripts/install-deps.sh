@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config
   libsimdjson-dev libabsl-dev catch2 libbenchmark-dev
-  libcurl4-openssl-dev libssl-dev
+  libcurl4-openssl-dev libssl-dev libhiredis-dev redis-server
   clang libclang-rt-14-dev
   golang-go python3 abigail-tools
 )

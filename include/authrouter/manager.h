@@ -45,6 +45,7 @@
 #include "authrouter/selector.h"
 #include "authrouter/session_cache.h"
 #include "authrouter/session_id.h"
+#include "authrouter/shared_state.h"
 
 namespace authrouter {
 namespace internal {
@@ -163,6 +164,15 @@ struct ManagerOptions {
   // Refreshers, leads, workers, intervals. Refresh scheduling is active while at least one
   // refresher is configured. Default: none configured.
   RefreshOptions refresh{};
+
+  // --- several replicas (shared_state.h) ---
+  // Where replicas share cooldowns, session bindings and disable/enable: NewRedisSharedState,
+  // or the host's own. One SharedState per Manager. Default: none (this Manager decides alone).
+  std::shared_ptr<SharedState> shared_state{};
+  // How long a pick whose session binding is unknown here waits for the shared state's answer;
+  // then it places the conversation itself (rendezvous placement makes replicas agree anyway).
+  // 0: never ask. REQUIRES: 0 .. 1 s. Default: 10 ms.
+  absl::Duration shared_lookup_timeout = absl::Milliseconds(10);
 };
 
 // RefreshStats counts the refresh loop's work (for monitoring, and for tests that check it does
@@ -577,6 +587,10 @@ class Manager {
   // host serves on /metrics. The gauges (credentials by state, session bindings) are derived
   // from the pool at the call; the counters sum every thread's block. O(credentials).
   MetricsSnapshot Metrics() const;
+
+  // SharedStats returns the shared state's counters (connected, published, received, lookups,
+  // ...); std::nullopt without shared state.
+  std::optional<SharedStateStats> SharedStats() const;
 
   // logger returns the logger the Manager was created with (nullptr: none), for the parts a
   // host builds around it (FileStore, Watcher).

@@ -192,6 +192,7 @@ bool Manager::Impl::AdoptModels(Credential& next, absl::Time now) {
 
 Manager::Manager(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Manager::~Manager() {
+  impl_->DetachShared();  // no remote change arrives from here on
   StopRefreshLoop();
   SetSelector(nullptr);  // stops a StoppableSelector, once
 }
@@ -227,6 +228,10 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   }
   if (absl::Status s = ValidateCooldownPolicies(options.cooldowns); !s.ok()) return s;
   if (absl::Status s = ValidateLeaseOptions(options.leases); !s.ok()) return s;
+  if (options.shared_lookup_timeout < absl::ZeroDuration() ||
+      options.shared_lookup_timeout > absl::Seconds(1)) {
+    return absl::InvalidArgumentError("shared_lookup_timeout must be between 0 and 1s");
+  }
   auto impl = std::make_unique<Impl>();
   impl->metrics = std::make_unique<observe::Metrics>(options.metrics, options.metrics_credentials);
   impl->selector_budget = options.selector_budget;
@@ -255,6 +260,9 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
     if (absl::Status s = manager->SetSessionAffinity(true, options.session_affinity_ttl); !s.ok()) {
       return s;
     }
+  }
+  if (options.shared_state) {
+    manager->impl_->AttachShared(std::move(options.shared_state), options.shared_lookup_timeout);
   }
   return manager;
 }
@@ -351,10 +359,16 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Register(Credential c
   CanonicalizeModelStates(credential);
   credential.EnsureIndex();
   const std::string id = credential.id;
-  return impl_->Commit(id, Event::Kind::kRegistered, options.persist,
-                       [&](const Credential*) -> absl::StatusOr<std::optional<Credential>> {
-                         return std::optional<Credential>(credential);
-                       });
+  absl::StatusOr<std::shared_ptr<const Credential>> registered =
+      impl_->Commit(id, Event::Kind::kRegistered, options.persist,
+                    [&](const Credential*) -> absl::StatusOr<std::optional<Credential>> {
+                      return std::optional<Credential>(credential);
+                    });
+  if (registered.ok() && impl_->shared) {
+    impl_->ResyncShared({id});  // what the other replicas know of it
+    if (std::shared_ptr<const Credential> now = Get(id)) return now;
+  }
+  return registered;
 }
 
 absl::StatusOr<std::shared_ptr<const Credential>> Manager::Update(Credential credential,
@@ -411,18 +425,19 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::Edit(std::string_view
 
 absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
   const absl::Time now = impl_->clock->Now();
-  return impl_
-      ->Commit(id, Event::Kind::kUpdated, /*persist=*/true,
-               [&](const Credential* current) -> absl::StatusOr<std::optional<Credential>> {
-                 if (current == nullptr) return CredentialNotFound(id);
-                 Credential next = *current;
-                 next.disabled = disabled;
-                 next.status = disabled ? CredentialStatus::kDisabled : CredentialStatus::kActive;
-                 next.status_message = disabled ? "disabled" : "";
-                 next.updated_at = now;
-                 return std::optional<Credential>(std::move(next));
-               })
-      .status();
+  absl::Status status =
+      impl_
+          ->Commit(id, Event::Kind::kUpdated, /*persist=*/true,
+                   [&](const Credential* current) -> absl::StatusOr<std::optional<Credential>> {
+                     if (current == nullptr) return CredentialNotFound(id);
+                     return std::optional<Credential>(Impl::WithDisabled(*current, disabled, now));
+                   })
+          .status();
+  if (status.ok() && impl_->shared) {
+    impl_->QueueDisabled(id, disabled);
+    impl_->DrainShared();
+  }
+  return status;
 }
 
 absl::Status Manager::Remove(std::string_view id, WriteOptions options) {
@@ -441,6 +456,7 @@ absl::Status Manager::Load(LoadReport* report) {
   if (impl_->store == nullptr) return absl::FailedPreconditionError("no store configured");
   absl::Status status;
   LoadReport local;
+  std::vector<std::string> fresh;  // IDs new to this Manager, read back from the shared state
   // Load runs as the only Store/Hooks caller, after every change queued before it.
   impl_->Serialized([&] {
     absl::StatusOr<std::vector<Credential>> listed;
@@ -488,6 +504,7 @@ absl::Status Manager::Load(LoadReport* report) {
       }
       const absl::Time now = impl_->clock->Now();
       for (Credential& c : accepted) {
+        if (impl_->shared && !old_records.contains(c.id)) fresh.push_back(c.id);
         impl_->AdoptModels(c, now);
         local.loaded.push_back(c.id);
         auto snapshot = std::make_shared<const Credential>(std::move(c));
@@ -521,6 +538,7 @@ absl::Status Manager::Load(LoadReport* report) {
     impl_->Log(LogLevel::kError, "store", internal::Cat("load failed: ", internal::ToStd(status.message())));
     return status;
   }
+  if (!fresh.empty()) impl_->ResyncShared(fresh);
   std::sort(local.loaded.begin(), local.loaded.end());
   impl_->Log(LogLevel::kInfo, "manager",
              internal::Cat("loaded ", static_cast<int64_t>(local.loaded.size()), " credentials, skipped ",
@@ -684,6 +702,10 @@ absl::Status Manager::MarkResult(const Result& reported) {
         AppendTenant(&response_key, result.tenant);
         internal::Append(&response_key, "resp::", id);
         sessions->Set(response_key, result.credential_id);
+        if (impl.shared) {
+          const std::string_view keys[] = {response_key};
+          impl.PublishBindings(keys, result.credential_id, sessions->ttl());
+        }
       }
     }
   }
@@ -734,6 +756,7 @@ absl::Status Manager::MarkResult(const Result& reported) {
     }
     std::shared_ptr<const Credential> snapshot;
     if (changed) {
+      if (impl.shared) [[unlikely]] impl.QueueHealthDiff(*it->second, *next);
       snapshot = impl.snapshots->Publish(std::move(next));
       // The replaced snapshot goes back to the pool once nobody holds it.
       impl.PublishHealth(it, snapshot, now);
@@ -743,6 +766,7 @@ absl::Status Manager::MarkResult(const Result& reported) {
     }
     event = impl.Enqueue(Event::Kind::kResult, std::move(snapshot), changed, &result);
   }
+  if (impl.shared) [[unlikely]] impl.DrainShared();
   return impl.Finish(event);
 }
 
@@ -784,10 +808,12 @@ absl::Status Manager::ResetCooldowns(std::string_view id, std::string_view model
   }
   if (next == *it->second) return absl::OkStatus();
   next.updated_at = now;
+  if (impl_->shared) impl_->QueueHealthDiff(*it->second, next);
   auto snapshot = std::make_shared<const Credential>(std::move(next));
   impl_->Publish(snapshot);
   std::shared_ptr<Event> event = impl_->Enqueue(Event::Kind::kUpdated, std::move(snapshot), true);
   lock.unlock();
+  if (impl_->shared) impl_->DrainShared();
   return impl_->Finish(event);
 }
 
@@ -1000,6 +1026,15 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
     if (r.kind != SchedulerPick::kPicked) return std::nullopt;
     return *Impl::Picked(r);
   };
+  // RemoteBound asks the shared state for a binding this replica does not know (once per pick,
+  // with its timeout), into `bound`.
+  const auto remote_bound = [&](std::string_view k) -> bool {
+    if (!impl.shared || k.empty()) return false;
+    std::optional<std::string> id = impl.LookupSharedBinding(k);
+    if (!id) return false;
+    bound = *std::move(id);
+    return true;
+  };
   ResponseChain chain = ResponseChain::kNone;
   const auto bind = [&](absl::StatusOr<PickResult> pick) -> absl::StatusOr<PickResult> {
     if (!pick.ok()) return pick;
@@ -1007,11 +1042,13 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
     if (!chain_key.empty()) {
       const std::string_view keys[] = {chain_key};
       pick->session = sessions->SetAliases(keys, pick->credential->id);
+      if (impl.shared) impl.PublishBindings(keys, pick->credential->id, sessions->ttl());
       return pick;
     }
     if (key.empty()) return pick;
     const std::string_view keys[] = {key, fallback_key};
     pick->session = sessions->SetAliases(keys, pick->credential->id);
+    if (impl.shared) impl.PublishBindings(keys, pick->credential->id, sessions->ttl());
     return pick;
   };
 
@@ -1029,7 +1066,7 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
   if (!response_key.empty()) {
     chain = ResponseChain::kBroken;
     *outcome = SessionOutcome::kMiss;
-    if (sessions->GetAndRefresh(response_key, &bound, nullptr)) {
+    if (sessions->GetAndRefresh(response_key, &bound, nullptr) || remote_bound(response_key)) {
       if (std::optional<PickResult> hit = pick_bound(bound)) {
         chain = ResponseChain::kFollowed;
         *outcome = SessionOutcome::kHit;
@@ -1094,6 +1131,15 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
   }
   if (*outcome != SessionOutcome::kReboundUnavailable && *outcome != SessionOutcome::kBusyFallback) {
     *outcome = SessionOutcome::kMiss;
+  }
+  if (remote_bound(key) && bound != kSharedOpening) {
+    // Bound on another replica: honoured here, and bound here too.
+    if (std::optional<PickResult> hit = pick_bound(bound)) {
+      *outcome = SessionOutcome::kHit;
+      return bind(*std::move(hit));
+    }
+    if (bound_busy) return busy_fallback();
+    *outcome = SessionOutcome::kReboundUnavailable;
   }
   return bind(PickPlaced(request, key));
 }

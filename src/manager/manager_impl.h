@@ -13,10 +13,12 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 
 #include "authrouter/host.h"
 #include "authrouter/manager.h"
+#include "authrouter/shared_state.h"
 #include "internal/br_lock.h"
 #include "internal/strings.h"
 #include "manager/refresh_state.h"
@@ -92,6 +94,14 @@ struct Event {
   std::optional<OwnedResult> result;
   absl::Status status;  // the store's answer
   bool done = false;
+};
+
+// SharedOp is one change on its way to the shared state (shared_state.h): a health entry, or the
+// disabled flag of health.credential_id.
+struct SharedOp {
+  bool disabled_op = false;
+  SharedHealth health;
+  bool disabled = false;
 };
 
 // NormalizePolicies keys the providers' cooldown policies by provider key. (health.cc)
@@ -188,6 +198,40 @@ struct Manager::Impl {
     metrics->CountResult(ProviderLabel(c), c.id, observe::ClassifyResult(r.success, r.http_status),
                          entered);
   }
+
+  // --- shared state across replicas (shared_state.h; shared.cc) ---
+  std::shared_ptr<SharedState> shared;  // null: this Manager decides alone; set at creation
+  absl::Duration shared_lookup_timeout = absl::ZeroDuration();
+  struct SharedLink;  // the listener attached to `shared` (shared.cc)
+  std::unique_ptr<SharedStateListener> shared_link;
+  // Changes to publish, in the order they were made (pushed under `mu`), sent outside every lock.
+  std::mutex shared_mu;
+  std::deque<internal::SharedOp> shared_out;  // guarded by shared_mu
+  bool shared_draining = false;              // guarded by shared_mu
+  void AttachShared(std::shared_ptr<SharedState> state, absl::Duration lookup_timeout);
+  void DetachShared();
+  // QueueHealthDiff queues the health entries that differ between `before` and `after`.
+  // REQUIRES: mu held exclusively (the queue order is the change order).
+  void QueueHealthDiff(const Credential& before, const Credential& after);
+  void QueueDisabled(std::string_view id, bool disabled);
+  // DrainShared sends what is queued (or leaves it to the thread sending now). REQUIRES: mu not
+  // held.
+  void DrainShared();
+  // AdoptHealth applies a remote entry to `c`; false when it changes nothing. REQUIRES: mu held.
+  bool AdoptHealth(Credential& c, const SharedHealth& h, absl::Time now);
+  // Apply* apply what another replica published (not persisted, not published again).
+  // REQUIRES: mu not held.
+  void ApplyRemoteHealth(const SharedHealth& h);
+  void ApplyRemoteDisabled(std::string_view id, bool disabled);
+  // ResyncShared reads back the shared record of every credential held (or of `only`), adopts
+  // what is newer there and publishes what the shared state lacks. REQUIRES: mu not held.
+  void ResyncShared(const std::vector<std::string>& only);
+  // LookupSharedBinding asks the shared state for a binding this replica does not know.
+  std::optional<std::string> LookupSharedBinding(std::string_view key);
+  // PublishBindings shares session bindings. REQUIRES: shared set; mu not held.
+  void PublishBindings(std::span<const std::string_view> keys, std::string_view id, absl::Duration ttl);
+  // WithDisabled is `current` disabled or enabled at `now`.
+  static Credential WithDisabled(const Credential& current, bool disabled, absl::Time now);
 
   // The outbox: changes wait here, in the order they were published, for the Store and Hooks,
   // which run outside `mu`. One caller at a time drains it; every caller waits for its own event.

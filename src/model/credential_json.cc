@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "absl/status/status.h"
+#include "authrouter/shared_state.h"
 #include "internal/strings.h"
 #include "internal/json_object.h"
 #include "internal/json_writer.h"
@@ -418,6 +419,59 @@ absl::StatusOr<Credential> CredentialFromJson(std::string_view json) {
   }
   if (absl::Status s = c.Validate(); !s.ok()) return s;
   return c;
+}
+
+// ---- the shared form of a model state (shared_state.h) ----------------------------------------
+
+std::string SharedHealthToJson(const ModelState& state) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject();
+  w.Key("state");
+  WriteModelState(w, state);
+  if (state.failure_streak != 0) {
+    w.Key("failure_streak");
+    w.Int(state.failure_streak);
+  }
+  w.EndObject();
+  return out;
+}
+
+absl::StatusOr<ModelState> SharedHealthFromJson(std::string_view json) {
+  constexpr size_t kMaxSharedHealthBytes = size_t{64} << 10;
+  if (json.size() > kMaxSharedHealthBytes) {
+    return absl::InvalidArgumentError(internal::Cat("shared health is ", json.size(),
+                                                   " bytes; the limit is ", kMaxSharedHealthBytes));
+  }
+  thread_local simdjson::dom::parser parser;
+  element root;
+  if (auto err = parser.parse(json.data(), json.size()).get(root)) {
+    return absl::InvalidArgumentError(
+        internal::Cat("shared health is not valid JSON: ", simdjson::error_message(err)));
+  }
+  if (root.type() != element_type::OBJECT) {
+    return absl::InvalidArgumentError("shared health must be an object");
+  }
+  ModelState state;
+  bool has_state = false;
+  int32_t streak = 0;
+  for (auto [key, value] : object(root)) {
+    absl::Status s;
+    if (key == "state") {
+      has_state = true;
+      s = ReadModelState(value, "state", &state);
+    } else if (key == "failure_streak") {
+      s = ReadInt32(value, "failure_streak", &streak);
+      if (s.ok() && streak < 0) s = absl::InvalidArgumentError("failure_streak: must be >= 0");
+    }
+    if (!s.ok()) return s;
+  }
+  if (!has_state) return absl::InvalidArgumentError("state: missing");
+  state.failure_streak = streak;
+  Credential probe;  // Validate checks the strings and times of a model state
+  probe.model_states.emplace("m", state);
+  if (absl::Status s = probe.Validate(); !s.ok()) return s;
+  return state;
 }
 
 }  // namespace v0

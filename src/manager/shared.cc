@@ -1,0 +1,294 @@
+// The Manager's side of shared state (shared_state.h): what it publishes after a change, how it
+// applies what other replicas publish, and the resync after a (re)connect.
+#include <algorithm>
+
+#include "authrouter/model_key.h"
+#include "authrouter/shared_state.h"
+#include "internal/strings.h"
+#include "manager/manager_impl.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+using internal::Event;
+
+// The longest a resync waits for one credential's shared record.
+constexpr absl::Duration kSharedReadTimeout = absl::Milliseconds(500);
+
+// RecordState is the credential's own (model-less) health in the shared form.
+ModelState RecordState(const Credential& c) {
+  ModelState m;
+  m.status = c.status;
+  m.status_message = c.status_message;
+  m.unavailable = c.unavailable;
+  m.next_retry_after = c.next_retry_after;
+  m.last_error = c.last_error;
+  m.quota = c.quota;
+  m.updated_at = c.updated_at;
+  m.failure_streak = c.failure_streak;
+  return m;
+}
+
+// SameHealth compares two states ignoring when they were written.
+bool SameHealth(ModelState a, const ModelState& b) {
+  a.updated_at = b.updated_at;
+  return a == b;
+}
+
+const ModelState& CleanState() {
+  static const ModelState clean{};
+  return clean;
+}
+
+const ModelState& StateOf(const Credential& c, const std::string& model) {
+  auto it = c.model_states.find(model);
+  return it == c.model_states.end() ? CleanState() : it->second;
+}
+
+}  // namespace
+
+// The listener the Manager attaches to its SharedState.
+struct Manager::Impl::SharedLink final : public SharedStateListener {
+  explicit SharedLink(Manager::Impl* impl) : impl_(impl) {}
+  void OnHealth(const SharedHealth& health) override { impl_->ApplyRemoteHealth(health); }
+  void OnDisabled(std::string_view credential_id, bool disabled) override {
+    impl_->ApplyRemoteDisabled(credential_id, disabled);
+  }
+  void OnResync() override { impl_->ResyncShared({}); }
+
+  Manager::Impl* const impl_;
+};
+
+void Manager::Impl::AttachShared(std::shared_ptr<SharedState> state, absl::Duration lookup_timeout) {
+  shared = std::move(state);
+  shared_lookup_timeout = lookup_timeout;
+  shared_link = std::make_unique<SharedLink>(this);
+  shared->Attach(shared_link.get());
+}
+
+void Manager::Impl::DetachShared() {
+  if (shared) shared->Detach(shared_link.get());
+}
+
+void Manager::Impl::QueueHealthDiff(const Credential& before, const Credential& after) {
+  std::lock_guard<std::mutex> lock(shared_mu);
+  for (const auto& [model, state] : after.model_states) {
+    if (!SameHealth(StateOf(before, model), state)) {
+      shared_out.push_back(internal::SharedOp{false, SharedHealth{after.id, model, state}});
+    }
+  }
+  for (const auto& [model, state] : before.model_states) {
+    if (!after.model_states.contains(model) && !internal::IsClean(state)) {
+      ModelState clean;
+      clean.updated_at = after.updated_at;
+      shared_out.push_back(internal::SharedOp{false, SharedHealth{after.id, model, clean}});
+    }
+  }
+  const ModelState record = RecordState(after);
+  if (!SameHealth(RecordState(before), record)) {
+    shared_out.push_back(internal::SharedOp{false, SharedHealth{after.id, "", record}});
+  }
+}
+
+void Manager::Impl::QueueDisabled(std::string_view id, bool disabled) {
+  std::lock_guard<std::mutex> lock(shared_mu);
+  internal::SharedOp op{true, SharedHealth{std::string(id), "", {}}};
+  op.disabled = disabled;
+  shared_out.push_back(std::move(op));
+}
+
+void Manager::Impl::DrainShared() {
+  std::unique_lock<std::mutex> lock(shared_mu);
+  if (shared_draining) return;  // that thread delivers ours too, in order
+  shared_draining = true;
+  while (!shared_out.empty()) {
+    internal::SharedOp op = std::move(shared_out.front());
+    shared_out.pop_front();
+    lock.unlock();
+    try {
+      if (op.disabled_op) {
+        shared->PublishDisabled(op.health.credential_id, op.disabled);
+      } else {
+        shared->PublishHealth(op.health);
+      }
+    } catch (...) {
+    }
+    lock.lock();
+  }
+  shared_draining = false;
+}
+
+bool Manager::Impl::AdoptHealth(Credential& c, const SharedHealth& h, absl::Time now) {
+  if (h.model.empty()) {
+    const ModelState& s = h.state;
+    if (SameHealth(RecordState(c), s)) return false;
+    if (!c.IsDisabled()) {  // the operator flag is shared on its own
+      c.status = s.status;
+      c.status_message = s.status_message;
+    }
+    c.unavailable = s.unavailable;
+    c.next_retry_after = s.next_retry_after;
+    c.last_error = s.last_error;
+    c.quota = s.quota;
+    c.failure_streak = s.failure_streak;
+    c.updated_at = std::max(c.updated_at, s.updated_at);
+    return true;
+  }
+  if (h.model != CanonicalModelKey(h.model)) return false;  // not a key this library writes
+  const ModelState& local = StateOf(c, h.model);
+  if (SameHealth(local, h.state)) return false;
+  if (internal::IsClean(h.state)) {
+    c.model_states.erase(h.model);
+  } else {
+    c.model_states.insert_or_assign(h.model, h.state);
+  }
+  internal::RecomputeAggregates(c, now, &scheduler.Models(c.id));
+  c.updated_at = std::max(c.updated_at, h.state.updated_at);
+  return true;
+}
+
+void Manager::Impl::ApplyRemoteHealth(const SharedHealth& h) {
+  std::shared_ptr<Event> event;
+  {
+    std::unique_lock lock(mu);
+    auto it = records.find(h.credential_id);
+    if (it == records.end()) return;  // read when it is registered (SyncShared)
+    const absl::Time now = clock->Now();
+    std::unique_ptr<Credential> next = snapshots->Copy(*it->second);
+    if (!AdoptHealth(*next, h, now)) {
+      snapshots->Discard(std::move(next));
+      return;
+    }
+    std::shared_ptr<const Credential> snapshot = snapshots->Publish(std::move(next));
+    PublishHealth(it, snapshot, now);
+    // Not persisted, not published again: the replica that made the change did both.
+    event = Enqueue(Event::Kind::kUpdated, std::move(snapshot), /*persist=*/false);
+  }
+  (void)Finish(event);
+}
+
+void Manager::Impl::ApplyRemoteDisabled(std::string_view id, bool disabled) {
+  {
+    std::shared_lock lock(mu);
+    auto it = records.find(id);
+    if (it == records.end() || it->second->disabled == disabled) return;
+  }
+  const absl::Time now = clock->Now();
+  (void)Commit(id, Event::Kind::kUpdated, /*persist=*/false,
+               [&](const Credential* current) -> absl::StatusOr<std::optional<Credential>> {
+                 if (current == nullptr) return internal::CredentialNotFound(id);
+                 return std::optional<Credential>(WithDisabled(*current, disabled, now));
+               });
+}
+
+Credential Manager::Impl::WithDisabled(const Credential& current, bool disabled, absl::Time now) {
+  Credential next = current;
+  next.disabled = disabled;
+  next.status = disabled ? CredentialStatus::kDisabled : CredentialStatus::kActive;
+  next.status_message = disabled ? "disabled" : "";
+  next.updated_at = now;
+  return next;
+}
+
+void Manager::Impl::ResyncShared(const std::vector<std::string>& only) {
+  if (!shared) return;
+  std::vector<std::shared_ptr<const Credential>> held;
+  {
+    std::shared_lock lock(mu);
+    if (only.empty()) {
+      held.reserve(records.size());
+      for (const auto& [id, c] : records) held.push_back(c);
+    } else {
+      for (const std::string& id : only) {
+        if (auto it = records.find(id); it != records.end()) held.push_back(it->second);
+      }
+    }
+  }
+  size_t adopted = 0, republished = 0;
+  for (const std::shared_ptr<const Credential>& c : held) {
+    absl::StatusOr<SharedRecord> record = shared->Read(c->id, kSharedReadTimeout);
+    if (!record.ok()) {
+      Log(LogLevel::kWarning, "shared-state",
+          internal::Cat("resync stopped at ", c->id, ": ", internal::ToStd(record.status().message())));
+      break;  // the connection is gone; the next (re)connect resyncs again
+    }
+    internal::StringSet remote_models;
+    for (const SharedHealth& h : record->health) {
+      remote_models.insert(h.model);
+      const ModelState local = h.model.empty() ? RecordState(*c) : StateOf(*c, h.model);
+      if (SameHealth(local, h.state)) continue;
+      if (local.updated_at > h.state.updated_at) {
+        std::lock_guard<std::mutex> lock(shared_mu);
+        shared_out.push_back(internal::SharedOp{false, SharedHealth{c->id, h.model, local}});
+        ++republished;
+      } else {
+        ApplyRemoteHealth(h);
+        ++adopted;
+      }
+    }
+    {
+      // What Redis lost (a flush, a restart): published again.
+      std::lock_guard<std::mutex> lock(shared_mu);
+      for (const auto& [model, state] : c->model_states) {
+        if (!remote_models.contains(model) && !internal::IsClean(state)) {
+          shared_out.push_back(internal::SharedOp{false, SharedHealth{c->id, model, state}});
+          ++republished;
+        }
+      }
+      const ModelState own = RecordState(*c);
+      const bool own_clean = !own.unavailable && IsZeroTime(own.next_retry_after) &&
+                             own.quota == QuotaState{} && !own.last_error && own.failure_streak == 0;
+      if (!remote_models.contains("") && !own_clean) {
+        shared_out.push_back(internal::SharedOp{false, SharedHealth{c->id, "", own}});
+        ++republished;
+      }
+    }
+    if (record->disabled) {
+      if (*record->disabled != c->disabled) {
+        ApplyRemoteDisabled(c->id, *record->disabled);
+        ++adopted;
+      }
+    } else if (c->disabled) {
+      QueueDisabled(c->id, true);
+      ++republished;
+    }
+  }
+  DrainShared();
+  if (only.empty()) {
+    Log(LogLevel::kInfo, "shared-state",
+        internal::Cat("resync of ", static_cast<int64_t>(held.size()), " credentials: adopted ",
+                      static_cast<int64_t>(adopted), " changes, published ", static_cast<int64_t>(republished)));
+  }
+}
+
+std::optional<std::string> Manager::Impl::LookupSharedBinding(std::string_view key) {
+  if (!shared || shared_lookup_timeout <= absl::ZeroDuration()) return std::nullopt;
+  absl::StatusOr<std::optional<std::string>> bound;
+  try {
+    bound = shared->LookupBinding(key, shared_lookup_timeout);
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (!bound.ok()) return std::nullopt;
+  return *std::move(bound);
+}
+
+void Manager::Impl::PublishBindings(std::span<const std::string_view> keys, std::string_view id,
+                                    absl::Duration ttl) {
+  for (std::string_view key : keys) {
+    if (key.empty()) continue;
+    try {
+      shared->PublishBinding(key, id, ttl);
+    } catch (...) {
+    }
+  }
+}
+
+std::optional<SharedStateStats> Manager::SharedStats() const {
+  if (!impl_->shared) return std::nullopt;
+  return impl_->shared->Stats();
+}
+
+}  // namespace v0
+}  // namespace authrouter

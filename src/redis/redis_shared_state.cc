@@ -1,0 +1,755 @@
+// The Redis implementation of SharedState (shared_state.h), over hiredis.
+//
+// Two connections, each owned by one thread:
+//   * the command thread ("ar-redis-cmd") runs a queue of operations: publishes (a Lua script
+//     that writes one key and publishes the notice, so the stored order is the notice order),
+//     binding writes and lookups, reads for a resync, and a liveness check of the deployment's
+//     marker key every second (a flushed or restarted server lost our state: resync);
+//   * the subscriber thread ("ar-redis-sub") listens on the deployment's channel, hands notices
+//     to the listener, and runs the resyncs (after every (re)connect and when the command
+//     thread asks), so that a resync's reads never wait on the thread that answers them.
+// Both reconnect with exponential backoff and jitter. Callers never wait longer than their
+// timeout: a lookup abandoned by its caller is answered into a state nobody reads.
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <signal.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "authrouter/shared_state.h"
+#include "internal/json_writer.h"
+#include "internal/strings.h"
+#include "internal/unicode.h"
+#include "redis/redis_url.h"
+#include "simdjson.h"
+
+namespace authrouter {
+inline namespace v0 {
+namespace {
+
+using internal::Cat;
+
+// Publishes one health field: KEYS[1] the health hash; ARGV: field, value ("" deletes), the
+// least TTL (ms), the channel, the notice.
+constexpr const char* kHealthScript =
+    "if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) "
+    "else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end "
+    "local ttl = tonumber(ARGV[3]) "
+    "if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end "
+    "redis.call('PUBLISH', ARGV[4], ARGV[5]) return 1";
+// Publishes the disabled flag: KEYS[1] the flag; ARGV: "1"/"0", the channel, the notice.
+constexpr const char* kDisabledScript =
+    "redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1";
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const {
+    if (r != nullptr) freeReplyObject(r);
+  }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+struct ContextDeleter {
+  void operator()(redisContext* c) const {
+    if (c != nullptr) redisFree(c);
+  }
+};
+using Context = std::unique_ptr<redisContext, ContextDeleter>;
+
+// BlockSigpipe keeps a write to a connection the server closed (a kill, a restart) from raising
+// SIGPIPE, whose default action ends the host process: blocked in this thread, the signal stays
+// pending and the write fails with EPIPE, which hiredis reports as a lost connection.
+void BlockSigpipe() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+timeval RedisTimeval(absl::Duration d) {
+  const int64_t us = absl::ToInt64Microseconds(d);
+  return timeval{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+}
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;
+  std::string out;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (size_t i = 0; i < bytes; ++i) {
+    const unsigned v = rd() & 0xff;
+    out.push_back(kHex[v >> 4]);
+    out.push_back(kHex[v & 15]);
+  }
+  return out;
+}
+
+// A call a caller waits for (lookups, reads).
+struct Call {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  absl::Status status;
+  std::optional<std::string> value;  // a lookup's answer
+  SharedRecord record;               // a read's answer
+};
+
+struct Op {
+  enum Kind { kHealth, kDisabled, kBinding, kLookup, kRead } kind;
+  std::string key, a, b;  // kHealth: credential, model, value; kBinding: key, credential
+  int64_t ms = 0;         // kBinding: ttl
+  bool flag = false;      // kDisabled
+  std::chrono::steady_clock::time_point queued;
+  std::shared_ptr<Call> call;
+};
+
+class RedisSharedState final : public SharedState {
+ public:
+  RedisSharedState(RedisOptions options, internal::RedisEndpoint endpoint)
+      : options_(std::move(options)), endpoint_(std::move(endpoint)), origin_(RandomHex(8)) {
+    if (!options_.user.empty()) endpoint_.user = options_.user;
+    if (!options_.password.empty()) endpoint_.password = options_.password;
+    if (options_.database >= 0) endpoint_.database = options_.database;
+    channel_ = Cat(options_.prefix, "events");
+    marker_ = Cat(options_.prefix, "alive");
+    if (pipe(wake_) != 0) wake_[0] = wake_[1] = -1;
+    cmd_thread_ = std::thread([this] { CommandLoop(); });
+    sub_thread_ = std::thread([this] { SubscriberLoop(); });
+  }
+
+  ~RedisSharedState() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    stop_cv_.notify_all();
+    Wake();
+    cmd_thread_.join();
+    sub_thread_.join();
+    if (wake_[0] >= 0) close(wake_[0]);
+    if (wake_[1] >= 0) close(wake_[1]);
+  }
+
+  void Attach(SharedStateListener* listener) override {
+    {
+      std::lock_guard<std::mutex> lock(listener_mu_);
+      listener_ = listener;
+    }
+    RequestResync();
+  }
+
+  void Detach(SharedStateListener* listener) override {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    if (listener_ == listener) listener_ = nullptr;
+  }
+
+  void PublishHealth(const SharedHealth& health) override {
+    Op op{Op::kHealth, health.credential_id, health.model, {}, 0, false, {}, nullptr};
+    if (!IsClean(health.state)) op.b = SharedHealthToJson(health.state);
+    Enqueue(std::move(op));
+  }
+
+  void PublishDisabled(std::string_view credential_id, bool disabled) override {
+    Enqueue(Op{Op::kDisabled, std::string(credential_id), {}, {}, 0, disabled, {}, nullptr});
+  }
+
+  void PublishBinding(std::string_view key, std::string_view credential_id, absl::Duration ttl) override {
+    const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(ttl));
+    Enqueue(Op{Op::kBinding, std::string(key), std::string(credential_id), {}, ms, false, {}, nullptr});
+  }
+
+  absl::StatusOr<std::optional<std::string>> LookupBinding(std::string_view key,
+                                                           absl::Duration timeout) override {
+    lookups_.fetch_add(1, std::memory_order_relaxed);
+    auto call = std::make_shared<Call>();
+    absl::Status s = Wait(Op{Op::kLookup, std::string(key), {}, {}, 0, false, {}, call}, timeout);
+    if (!s.ok()) {
+      lookup_timeouts_.fetch_add(1, std::memory_order_relaxed);
+      return s;
+    }
+    if (call->value) lookup_hits_.fetch_add(1, std::memory_order_relaxed);
+    return std::move(call->value);
+  }
+
+  absl::StatusOr<SharedRecord> Read(std::string_view credential_id, absl::Duration timeout) override {
+    auto call = std::make_shared<Call>();
+    absl::Status s = Wait(Op{Op::kRead, std::string(credential_id), {}, {}, 0, false, {}, call}, timeout);
+    if (!s.ok()) return s;
+    return std::move(call->record);
+  }
+
+  SharedStateStats Stats() const override {
+    SharedStateStats s;
+    s.connected = connected_.load(std::memory_order_relaxed) && subscribed_.load(std::memory_order_relaxed);
+    s.published = published_.load(std::memory_order_relaxed);
+    s.publish_failures = publish_failures_.load(std::memory_order_relaxed);
+    s.received = received_.load(std::memory_order_relaxed);
+    s.rejected = rejected_.load(std::memory_order_relaxed);
+    s.lookups = lookups_.load(std::memory_order_relaxed);
+    s.lookup_hits = lookup_hits_.load(std::memory_order_relaxed);
+    s.lookup_timeouts = lookup_timeouts_.load(std::memory_order_relaxed);
+    s.reconnects = reconnects_.load(std::memory_order_relaxed);
+    s.resyncs = resyncs_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+ private:
+  static bool IsClean(const ModelState& m) {
+    return m.status == CredentialStatus::kActive && m.status_message.empty() && !m.unavailable &&
+           m.next_retry_after == ZeroTime() && !m.last_error && m.quota == QuotaState{} &&
+           m.failure_streak == 0;
+  }
+
+  void Log(LogLevel level, std::string_view message) const {
+    LogTo(options_.logger, level, "shared-state", message);
+  }
+
+  void Wake() {
+    if (wake_[1] >= 0) {
+      const char b = 1;
+      [[maybe_unused]] ssize_t n = write(wake_[1], &b, 1);
+    }
+  }
+
+  void RequestResync() {
+    resync_requested_.store(true, std::memory_order_release);
+    Wake();
+  }
+
+  void Enqueue(Op op) {
+    op.queued = std::chrono::steady_clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.size() >= kMaxQueue) {
+        queue_.pop_front();
+        publish_failures_.fetch_add(1, std::memory_order_relaxed);
+      }
+      queue_.push_back(std::move(op));
+    }
+    cv_.notify_one();
+  }
+
+  absl::Status Wait(Op op, absl::Duration timeout) {
+    if (!connected_.load(std::memory_order_acquire)) {
+      return absl::UnavailableError("shared state: not connected to redis");
+    }
+    std::shared_ptr<Call> call = op.call;
+    Enqueue(std::move(op));
+    std::unique_lock<std::mutex> lock(call->mu);
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::microseconds(std::max<int64_t>(0, absl::ToInt64Microseconds(timeout)));
+    if (!call->cv.wait_until(lock, deadline, [&] { return call->done; })) {
+      return absl::DeadlineExceededError("shared state: redis did not answer in time");
+    }
+    return call->status;
+  }
+
+  static void Finish(const std::shared_ptr<Call>& call, absl::Status status) {
+    {
+      std::lock_guard<std::mutex> lock(call->mu);
+      call->done = true;
+      call->status = std::move(status);
+    }
+    call->cv.notify_all();
+  }
+
+  // Connect opens a connection with the options' timeouts, authenticates and selects the
+  // database. Returns null (and logs why, without a secret) on failure.
+  Context Connect(std::string_view role) {
+    const timeval tv = RedisTimeval(options_.timeout);
+    Context c(endpoint_.unix_socket ? redisConnectUnixWithTimeout(endpoint_.host.c_str(), tv)
+                                    : redisConnectWithTimeout(endpoint_.host.c_str(), endpoint_.port, tv));
+    std::string problem;
+    if (c == nullptr) {
+      problem = "out of memory";
+    } else if (c->err != 0) {
+      problem = c->errstr;
+    } else if (redisSetTimeout(c.get(), tv) != REDIS_OK) {
+      problem = "cannot set the socket timeout";
+    } else {
+      if (!endpoint_.password.empty()) {
+        Reply r(static_cast<redisReply*>(
+            endpoint_.user.empty()
+                ? redisCommand(c.get(), "AUTH %b", endpoint_.password.data(), endpoint_.password.size())
+                : redisCommand(c.get(), "AUTH %b %b", endpoint_.user.data(), endpoint_.user.size(),
+                               endpoint_.password.data(), endpoint_.password.size())));
+        if (r == nullptr || r->type == REDIS_REPLY_ERROR) problem = "authentication failed";
+      }
+      if (problem.empty() && endpoint_.database != 0) {
+        Reply r(static_cast<redisReply*>(redisCommand(c.get(), "SELECT %d", endpoint_.database)));
+        if (r == nullptr || r->type == REDIS_REPLY_ERROR) problem = "SELECT failed";
+      }
+    }
+    if (!problem.empty()) {
+      Log(LogLevel::kWarning, Cat("redis ", role, " connection failed: ", problem, " (degraded: local state only)"));
+      return nullptr;
+    }
+    return c;
+  }
+
+  // Backoff waits the next reconnect delay (doubling, with jitter), or until stopped.
+  // Returns false when stopped.
+  bool Backoff(absl::Duration* delay) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    const int64_t base = absl::ToInt64Microseconds(*delay);
+    const int64_t jittered = base / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(base / 2 + 1));
+    *delay = std::min(*delay * 2, options_.max_backoff);
+    std::unique_lock<std::mutex> lock(mu_);
+    stop_cv_.wait_for(lock, std::chrono::microseconds(jittered), [&] { return stop_; });
+    return !stop_;
+  }
+
+  // FailQueued answers every waiting call with `status` and drops publishes older than the
+  // queue limit. REQUIRES: mu_ held.
+  void FailQueuedLocked(const absl::Status& status) {
+    const auto oldest = std::chrono::steady_clock::now() -
+                        std::chrono::microseconds(absl::ToInt64Microseconds(options_.queue_limit));
+    std::deque<Op> kept;
+    for (Op& op : queue_) {
+      if (op.call != nullptr) {
+        Finish(op.call, status);
+      } else if (op.queued < oldest) {
+        publish_failures_.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        kept.push_back(std::move(op));
+      }
+    }
+    queue_.swap(kept);
+  }
+
+  std::string Notice(std::string_view kind, std::string_view id, std::string_view model,
+                     std::string_view value) const {
+    std::string out;
+    internal::JsonWriter w(&out);
+    w.BeginObject();
+    w.Key("k");
+    w.String(kind);
+    w.Key("o");
+    w.String(origin_);
+    w.Key("id");
+    w.String(id);
+    if (kind == "h") {
+      w.Key("m");
+      w.String(model);
+      w.Key("s");
+      if (value.empty()) {
+        w.Null();
+      } else {
+        w.Raw(value);
+      }
+    } else {
+      w.Key("d");
+      w.Bool(value == "1");
+    }
+    w.EndObject();
+    return out;
+  }
+
+  // Run executes one operation. Returns false when the connection is lost (the operation, if it
+  // is a call, is answered).
+  bool Run(redisContext* c, Op& op) {
+    Reply r;
+    switch (op.kind) {
+      case Op::kHealth: {
+        const std::string key = Cat(options_.prefix, "health:", op.key);
+        const std::string notice = Notice("h", op.key, op.a, op.b);
+        const std::string ttl = std::to_string(absl::ToInt64Milliseconds(options_.health_ttl));
+        r = EvalScript(c, health_sha_, kHealthScript, key, {op.a, op.b, ttl, channel_, notice});
+        break;
+      }
+      case Op::kDisabled: {
+        const std::string key = Cat(options_.prefix, "disabled:", op.key);
+        const std::string notice = Notice("d", op.key, {}, op.flag ? "1" : "0");
+        r = EvalScript(c, disabled_sha_, kDisabledScript, key, {op.flag ? "1" : "0", channel_, notice});
+        break;
+      }
+      case Op::kBinding: {
+        const std::string key = Cat(options_.prefix, "session:", op.key);
+        r.reset(static_cast<redisReply*>(redisCommand(c, "SET %b %b PX %lld", key.data(), key.size(), op.a.data(),
+                                                      op.a.size(), static_cast<long long>(op.ms))));
+        break;
+      }
+      case Op::kLookup: {
+        const std::string key = Cat(options_.prefix, "session:", op.key);
+        r.reset(static_cast<redisReply*>(redisCommand(c, "GET %b", key.data(), key.size())));
+        if (r == nullptr) break;
+        if (r->type == REDIS_REPLY_STRING) {
+          const std::string_view v(r->str, r->len);
+          if (v.empty() || v.size() > 4096 || !internal::IsValidUtf8(v)) {
+            Reject(Cat("session binding ", key.substr(options_.prefix.size()), " holds no credential ID"));
+          } else {
+            op.call->value.emplace(v);
+          }
+        } else if (r->type != REDIS_REPLY_NIL) {
+          Reject(Cat("session binding is not a string (", r->type == REDIS_REPLY_ERROR ? "error" : "wrong type", ")"));
+        }
+        Finish(op.call, absl::OkStatus());
+        return true;
+      }
+      case Op::kRead: {
+        r = ReadRecord(c, op);
+        if (r == nullptr) break;
+        return true;
+      }
+    }
+    if (r == nullptr) {
+      if (op.call != nullptr) Finish(op.call, absl::UnavailableError("shared state: redis connection lost"));
+      publish_failures_.fetch_add(op.call == nullptr ? 1 : 0, std::memory_order_relaxed);
+      return false;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+      publish_failures_.fetch_add(1, std::memory_order_relaxed);
+      Log(LogLevel::kWarning, Cat("redis refused a write: ", std::string_view(r->str, r->len)));
+    } else {
+      published_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return true;
+  }
+
+  // EvalScript runs a script by its SHA, loading it on NOSCRIPT (a restarted or flushed server).
+  Reply EvalScript(redisContext* c, std::string& sha, const char* script, const std::string& key,
+                   std::initializer_list<std::string_view> args) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (sha.empty()) {
+        Reply load(static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %s", script)));
+        if (load == nullptr) return nullptr;
+        if (load->type != REDIS_REPLY_STRING) return load;
+        sha.assign(load->str, load->len);
+      }
+      std::vector<const char*> argv{"EVALSHA", sha.c_str(), "1", key.c_str()};
+      std::vector<size_t> lens{7, sha.size(), 1, key.size()};
+      for (std::string_view a : args) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      Reply r(static_cast<redisReply*>(
+          redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+      if (r != nullptr && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).substr(0, 8) == "NOSCRIPT") {
+        sha.clear();
+        continue;
+      }
+      return r;
+    }
+    return nullptr;
+  }
+
+  Reply ReadRecord(redisContext* c, Op& op) {
+    const std::string hkey = Cat(options_.prefix, "health:", op.key);
+    const std::string dkey = Cat(options_.prefix, "disabled:", op.key);
+    redisAppendCommand(c, "HGETALL %b", hkey.data(), hkey.size());
+    redisAppendCommand(c, "GET %b", dkey.data(), dkey.size());
+    void* raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK) {
+      Finish(op.call, absl::UnavailableError("shared state: redis connection lost"));
+      return nullptr;
+    }
+    Reply health(static_cast<redisReply*>(raw));
+    raw = nullptr;
+    if (redisGetReply(c, &raw) != REDIS_OK) {
+      Finish(op.call, absl::UnavailableError("shared state: redis connection lost"));
+      return nullptr;
+    }
+    Reply disabled(static_cast<redisReply*>(raw));
+    SharedRecord& rec = op.call->record;
+    if (health->type == REDIS_REPLY_ARRAY) {
+      for (size_t i = 0; i + 1 < health->elements; i += 2) {
+        const redisReply* f = health->element[i];
+        const redisReply* v = health->element[i + 1];
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+            !internal::IsValidUtf8(std::string_view(f->str, f->len))) {
+          Reject("a health field is not a string");
+          continue;
+        }
+        absl::StatusOr<ModelState> state = SharedHealthFromJson(std::string_view(v->str, v->len));
+        if (!state.ok()) {
+          Reject(Cat("health of ", op.key, ": ", internal::ToStd(state.status().message())));
+          continue;
+        }
+        rec.health.push_back(SharedHealth{op.key, std::string(f->str, f->len), *std::move(state)});
+      }
+    } else if (health->type != REDIS_REPLY_NIL) {
+      Reject(Cat("health of ", op.key, " is not a hash"));
+    }
+    if (disabled->type == REDIS_REPLY_STRING) {
+      const std::string_view v(disabled->str, disabled->len);
+      if (v == "1" || v == "0") {
+        rec.disabled = v == "1";
+      } else {
+        Reject(Cat("disabled flag of ", op.key, " is neither 1 nor 0"));
+      }
+    } else if (disabled->type != REDIS_REPLY_NIL) {
+      Reject(Cat("disabled flag of ", op.key, " is not a string"));
+    }
+    Finish(op.call, absl::OkStatus());
+    return health;
+  }
+
+  void Reject(std::string_view what) {
+    rejected_.fetch_add(1, std::memory_order_relaxed);
+    Log(LogLevel::kWarning, Cat("rejected bad data in redis: ", what));
+  }
+
+  // CheckMarker makes sure the deployment's marker key exists; a missing one means the server
+  // lost its data (a flush, a restart without persistence): everything is published again.
+  // Returns false when the connection is lost.
+  bool CheckMarker(redisContext* c, bool first) {
+    Reply r(static_cast<redisReply*>(redisCommand(c, "SET %b %b NX", marker_.data(), marker_.size(), "1", size_t{1})));
+    if (r == nullptr) return false;
+    if (r->type == REDIS_REPLY_STATUS && !first) {  // "OK": it was missing
+      Log(LogLevel::kWarning, "redis lost the shared state (flushed or restarted): publishing it again");
+      RequestResync();
+    }
+    return true;
+  }
+
+  void CommandLoop() {
+    pthread_setname_np(pthread_self(), "ar-redis-cmd");
+    BlockSigpipe();
+    absl::Duration delay = options_.min_backoff;
+    bool ever = false;
+    for (;;) {
+      Context c = Connect("command");
+      if (c == nullptr || !CheckMarker(c.get(), true)) {
+        connected_.store(false, std::memory_order_release);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          FailQueuedLocked(absl::UnavailableError("shared state: not connected to redis"));
+        }
+        if (!Backoff(&delay)) return;
+        continue;
+      }
+      health_sha_.clear();
+      disabled_sha_.clear();
+      delay = options_.min_backoff;
+      if (ever) {
+        reconnects_.fetch_add(1, std::memory_order_relaxed);
+        Log(LogLevel::kInfo, "redis command connection re-established");
+        RequestResync();  // publishes may have been dropped meanwhile
+      }
+      ever = true;
+      connected_.store(true, std::memory_order_release);
+      auto next_check = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      bool lost = false;
+      while (!lost) {
+        Op op;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait_until(lock, next_check, [&] { return stop_ || !queue_.empty(); });
+          if (stop_) {
+            FailQueuedLocked(absl::CancelledError("shared state: stopped"));
+            return;
+          }
+          if (queue_.empty()) {
+            lock.unlock();
+            next_check = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+            lost = !CheckMarker(c.get(), false);
+            continue;
+          }
+          op = std::move(queue_.front());
+          queue_.pop_front();
+        }
+        lost = !Run(c.get(), op);
+      }
+      connected_.store(false, std::memory_order_release);
+      Log(LogLevel::kWarning, "redis command connection lost (degraded: local state only)");
+      std::lock_guard<std::mutex> lock(mu_);
+      FailQueuedLocked(absl::UnavailableError("shared state: not connected to redis"));
+    }
+  }
+
+  void Deliver(std::string_view payload) {
+    simdjson::dom::element root;
+    if (payload.size() > (size_t{64} << 10) || parser_.parse(payload.data(), payload.size()).get(root) ||
+        !root.is_object()) {
+      Reject("a notice is not a JSON object");
+      return;
+    }
+    std::string_view kind, origin, id, model;
+    if (root["k"].get(kind) || root["o"].get(origin) || root["id"].get(id)) {
+      Reject("a notice lacks its kind, origin or credential");
+      return;
+    }
+    if (origin == origin_) return;  // our own
+    if (kind == "h") {
+      simdjson::dom::element state;
+      if (root["m"].get(model) || root["s"].get(state)) {
+        Reject("a health notice lacks its model or state");
+        return;
+      }
+      SharedHealth h{std::string(id), std::string(model), ModelState{}};
+      if (!state.is_null()) {
+        const std::string json = simdjson::minify(state);
+        absl::StatusOr<ModelState> parsed = SharedHealthFromJson(json);
+        if (!parsed.ok()) {
+          Reject(Cat("health notice for ", id, ": ", internal::ToStd(parsed.status().message())));
+          return;
+        }
+        h.state = *std::move(parsed);
+      }
+      std::lock_guard<std::mutex> lock(listener_mu_);
+      if (listener_ != nullptr) {
+        received_.fetch_add(1, std::memory_order_relaxed);
+        listener_->OnHealth(h);
+      }
+    } else if (kind == "d") {
+      bool disabled = false;
+      if (root["d"].get(disabled)) {
+        Reject("a disabled notice lacks its flag");
+        return;
+      }
+      std::lock_guard<std::mutex> lock(listener_mu_);
+      if (listener_ != nullptr) {
+        received_.fetch_add(1, std::memory_order_relaxed);
+        listener_->OnDisabled(id, disabled);
+      }
+    } else {
+      Reject("a notice of an unknown kind");
+    }
+  }
+
+  void RunResync() {
+    resync_requested_.store(false, std::memory_order_release);
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    if (listener_ == nullptr) return;
+    resyncs_.fetch_add(1, std::memory_order_relaxed);
+    listener_->OnResync();
+  }
+
+  void SubscriberLoop() {
+    pthread_setname_np(pthread_self(), "ar-redis-sub");
+    BlockSigpipe();
+    absl::Duration delay = options_.min_backoff;
+    bool ever = false;
+    while (!Stopped()) {
+      Context c = Connect("subscriber");
+      Reply r;
+      if (c != nullptr) {
+        r.reset(static_cast<redisReply*>(redisCommand(c.get(), "SUBSCRIBE %b", channel_.data(), channel_.size())));
+      }
+      if (r == nullptr || r->type != REDIS_REPLY_ARRAY) {
+        subscribed_.store(false, std::memory_order_release);
+        if (!Backoff(&delay)) return;
+        continue;
+      }
+      delay = options_.min_backoff;
+      if (ever) reconnects_.fetch_add(1, std::memory_order_relaxed);
+      ever = true;
+      subscribed_.store(true, std::memory_order_release);
+      RequestResync();  // whatever was published while we were not listening
+      bool lost = false;
+      while (!lost && !Stopped()) {
+        if (resync_requested_.load(std::memory_order_acquire) && connected_.load(std::memory_order_acquire)) {
+          RunResync();
+        }
+        void* raw = nullptr;
+        if (redisGetReplyFromReader(c.get(), &raw) != REDIS_OK) {
+          lost = true;
+          break;
+        }
+        if (raw != nullptr) {
+          Reply msg(static_cast<redisReply*>(raw));
+          if (msg->type == REDIS_REPLY_ARRAY && msg->elements == 3 && msg->element[0]->type == REDIS_REPLY_STRING &&
+              std::string_view(msg->element[0]->str, msg->element[0]->len) == "message" &&
+              msg->element[2]->type == REDIS_REPLY_STRING) {
+            Deliver(std::string_view(msg->element[2]->str, msg->element[2]->len));
+          }
+          continue;
+        }
+        pollfd fds[2] = {{c->fd, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+        const int n = poll(fds, wake_[0] >= 0 ? 2 : 1, 100);
+        if (n < 0) continue;
+        if (wake_[0] >= 0 && (fds[1].revents & POLLIN) != 0) {
+          char buf[64];
+          [[maybe_unused]] ssize_t got = read(wake_[0], buf, sizeof buf);
+        }
+        if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+          if (redisBufferRead(c.get()) != REDIS_OK) lost = true;
+        }
+      }
+      subscribed_.store(false, std::memory_order_release);
+      if (lost) Log(LogLevel::kWarning, "redis subscriber connection lost (degraded: local state only)");
+    }
+  }
+
+  bool Stopped() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stop_;
+  }
+
+  static constexpr size_t kMaxQueue = 100'000;
+
+  const RedisOptions options_;
+  internal::RedisEndpoint endpoint_;
+  const std::string origin_;
+  std::string channel_, marker_;
+  std::string health_sha_, disabled_sha_;  // command thread only
+  simdjson::dom::parser parser_;           // subscriber thread only
+
+  std::mutex mu_;
+  std::condition_variable cv_;       // the command thread's queue
+  std::condition_variable stop_cv_;  // backoff waits
+  std::deque<Op> queue_;  // guarded by mu_
+  bool stop_ = false;     // guarded by mu_
+  int wake_[2] = {-1, -1};
+
+  std::mutex listener_mu_;
+  SharedStateListener* listener_ = nullptr;  // guarded by listener_mu_
+  std::atomic<bool> resync_requested_{false};
+
+  std::atomic<bool> connected_{false}, subscribed_{false};
+  std::atomic<uint64_t> published_{0}, publish_failures_{0}, received_{0}, rejected_{0}, lookups_{0},
+      lookup_hits_{0}, lookup_timeouts_{0}, reconnects_{0}, resyncs_{0};
+
+  std::thread cmd_thread_, sub_thread_;
+};
+
+}  // namespace
+
+absl::Status ValidateRedisOptions(const RedisOptions& o) {
+  if (o.url.empty()) return absl::InvalidArgumentError("redis.url: required");
+  if (absl::StatusOr<internal::RedisEndpoint> e = internal::ParseRedisUrl(o.url); !e.ok()) return e.status();
+  if (o.database < -1 || o.database > 1000) return absl::InvalidArgumentError("redis.database: must be -1..1000");
+  if (o.prefix.size() > 128 || !internal::IsValidUtf8(o.prefix)) {
+    return absl::InvalidArgumentError("redis.prefix: at most 128 bytes of valid UTF-8");
+  }
+  if (!internal::IsValidUtf8(o.user)) return absl::InvalidArgumentError("redis.user: not valid UTF-8");
+  if (o.timeout < absl::Milliseconds(1) || o.timeout > absl::Seconds(60)) {
+    return absl::InvalidArgumentError("redis.timeout: must be 1ms..60s");
+  }
+  if (o.max_backoff < absl::Milliseconds(1) || o.max_backoff > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("redis.max-backoff: must be 1ms..10m");
+  }
+  if (o.min_backoff < absl::Milliseconds(1) || o.min_backoff > o.max_backoff) {
+    return absl::InvalidArgumentError("redis.min-backoff: must be 1ms..max-backoff");
+  }
+  if (o.queue_limit < absl::Milliseconds(1) || o.queue_limit > absl::Hours(1)) {
+    return absl::InvalidArgumentError("redis.queue-limit: must be 1ms..1h");
+  }
+  if (o.health_ttl < absl::Minutes(1) || o.health_ttl > absl::Hours(24 * 365)) {
+    return absl::InvalidArgumentError("redis.health-ttl: must be 1m..365d");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<SharedState>> NewRedisSharedState(RedisOptions options) {
+  if (absl::Status s = ValidateRedisOptions(options); !s.ok()) return s;
+  absl::StatusOr<internal::RedisEndpoint> endpoint = internal::ParseRedisUrl(options.url);
+  if (!endpoint.ok()) return endpoint.status();
+  return std::shared_ptr<SharedState>(std::make_shared<RedisSharedState>(std::move(options), *std::move(endpoint)));
+}
+
+}  // namespace v0
+}  // namespace authrouter

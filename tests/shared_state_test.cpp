@@ -1,0 +1,311 @@
+// Several replicas, one routing state (shared_state.h): three Managers sharing a real
+// redis-server that each test starts on a unix socket (once on a loopback TCP port) and stops.
+// Waiting is for notices from the server, bounded; cooldown time runs on manual clocks.
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "authrouter/manager.h"
+#include "authrouter/shared_state.h"
+#include "redis_server.h"
+#include "support/manager_fixture.h"
+
+namespace ar = authrouter;
+using authrouter::testing::ManagerFixture;
+using authrouter_test::Eventually;
+using authrouter_test::RedisServer;
+
+namespace {
+
+struct Replica {
+  std::shared_ptr<ar::SharedState> shared;
+  std::unique_ptr<ManagerFixture> f;
+
+  Replica(const std::string& url, bool affinity = false, const std::string& prefix = "t:") {
+    ar::RedisOptions ro;
+    ro.url = url;
+    ro.prefix = prefix;
+    ro.min_backoff = absl::Milliseconds(5);
+    ro.max_backoff = absl::Milliseconds(50);
+    shared = *ar::NewRedisSharedState(ro);
+    ar::ManagerOptions o;
+    o.shared_state = shared;
+    o.shared_lookup_timeout = absl::Milliseconds(500);
+    o.session_affinity = affinity;
+    o.session_placement = ar::SessionPlacement::kStrategy;
+    f = std::make_unique<ManagerFixture>(std::move(o));
+    for (const char* id : {"c1", "c2", "c3"}) f->Add({.id = id});
+  }
+  ar::Manager& m() { return *f->manager; }
+  bool Connected() { return m().SharedStats()->connected; }
+  bool Cooling(std::string_view id, std::string_view model = "m") {
+    auto c = m().Get(id);
+    auto it = c->model_states.find(model);
+    return it != c->model_states.end() && it->second.unavailable;
+  }
+};
+
+ar::Result Failure(std::string_view id, int status, absl::Duration retry_after) {
+  ar::Result r;
+  r.credential_id = id;
+  r.model = "m";
+  r.http_status = status;
+  r.retry_after = retry_after;
+  return r;
+}
+
+ar::Result Success(std::string_view id) {
+  ar::Result r;
+  r.credential_id = id;
+  r.model = "m";
+  r.success = true;
+  r.http_status = 200;
+  return r;
+}
+
+void ConnectAll(std::vector<Replica*> replicas) {
+  for (Replica* r : replicas) REQUIRE(Eventually([&] { return r->Connected(); }));
+}
+
+}  // namespace
+
+TEST_CASE("shared state: a 429 on one replica makes the credential skip on the others, a success clears it everywhere") {
+  RedisServer server;
+  Replica a(server.url()), b(server.url()), c(server.url());
+  ConnectAll({&a, &b, &c});
+
+  REQUIRE(a.m().MarkResult(Failure("c1", 429, absl::Minutes(30))).ok());
+  REQUIRE(a.Cooling("c1"));
+  const auto start = std::chrono::steady_clock::now();
+  REQUIRE(Eventually([&] { return b.Cooling("c1") && c.Cooling("c1"); }));
+  const auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took < std::chrono::milliseconds(100));
+  for (int i = 0; i < 12; ++i) {
+    CHECK(b.f->PickId("claude") != "c1");
+    CHECK(c.f->PickId("claude") != "c1");
+  }
+  // The next retry time is the same instant everywhere (the state travels, not the result).
+  CHECK(b.m().Get("c1")->model_states.at("m").next_retry_after ==
+        a.m().Get("c1")->model_states.at("m").next_retry_after);
+  CHECK(b.m().Get("c1")->model_states.at("m").last_error->http_status == 429);
+
+  // A success (the probe's) on another replica clears it everywhere.
+  REQUIRE(c.m().MarkResult(Success("c1")).ok());
+  REQUIRE(Eventually([&] { return !a.Cooling("c1") && !b.Cooling("c1"); }));
+  CHECK(a.m().Get("c1")->model_states.count("m") == 0);
+  CHECK(b.m().SharedStats()->received >= 2);
+  // ResetCooldowns travels too.
+  REQUIRE(b.m().MarkResult(Failure("c2", 429, absl::Minutes(5))).ok());
+  REQUIRE(Eventually([&] { return a.Cooling("c2") && c.Cooling("c2"); }));
+  REQUIRE(a.m().ResetCooldowns("c2", "").ok());
+  REQUIRE(Eventually([&] { return !b.Cooling("c2") && !c.Cooling("c2"); }));
+}
+
+TEST_CASE("shared state: a conversation bound on one replica is honoured by the other two") {
+  RedisServer server;
+  Replica a(server.url(), true), b(server.url(), true), c(server.url(), true);
+  ConnectAll({&a, &b, &c});
+  int agreed = 0;
+  for (int i = 0; i < 20; ++i) {
+    const std::string session = "0b0e0d6f-7d5e-4e3a-9c1f-00000000" + std::to_string(1000 + i);
+    const ar::HttpHeader headers[] = {{"X-Claude-Code-Session-Id", session}};
+    const std::string_view providers[] = {"claude"};
+    ar::PickRequest req;
+    req.providers = providers;
+    req.model = "m";
+    req.headers = headers;
+    auto first = a.m().Pick(req);
+    REQUIRE(first.ok());
+    // The others' rotations are put out of step, so only the shared binding can make them agree.
+    for (int k = 0; k <= i % 3; ++k) (void)b.m().Pick("claude", "m");
+    (void)c.m().Pick("claude", "m");
+    // The binding is written asynchronously: the first pick elsewhere may come before it lands.
+    REQUIRE(Eventually([&] { return a.m().SharedStats()->published >= static_cast<uint64_t>(i + 1); }));
+    auto on_b = b.m().Pick(req);
+    auto on_c = c.m().Pick(req);
+    REQUIRE(on_b.ok());
+    REQUIRE(on_c.ok());
+    agreed += on_b->credential->id == first->credential->id && on_c->credential->id == first->credential->id;
+  }
+  CHECK(agreed == 20);
+  CHECK(b.m().SharedStats()->lookup_hits == 20);
+}
+
+TEST_CASE("shared state: disabling a credential on one replica disables it on the others") {
+  RedisServer server;
+  Replica a(server.url()), b(server.url());
+  ConnectAll({&a, &b});
+  REQUIRE(a.m().SetDisabled("c2", true).ok());
+  REQUIRE(Eventually([&] { return b.m().Get("c2")->disabled; }));
+  for (int i = 0; i < 6; ++i) CHECK(b.f->PickId("claude") != "c2");
+  REQUIRE(b.m().SetDisabled("c2", false).ok());
+  REQUIRE(Eventually([&] { return !a.m().Get("c2")->disabled; }));
+}
+
+TEST_CASE("shared state: a replica that starts later adopts the cooldowns already shared") {
+  RedisServer server;
+  Replica a(server.url());
+  ConnectAll({&a});
+  REQUIRE(a.m().MarkResult(Failure("c3", 429, absl::Hours(1))).ok());
+  REQUIRE(Eventually([&] { return a.m().SharedStats()->published >= 2; }));  // model + record
+  Replica late(server.url());
+  ConnectAll({&late});
+  REQUIRE(Eventually([&] { return late.Cooling("c3"); }));
+}
+
+TEST_CASE("shared state: after a flush or a kill -9 and restart of redis the replicas publish their state again") {
+  RedisServer server;
+  Replica a(server.url()), b(server.url());
+  ConnectAll({&a, &b});
+  REQUIRE(a.m().MarkResult(Failure("c1", 429, absl::Hours(1))).ok());
+  REQUIRE(Eventually([&] { return b.Cooling("c1"); }));
+
+  SECTION("flushed") {
+    REQUIRE(server.Command({"FLUSHALL"}) == "OK");
+    // The marker check (once a second) notices and resyncs: the cooldown is back in redis.
+    REQUIRE(Eventually([&] { return server.Command({"HEXISTS", "t:health:c1", "m"}) == "1"; }));
+  }
+  SECTION("killed and restarted") {
+    server.Kill(SIGKILL);
+    // Picks go on from local state while redis is gone; no pick fails.
+    for (int i = 0; i < 30; ++i) {
+      CHECK(a.f->PickId("claude") != "c1");
+      CHECK(b.f->PickId("claude") != "c1");
+    }
+    REQUIRE(Eventually([&] { return !a.Connected(); }));
+    server.Start();
+    REQUIRE(Eventually([&] { return a.Connected() && b.Connected(); }));
+    REQUIRE(Eventually([&] { return server.Command({"HEXISTS", "t:health:c1", "m"}) == "1"; }));
+    CHECK(a.m().SharedStats()->reconnects >= 1);
+  }
+  CHECK(a.Cooling("c1"));
+  CHECK(b.Cooling("c1"));
+  // A replica started now learns it from redis.
+  Replica late(server.url());
+  ConnectAll({&late});
+  REQUIRE(Eventually([&] { return late.Cooling("c1"); }));
+}
+
+TEST_CASE("shared state: a stopped redis (SIGSTOP) never holds a pick longer than the lookup timeout") {
+  RedisServer server;
+  Replica a(server.url(), true);
+  ConnectAll({&a});
+  server.Stop();
+  const std::string_view providers[] = {"claude"};
+  for (int i = 0; i < 3; ++i) {
+    const std::string session = "5a1f7c7e-0000-4000-8000-00000000000" + std::to_string(i);
+    const ar::HttpHeader headers[] = {{"X-Claude-Code-Session-Id", session}};
+    ar::PickRequest req;
+    req.providers = providers;
+    req.model = "m";
+    req.headers = headers;
+    const auto start = std::chrono::steady_clock::now();
+    auto pick = a.m().Pick(req);
+    const auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE(pick.ok());
+    CHECK(took < std::chrono::milliseconds(500 + 250));  // the replica's 500 ms lookup timeout
+  }
+  // Results keep working too (publishes queue).
+  REQUIRE(a.m().MarkResult(Failure("c2", 429, absl::Minutes(1))).ok());
+  server.Continue();
+  REQUIRE(Eventually([&] { return server.Command({"HEXISTS", "t:health:c2", "m"}) == "1"; }, std::chrono::milliseconds(10000)));
+}
+
+TEST_CASE("shared state: bad data in redis is rejected and counted, never applied") {
+  RedisServer server;
+  Replica a(server.url()), b(server.url());
+  ConnectAll({&a, &b});
+  const auto rejected = [&] { return b.m().SharedStats()->rejected; };
+  // Garbage notices on the channel.
+  for (const char* notice : {"not json", "[1,2]", R"({"k":"h","o":"x","id":"c1"})",
+                             R"({"k":"h","o":"x","id":"c1","m":"m","s":{"state":{"status":"sideways"}}})",
+                             R"({"k":"h","o":"x","id":"c1","m":"m","s":{"state":{"next_retry_after":"yesterday"}}})",
+                             R"({"k":"q","o":"x","id":"c1"})"}) {
+    server.Command({"PUBLISH", "t:events", notice});
+  }
+  REQUIRE(Eventually([&] { return rejected() >= 6; }));
+  CHECK_FALSE(b.Cooling("c1"));
+  // Wrong types and garbage values under the keys, found by a resync (a late replica).
+  server.Command({"SET", "t:health:c2", "a string, not a hash"});
+  server.Command({"HSET", "t:health:c3", "m", "{\"state\":42}"});
+  server.Command({"SET", "t:disabled:c1", "maybe"});
+  server.Command({"SET", "t:session:x", ""});
+  Replica late(server.url());
+  ConnectAll({&late});
+  REQUIRE(Eventually([&] { return late.m().SharedStats()->rejected >= 3; }));
+  CHECK_FALSE(late.m().Get("c1")->disabled);
+  CHECK(late.m().Get("c3")->model_states.empty());
+  CHECK(late.f->PickId("claude") != "<auth_not_found>");
+}
+
+TEST_CASE("shared state: over a loopback TCP port") {
+  RedisServer server(/*tcp=*/true);
+  Replica a(server.url()), b(server.url());
+  ConnectAll({&a, &b});
+  REQUIRE(a.m().MarkResult(Failure("c1", 429, absl::Minutes(30))).ok());
+  REQUIRE(Eventually([&] { return b.Cooling("c1"); }));
+}
+
+TEST_CASE("shared state: deployments with different prefixes do not see each other") {
+  RedisServer server;
+  Replica a(server.url(), false, "one:"), b(server.url(), false, "two:"), a2(server.url(), false, "one:");
+  ConnectAll({&a, &b, &a2});
+  REQUIRE(a.m().MarkResult(Failure("c1", 429, absl::Minutes(30))).ok());
+  REQUIRE(Eventually([&] { return a2.Cooling("c1"); }));
+  CHECK_FALSE(b.Cooling("c1"));
+  CHECK(server.Command({"EXISTS", "two:health:c1"}) == "0");
+}
+
+TEST_CASE("shared state: redis options are validated, the password never quoted") {
+  ar::RedisOptions o;
+  CHECK_FALSE(ar::NewRedisSharedState(o).ok());  // no url
+  o.url = "http://example.com";
+  CHECK_FALSE(ar::NewRedisSharedState(o).ok());
+  o.url = "redis://user:s3cr%zzet@localhost:6379/0";
+  auto bad = ar::NewRedisSharedState(o);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(std::string(bad.status().message()).find("s3cr") == std::string::npos);
+  o.url = "redis://localhost:99999";
+  CHECK_FALSE(ar::NewRedisSharedState(o).ok());
+  o.url = "redis://localhost/1001";
+  CHECK_FALSE(ar::NewRedisSharedState(o).ok());
+  o.url = "unix://relative.sock";
+  CHECK_FALSE(ar::NewRedisSharedState(o).ok());
+  o.url = "unix:///tmp/x.sock?db=3";
+  o.timeout = absl::ZeroDuration();
+  CHECK_FALSE(ar::NewRedisSharedState(o).ok());
+  o.timeout = absl::Milliseconds(100);
+  o.min_backoff = absl::Seconds(10);
+  o.max_backoff = absl::Seconds(1);
+  CHECK_FALSE(ar::NewRedisSharedState(o).ok());
+  o.min_backoff = absl::Milliseconds(10);
+  o.prefix = std::string(200, 'p');
+  CHECK_FALSE(ar::NewRedisSharedState(o).ok());
+  o.prefix = "ok:";
+  CHECK(ar::NewRedisSharedState(o).ok());  // nothing listens there: it starts degraded
+  ar::ManagerOptions mo;
+  mo.shared_lookup_timeout = absl::Seconds(2);
+  CHECK_FALSE(ar::Manager::Create(mo).ok());
+}
+
+TEST_CASE("shared state: the shared form of a model state round-trips and rejects garbage") {
+  ar::ModelState s;
+  s.status = ar::CredentialStatus::kError;
+  s.unavailable = true;
+  s.next_retry_after = absl::FromUnixSeconds(1776384000) + absl::Milliseconds(1500);
+  s.last_error = ar::ErrorRecord{"rate_limited", "slow down", true, 429};
+  s.quota = ar::QuotaState{true, "quota", absl::FromUnixSeconds(1776387600), 2};
+  s.updated_at = absl::FromUnixSeconds(1776384000);
+  s.failure_streak = 3;
+  auto back = ar::SharedHealthFromJson(ar::SharedHealthToJson(s));
+  REQUIRE(back.ok());
+  CHECK(*back == s);
+  CHECK_FALSE(ar::SharedHealthFromJson("").ok());
+  CHECK_FALSE(ar::SharedHealthFromJson("{}").ok());
+  CHECK_FALSE(ar::SharedHealthFromJson(R"({"state":{},"failure_streak":-1})").ok());
+  CHECK_FALSE(ar::SharedHealthFromJson(R"({"state":{"status_message":"\xff"}})").ok());
+  CHECK_FALSE(ar::SharedHealthFromJson(std::string(70000, ' ')).ok());
+}
