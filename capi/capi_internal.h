@@ -83,6 +83,7 @@ struct authrouter_options {
   absl::Duration selector_budget = absl::Milliseconds(100);  // set_selector_budget_ms
   bool metrics = true;                                        // set_metrics
   ar::CredentialSeries metrics_credentials = ar::CredentialSeries::kOff;
+  std::shared_ptr<ar::SharedState> shared_state;  // set_shared_state
   std::string config_path;    // load_config_file: watched by the manager
   std::string config_sha256;  // of the text config_path held when read
 };

@@ -29,8 +29,14 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
     m->clock = o->clock;
     m->transport = o->transport;
     m->config = o->config;
+    if (o->shared_state && o->config.redis) {
+      return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
+                  "both a shared-state callback and redis (use_redis or shared-state.redis) were set");
+    }
     ar::ManagerOptions mo;
+    mo.logger = o->logger;  // the Redis client's diagnostics
     if (absl::Status s = ar::ApplyToOptions(o->config, mo, o->transport); !s.ok()) return Fail(err, s);
+    if (o->shared_state) mo.shared_state = o->shared_state;
     mo.metrics = o->metrics;
     mo.metrics_credentials = o->metrics_credentials;
     if (o->session_affinity_max_entries != 0) {

@@ -889,6 +889,204 @@ static void test_session_placement(void) {
   authrouter_options_free(opts);
 }
 
+/* ---- shared state through the host's own callbacks: two managers on an in-process "bus" ---- */
+typedef struct {
+  authrouter_shared_listener *listeners[2];
+  char keys[32][128], ids[32][64];
+  int bindings, health_sent, disabled_sent;
+} bus_t;
+static bus_t g_bus;
+static int g_side[2] = {0, 1};
+
+static void bus_attach(void *ud, authrouter_shared_listener *l) { g_bus.listeners[*(int *)ud] = l; }
+static void bus_detach(void *ud, authrouter_shared_listener *l) {
+  CHECK(g_bus.listeners[*(int *)ud] == l);
+  g_bus.listeners[*(int *)ud] = NULL;
+}
+static int32_t bus_health(void *ud, const char *id, size_t id_len, const char *model, size_t model_len,
+                          const char *state, size_t state_len) {
+  authrouter_shared_listener *peer = g_bus.listeners[1 - *(int *)ud];
+  ++g_bus.health_sent;
+  if (peer != NULL) {
+    CHECK(authrouter_shared_listener_health(peer, id, id_len, model, model_len, state, state_len, NULL) ==
+          AUTHROUTER_OK);
+  }
+  return 0;
+}
+static int32_t bus_disabled(void *ud, const char *id, size_t id_len, bool disabled) {
+  authrouter_shared_listener *peer = g_bus.listeners[1 - *(int *)ud];
+  ++g_bus.disabled_sent;
+  if (peer != NULL) CHECK(authrouter_shared_listener_disabled(peer, id, id_len, disabled, NULL) == AUTHROUTER_OK);
+  return 0;
+}
+static int32_t bus_read(void *ud, const char *id, size_t id_len, int64_t timeout_ms, authrouter_sink *out) {
+  (void)ud;
+  (void)id;
+  (void)id_len;
+  CHECK(timeout_ms > 0);
+  return authrouter_sink_write(out, "{\"health\":{},\"disabled\":null}", 30);
+}
+static int32_t bus_bind(void *ud, const char *key, size_t key_len, const char *id, size_t id_len, int64_t ttl_ms) {
+  int i;
+  (void)ud;
+  CHECK(ttl_ms > 0);
+  if (key_len >= 128 || id_len >= 64) return 1;
+  for (i = 0; i < g_bus.bindings; ++i) {
+    if (strlen(g_bus.keys[i]) == key_len && memcmp(g_bus.keys[i], key, key_len) == 0) break;
+  }
+  if (i == 32) return 1;
+  if (i == g_bus.bindings) ++g_bus.bindings;
+  memcpy(g_bus.keys[i], key, key_len);
+  g_bus.keys[i][key_len] = '\0';
+  memcpy(g_bus.ids[i], id, id_len);
+  g_bus.ids[i][id_len] = '\0';
+  return 0;
+}
+static int32_t bus_lookup(void *ud, const char *key, size_t key_len, int64_t timeout_ms, authrouter_sink *out) {
+  int i;
+  (void)ud;
+  CHECK(timeout_ms > 0);
+  for (i = 0; i < g_bus.bindings; ++i) {
+    if (strlen(g_bus.keys[i]) == key_len && memcmp(g_bus.keys[i], key, key_len) == 0) {
+      return authrouter_sink_write(out, g_bus.ids[i], strlen(g_bus.ids[i]));
+    }
+  }
+  return 0;
+}
+
+static void bus_callbacks(authrouter_shared_state *shared, int side) {
+  authrouter_shared_state_init(shared);
+  shared->attach = bus_attach;
+  shared->detach = bus_detach;
+  shared->publish_health = bus_health;
+  shared->publish_disabled = bus_disabled;
+  shared->read = bus_read;
+  shared->publish_binding = bus_bind;
+  shared->lookup_binding = bus_lookup;
+  shared->user_data = &g_side[side];
+}
+
+static authrouter_manager *shared_manager(int side) {
+  static const char config[] =
+      "{\"routing\":{\"session-affinity\":true,\"session-placement\":\"strategy\"},"
+      "\"shared-state\":{\"lookup-timeout\":\"50ms\"}}";
+  static const char *const ids[] = {"alice.json", "bob.json"};
+  authrouter_shared_state shared;
+  authrouter_string models[1];
+  authrouter_options *opts = NULL;
+  authrouter_manager *m = NULL;
+  int i;
+  bus_callbacks(&shared, side);
+  models[0] = Str("claude-sonnet-4-5");
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_apply_config(opts, config, sizeof config - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_options_set_shared_state(opts, &shared, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
+  authrouter_options_free(opts);
+  CHECK(g_bus.listeners[side] != NULL);
+  for (i = 0; i < 2; ++i) {
+    CHECK(authrouter_manager_register(m, i ? kBob : kAlice, i ? sizeof kBob - 1 : sizeof kAlice - 1, NULL) ==
+          AUTHROUTER_OK);
+    CHECK(authrouter_manager_register_models(m, ids[i], strlen(ids[i]), models, 1, NULL) == AUTHROUTER_OK);
+  }
+  return m;
+}
+
+static void test_shared_state_callbacks(void) {
+  authrouter_manager *a, *b;
+  authrouter_options *opts = NULL;
+  authrouter_error *err = NULL;
+  authrouter_shared_state zero;
+  authrouter_result res = AUTHROUTER_RESULT_INIT;
+  char on_a[64], on_b[64], name[32], *json = NULL;
+  size_t len = 0;
+  int i, agree = 0;
+  memset(&g_bus, 0, sizeof g_bus);
+  a = shared_manager(0);
+  b = shared_manager(1);
+
+  /* A conversation bound on a is honoured on b, whose rotation runs out of step. */
+  for (i = 0; i < 10; ++i) {
+    snprintf(name, sizeof name, "shared-conversation-%d", i);
+    pick_with(a, name, NULL, NULL, 0, on_a, sizeof on_a);
+    if (i % 2 == 0) pick_with(b, NULL, NULL, NULL, 0, on_b, sizeof on_b);
+    pick_with(b, name, NULL, NULL, 0, on_b, sizeof on_b);
+    agree += strcmp(on_a, on_b) == 0;
+  }
+  CHECK(agree == 10);
+  CHECK(authrouter_manager_shared_stats(b, &json, &len, NULL) == AUTHROUTER_OK);
+  CHECK(json != NULL && strstr(json, "\"lookup_hits\":10") != NULL);
+  authrouter_string_free(json);
+
+  /* A 429 on a cools alice on b: b's picks all go to bob. */
+  res.credential_id = Str("alice.json");
+  res.model = Str("claude-sonnet-4-5");
+  res.http_status = 429;
+  res.retry_after_ms = 600000;
+  CHECK(authrouter_manager_mark_result(a, &res, NULL) == AUTHROUTER_OK);
+  CHECK(g_bus.health_sent >= 1);
+  for (i = 0; i < 4; ++i) {
+    pick_with(b, NULL, NULL, NULL, 0, on_b, sizeof on_b);
+    CHECK(strcmp(on_b, "bob.json") == 0);
+  }
+  /* Reset on b clears it on a. */
+  CHECK(authrouter_manager_reset_cooldowns(b, "alice.json", 10, NULL, 0, NULL) == AUTHROUTER_OK);
+  pick_with(a, NULL, NULL, NULL, 0, on_a, sizeof on_a);
+  pick_with(a, NULL, NULL, NULL, 0, on_b, sizeof on_b);
+  CHECK(strcmp(on_a, on_b) != 0); /* both credentials in rotation again */
+
+  /* Disabled travels too. */
+  CHECK(authrouter_manager_set_disabled(a, "bob.json", 8, true, NULL) == AUTHROUTER_OK);
+  CHECK(g_bus.disabled_sent == 1);
+  for (i = 0; i < 3; ++i) {
+    pick_with(b, NULL, NULL, NULL, 0, on_b, sizeof on_b);
+    CHECK(strcmp(on_b, "alice.json") == 0);
+  }
+
+  /* A malformed state from the host's client is refused and counted. */
+  CHECK(authrouter_shared_listener_health(g_bus.listeners[1], "alice.json", 10, "m", 1, "{bad", 4, &err) ==
+        AUTHROUTER_INVALID_ARGUMENT);
+  authrouter_error_free(err);
+  err = NULL;
+  CHECK(authrouter_shared_listener_health(NULL, "x", 1, "", 0, NULL, 0, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_shared_listener_resync(g_bus.listeners[1], NULL) == AUTHROUTER_OK);
+  authrouter_manager_free(a);
+  CHECK(g_bus.listeners[0] == NULL); /* detached */
+  authrouter_manager_free(b);
+  CHECK(g_bus.listeners[1] == NULL);
+
+  /* Misuse: zero-initialised or incomplete callbacks; both redis and callbacks. */
+  CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
+  memset(&zero, 0, sizeof zero);
+  CHECK(authrouter_options_set_shared_state(opts, &zero, &err) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(strstr(authrouter_error_message(err, NULL), "AUTHROUTER_SHARED_STATE_INIT") != NULL);
+  authrouter_error_free(err);
+  err = NULL;
+  authrouter_shared_state_init(&zero);
+  CHECK(authrouter_options_set_shared_state(opts, &zero, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_set_shared_state(opts, NULL, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(authrouter_options_use_redis(opts, "redis://u:hunter2@host:0", 24, &err) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(strstr(authrouter_error_message(err, NULL), "hunter2") == NULL);
+  authrouter_error_free(err);
+  err = NULL;
+  CHECK(authrouter_options_use_redis(opts, NULL, 3, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+  /* Redis that is not there: the manager works on local state, degraded. */
+  CHECK(authrouter_options_use_redis(opts, "unix:///nonexistent/authrouter-test.sock", 40, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_new(&a, opts, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_register(a, kAlice, sizeof kAlice - 1, NULL) == AUTHROUTER_OK);
+  CHECK(authrouter_manager_shared_stats(a, &json, &len, NULL) == AUTHROUTER_OK);
+  CHECK(strstr(json, "\"connected\":false") != NULL);
+  authrouter_string_free(json);
+  authrouter_manager_free(a);
+  bus_callbacks(&zero, 0);
+  CHECK(authrouter_options_set_shared_state(opts, &zero, NULL) == AUTHROUTER_OK);
+  a = NULL;
+  CHECK(authrouter_manager_new(&a, opts, &err) == AUTHROUTER_INVALID_ARGUMENT);
+  CHECK(a == NULL && strstr(authrouter_error_message(err, NULL), "both") != NULL);
+  authrouter_error_free(err);
+  authrouter_options_free(opts);
+}
+
 /* An executor that reports the response ID it produced, when the outcome has the field. */
 static int g_outcome_version = 0;
 static int32_t execute_with_response(void *ud, const authrouter_credential *c, const char *provider,
@@ -1501,6 +1699,7 @@ int main(void) {
   test_session_affinity_max_entries();
   test_session_identity();
   test_session_placement();
+  test_shared_state_callbacks();
   test_executor_response_id_and_chain_extraction();
   test_patch();
   test_policy_selector();

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "authrouter/config.h"
 #include "authrouter/manager.h"
 #include "authrouter/shared_state.h"
 #include "redis_server.h"
@@ -308,4 +309,35 @@ TEST_CASE("shared state: the shared form of a model state round-trips and reject
   CHECK_FALSE(ar::SharedHealthFromJson(R"({"state":{},"failure_streak":-1})").ok());
   CHECK_FALSE(ar::SharedHealthFromJson(R"({"state":{"status_message":"\xff"}})").ok());
   CHECK_FALSE(ar::SharedHealthFromJson(std::string(70000, ' ')).ok());
+}
+
+TEST_CASE("shared state: the config's shared-state section") {
+  auto c = ar::ParseConfig(R"({"shared-state": {"lookup-timeout": "5ms", "redis": {
+      "url": "redis://gw:pw@10.0.0.5:6380/2", "prefix": "eu:", "timeout": "50ms", "health-ttl": "24h",
+      "typo": 1}}})");
+  REQUIRE(c.ok());
+  REQUIRE(c->redis.has_value());
+  CHECK(c->redis->url == "redis://gw:pw@10.0.0.5:6380/2");
+  CHECK(c->redis->prefix == "eu:");
+  CHECK(c->redis->timeout == absl::Milliseconds(50));
+  CHECK(c->redis->health_ttl == absl::Hours(24));
+  CHECK(c->shared_lookup_timeout == absl::Milliseconds(5));
+  CHECK(c->warnings == std::vector<std::string>{"shared-state.redis.typo"});
+  for (const char* bad : {R"({"shared-state": {"redis": {"password": "hunter2"}}})",
+                          R"({"shared-state": {"redis": {"url": "redis://u:hunter2@h:0"}}})",
+                          R"({"shared-state": {"redis": {"url": "redis://h", "timeout": "2m"}}})",
+                          R"({"shared-state": {"lookup-timeout": "2s"}})",
+                          R"({"shared-state": {"redis": "redis://h"}})"}) {
+    auto r = ar::ParseConfig(bad);
+    CHECK_FALSE(r.ok());
+    CHECK(std::string(r.status().message()).find("hunter2") == std::string::npos);
+    CHECK(std::string(r.status().message()).find("shared-state") != std::string::npos);
+  }
+  // A reload reports the section and changes nothing: the Manager keeps its shared state.
+  ManagerFixture f;
+  ar::Config before = *ar::ParseConfig("{}");
+  auto changed = ar::ApplyConfig(*f.manager, before, *c);
+  REQUIRE(changed.ok());
+  CHECK(*changed == std::vector<std::string>{"shared-state"});
+  CHECK_FALSE(f.manager->SharedStats().has_value());
 }

@@ -510,6 +510,83 @@ AUTHROUTER_API int32_t authrouter_options_set_leases(authrouter_options *options
                                                      int64_t busy_retry_after_ms, bool least_in_flight,
                                                      authrouter_error **err);
 
+/* ---- shared state across replicas ----------------------------------------------------------
+ * Several gateway replicas share cooldowns, session bindings and disable/enable (the C++
+ * authrouter/shared_state.h has the rules; docs/shared-state.md the Redis keys). Either the
+ * built-in Redis client (use_redis, or the config's shared-state.redis.*), or the host's own
+ * client through authrouter_shared_state callbacks. */
+
+/* use_redis shares state over Redis at `url` ("redis://[user[:password]@]host[:port][/db]" or
+ * "unix:///path/redis.sock[?db=N]"), with the config's shared-state.redis.* settings for the rest
+ * (prefix "authrouter:", timeout 200 ms, ... by default). The connection is made in the
+ * background: picks work on local state until it is up and whenever it is down (degraded,
+ * reported to the log). Returns INVALID_ARGUMENT for a malformed URL (never quoting a password). */
+AUTHROUTER_API int32_t authrouter_options_use_redis(authrouter_options *options, const char *url,
+                                                    size_t url_len, authrouter_error **err);
+
+/* The listener a host's shared state tells what other replicas published. Valid from `attach`
+ * until `detach` returns. */
+typedef struct authrouter_shared_listener authrouter_shared_listener;
+
+/* A host's own shared state. The library calls it outside its locks. The publish functions must
+ * queue and return at once (they run on request threads); read and lookup_binding wait at most
+ * `timeout_ms`. A health state is the shared JSON form (authrouter/shared_state.h:
+ * {"state":{"status":...,"unavailable":...,"next_retry_after":...},"failure_streak":N}), carried
+ * as opaque text; an empty state (len 0) means "clean": delete the entry. All functions but
+ * destroy are required. */
+#define AUTHROUTER_SHARED_STATE_VERSION 1
+typedef struct authrouter_shared_state {
+  uint32_t version; /* AUTHROUTER_SHARED_STATE_VERSION */
+  /* From now on, tell `listener` (authrouter_shared_listener_*) what other replicas publish, and
+   * call authrouter_shared_listener_resync once connected (and after every reconnect). */
+  void (*attach)(void *user_data, authrouter_shared_listener *listener);
+  /* Stop: once detach returns, `listener` is not used again. */
+  void (*detach)(void *user_data, authrouter_shared_listener *listener);
+  /* Write the health of (credential `id`, canonical `model`; "" for the credential itself) and
+   * tell the other replicas. */
+  int32_t (*publish_health)(void *user_data, const char *id, size_t id_len, const char *model,
+                            size_t model_len, const char *state_json, size_t state_len);
+  /* Write and announce the operator flag of `id`. */
+  int32_t (*publish_disabled)(void *user_data, const char *id, size_t id_len, bool disabled);
+  /* Write to `out` what is held for `id`: {"health": {"<model>": <state>, ...}, "disabled":
+   * true | false | null}. */
+  int32_t (*read)(void *user_data, const char *id, size_t id_len, int64_t timeout_ms,
+                  authrouter_sink *out);
+  /* Bind session key `key` to credential `id` for `ttl_ms`. */
+  int32_t (*publish_binding)(void *user_data, const char *key, size_t key_len, const char *id,
+                             size_t id_len, int64_t ttl_ms);
+  /* Write the credential `key` is bound to into `out` (nothing when none). */
+  int32_t (*lookup_binding)(void *user_data, const char *key, size_t key_len, int64_t timeout_ms,
+                            authrouter_sink *out);
+  void *user_data;
+  void (*destroy)(void *user_data);
+} authrouter_shared_state;
+#define AUTHROUTER_SHARED_STATE_INIT \
+  {AUTHROUTER_SHARED_STATE_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+AUTHROUTER_API void authrouter_shared_state_init(authrouter_shared_state *shared);
+
+/* set_shared_state installs the host's shared state (instead of use_redis or the config's
+ * shared-state.redis; with both, authrouter_manager_new fails with INVALID_ARGUMENT). */
+AUTHROUTER_API int32_t authrouter_options_set_shared_state(authrouter_options *options,
+                                                           const authrouter_shared_state *shared,
+                                                           authrouter_error **err);
+
+/* What the host's shared state heard from other replicas. Each returns INVALID_ARGUMENT for a
+ * malformed state (counted as rejected; nothing applied) or a NULL argument. `state_len` 0 is a
+ * clean state. Call them from the host's own threads, one at a time. */
+AUTHROUTER_API int32_t authrouter_shared_listener_health(authrouter_shared_listener *listener,
+                                                         const char *id, size_t id_len,
+                                                         const char *model, size_t model_len,
+                                                         const char *state_json, size_t state_len,
+                                                         authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_shared_listener_disabled(authrouter_shared_listener *listener,
+                                                           const char *id, size_t id_len,
+                                                           bool disabled, authrouter_error **err);
+/* resync: (re)connected; the manager reads every credential back (the read callback) and
+ * publishes what the shared state lacks. Blocks for those reads. */
+AUTHROUTER_API int32_t authrouter_shared_listener_resync(authrouter_shared_listener *listener,
+                                                         authrouter_error **err);
+
 /* ---- the manager -------------------------------------------------------------------------- */
 
 /* authrouter_manager is the credential pool. Safe for concurrent use from any number of threads
@@ -623,6 +700,12 @@ AUTHROUTER_API int32_t authrouter_manager_state_view(authrouter_manager *m, char
 AUTHROUTER_API int32_t authrouter_manager_metrics(authrouter_manager *m, uint32_t format,
                                                   char **out, size_t *out_len,
                                                   authrouter_error **err);
+/* shared_stats returns the shared state's counters as JSON (free with authrouter_string_free):
+ * {"connected": bool, "published", "publish_failures", "received", "rejected", "lookups",
+ * "lookup_hits", "lookup_timeouts", "reconnects", "resyncs"}; NOT_FOUND without shared state.
+ * (For the built-in Redis client; a host's own shared state counts what the library sees.) */
+AUTHROUTER_API int32_t authrouter_manager_shared_stats(authrouter_manager *m, char **out_json,
+                                                       size_t *out_len, authrouter_error **err);
 /* Which models a credential serves comes from one source, the first of: the host
  * (register_models), the credential's own "models" (auth file or record attribute), the
  * config's "model-catalog" for its provider; minus its exclusions ("excluded_models" and the

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,7 @@
 #include "authrouter/manager.h"
 #include "authrouter/refresh.h"
 #include "authrouter/selector.h"
+#include "authrouter/shared_state.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -81,6 +83,13 @@ struct Config {
   // name their own) and `oauth-excluded-models` (provider -> patterns none of them serve); see
   // models.h for how they combine with a credential's `models` and the host's registrations.
   ModelCatalog model_catalog{};
+  // `shared-state.redis.*`: share cooldowns, bindings and disable/enable with the other replicas
+  // over Redis (shared_state.h; `url`, `user`, `password`, `database`, `prefix`, `timeout`,
+  // `min-backoff`, `max-backoff`, `queue-limit`, `health-ttl`). Unset: this replica decides
+  // alone. Read at start only: a reload that changes it lists "shared-state" and changes nothing.
+  std::optional<RedisOptions> redis;
+  // `shared-state.lookup-timeout`: ManagerOptions::shared_lookup_timeout (0..1s); default 10 ms.
+  absl::Duration shared_lookup_timeout = absl::Milliseconds(10);
   // Unknown keys, as paths ("routing.stratgey"); NearestConfigKey suggests what was meant.
   std::vector<std::string> warnings;
 

@@ -196,6 +196,63 @@ absl::Status ParseLeases(element v, Config* c) {
   return absl::OkStatus();
 }
 
+// ParseSharedState reads `shared-state`.
+absl::Status ParseSharedState(element v, Config* c) {
+  object o;
+  if (v.get_object().get(o)) return Bad("shared-state", "must be an object");
+  if (auto dup = Duplicate(o)) return Bad(internal::Cat("shared-state.", *dup), "appears twice");
+  for (auto f : o) {
+    const std::string path = internal::Cat("shared-state.", f.key);
+    if (f.key == "lookup-timeout") {
+      absl::StatusOr<absl::Duration> d = GetDurationString(f.value, path, absl::Milliseconds(1), absl::Seconds(1),
+                                                           true, "of 0 (never ask) or between 1ms and 1s, like \"10ms\"");
+      if (!d.ok()) return d.status();
+      c->shared_lookup_timeout = *d;
+      continue;
+    }
+    if (f.key != "redis") {
+      c->warnings.push_back(path);
+      continue;
+    }
+    object r;
+    if (f.value.get_object().get(r)) return Bad(path, "must be an object");
+    if (auto dup = Duplicate(r)) return Bad(internal::Cat(path, ".", *dup), "appears twice");
+    RedisOptions redis;
+    for (auto rf : r) {
+      const std::string key_path = internal::Cat(path, ".", rf.key);
+      const std::string_view k = rf.key;
+      if (k == "url" || k == "user" || k == "password" || k == "prefix") {
+        absl::StatusOr<std::string> s = GetString(rf.value, key_path);
+        if (!s.ok()) return s.status();
+        (k == "url" ? redis.url : k == "user" ? redis.user : k == "password" ? redis.password : redis.prefix) =
+            *std::move(s);
+      } else if (k == "database") {
+        absl::StatusOr<int64_t> n = GetInt(rf.value, key_path);
+        if (!n.ok()) return n.status();
+        if (*n < 0 || *n > 1000) return Bad(key_path, "must be an integer between 0 and 1000");
+        redis.database = static_cast<int>(*n);
+      } else if (k == "timeout" || k == "min-backoff" || k == "max-backoff" || k == "queue-limit" ||
+                 k == "health-ttl") {
+        absl::StatusOr<absl::Duration> d = GetDurationString(rf.value, key_path, absl::Milliseconds(1),
+                                                             absl::Hours(24 * 365), false, "like \"200ms\" or \"5s\"");
+        if (!d.ok()) return d.status();
+        (k == "timeout"       ? redis.timeout
+         : k == "min-backoff" ? redis.min_backoff
+         : k == "max-backoff" ? redis.max_backoff
+         : k == "queue-limit" ? redis.queue_limit
+                              : redis.health_ttl) = *d;
+      } else {
+        c->warnings.push_back(key_path);
+      }
+    }
+    if (absl::Status s = ValidateRedisOptions(redis); !s.ok()) {
+      return Bad(path, internal::ToStd(s.message()));
+    }
+    c->redis = std::move(redis);
+  }
+  return absl::OkStatus();
+}
+
 // Duplicates reports the first key that appears twice in `o` (JSON allows it; a config must
 // not, since only one of the two values could take effect).
 std::optional<std::string> Duplicate(object o) {
@@ -310,6 +367,17 @@ constexpr std::string_view kKnownKeys[] = {
     "leases.ttl",
     "leases.busy-retry-after",
     "leases.least-in-flight",
+    "shared-state.redis.url",
+    "shared-state.redis.user",
+    "shared-state.redis.password",
+    "shared-state.redis.database",
+    "shared-state.redis.prefix",
+    "shared-state.redis.timeout",
+    "shared-state.redis.min-backoff",
+    "shared-state.redis.max-backoff",
+    "shared-state.redis.queue-limit",
+    "shared-state.redis.health-ttl",
+    "shared-state.lookup-timeout",
     "auth-auto-refresh-workers",
     "refresh-profiles.<provider>.token-url",
     "refresh-profiles.<provider>.client-id",
@@ -504,6 +572,8 @@ absl::StatusOr<Config> ParseConfig(std::string_view json, const ConfigParseOptio
       if (absl::Status s = ParseCooldowns(v, &c); !s.ok()) return s;
     } else if (key == "leases") {
       if (absl::Status s = ParseLeases(v, &c); !s.ok()) return s;
+    } else if (key == "shared-state") {
+      if (absl::Status s = ParseSharedState(v, &c); !s.ok()) return s;
     } else if (key == "auth-auto-refresh-workers") {
       absl::StatusOr<int64_t> n = GetInt(v, key);
       if (!n.ok()) return n.status();
@@ -605,6 +675,14 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   options.leases = config.leases;
   options.refresh.workers = config.refresh_workers;
   options.model_catalog = config.model_catalog;
+  options.shared_lookup_timeout = config.shared_lookup_timeout;
+  if (config.redis) {
+    RedisOptions redis = *config.redis;
+    redis.logger = options.logger;
+    absl::StatusOr<std::shared_ptr<SharedState>> shared = NewRedisSharedState(std::move(redis));
+    if (!shared.ok()) return shared.status();
+    options.shared_state = *std::move(shared);
+  }
   return InstallProfiles(options.refresh, nullptr, config, std::move(transport));
 }
 
@@ -754,6 +832,10 @@ absl::StatusOr<std::vector<std::string>> ApplyConfigChanges(Manager& manager, co
     changed.emplace_back("leases");
   }
   if (next.auth_dir != previous.auth_dir) changed.emplace_back("auth-dir");
+  // Read at start only (a Manager keeps the shared state it was created with).
+  if (next.redis != previous.redis || next.shared_lookup_timeout != previous.shared_lookup_timeout) {
+    changed.emplace_back("shared-state");
+  }
   return changed;
 }
 }  // namespace
