@@ -3,7 +3,12 @@
 // Waiting is for notices from the server, bounded; cooldown time runs on manual clocks.
 #include <catch2/catch.hpp>
 
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -340,4 +345,87 @@ TEST_CASE("shared state: the config's shared-state section") {
   REQUIRE(changed.ok());
   CHECK(*changed == std::vector<std::string>{"shared-state"});
   CHECK_FALSE(f.manager->SharedStats().has_value());
+}
+
+namespace {
+
+// Driver is a replica in another process (tests/shared_driver.cpp), spoken to over pipes.
+class Driver {
+ public:
+  Driver(const std::string& url, const std::string& prefix) {
+    int to[2], from[2];
+    REQUIRE(pipe(to) == 0);
+    REQUIRE(pipe(from) == 0);
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      dup2(to[0], STDIN_FILENO);
+      dup2(from[1], STDOUT_FILENO);
+      close(to[1]);
+      close(from[0]);
+      execl(AUTHROUTER_SHARED_DRIVER, AUTHROUTER_SHARED_DRIVER, url.c_str(), prefix.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    close(to[0]);
+    close(from[1]);
+    in_ = fdopen(to[1], "w");
+    out_ = fdopen(from[0], "r");
+  }
+  ~Driver() {
+    fputs("quit\n", in_);
+    fclose(in_);
+    fclose(out_);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  std::string Ask(const std::string& command) {
+    fputs((command + "\n").c_str(), in_);
+    fflush(in_);
+    char buf[256];
+    if (fgets(buf, sizeof buf, out_) == nullptr) return "<gone>";
+    std::string line(buf);
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
+    return line;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+};
+
+}  // namespace
+
+TEST_CASE("shared state: replicas in three processes share a cooldown and a binding") {
+  RedisServer server;
+  Driver one(server.url(), "t:"), two(server.url(), "t:");
+  Replica here(server.url(), true);
+  REQUIRE(Eventually([&] { return one.Ask("connected") == "yes" && two.Ask("connected") == "yes"; }));
+  ConnectAll({&here});
+
+  REQUIRE(one.Ask("cool c1 1800") == "ok");
+  REQUIRE(Eventually([&] { return two.Ask("state c1") == "cooling" && here.Cooling("c1"); },
+                     std::chrono::milliseconds(2000)));
+  for (int i = 0; i < 6; ++i) CHECK(two.Ask("pick") != "c1");
+  here.m().MarkResult(Success("c1")).IgnoreError();
+  REQUIRE(Eventually([&] { return one.Ask("state c1") == "ready" && two.Ask("state c1") == "ready"; }));
+
+  // A conversation bound in process one is followed in process two and here.
+  const long before = std::stol(one.Ask("published"));
+  const std::string bound = one.Ask("pick conversation-7f3a");
+  REQUIRE(bound.size() == 2);
+  (void)two.Ask("pick");  // out of step with process one
+  REQUIRE(Eventually([&] { return std::stol(one.Ask("published")) > before; }));
+  CHECK(two.Ask("pick conversation-7f3a") == bound);
+  const std::string_view providers[] = {"claude"};
+  const ar::HttpHeader headers[] = {{"X-Session-ID", "conversation-7f3a"}};
+  ar::PickRequest req;
+  req.providers = providers;
+  req.model = "m";
+  req.headers = headers;
+  (void)here.m().Pick("claude", "m");
+  auto pick = here.m().Pick(req);
+  REQUIRE(pick.ok());
+  CHECK(pick->credential->id == bound);
 }
