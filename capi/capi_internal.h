@@ -107,6 +107,10 @@ struct authrouter_manager {
 
 namespace authrouter::capi {
 
+// ClaimSharedState reserves a host's shared-state callbacks for one manager; false when another
+// has them (shared_state.cc). Any other SharedState is always claimable.
+bool ClaimSharedState(ar::SharedState& shared);
+
 // InLibraryCallback reports whether this thread runs a callback of `m` that another thread may be
 // waiting for (a hook or store call being delivered), or is one of m's threads (refresh loop,
 // watcher): lifecycle calls from there must not block on the lifecycle lock or join.

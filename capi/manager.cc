@@ -36,7 +36,13 @@ int32_t authrouter_manager_new(authrouter_manager** out, const authrouter_option
     ar::ManagerOptions mo;
     mo.logger = o->logger;  // the Redis client's diagnostics
     if (absl::Status s = ar::ApplyToOptions(o->config, mo, o->transport); !s.ok()) return Fail(err, s);
-    if (o->shared_state) mo.shared_state = o->shared_state;
+    if (o->shared_state) {
+      if (!ar::capi::ClaimSharedState(*o->shared_state)) {
+        return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
+                    "this shared-state callback struct already serves a manager; set one per manager");
+      }
+      mo.shared_state = o->shared_state;
+    }
     mo.metrics = o->metrics;
     mo.metrics_credentials = o->metrics_credentials;
     if (o->session_affinity_max_entries != 0) {

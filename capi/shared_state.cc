@@ -16,17 +16,21 @@ struct authrouter_shared_listener {
   std::atomic<uint64_t>* rejected = nullptr;
 };
 
-namespace {
+namespace authrouter::capi {
 
 // CSharedState is a host's authrouter_shared_state as a SharedState. It counts what it sees
-// (the host's client keeps its own counters).
+// (the host's client keeps its own counters). It serves one manager (Claim).
 class CSharedState final : public ar::SharedState {
  public:
   explicit CSharedState(const authrouter_shared_state& s)
       : s_(Versioned(s, sizeof(authrouter_shared_state))), owner_(s.user_data, s.destroy) {}
 
+  // Claim reserves this shared state for one manager; false when one has it already.
+  bool Claim() { return !claimed_.exchange(true); }
+
   void Attach(ar::SharedStateListener* listener) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (handle_ != nullptr) s_.detach(owner_.user_data(), handle_.get());
     handle_ = std::make_unique<authrouter_shared_listener>();
     handle_->listener = listener;
     handle_->rejected = &rejected_;
@@ -46,8 +50,8 @@ class CSharedState final : public ar::SharedState {
                             h.model.size(), json.data(), json.size()));
   }
 
-  void PublishDisabled(std::string_view id, bool disabled) override {
-    Count(s_.publish_disabled(owner_.user_data(), id.data(), id.size(), disabled));
+  void PublishDisabled(std::string_view id, bool disabled, absl::Time at) override {
+    Count(s_.publish_disabled(owner_.user_data(), id.data(), id.size(), disabled, absl::ToUnixMillis(at)));
   }
 
   void PublishBinding(std::string_view key, std::string_view id, absl::Duration ttl) override {
@@ -127,7 +131,13 @@ class CSharedState final : public ar::SharedState {
       }
     }
     bool disabled = false;
-    if (!root["disabled"].get(disabled)) rec.disabled = disabled;
+    if (!root["disabled"].get(disabled)) {
+      rec.disabled = disabled;
+      int64_t at = 0;
+      if (!root["disabled_at_ms"].get(at) && at >= 0 && at < int64_t{253402300800000}) {
+        rec.disabled_at = absl::FromUnixMillis(at);
+      }
+    }
     return rec;
   }
 
@@ -135,11 +145,17 @@ class CSharedState final : public ar::SharedState {
   Owner owner_;
   std::mutex mu_;
   std::unique_ptr<authrouter_shared_listener> handle_;  // guarded by mu_
+  std::atomic<bool> claimed_{false};
   std::atomic<uint64_t> published_{0}, failures_{0}, rejected_{0}, lookups_{0}, lookup_hits_{0},
       lookup_timeouts_{0};
 };
 
-}  // namespace
+bool ClaimSharedState(ar::SharedState& shared) {
+  auto* c = dynamic_cast<CSharedState*>(&shared);
+  return c == nullptr || c->Claim();
+}
+
+}  // namespace authrouter::capi
 
 extern "C" {
 
@@ -221,7 +237,9 @@ int32_t authrouter_shared_listener_disabled(authrouter_shared_listener* l, const
 int32_t authrouter_shared_listener_resync(authrouter_shared_listener* l, authrouter_error** err) {
   if (l == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "listener is NULL");
   return Guard(err, [&] {
-    l->listener->OnResync();
+    if (!l->listener->OnResync()) {
+      return Fail(err, AUTHROUTER_UNAVAILABLE, "resync incomplete: a read failed; resync again later");
+    }
     return Ok(err);
   });
 }

@@ -913,8 +913,9 @@ static int32_t bus_health(void *ud, const char *id, size_t id_len, const char *m
   }
   return 0;
 }
-static int32_t bus_disabled(void *ud, const char *id, size_t id_len, bool disabled) {
+static int32_t bus_disabled(void *ud, const char *id, size_t id_len, bool disabled, int64_t at_unix_ms) {
   authrouter_shared_listener *peer = g_bus.listeners[1 - *(int *)ud];
+  CHECK(at_unix_ms > 0);
   ++g_bus.disabled_sent;
   if (peer != NULL) CHECK(authrouter_shared_listener_disabled(peer, id, id_len, disabled, NULL) == AUTHROUTER_OK);
   return 0;

@@ -140,11 +140,17 @@ class RedisServer {
   pid_t pid_ = -1;
 };
 
-// Eventually polls `condition` until it holds or `limit` passes (an event from another process
-// or thread, not a timer), and returns whether it held.
+#ifndef AUTHROUTER_TEST_SLOWDOWN
+#define AUTHROUTER_TEST_SLOWDOWN 1
+#endif
+// kSlowdown is how much slower this build runs than a Release build (10 under a sanitizer).
+inline constexpr int kSlowdown = AUTHROUTER_TEST_SLOWDOWN;
+
+// Eventually polls `condition` until it holds or `limit` (times kSlowdown) passes (an event from
+// another process or thread, not a timer), and returns whether it held.
 template <typename Fn>
 bool Eventually(Fn&& condition, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
+  const auto deadline = std::chrono::steady_clock::now() + limit * kSlowdown;
   while (std::chrono::steady_clock::now() < deadline) {
     if (condition()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

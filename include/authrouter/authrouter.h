@@ -532,7 +532,10 @@ typedef struct authrouter_shared_listener authrouter_shared_listener;
  * queue and return at once (they run on request threads); read and lookup_binding wait at most
  * `timeout_ms`. A health state is the shared JSON form (authrouter/shared_state.h:
  * {"state":{"status":...,"unavailable":...,"next_retry_after":...},"failure_streak":N}), carried
- * as opaque text; an empty state (len 0) means "clean": delete the entry. All functions but
+ * as opaque text; a clean state is published too (store it: it keeps its updated_at). Deliver
+ * every notice, this manager's own included, in the order they were stored. One struct serves
+ * one manager (a second authrouter_manager_new with the same options fails). attach and detach
+ * are called under the adapter's own mutex, never under a manager lock. All functions but
  * destroy are required. */
 #define AUTHROUTER_SHARED_STATE_VERSION 1
 typedef struct authrouter_shared_state {
@@ -546,10 +549,11 @@ typedef struct authrouter_shared_state {
    * tell the other replicas. */
   int32_t (*publish_health)(void *user_data, const char *id, size_t id_len, const char *model,
                             size_t model_len, const char *state_json, size_t state_len);
-  /* Write and announce the operator flag of `id`. */
-  int32_t (*publish_disabled)(void *user_data, const char *id, size_t id_len, bool disabled);
+  /* Write and announce the operator flag of `id`, changed at `at_unix_ms`. */
+  int32_t (*publish_disabled)(void *user_data, const char *id, size_t id_len, bool disabled,
+                              int64_t at_unix_ms);
   /* Write to `out` what is held for `id`: {"health": {"<model>": <state>, ...}, "disabled":
-   * true | false | null}. */
+   * true | false | null, "disabled_at_ms": <the at_unix_ms it was published with>}. */
   int32_t (*read)(void *user_data, const char *id, size_t id_len, int64_t timeout_ms,
                   authrouter_sink *out);
   /* Bind session key `key` to credential `id` for `ttl_ms`. */
@@ -572,8 +576,8 @@ AUTHROUTER_API int32_t authrouter_options_set_shared_state(authrouter_options *o
                                                            authrouter_error **err);
 
 /* What the host's shared state heard from other replicas. Each returns INVALID_ARGUMENT for a
- * malformed state (counted as rejected; nothing applied) or a NULL argument. `state_len` 0 is a
- * clean state. Call them from the host's own threads, one at a time. */
+ * malformed state (counted as rejected; nothing applied) or a NULL argument. `state_len` 0 is
+ * also read as a clean state. Call them from the host's own threads, one at a time. */
 AUTHROUTER_API int32_t authrouter_shared_listener_health(authrouter_shared_listener *listener,
                                                          const char *id, size_t id_len,
                                                          const char *model, size_t model_len,
@@ -583,7 +587,8 @@ AUTHROUTER_API int32_t authrouter_shared_listener_disabled(authrouter_shared_lis
                                                            const char *id, size_t id_len,
                                                            bool disabled, authrouter_error **err);
 /* resync: (re)connected; the manager reads every credential back (the read callback) and
- * publishes what the shared state lacks. Blocks for those reads. */
+ * publishes what the shared state lacks. Blocks for those reads. Returns UNAVAILABLE when a
+ * read failed before the end: resync again later. */
 AUTHROUTER_API int32_t authrouter_shared_listener_resync(authrouter_shared_listener *listener,
                                                          authrouter_error **err);
 

@@ -8,6 +8,8 @@
 //     on the others as soon as the notice arrives;
 //   * session bindings: a conversation bound on one replica is found by the others (a pick that
 //     misses locally asks the shared state once, with a timeout);
+//   * (planned, not yet shared: fleet-wide concurrency leases and token-refresh coordination;
+//     each replica enforces its own limits and refreshes on its own schedule).
 //   * disable/enable of credentials.
 //
 // Local state stays authoritative for a pick: a pick never waits for the shared state except for
@@ -54,6 +56,7 @@ struct SharedHealth {
 struct SharedRecord {
   std::vector<SharedHealth> health;  // one per model with state; any order
   std::optional<bool> disabled;      // unset: nobody published one
+  absl::Time disabled_at = ZeroTime();  // when `disabled` was set (the publisher's clock)
 };
 
 // SharedHealthToJson writes the shared form of `health.state` (its model state, streak
@@ -74,16 +77,19 @@ class SharedStateListener {
  public:
   virtual ~SharedStateListener() = default;
 
-  // OnHealth: another replica changed `health.state`. Applied as is (the shared state's order is
-  // the order of changes); a notice for an unknown credential is kept for when it arrives.
+  // OnHealth: `health.state` is the stored state now. Applied as is, in the shared state's order
+  // of changes; deliver this replica's own notices too, so that two replicas changing the same
+  // entry at once both end with the state stored last. A notice for a credential this replica
+  // does not hold is dropped (it reads the shared record when the credential is registered).
   virtual void OnHealth(const SharedHealth& health) = 0;
   // OnDisabled: another replica disabled or enabled `credential_id`.
   virtual void OnDisabled(std::string_view credential_id, bool disabled) = 0;
   // OnResync: the connection was (re)established, so notices may have been missed: the
   // listener reads every credential it holds back (SharedState::Read), adopts what is newer
   // there, and publishes again what the shared state lost (a restart or flush of the server).
-  // May block for the reads; call it from the shared state's own thread.
-  virtual void OnResync() = 0;
+  // May block for the reads; call it from the shared state's own thread. Returns false when it
+  // could not finish (a read failed): call it again later.
+  virtual bool OnResync() = 0;
 };
 
 // SharedStateStats are the shared state's counters, for metrics.
@@ -113,12 +119,13 @@ class SharedState {
   // Detach stops listener calls: when it returns, none is running and none will start.
   virtual void Detach(SharedStateListener* listener) = 0;
 
-  // PublishHealth writes `health` and tells the other replicas. Must not block for long: an
-  // implementation queues it. A publish that cannot be delivered is dropped and counted; the
-  // next resync publishes the state again.
+  // PublishHealth writes `health` and tells every replica (this one too). A clean state is
+  // written as well (a tombstone that keeps its updated_at, so a resync can tell it is newer
+  // than a stale cooldown). Must not block for long: an implementation queues it. A publish that
+  // cannot be delivered is dropped and counted; the next resync publishes the state again.
   virtual void PublishHealth(const SharedHealth& health) = 0;
-  // PublishDisabled writes and announces the operator flag of `credential_id`.
-  virtual void PublishDisabled(std::string_view credential_id, bool disabled) = 0;
+  // PublishDisabled writes and announces the operator flag of `credential_id`, set at `at`.
+  virtual void PublishDisabled(std::string_view credential_id, bool disabled, absl::Time at) = 0;
   // Read returns what the shared state holds for `credential_id`, waiting at most `timeout`.
   virtual absl::StatusOr<SharedRecord> Read(std::string_view credential_id, absl::Duration timeout) = 0;
 
@@ -157,8 +164,9 @@ struct RedisOptions {
   // The longest a queued publish waits: older ones are dropped (a resync mends). Also bounds the
   // queue to 100,000 entries. REQUIRES: 1 ms .. 1 h. Default: 10 s.
   absl::Duration queue_limit = absl::Seconds(10);
-  // How long a health key lives after its last write (it is refreshed by every write and
-  // extended to the longest cooldown it holds). REQUIRES: 1 min .. 365 days. Default: 7 days.
+  // How long a health key lives after its last write (every write sets it to this, or to the
+  // written cooldown's end plus an hour when that is later). REQUIRES: 1 min .. 365 days.
+  // Default: 7 days.
   absl::Duration health_ttl = absl::Hours(24 * 7);
   // Where diagnostics go: connection losses (degraded), reconnects, rejected values. Never a
   // password or a token. Default: none.

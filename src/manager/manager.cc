@@ -434,7 +434,7 @@ absl::Status Manager::SetDisabled(std::string_view id, bool disabled) {
                    })
           .status();
   if (status.ok() && impl_->shared) {
-    impl_->QueueDisabled(id, disabled);
+    impl_->QueueDisabled(id, disabled, now);
     impl_->DrainShared();
   }
   return status;
@@ -1028,8 +1028,10 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
   };
   // RemoteBound asks the shared state for a binding this replica does not know (once per pick,
   // with its timeout), into `bound`.
+  bool asked_remote = false;  // one lookup per pick, whatever it asks
   const auto remote_bound = [&](std::string_view k) -> bool {
-    if (!impl.shared || k.empty()) return false;
+    if (!impl.shared || k.empty() || asked_remote) return false;
+    asked_remote = true;
     std::optional<std::string> id = impl.LookupSharedBinding(k);
     if (!id) return false;
     bound = *std::move(id);

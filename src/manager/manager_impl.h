@@ -213,7 +213,8 @@ struct Manager::Impl {
   // QueueHealthDiff queues the health entries that differ between `before` and `after`.
   // REQUIRES: mu held exclusively (the queue order is the change order).
   void QueueHealthDiff(const Credential& before, const Credential& after);
-  void QueueDisabled(std::string_view id, bool disabled);
+  void QueueDisabled(std::string_view id, bool disabled, absl::Time at);
+  void QueueDisabledLocked(std::string_view id, bool disabled, absl::Time at);  // shared_mu held
   // DrainShared sends what is queued (or leaves it to the thread sending now). REQUIRES: mu not
   // held.
   void DrainShared();
@@ -224,8 +225,9 @@ struct Manager::Impl {
   void ApplyRemoteHealth(const SharedHealth& h);
   void ApplyRemoteDisabled(std::string_view id, bool disabled);
   // ResyncShared reads back the shared record of every credential held (or of `only`), adopts
-  // what is newer there and publishes what the shared state lacks. REQUIRES: mu not held.
-  void ResyncShared(const std::vector<std::string>& only);
+  // what is newer there and publishes what the shared state lacks; false when a read failed
+  // before the end. REQUIRES: mu not held.
+  bool ResyncShared(const std::vector<std::string>& only);
   // LookupSharedBinding asks the shared state for a binding this replica does not know.
   std::optional<std::string> LookupSharedBinding(std::string_view key);
   // PublishBindings shares session bindings. REQUIRES: shared set; mu not held.

@@ -55,7 +55,7 @@ struct Manager::Impl::SharedLink final : public SharedStateListener {
   void OnDisabled(std::string_view credential_id, bool disabled) override {
     impl_->ApplyRemoteDisabled(credential_id, disabled);
   }
-  void OnResync() override { impl_->ResyncShared({}); }
+  bool OnResync() override { return impl_->ResyncShared({}); }
 
   Manager::Impl* const impl_;
 };
@@ -91,10 +91,15 @@ void Manager::Impl::QueueHealthDiff(const Credential& before, const Credential& 
   }
 }
 
-void Manager::Impl::QueueDisabled(std::string_view id, bool disabled) {
+void Manager::Impl::QueueDisabled(std::string_view id, bool disabled, absl::Time at) {
   std::lock_guard<std::mutex> lock(shared_mu);
+  QueueDisabledLocked(id, disabled, at);
+}
+
+void Manager::Impl::QueueDisabledLocked(std::string_view id, bool disabled, absl::Time at) {
   internal::SharedOp op{true, SharedHealth{std::string(id), "", {}}};
   op.disabled = disabled;
+  op.health.state.updated_at = at;
   shared_out.push_back(std::move(op));
 }
 
@@ -108,7 +113,7 @@ void Manager::Impl::DrainShared() {
     lock.unlock();
     try {
       if (op.disabled_op) {
-        shared->PublishDisabled(op.health.credential_id, op.disabled);
+        shared->PublishDisabled(op.health.credential_id, op.disabled, op.health.state.updated_at);
       } else {
         shared->PublishHealth(op.health);
       }
@@ -153,7 +158,7 @@ void Manager::Impl::ApplyRemoteHealth(const SharedHealth& h) {
   {
     std::unique_lock lock(mu);
     auto it = records.find(h.credential_id);
-    if (it == records.end()) return;  // read when it is registered (SyncShared)
+    if (it == records.end()) return;  // read when it is registered (ResyncShared)
     const absl::Time now = clock->Now();
     std::unique_ptr<Credential> next = snapshots->Copy(*it->second);
     if (!AdoptHealth(*next, h, now)) {
@@ -191,75 +196,120 @@ Credential Manager::Impl::WithDisabled(const Credential& current, bool disabled,
   return next;
 }
 
-void Manager::Impl::ResyncShared(const std::vector<std::string>& only) {
-  if (!shared) return;
-  std::vector<std::shared_ptr<const Credential>> held;
+bool Manager::Impl::ResyncShared(const std::vector<std::string>& only) {
+  if (!shared) return true;
+  std::vector<std::string> ids;
   {
     std::shared_lock lock(mu);
     if (only.empty()) {
-      held.reserve(records.size());
-      for (const auto& [id, c] : records) held.push_back(c);
+      ids.reserve(records.size());
+      for (const auto& [id, c] : records) ids.push_back(id);
     } else {
       for (const std::string& id : only) {
-        if (auto it = records.find(id); it != records.end()) held.push_back(it->second);
+        if (records.find(id) != records.end()) ids.push_back(id);
       }
     }
   }
+  bool complete = true;
   size_t adopted = 0, republished = 0;
-  for (const std::shared_ptr<const Credential>& c : held) {
-    absl::StatusOr<SharedRecord> record = shared->Read(c->id, kSharedReadTimeout);
+  for (const std::string& id : ids) {
+    absl::StatusOr<SharedRecord> record = shared->Read(id, kSharedReadTimeout);
     if (!record.ok()) {
-      Log(LogLevel::kWarning, "shared-state",
-          internal::Cat("resync stopped at ", c->id, ": ", internal::ToStd(record.status().message())));
-      break;  // the connection is gone; the next (re)connect resyncs again
-    }
-    internal::StringSet remote_models;
-    for (const SharedHealth& h : record->health) {
-      remote_models.insert(h.model);
-      const ModelState local = h.model.empty() ? RecordState(*c) : StateOf(*c, h.model);
-      if (SameHealth(local, h.state)) continue;
-      if (local.updated_at > h.state.updated_at) {
-        std::lock_guard<std::mutex> lock(shared_mu);
-        shared_out.push_back(internal::SharedOp{false, SharedHealth{c->id, h.model, local}});
-        ++republished;
-      } else {
-        ApplyRemoteHealth(h);
-        ++adopted;
+      if (absl::IsInvalidArgument(record.status())) continue;  // a malformed record: skipped
+      // The connection is gone (or slow): the caller runs the resync again later. A registration
+      // while disconnected is covered by the resync after the reconnect, so it is not reported.
+      if (only.empty()) {
+        Log(LogLevel::kWarning, "shared-state",
+            internal::Cat("resync stopped at ", id, ": ", internal::ToStd(record.status().message())));
       }
+      complete = false;
+      break;
     }
+    // Decided against the current record, under `mu`, so that a change made while the read
+    // was on its way is neither overwritten nor published out of order.
+    std::shared_ptr<Event> event;
+    bool adopt_disabled = false, adopt_enabled = false;
     {
-      // What Redis lost (a flush, a restart): published again.
-      std::lock_guard<std::mutex> lock(shared_mu);
-      for (const auto& [model, state] : c->model_states) {
+      std::unique_lock lock(mu);
+      auto it = records.find(id);
+      if (it == records.end()) continue;  // removed meanwhile
+      const absl::Time now = clock->Now();
+      std::unique_ptr<Credential> next = snapshots->Copy(*it->second);
+      bool changed = false;
+      internal::StringSet remote_models;
+      std::lock_guard<std::mutex> out(shared_mu);  // the order: mu, then shared_mu
+      for (const SharedHealth& h : record->health) {
+        remote_models.insert(h.model);
+        if (h.model.empty()) {
+          // The credential's own state: its updated_at is the record's, which edits and
+          // refreshes move too, so it says nothing about which health is newer: the shared one
+          // is taken.
+          if (AdoptHealth(*next, h, now)) {
+            changed = true;
+            ++adopted;
+          }
+          continue;
+        }
+        const ModelState& local = StateOf(*next, h.model);
+        if (SameHealth(local, h.state)) continue;
+        if (local.updated_at > h.state.updated_at) {
+          shared_out.push_back(internal::SharedOp{false, SharedHealth{id, h.model, local}});
+          ++republished;
+        } else if (AdoptHealth(*next, h, now)) {
+          changed = true;
+          ++adopted;
+        }
+      }
+      // What the shared state lacks (lost in a flush or a restart, or never written): published.
+      // Cleared states are stored too (tombstones), so a missing one is never a newer clear.
+      for (const auto& [model, state] : next->model_states) {
         if (!remote_models.contains(model) && !internal::IsClean(state)) {
-          shared_out.push_back(internal::SharedOp{false, SharedHealth{c->id, model, state}});
+          shared_out.push_back(internal::SharedOp{false, SharedHealth{id, model, state}});
           ++republished;
         }
       }
-      const ModelState own = RecordState(*c);
+      const ModelState own = RecordState(*next);
       const bool own_clean = !own.unavailable && IsZeroTime(own.next_retry_after) &&
                              own.quota == QuotaState{} && !own.last_error && own.failure_streak == 0;
       if (!remote_models.contains("") && !own_clean) {
-        shared_out.push_back(internal::SharedOp{false, SharedHealth{c->id, "", own}});
+        shared_out.push_back(internal::SharedOp{false, SharedHealth{id, "", own}});
         ++republished;
       }
-    }
-    if (record->disabled) {
-      if (*record->disabled != c->disabled) {
-        ApplyRemoteDisabled(c->id, *record->disabled);
-        ++adopted;
+      // The operator flag: the later change wins (the shared one's time against the record's
+      // last change); an unset shared flag takes this replica's.
+      if (record->disabled) {
+        if (*record->disabled != next->disabled) {
+          if (record->disabled_at >= next->updated_at) {
+            (*record->disabled ? adopt_disabled : adopt_enabled) = true;
+            ++adopted;
+          } else {
+            QueueDisabledLocked(id, next->disabled, next->updated_at);
+            ++republished;
+          }
+        }
+      } else if (next->disabled) {
+        QueueDisabledLocked(id, true, next->updated_at);
+        ++republished;
       }
-    } else if (c->disabled) {
-      QueueDisabled(c->id, true);
-      ++republished;
+      if (changed) {
+        std::shared_ptr<const Credential> snapshot = snapshots->Publish(std::move(next));
+        PublishHealth(it, snapshot, now);
+        event = Enqueue(Event::Kind::kUpdated, std::move(snapshot), /*persist=*/false);
+      } else {
+        snapshots->Discard(std::move(next));
+      }
     }
+    (void)Finish(event);
+    if (adopt_disabled || adopt_enabled) ApplyRemoteDisabled(id, adopt_disabled);
   }
   DrainShared();
   if (only.empty()) {
     Log(LogLevel::kInfo, "shared-state",
-        internal::Cat("resync of ", static_cast<int64_t>(held.size()), " credentials: adopted ",
-                      static_cast<int64_t>(adopted), " changes, published ", static_cast<int64_t>(republished)));
+        internal::Cat("resync of ", static_cast<int64_t>(ids.size()), " credentials",
+                      complete ? "" : " (stopped early)", ": adopted ", static_cast<int64_t>(adopted),
+                      " changes, published ", static_cast<int64_t>(republished)));
   }
+  return complete;
 }
 
 std::optional<std::string> Manager::Impl::LookupSharedBinding(std::string_view key) {

@@ -3,20 +3,25 @@
 // Two connections, each owned by one thread:
 //   * the command thread ("ar-redis-cmd") runs a queue of operations: publishes (a Lua script
 //     that writes one key and publishes the notice, so the stored order is the notice order),
-//     binding writes and lookups, reads for a resync, and a liveness check of the deployment's
-//     marker key every second (a flushed or restarted server lost our state: resync);
-//   * the subscriber thread ("ar-redis-sub") listens on the deployment's channel, hands notices
-//     to the listener, and runs the resyncs (after every (re)connect and when the command
-//     thread asks), so that a resync's reads never wait on the thread that answers them.
+//     binding writes and lookups, reads for a resync, and a check of this replica's marker key
+//     every second (a flushed or restarted server lost our state: resync);
+//   * the subscriber thread ("ar-redis-sub") listens on the deployment's channel, hands every
+//     notice to the listener (this replica's own too: applied in the server's order, they make
+//     concurrent changes converge), pings the server when the channel is quiet (a dead peer is
+//     noticed within seconds), and runs the resyncs (after every (re)connect, when the command
+//     thread asks, and again after one that could not finish), so that a resync's reads never
+//     wait on the thread that answers them.
 // Both reconnect with exponential backoff and jitter. Callers never wait longer than their
 // timeout: a lookup abandoned by its caller is answered into a state nobody reads.
 #include <hiredis/hiredis.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -44,15 +49,15 @@ namespace {
 
 using internal::Cat;
 
-// Publishes one health field: KEYS[1] the health hash; ARGV: field, value ("" deletes), the
-// least TTL (ms), the channel, the notice.
+// Publishes one health field: KEYS[1] the health hash; ARGV: field, value (a clean state is
+// written too, as a tombstone that keeps its time), the least TTL (ms), the channel, the notice.
 constexpr const char* kHealthScript =
-    "if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) "
-    "else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end "
+    "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) "
     "local ttl = tonumber(ARGV[3]) "
     "if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end "
     "redis.call('PUBLISH', ARGV[4], ARGV[5]) return 1";
-// Publishes the disabled flag: KEYS[1] the flag; ARGV: "1"/"0", the channel, the notice.
+// Publishes the disabled flag: KEYS[1] the flag; ARGV: "<1|0>:<unix ms of the change>", the
+// channel, the notice.
 constexpr const char* kDisabledScript =
     "redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1";
 
@@ -113,6 +118,7 @@ struct Op {
   bool flag = false;      // kDisabled
   std::chrono::steady_clock::time_point queued;
   std::shared_ptr<Call> call;
+  std::chrono::steady_clock::time_point deadline{};  // a call's: its caller gave up after it
 };
 
 class RedisSharedState final : public SharedState {
@@ -123,8 +129,12 @@ class RedisSharedState final : public SharedState {
     if (!options_.password.empty()) endpoint_.password = options_.password;
     if (options_.database >= 0) endpoint_.database = options_.database;
     channel_ = Cat(options_.prefix, "events");
-    marker_ = Cat(options_.prefix, "alive");
-    if (pipe(wake_) != 0) wake_[0] = wake_[1] = -1;
+    marker_ = Cat(options_.prefix, "alive:", origin_);
+    if (pipe(wake_) != 0) {
+      wake_[0] = wake_[1] = -1;
+    } else {
+      for (int fd : wake_) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    }
     cmd_thread_ = std::thread([this] { CommandLoop(); });
     sub_thread_ = std::thread([this] { SubscriberLoop(); });
   }
@@ -157,13 +167,15 @@ class RedisSharedState final : public SharedState {
   }
 
   void PublishHealth(const SharedHealth& health) override {
-    Op op{Op::kHealth, health.credential_id, health.model, {}, 0, false, {}, nullptr};
-    if (!IsClean(health.state)) op.b = SharedHealthToJson(health.state);
+    Op op{Op::kHealth, health.credential_id, health.model, SharedHealthToJson(health.state), 0, false, {}, nullptr};
+    // The key lives at least as long as the cooldown it holds.
+    const absl::Duration left = health.state.next_retry_after - absl::Now();
+    op.ms = absl::ToInt64Milliseconds(std::max(options_.health_ttl, left + absl::Hours(1)));
     Enqueue(std::move(op));
   }
 
-  void PublishDisabled(std::string_view credential_id, bool disabled) override {
-    Enqueue(Op{Op::kDisabled, std::string(credential_id), {}, {}, 0, disabled, {}, nullptr});
+  void PublishDisabled(std::string_view credential_id, bool disabled, absl::Time at) override {
+    Enqueue(Op{Op::kDisabled, std::string(credential_id), {}, {}, absl::ToUnixMillis(at), disabled, {}, nullptr});
   }
 
   void PublishBinding(std::string_view key, std::string_view credential_id, absl::Duration ttl) override {
@@ -207,12 +219,6 @@ class RedisSharedState final : public SharedState {
   }
 
  private:
-  static bool IsClean(const ModelState& m) {
-    return m.status == CredentialStatus::kActive && m.status_message.empty() && !m.unavailable &&
-           m.next_retry_after == ZeroTime() && !m.last_error && m.quota == QuotaState{} &&
-           m.failure_streak == 0;
-  }
-
   void Log(LogLevel level, std::string_view message) const {
     LogTo(options_.logger, level, "shared-state", message);
   }
@@ -247,19 +253,24 @@ class RedisSharedState final : public SharedState {
       return absl::UnavailableError("shared state: not connected to redis");
     }
     std::shared_ptr<Call> call = op.call;
-    Enqueue(std::move(op));
-    std::unique_lock<std::mutex> lock(call->mu);
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::microseconds(std::max<int64_t>(0, absl::ToInt64Microseconds(timeout)));
+    op.deadline = deadline;
+    Enqueue(std::move(op));
+    std::unique_lock<std::mutex> lock(call->mu);
     if (!call->cv.wait_until(lock, deadline, [&] { return call->done; })) {
       return absl::DeadlineExceededError("shared state: redis did not answer in time");
     }
-    return call->status;
+    // A copy of its own, not one sharing the command thread's (Debian's Abseil is not
+    // instrumented for ThreadSanitizer, which then cannot see the reference count's ordering).
+    return absl::Status(call->status.code(), call->status.message());
   }
 
+  // Finish answers a call once (later answers are dropped).
   static void Finish(const std::shared_ptr<Call>& call, absl::Status status) {
     {
       std::lock_guard<std::mutex> lock(call->mu);
+      if (call->done) return;
       call->done = true;
       call->status = std::move(status);
     }
@@ -280,6 +291,7 @@ class RedisSharedState final : public SharedState {
     } else if (redisSetTimeout(c.get(), tv) != REDIS_OK) {
       problem = "cannot set the socket timeout";
     } else {
+      if (!endpoint_.unix_socket) (void)redisEnableKeepAlive(c.get());
       if (!endpoint_.password.empty()) {
         Reply r(static_cast<redisReply*>(
             endpoint_.user.empty()
@@ -345,11 +357,7 @@ class RedisSharedState final : public SharedState {
       w.Key("m");
       w.String(model);
       w.Key("s");
-      if (value.empty()) {
-        w.Null();
-      } else {
-        w.Raw(value);
-      }
+      w.Raw(value);
     } else {
       w.Key("d");
       w.Bool(value == "1");
@@ -361,19 +369,24 @@ class RedisSharedState final : public SharedState {
   // Run executes one operation. Returns false when the connection is lost (the operation, if it
   // is a call, is answered).
   bool Run(redisContext* c, Op& op) {
+    if (op.call != nullptr && std::chrono::steady_clock::now() > op.deadline) {
+      Finish(op.call, absl::DeadlineExceededError("shared state: abandoned"));  // nobody waits
+      return true;
+    }
     Reply r;
     switch (op.kind) {
       case Op::kHealth: {
         const std::string key = Cat(options_.prefix, "health:", op.key);
         const std::string notice = Notice("h", op.key, op.a, op.b);
-        const std::string ttl = std::to_string(absl::ToInt64Milliseconds(options_.health_ttl));
+        const std::string ttl = std::to_string(op.ms);
         r = EvalScript(c, health_sha_, kHealthScript, key, {op.a, op.b, ttl, channel_, notice});
         break;
       }
       case Op::kDisabled: {
         const std::string key = Cat(options_.prefix, "disabled:", op.key);
         const std::string notice = Notice("d", op.key, {}, op.flag ? "1" : "0");
-        r = EvalScript(c, disabled_sha_, kDisabledScript, key, {op.flag ? "1" : "0", channel_, notice});
+        const std::string value = Cat(op.flag ? "1:" : "0:", op.ms);
+        r = EvalScript(c, disabled_sha_, kDisabledScript, key, {value, channel_, notice});
         break;
       }
       case Op::kBinding: {
@@ -389,7 +402,7 @@ class RedisSharedState final : public SharedState {
         if (r->type == REDIS_REPLY_STRING) {
           const std::string_view v(r->str, r->len);
           if (v.empty() || v.size() > 4096 || !internal::IsValidUtf8(v)) {
-            Reject(Cat("session binding ", key.substr(options_.prefix.size()), " holds no credential ID"));
+            Reject("a session binding holds no credential ID");
           } else {
             op.call->value.emplace(v);
           }
@@ -485,10 +498,15 @@ class RedisSharedState final : public SharedState {
     }
     if (disabled->type == REDIS_REPLY_STRING) {
       const std::string_view v(disabled->str, disabled->len);
-      if (v == "1" || v == "0") {
-        rec.disabled = v == "1";
+      int64_t ms = 0;
+      const auto parsed = v.size() > 2 ? std::from_chars(v.data() + 2, v.data() + v.size(), ms)
+                                       : std::from_chars_result{v.data(), std::errc::invalid_argument};
+      if ((v.substr(0, 2) == "1:" || v.substr(0, 2) == "0:") && parsed.ec == std::errc() &&
+          parsed.ptr == v.data() + v.size() && ms >= 0 && ms < int64_t{253402300800000}) {
+        rec.disabled = v[0] == '1';
+        rec.disabled_at = absl::FromUnixMillis(ms);
       } else {
-        Reject(Cat("disabled flag of ", op.key, " is neither 1 nor 0"));
+        Reject(Cat("disabled flag of ", op.key, " is not <1|0>:<unix ms>"));
       }
     } else if (disabled->type != REDIS_REPLY_NIL) {
       Reject(Cat("disabled flag of ", op.key, " is not a string"));
@@ -506,7 +524,12 @@ class RedisSharedState final : public SharedState {
   // lost its data (a flush, a restart without persistence): everything is published again.
   // Returns false when the connection is lost.
   bool CheckMarker(redisContext* c, bool first) {
-    Reply r(static_cast<redisReply*>(redisCommand(c, "SET %b %b NX", marker_.data(), marker_.size(), "1", size_t{1})));
+    // A day's TTL, renewed every check: markers of replicas gone away do not pile up.
+    Reply r(static_cast<redisReply*>(redisCommand(c, "SET %b %b NX PX 86400000", marker_.data(), marker_.size(), "1", size_t{1})));
+    if (r != nullptr && r->type != REDIS_REPLY_STATUS) {
+      Reply renew(static_cast<redisReply*>(redisCommand(c, "PEXPIRE %b 86400000", marker_.data(), marker_.size())));
+      if (renew == nullptr) return false;
+    }
     if (r == nullptr) return false;
     if (r->type == REDIS_REPLY_STATUS && !first) {  // "OK": it was missing
       Log(LogLevel::kWarning, "redis lost the shared state (flushed or restarted): publishing it again");
@@ -552,7 +575,7 @@ class RedisSharedState final : public SharedState {
             FailQueuedLocked(absl::CancelledError("shared state: stopped"));
             return;
           }
-          if (queue_.empty()) {
+          if (std::chrono::steady_clock::now() >= next_check) {  // also under a steady load
             lock.unlock();
             next_check = std::chrono::steady_clock::now() + std::chrono::seconds(1);
             lost = !CheckMarker(c.get(), false);
@@ -582,7 +605,7 @@ class RedisSharedState final : public SharedState {
       Reject("a notice lacks its kind, origin or credential");
       return;
     }
-    if (origin == origin_) return;  // our own
+    (void)origin;  // our own too: in the server's order, the last notice is the stored state
     if (kind == "h") {
       simdjson::dom::element state;
       if (root["m"].get(model) || root["s"].get(state)) {
@@ -620,12 +643,13 @@ class RedisSharedState final : public SharedState {
     }
   }
 
+  // RunResync runs a resync; one that could not finish is run again a second later.
   void RunResync() {
     resync_requested_.store(false, std::memory_order_release);
     std::lock_guard<std::mutex> lock(listener_mu_);
     if (listener_ == nullptr) return;
     resyncs_.fetch_add(1, std::memory_order_relaxed);
-    listener_->OnResync();
+    if (!listener_->OnResync()) retry_resync_at_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   }
 
   void SubscriberLoop() {
@@ -640,6 +664,9 @@ class RedisSharedState final : public SharedState {
         r.reset(static_cast<redisReply*>(redisCommand(c.get(), "SUBSCRIBE %b", channel_.data(), channel_.size())));
       }
       if (r == nullptr || r->type != REDIS_REPLY_ARRAY) {
+        if (r != nullptr) {
+          Log(LogLevel::kWarning, "redis refused SUBSCRIBE (does the ACL user have access to the channel?)");
+        }
         subscribed_.store(false, std::memory_order_release);
         if (!Backoff(&delay)) return;
         continue;
@@ -650,9 +677,38 @@ class RedisSharedState final : public SharedState {
       subscribed_.store(true, std::memory_order_release);
       RequestResync();  // whatever was published while we were not listening
       bool lost = false;
+      auto last_traffic = std::chrono::steady_clock::now();
+      std::optional<std::chrono::steady_clock::time_point> ping_sent;
+      const auto ping_wait = std::max(std::chrono::milliseconds(1000),
+                                      std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.timeout)));
       while (!lost && !Stopped()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (retry_resync_at_ && now >= *retry_resync_at_) {
+          retry_resync_at_.reset();
+          resync_requested_.store(true, std::memory_order_release);
+        }
         if (resync_requested_.load(std::memory_order_acquire) && connected_.load(std::memory_order_acquire)) {
           RunResync();
+        }
+        // A quiet channel is pinged: a peer that died without closing (a partition, a crashed
+        // host) is noticed within seconds, not never.
+        if (!ping_sent && now - last_traffic > std::chrono::seconds(2)) {
+          int done = 0;
+          if (redisAppendCommand(c.get(), "PING") != REDIS_OK) {
+            lost = true;
+            break;
+          }
+          while (!done) {
+            if (redisBufferWrite(c.get(), &done) != REDIS_OK) {
+              lost = true;
+              break;
+            }
+          }
+          ping_sent = now;
+        } else if (ping_sent && now - *ping_sent > ping_wait) {
+          Log(LogLevel::kWarning, "redis did not answer a ping on the subscriber connection");
+          lost = true;
+          break;
         }
         void* raw = nullptr;
         if (redisGetReplyFromReader(c.get(), &raw) != REDIS_OK) {
@@ -660,6 +716,8 @@ class RedisSharedState final : public SharedState {
           break;
         }
         if (raw != nullptr) {
+          last_traffic = std::chrono::steady_clock::now();
+          ping_sent.reset();
           Reply msg(static_cast<redisReply*>(raw));
           if (msg->type == REDIS_REPLY_ARRAY && msg->elements == 3 && msg->element[0]->type == REDIS_REPLY_STRING &&
               std::string_view(msg->element[0]->str, msg->element[0]->len) == "message" &&
@@ -708,6 +766,7 @@ class RedisSharedState final : public SharedState {
   std::mutex listener_mu_;
   SharedStateListener* listener_ = nullptr;  // guarded by listener_mu_
   std::atomic<bool> resync_requested_{false};
+  std::optional<std::chrono::steady_clock::time_point> retry_resync_at_;  // subscriber thread only
 
   std::atomic<bool> connected_{false}, subscribed_{false};
   std::atomic<uint64_t> published_{0}, publish_failures_{0}, received_{0}, rejected_{0}, lookups_{0},
