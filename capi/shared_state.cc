@@ -45,7 +45,8 @@ class CSharedState final : public ar::SharedState {
   }
 
   void PublishHealth(const ar::SharedHealth& h) override {
-    const std::string json = IsClean(h.state) ? std::string() : ar::SharedHealthToJson(h.state);
+    // Clean states too: stored as tombstones, they keep their time for a resync.
+    const std::string json = ar::SharedHealthToJson(h.state);
     Count(s_.publish_health(owner_.user_data(), h.credential_id.data(), h.credential_id.size(), h.model.data(),
                             h.model.size(), json.data(), json.size()));
   }
@@ -100,12 +101,6 @@ class CSharedState final : public ar::SharedState {
   }
 
  private:
-  static bool IsClean(const ar::ModelState& m) {
-    return m.status == ar::CredentialStatus::kActive && m.status_message.empty() && !m.unavailable &&
-           m.next_retry_after == ar::ZeroTime() && !m.last_error && m.quota == ar::QuotaState{} &&
-           m.failure_streak == 0;
-  }
-
   void Count(int32_t rc) { (rc == 0 ? published_ : failures_).fetch_add(1, std::memory_order_relaxed); }
 
   // Parse reads the read callback's JSON; a malformed entry is skipped and counted.

@@ -75,6 +75,7 @@ class RedisServer {
         throw std::runtime_error("redis-server exited at start (is the redis-server package installed?)");
       }
       if (Command({"PING"}) == "PONG") return;
+      // Waiting for another process to start listening: there is no clock to drive here.
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     throw std::runtime_error("redis-server did not come up in 10 s");
@@ -153,6 +154,8 @@ bool Eventually(Fn&& condition, std::chrono::milliseconds limit = std::chrono::m
   const auto deadline = std::chrono::steady_clock::now() + limit * kSlowdown;
   while (std::chrono::steady_clock::now() < deadline) {
     if (condition()) return true;
+    // A poll for an event from another thread or process (a notice over redis), not a timer:
+    // no manual clock can make it arrive sooner.
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   return condition();
