@@ -40,27 +40,9 @@ absl::StatusOr<std::vector<ar::Credential>> CStore::ListReporting(std::vector<ar
 }
 
 absl::StatusOr<ar::TokenUpdate> ParseTokenJson(std::string_view json, absl::Time now) {
-  simdjson::dom::parser parser;
-  simdjson::dom::object o;
-  if (parser.parse(json.data(), json.size()).get_object().get(o)) {
-    return absl::UnavailableError("refresher callback: the tokens are not a JSON object");
-  }
-  ar::TokenUpdate u;
-  std::string_view s;
-  if (o["access_token"].get_string().get(s) || s.empty()) {
-    return absl::UnavailableError("refresher callback: no access_token");
-  }
-  u.access_token = std::string(s);
-  if (!o["refresh_token"].get_string().get(s) && !s.empty()) u.refresh_token = std::string(s);
-  if (!o["id_token"].get_string().get(s) && !s.empty()) u.id_token = std::string(s);
-  if (!o["token_type"].get_string().get(s) && !s.empty()) u.token_type = std::string(s);
-  if (!o["expires_at"].get_string().get(s)) {
-    if (std::optional<absl::Time> t = ar::ParseTimeString(s)) u.expires_at = *t;
-  }
-  int64_t seconds = 0;
-  if (!u.expires_at && !o["expires_in"].get_int64().get(seconds) && seconds > 0 &&
-      seconds < int64_t{10} * 365 * 24 * 3600) {
-    u.expires_at = now + absl::Seconds(seconds);
+  absl::StatusOr<ar::TokenUpdate> u = ar::TokenUpdateFromJson(json, now);
+  if (!u.ok()) {
+    return absl::UnavailableError(std::string("refresher callback: ") + std::string(u.status().message()));
   }
   return u;
 }

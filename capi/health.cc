@@ -94,11 +94,55 @@ int32_t authrouter_options_set_leases(authrouter_options* o, int64_t max_in_flig
                                       int64_t busy_retry_after_ms, bool least_in_flight,
                                       authrouter_error** err) {
   if (o == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options is NULL");
-  const ar::LeaseOptions next =
+  ar::LeaseOptions next =
       Leases(max_in_flight, max_in_flight_per_model, ttl_ms, busy_retry_after_ms, least_in_flight);
+  next.fleet = o->config.leases.fleet;
+  next.fleet_replicas = o->config.leases.fleet_replicas;
   if (absl::Status s = ar::ValidateLeaseOptions(next); !s.ok()) return Fail(err, s);
   o->config.leases = next;
   return Ok(err);
+}
+
+namespace {
+// WithFleet is `o` with the fleet mode `mode` (AUTHROUTER_FLEET_LEASES_*) and `replicas`.
+absl::StatusOr<ar::LeaseOptions> WithFleet(ar::LeaseOptions o, int32_t mode, int64_t replicas) {
+  switch (mode) {
+    case AUTHROUTER_FLEET_LEASES_EXACT:
+      o.fleet = ar::FleetLeases::kExact;
+      break;
+    case AUTHROUTER_FLEET_LEASES_SHARE:
+      o.fleet = ar::FleetLeases::kShare;
+      break;
+    case AUTHROUTER_FLEET_LEASES_LOCAL:
+      o.fleet = ar::FleetLeases::kLocal;
+      break;
+    default:
+      return absl::InvalidArgumentError("fleet lease mode must be AUTHROUTER_FLEET_LEASES_EXACT, _SHARE or _LOCAL");
+  }
+  o.fleet_replicas = replicas;
+  if (absl::Status s = ar::ValidateLeaseOptions(o); !s.ok()) return s;
+  return o;
+}
+}  // namespace
+
+int32_t authrouter_options_set_fleet_leases(authrouter_options* o, int32_t mode, int64_t replicas,
+                                            authrouter_error** err) {
+  if (o == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "options is NULL");
+  absl::StatusOr<ar::LeaseOptions> next = WithFleet(o->config.leases, mode, replicas);
+  if (!next.ok()) return Fail(err, next.status());
+  o->config.leases = *next;
+  return Ok(err);
+}
+
+int32_t authrouter_manager_set_fleet_leases(authrouter_manager* m, int32_t mode, int64_t replicas,
+                                            authrouter_error** err) {
+  if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
+  return Guard(err, [&]() -> int32_t {
+    absl::StatusOr<ar::LeaseOptions> next = WithFleet(m->manager->GetLeaseOptions(), mode, replicas);
+    if (!next.ok()) return Fail(err, next.status());
+    if (absl::Status s = m->manager->SetLeaseOptions(*next); !s.ok()) return Fail(err, s);
+    return Ok(err);
+  });
 }
 
 int32_t authrouter_manager_set_cooldown_policy(authrouter_manager* m, const char* provider,
@@ -126,8 +170,11 @@ int32_t authrouter_manager_set_leases(authrouter_manager* m, int64_t max_in_flig
                                       authrouter_error** err) {
   if (int32_t rc = CheckManager(m, err); rc != 0) return rc;
   return Guard(err, [&]() -> int32_t {
-    const ar::LeaseOptions next =
+    ar::LeaseOptions next =
         Leases(max_in_flight, max_in_flight_per_model, ttl_ms, busy_retry_after_ms, least_in_flight);
+    const ar::LeaseOptions current = m->manager->GetLeaseOptions();
+    next.fleet = current.fleet;
+    next.fleet_replicas = current.fleet_replicas;
     if (absl::Status s = m->manager->SetLeaseOptions(next); !s.ok()) return Fail(err, s);
     return Ok(err);
   });

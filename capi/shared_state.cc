@@ -88,6 +88,86 @@ class CSharedState final : public ar::SharedState {
     return Parse(id, out.data);
   }
 
+  absl::StatusOr<std::optional<std::string>> AcquireLease(std::string_view id, std::string_view model,
+                                                          uint32_t limit, absl::Time now, absl::Time expires,
+                                                          absl::Duration timeout) override {
+    authrouter_sink out;
+    out.limit = 4096;
+    const int32_t rc = s_.acquire_lease(owner_.user_data(), id.data(), id.size(), model.data(), model.size(), limit,
+                                        absl::ToUnixMillis(now), absl::ToUnixMillis(expires),
+                                        absl::ToInt64Milliseconds(timeout), &out);
+    if (rc != 0 || out.overflow) return CallbackFailed("shared state acquire_lease", rc);
+    if (out.data.empty()) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(out.data));
+  }
+
+  void ReleaseLease(std::string_view id, std::string_view model, std::string_view token) override {
+    Count(s_.release_lease(owner_.user_data(), id.data(), id.size(), model.data(), model.size(), token.data(),
+                           token.size()));
+  }
+
+  absl::StatusOr<ar::SharedRefreshLock> AcquireRefreshLock(std::string_view id, absl::Time now, absl::Time expires,
+                                                           absl::Duration timeout) override {
+    authrouter_sink out;
+    out.limit = 4096;
+    const int32_t rc = s_.acquire_refresh_lock(owner_.user_data(), id.data(), id.size(), absl::ToUnixMillis(now),
+                                               absl::ToUnixMillis(expires), absl::ToInt64Milliseconds(timeout), &out);
+    if (rc != 0 || out.overflow) return CallbackFailed("shared state acquire_refresh_lock", rc);
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::object o;
+    ar::SharedRefreshLock lock;
+    std::string_view fp;
+    int64_t holder = 0;
+    if (parser.parse(out.data.data(), out.data.size()).get_object().get(o) || o["acquired"].get(lock.acquired) ||
+        o["fence"].get(lock.fence) || o["version"].get(lock.version)) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return absl::InvalidArgumentError(
+          "shared state acquire_refresh_lock: not a JSON object with acquired, fence and version");
+    }
+    if (!o["fingerprint"].get(fp) && fp.size() <= 64 && ar::internal::IsValidUtf8(fp)) lock.fingerprint.assign(fp);
+    if (!lock.acquired && !o["holder_expires_ms"].get(holder) && holder > 0 && holder < int64_t{253402300800000}) {
+      lock.holder_expires = absl::FromUnixMillis(holder);
+    }
+    return lock;
+  }
+
+  absl::StatusOr<uint64_t> CompleteRefresh(std::string_view id, uint64_t fence, std::string_view fingerprint,
+                                           std::string_view tokens, absl::Duration timeout) override {
+    uint64_t version = 0;
+    const int32_t rc = s_.complete_refresh(owner_.user_data(), id.data(), id.size(), fence, fingerprint.data(),
+                                           fingerprint.size(), tokens.data(), tokens.size(),
+                                           absl::ToInt64Milliseconds(timeout), &version);
+    if (rc == AUTHROUTER_FAILED_PRECONDITION) {
+      return absl::FailedPreconditionError("shared state: another replica took the refresh lock since (fenced)");
+    }
+    if (rc != 0) return CallbackFailed("shared state complete_refresh", rc);
+    return version;
+  }
+
+  void ReleaseRefreshLock(std::string_view id, uint64_t fence) override {
+    Count(s_.release_refresh_lock(owner_.user_data(), id.data(), id.size(), fence));
+  }
+
+  absl::StatusOr<ar::SharedToken> ReadToken(std::string_view id, absl::Duration timeout) override {
+    authrouter_sink out;
+    out.limit = size_t{1} << 20;
+    const int32_t rc =
+        s_.read_token(owner_.user_data(), id.data(), id.size(), absl::ToInt64Milliseconds(timeout), &out);
+    if (rc != 0 || out.overflow) return CallbackFailed("shared state read_token", rc);
+    ar::SharedToken t;
+    if (out.data.empty()) return t;
+    thread_local simdjson::dom::parser parser;
+    simdjson::dom::object o;
+    if (parser.parse(out.data.data(), out.data.size()).get_object().get(o) || o["version"].get(t.version)) {
+      rejected_.fetch_add(1, std::memory_order_relaxed);
+      return absl::InvalidArgumentError("shared state read_token: not a JSON object with a version");
+    }
+    std::string_view v;
+    if (!o["fingerprint"].get(v) && v.size() <= 64) t.fingerprint.assign(v);
+    if (!o["tokens"].get(v)) t.tokens.assign(v);
+    return t;
+  }
+
   ar::SharedStateStats Stats() const override {
     ar::SharedStateStats s;
     s.connected = true;  // the host's client knows; the library cannot
@@ -179,10 +259,13 @@ int32_t authrouter_options_set_shared_state(authrouter_options* o, const authrou
   if (int32_t rc = CheckVersion(s->version, "shared_state", err); rc != 0) return rc;
   if (s->attach == nullptr || s->detach == nullptr || s->publish_health == nullptr ||
       s->publish_disabled == nullptr || s->read == nullptr || s->publish_binding == nullptr ||
-      s->lookup_binding == nullptr) {
+      s->lookup_binding == nullptr || s->acquire_lease == nullptr || s->release_lease == nullptr ||
+      s->acquire_refresh_lock == nullptr || s->complete_refresh == nullptr ||
+      s->release_refresh_lock == nullptr || s->read_token == nullptr) {
     return Fail(err, AUTHROUTER_INVALID_ARGUMENT,
                 "shared state needs attach, detach, publish_health, publish_disabled, read, "
-                "publish_binding and lookup_binding");
+                "publish_binding, lookup_binding, acquire_lease, release_lease, acquire_refresh_lock, "
+                "complete_refresh, release_refresh_lock and read_token");
   }
   return Guard(err, [&] {
     o->shared_state = std::make_shared<CSharedState>(*s);
@@ -229,6 +312,18 @@ int32_t authrouter_shared_listener_disabled(authrouter_shared_listener* l, const
   });
 }
 
+int32_t authrouter_shared_listener_token(authrouter_shared_listener* l, const char* id, size_t id_len,
+                                         uint64_t version, authrouter_error** err) {
+  std::string_view i;
+  if (l == nullptr || !Str(id, id_len, &i) || i.empty()) {
+    return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "listener or id is NULL or empty");
+  }
+  return Guard(err, [&] {
+    l->listener->OnTokenChanged(i, version);
+    return Ok(err);
+  });
+}
+
 int32_t authrouter_shared_listener_resync(authrouter_shared_listener* l, authrouter_error** err) {
   if (l == nullptr) return Fail(err, AUTHROUTER_INVALID_ARGUMENT, "listener is NULL");
   return Guard(err, [&] {
@@ -262,7 +357,13 @@ int32_t authrouter_manager_shared_stats(authrouter_manager* m, char** out, size_
           {"lookup_hits", s->lookup_hits},
           {"lookup_timeouts", s->lookup_timeouts},
           {"reconnects", s->reconnects},
-          {"resyncs", s->resyncs}}) {
+          {"resyncs", s->resyncs},
+          {"leases_taken", s->leases_taken},
+          {"leases_refused", s->leases_refused},
+          {"lease_failures", s->lease_failures},
+          {"refresh_locks", s->refresh_locks},
+          {"refresh_waits", s->refresh_waits},
+          {"refresh_fenced", s->refresh_fenced}}) {
       w.Key(name);
       w.Uint(value);
     }

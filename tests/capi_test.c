@@ -894,6 +894,16 @@ typedef struct {
   authrouter_shared_listener *listeners[2];
   char keys[32][128], ids[32][64];
   int bindings, health_sent, disabled_sent;
+  /* fleet leases: places by credential and model */
+  char lease_keys[16][128], lease_tokens[16][32];
+  int64_t lease_expires[16];
+  int leases, lease_seq;
+  /* one credential's refresh record */
+  uint64_t fence, version;
+  int holder; /* -1: free */
+  int64_t lock_expires;
+  char fingerprint[65], tokens[1024];
+  int token_notices;
 } bus_t;
 static bus_t g_bus;
 static int g_side[2] = {0, 1};
@@ -955,6 +965,129 @@ static int32_t bus_lookup(void *ud, const char *key, size_t key_len, int64_t tim
   return 0;
 }
 
+static void lease_key(char *out, const char *id, size_t id_len, const char *model, size_t model_len) {
+  snprintf(out, 128, "%.*s|%.*s", (int)id_len, id, (int)model_len, model);
+}
+static int32_t bus_acquire_lease(void *ud, const char *id, size_t id_len, const char *model, size_t model_len,
+                                 uint32_t limit, int64_t now_ms, int64_t expires_ms, int64_t timeout_ms,
+                                 authrouter_sink *token) {
+  char key[128];
+  int i, held = 0;
+  (void)ud;
+  CHECK(timeout_ms > 0 && expires_ms > now_ms && limit > 0);
+  lease_key(key, id, id_len, model, model_len);
+  for (i = 0; i < g_bus.leases; ++i) held += strcmp(g_bus.lease_keys[i], key) == 0 && g_bus.lease_expires[i] > now_ms;
+  if ((uint32_t)held >= limit) return 0; /* full: no token */
+  if (g_bus.leases == 16) return AUTHROUTER_RESOURCE_EXHAUSTED;
+  strcpy(g_bus.lease_keys[g_bus.leases], key);
+  snprintf(g_bus.lease_tokens[g_bus.leases], 32, "t%d", ++g_bus.lease_seq);
+  g_bus.lease_expires[g_bus.leases] = expires_ms;
+  ++g_bus.leases;
+  return authrouter_sink_write(token, g_bus.lease_tokens[g_bus.leases - 1], strlen(g_bus.lease_tokens[g_bus.leases - 1]));
+}
+static int32_t bus_release_lease(void *ud, const char *id, size_t id_len, const char *model, size_t model_len,
+                                 const char *token, size_t token_len) {
+  char key[128];
+  int i;
+  (void)ud;
+  lease_key(key, id, id_len, model, model_len);
+  for (i = 0; i < g_bus.leases; ++i) {
+    if (strcmp(g_bus.lease_keys[i], key) == 0 && strlen(g_bus.lease_tokens[i]) == token_len &&
+        memcmp(g_bus.lease_tokens[i], token, token_len) == 0) {
+      --g_bus.leases;
+      memmove(g_bus.lease_keys[i], g_bus.lease_keys[g_bus.leases], 128);
+      memmove(g_bus.lease_tokens[i], g_bus.lease_tokens[g_bus.leases], 32);
+      g_bus.lease_expires[i] = g_bus.lease_expires[g_bus.leases];
+      return 0;
+    }
+  }
+  return 0;
+}
+static void bus_announce(const char *id, size_t id_len) {
+  int side;
+  for (side = 0; side < 2; ++side) {
+    if (g_bus.listeners[side] != NULL) {
+      CHECK(authrouter_shared_listener_token(g_bus.listeners[side], id, id_len, g_bus.version, NULL) ==
+            AUTHROUTER_OK);
+    }
+  }
+  ++g_bus.token_notices;
+}
+static int32_t bus_acquire_refresh_lock(void *ud, const char *id, size_t id_len, int64_t now_ms, int64_t expires_ms,
+                                        int64_t timeout_ms, authrouter_sink *out) {
+  char json[256];
+  bool acquired = false;
+  (void)id;
+  (void)id_len;
+  CHECK(timeout_ms > 0 && expires_ms > now_ms);
+  if (g_bus.holder < 0 || g_bus.lock_expires <= now_ms) {
+    ++g_bus.fence;
+    g_bus.holder = *(int *)ud;
+    g_bus.lock_expires = expires_ms;
+    acquired = true;
+  }
+  snprintf(json, sizeof json,
+           "{\"acquired\":%s,\"fence\":%llu,\"version\":%llu,\"fingerprint\":\"%s\",\"holder_expires_ms\":%lld}",
+           acquired ? "true" : "false", (unsigned long long)g_bus.fence, (unsigned long long)g_bus.version,
+           g_bus.fingerprint, acquired ? 0LL : (long long)g_bus.lock_expires);
+  return authrouter_sink_write(out, json, strlen(json));
+}
+static int32_t bus_complete_refresh(void *ud, const char *id, size_t id_len, uint64_t fence, const char *fingerprint,
+                                    size_t fingerprint_len, const char *tokens, size_t tokens_len, int64_t timeout_ms,
+                                    uint64_t *version) {
+  (void)ud;
+  CHECK(timeout_ms > 0);
+  if (fence != g_bus.fence) return AUTHROUTER_FAILED_PRECONDITION;
+  if (fingerprint_len >= sizeof g_bus.fingerprint || tokens_len >= sizeof g_bus.tokens) return AUTHROUTER_INTERNAL;
+  memcpy(g_bus.fingerprint, fingerprint, fingerprint_len);
+  g_bus.fingerprint[fingerprint_len] = '\0';
+  memcpy(g_bus.tokens, tokens, tokens_len);
+  g_bus.tokens[tokens_len] = '\0';
+  ++g_bus.version;
+  g_bus.holder = -1;
+  *version = g_bus.version;
+  bus_announce(id, id_len);
+  return 0;
+}
+static int32_t bus_release_refresh_lock(void *ud, const char *id, size_t id_len, uint64_t fence) {
+  (void)ud;
+  if (fence == g_bus.fence) {
+    g_bus.holder = -1;
+    bus_announce(id, id_len);
+  }
+  return 0;
+}
+static int32_t bus_read_token(void *ud, const char *id, size_t id_len, int64_t timeout_ms, authrouter_sink *out) {
+  char json[2400];
+  size_t n = 0, i;
+  (void)ud;
+  (void)id;
+  (void)id_len;
+  CHECK(timeout_ms > 0);
+  n += (size_t)snprintf(json, sizeof json, "{\"version\":%llu,\"fingerprint\":\"%s\",\"tokens\":\"",
+                        (unsigned long long)g_bus.version, g_bus.fingerprint);
+  for (i = 0; g_bus.tokens[i] != '\0'; ++i) { /* the tokens' JSON as a JSON string */
+    if (g_bus.tokens[i] == '"' || g_bus.tokens[i] == '\\') json[n++] = '\\';
+    json[n++] = g_bus.tokens[i];
+  }
+  json[n++] = '"';
+  json[n++] = '}';
+  return authrouter_sink_write(out, json, n);
+}
+
+/* A refresher whose tokens rotate: each call is a new access and refresh token. */
+static int g_fleet_refreshes = 0;
+static int32_t fleet_refresh(void *ud, const authrouter_credential *c, int64_t timeout_ms, authrouter_sink *out) {
+  char tokens[128];
+  (void)ud;
+  (void)c;
+  CHECK(timeout_ms > 0);
+  ++g_fleet_refreshes;
+  snprintf(tokens, sizeof tokens, "{\"access_token\":\"fleet-%d\",\"refresh_token\":\"rot-%d\",\"expires_in\":3600}",
+           g_fleet_refreshes, g_fleet_refreshes);
+  return authrouter_sink_write(out, tokens, strlen(tokens));
+}
+
 static void bus_callbacks(authrouter_shared_state *shared, int side) {
   authrouter_shared_state_init(shared);
   shared->attach = bus_attach;
@@ -964,15 +1097,22 @@ static void bus_callbacks(authrouter_shared_state *shared, int side) {
   shared->read = bus_read;
   shared->publish_binding = bus_bind;
   shared->lookup_binding = bus_lookup;
+  shared->acquire_lease = bus_acquire_lease;
+  shared->release_lease = bus_release_lease;
+  shared->acquire_refresh_lock = bus_acquire_refresh_lock;
+  shared->complete_refresh = bus_complete_refresh;
+  shared->release_refresh_lock = bus_release_refresh_lock;
+  shared->read_token = bus_read_token;
   shared->user_data = &g_side[side];
 }
 
 static authrouter_manager *shared_manager(int side) {
   static const char config[] =
       "{\"routing\":{\"session-affinity\":true,\"session-placement\":\"strategy\"},"
-      "\"shared-state\":{\"lookup-timeout\":\"50ms\"}}";
+      "\"shared-state\":{\"lookup-timeout\":\"50ms\",\"share-tokens\":true}}";
   static const char *const ids[] = {"alice.json", "bob.json"};
   authrouter_shared_state shared;
+  authrouter_refresher refresher = AUTHROUTER_REFRESHER_INIT;
   authrouter_string models[1];
   authrouter_options *opts = NULL;
   authrouter_manager *m = NULL;
@@ -982,6 +1122,8 @@ static authrouter_manager *shared_manager(int side) {
   CHECK(authrouter_options_new(&opts, NULL) == AUTHROUTER_OK);
   CHECK(authrouter_options_apply_config(opts, config, sizeof config - 1, NULL) == AUTHROUTER_OK);
   CHECK(authrouter_options_set_shared_state(opts, &shared, NULL) == AUTHROUTER_OK);
+  refresher.refresh = fleet_refresh;
+  CHECK(authrouter_options_add_refresher(opts, "claude", 6, &refresher, NULL) == AUTHROUTER_OK);
   CHECK(authrouter_manager_new(&m, opts, NULL) == AUTHROUTER_OK);
   authrouter_options_free(opts);
   CHECK(g_bus.listeners[side] != NULL);
@@ -1003,6 +1145,7 @@ static void test_shared_state_callbacks(void) {
   size_t len = 0;
   int i, agree = 0;
   memset(&g_bus, 0, sizeof g_bus);
+  g_bus.holder = -1;
   a = shared_manager(0);
   b = shared_manager(1);
 
@@ -1042,6 +1185,85 @@ static void test_shared_state_callbacks(void) {
   for (i = 0; i < 3; ++i) {
     pick_with(b, NULL, NULL, NULL, 0, on_b, sizeof on_b);
     CHECK(strcmp(on_b, "alice.json") == 0);
+  }
+
+  CHECK(authrouter_manager_set_disabled(a, "bob.json", 8, false, NULL) == AUTHROUTER_OK);
+
+  /* Fleet leases: one place per credential across both managers. */
+  {
+    authrouter_pick_result *p1 = NULL, *p2 = NULL, *p3 = NULL;
+    authrouter_pick_request req;
+    authrouter_string providers[1];
+    char first[64];
+    CHECK(authrouter_manager_set_leases(a, 1, 0, 600000, 2000, false, NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_manager_set_leases(b, 1, 0, 600000, 2000, false, NULL) == AUTHROUTER_OK);
+    authrouter_pick_request_init2(&req);
+    providers[0] = Str("claude");
+    req.providers = providers;
+    req.provider_count = 1;
+    req.model = Str("claude-sonnet-4-5");
+    CHECK(authrouter_manager_pick(a, &p1, &req, NULL) == AUTHROUTER_OK);
+    strcpy(first, authrouter_credential_id(authrouter_pick_result_credential(p1), NULL));
+    CHECK(authrouter_manager_pick(b, &p2, &req, NULL) == AUTHROUTER_OK);
+    CHECK(strcmp(authrouter_credential_id(authrouter_pick_result_credential(p2), NULL), first) != 0);
+    CHECK(authrouter_manager_pick(b, &p3, &req, &err) == AUTHROUTER_RESOURCE_EXHAUSTED);
+    CHECK(p3 == NULL);
+    CHECK(strstr(authrouter_error_message(err, NULL), "auth_busy") != NULL ||
+          strstr(authrouter_error_message(err, NULL), "concurrency limit") != NULL);
+    authrouter_error_free(err);
+    err = NULL;
+    CHECK(g_bus.leases == 2);
+    authrouter_pick_result_free(p1); /* gives a's place back, fleet-wide too */
+    CHECK(g_bus.leases == 1);
+    CHECK(authrouter_manager_pick(b, &p3, &req, NULL) == AUTHROUTER_OK);
+    CHECK(strcmp(authrouter_credential_id(authrouter_pick_result_credential(p3), NULL), first) == 0);
+    authrouter_pick_result_free(p2);
+    authrouter_pick_result_free(p3);
+    CHECK(g_bus.leases == 0);
+    CHECK(authrouter_manager_shared_stats(b, &json, &len, NULL) == AUTHROUTER_OK);
+    CHECK(strstr(json, "\"leases_refused\":") != NULL && strstr(json, "\"leases_refused\":0") == NULL);
+    authrouter_string_free(json);
+    /* Share mode needs no round trip; bad modes are refused. */
+    CHECK(authrouter_manager_set_fleet_leases(a, AUTHROUTER_FLEET_LEASES_SHARE, 2, NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_manager_set_fleet_leases(a, 7, 2, &err) == AUTHROUTER_INVALID_ARGUMENT);
+    authrouter_error_free(err);
+    err = NULL;
+    CHECK(authrouter_manager_set_fleet_leases(a, AUTHROUTER_FLEET_LEASES_LOCAL, 0, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(authrouter_manager_set_fleet_leases(NULL, AUTHROUTER_FLEET_LEASES_LOCAL, 1, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(authrouter_manager_pick(a, &p1, &req, NULL) == AUTHROUTER_OK);
+    CHECK(g_bus.leases == 0); /* share mode: local places only */
+    authrouter_pick_result_free(p1);
+    CHECK(authrouter_manager_set_leases(a, 0, 0, 600000, 2000, false, NULL) == AUTHROUTER_OK);
+    CHECK(authrouter_manager_set_leases(b, 0, 0, 600000, 2000, false, NULL) == AUTHROUTER_OK);
+  }
+
+  /* Refresh as one flight: a refreshes, b adopts a's tokens from the shared state. */
+  {
+    authrouter_credential *c = NULL;
+    g_bus.holder = -1;
+    CHECK(authrouter_manager_refresh(a, "alice.json", 10, NULL) == AUTHROUTER_OK);
+    CHECK(g_fleet_refreshes == 1);
+    CHECK(g_bus.version == 1 && strlen(g_bus.fingerprint) == 32);
+    CHECK(strstr(g_bus.tokens, "fleet-1") != NULL);
+    CHECK(authrouter_manager_refresh(b, "alice.json", 10, NULL) == AUTHROUTER_OK);
+    CHECK(g_fleet_refreshes == 1); /* adopted, not refreshed again */
+    CHECK(authrouter_manager_get(b, &c, "alice.json", 10, NULL) == AUTHROUTER_OK);
+    CHECK(strstr(authrouter_credential_metadata_json(c, NULL), "\"access_token\":\"fleet-1\"") != NULL);
+    CHECK(strstr(authrouter_credential_metadata_json(c, NULL), "\"refresh_token\":\"rot-1\"") != NULL);
+    authrouter_credential_free(c);
+    c = NULL;
+    CHECK(authrouter_manager_refresh(b, "alice.json", 10, NULL) == AUTHROUTER_OK); /* now b's turn */
+    CHECK(g_fleet_refreshes == 2 && g_bus.version == 2);
+    /* A stale holder is fenced off: its completion changes nothing. */
+    {
+      uint64_t v = 0;
+      CHECK(bus_complete_refresh(&g_side[0], "alice.json", 10, 1, "x", 1, "", 0, 10, &v) ==
+            AUTHROUTER_FAILED_PRECONDITION);
+    }
+    CHECK(authrouter_shared_listener_token(NULL, "x", 1, 1, NULL) == AUTHROUTER_INVALID_ARGUMENT);
+    CHECK(authrouter_manager_shared_stats(a, &json, &len, NULL) == AUTHROUTER_OK);
+    CHECK(strstr(json, "\"refresh_locks\":1") != NULL);
+    authrouter_string_free(json);
   }
 
   /* A malformed state from the host's client is refused and counted. */

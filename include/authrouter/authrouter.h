@@ -510,6 +510,18 @@ AUTHROUTER_API int32_t authrouter_options_set_leases(authrouter_options *options
                                                      int64_t busy_retry_after_ms, bool least_in_flight,
                                                      authrouter_error **err);
 
+/* How limits hold across replicas (leases.fleet; health.h FleetLeases). EXACT (the default):
+ * with a shared state each pick of a limited credential also takes a place in it, one round trip;
+ * SHARE: each replica enforces floor(limit / replicas), at least 1, no round trip; LOCAL: each
+ * replica enforces every limit alone. set_leases keeps these. */
+#define AUTHROUTER_FLEET_LEASES_EXACT 0
+#define AUTHROUTER_FLEET_LEASES_SHARE 1
+#define AUTHROUTER_FLEET_LEASES_LOCAL 2
+/* set_fleet_leases sets the mode and the replicas a SHARE limit is divided among (1..1000).
+ * Returns INVALID_ARGUMENT (and changes nothing) for an unknown mode or a count out of range. */
+AUTHROUTER_API int32_t authrouter_options_set_fleet_leases(authrouter_options *options, int32_t mode,
+                                                           int64_t replicas, authrouter_error **err);
+
 /* ---- shared state across replicas ----------------------------------------------------------
  * Several gateway replicas share cooldowns, session bindings and disable/enable (the C++
  * authrouter/shared_state.h has the rules; docs/shared-state.md the Redis keys). Either the
@@ -562,11 +574,45 @@ typedef struct authrouter_shared_state {
   /* Write the credential `key` is bound to into `out` (nothing when none). */
   int32_t (*lookup_binding)(void *user_data, const char *key, size_t key_len, int64_t timeout_ms,
                             authrouter_sink *out);
+  /* Fleet leases (leases.fleet "exact"). Take one of the `limit` places of credential `id` (with
+   * `model` non-empty: of that canonical model of it) across the fleet until `expires_ms`;
+   * places whose expiry is not after `now_ms` are free. Taken: write a non-empty token naming
+   * the place into `token` and return 0. Every place held: write nothing and return 0. Times
+   * are Unix milliseconds of the manager's clock. Another code: no answer (the pick goes on with
+   * the local place alone). */
+  int32_t (*acquire_lease)(void *user_data, const char *id, size_t id_len, const char *model,
+                           size_t model_len, uint32_t limit, int64_t now_ms, int64_t expires_ms,
+                           int64_t timeout_ms, authrouter_sink *token);
+  /* Give the place `token` took back (queue it). */
+  int32_t (*release_lease)(void *user_data, const char *id, size_t id_len, const char *model,
+                           size_t model_len, const char *token, size_t token_len);
+  /* Refresh as one flight. Take the refresh lock of `id` until `expires_ms` unless another
+   * holder's expiry is after `now_ms`; a taken lock gets a fencing token larger than every one
+   * before. Write {"acquired": bool, "fence": N, "version": N, "fingerprint": "...",
+   * "holder_expires_ms": N} to `out`: version and fingerprint as the last complete_refresh
+   * stored them (0 and "" before any), holder_expires_ms the holder's expiry when not acquired. */
+  int32_t (*acquire_refresh_lock)(void *user_data, const char *id, size_t id_len, int64_t now_ms,
+                                  int64_t expires_ms, int64_t timeout_ms, authrouter_sink *out);
+  /* If `fence` is still the latest fencing token of `id`: add one to its version, store
+   * `fingerprint` and `tokens` (a secret: "" unless tokens are shared), release the lock,
+   * announce the version (authrouter_shared_listener_token on every replica), write the new
+   * version to `*version` and return 0. Else change nothing and return
+   * AUTHROUTER_FAILED_PRECONDITION (fenced off). */
+  int32_t (*complete_refresh)(void *user_data, const char *id, size_t id_len, uint64_t fence,
+                              const char *fingerprint, size_t fingerprint_len, const char *tokens,
+                              size_t tokens_len, int64_t timeout_ms, uint64_t *version);
+  /* Release the lock `fence` took, if no other holder took it since (queue it). */
+  int32_t (*release_refresh_lock)(void *user_data, const char *id, size_t id_len, uint64_t fence);
+  /* Write {"version": N, "fingerprint": "...", "tokens": "<the stored tokens, as a JSON string>"}
+   * for `id` to `out`. */
+  int32_t (*read_token)(void *user_data, const char *id, size_t id_len, int64_t timeout_ms,
+                        authrouter_sink *out);
   void *user_data;
   void (*destroy)(void *user_data);
 } authrouter_shared_state;
-#define AUTHROUTER_SHARED_STATE_INIT \
-  {AUTHROUTER_SHARED_STATE_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL}
+#define AUTHROUTER_SHARED_STATE_INIT                                                            \
+  {AUTHROUTER_SHARED_STATE_VERSION, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+   NULL, NULL, NULL, NULL, NULL}
 AUTHROUTER_API void authrouter_shared_state_init(authrouter_shared_state *shared);
 
 /* set_shared_state installs the host's shared state (instead of use_redis or the config's
@@ -586,6 +632,10 @@ AUTHROUTER_API int32_t authrouter_shared_listener_health(authrouter_shared_liste
 AUTHROUTER_API int32_t authrouter_shared_listener_disabled(authrouter_shared_listener *listener,
                                                            const char *id, size_t id_len,
                                                            bool disabled, authrouter_error **err);
+/* token: a replica refreshed credential `id` to token `version` (complete_refresh). */
+AUTHROUTER_API int32_t authrouter_shared_listener_token(authrouter_shared_listener *listener,
+                                                        const char *id, size_t id_len,
+                                                        uint64_t version, authrouter_error **err);
 /* resync: (re)connected; the manager reads every credential back (the read callback) and
  * publishes what the shared state lacks. Blocks for those reads. Returns UNAVAILABLE when a
  * read failed before the end: resync again later. */
@@ -673,6 +723,8 @@ AUTHROUTER_API int32_t authrouter_manager_set_leases(authrouter_manager *m, int6
                                                      int64_t max_in_flight_per_model, int64_t ttl_ms,
                                                      int64_t busy_retry_after_ms, bool least_in_flight,
                                                      authrouter_error **err);
+AUTHROUTER_API int32_t authrouter_manager_set_fleet_leases(authrouter_manager *m, int32_t mode,
+                                                           int64_t replicas, authrouter_error **err);
 /* in_flight returns the leases credential `id` holds now (0 for an unlimited or unknown
  * credential, and for NULL arguments). */
 AUTHROUTER_API uint32_t authrouter_manager_in_flight(const authrouter_manager *m, const char *id);

@@ -90,6 +90,11 @@ struct Config {
   std::optional<RedisOptions> redis;
   // `shared-state.lookup-timeout`: ManagerOptions::shared_lookup_timeout (0..1s); default 10 ms.
   absl::Duration shared_lookup_timeout = absl::Milliseconds(10);
+  // `shared-state.refresh-lock-timeout`: ManagerOptions::shared_refresh_lock_timeout (1s..10m);
+  // default 1 min. `shared-state.share-tokens`: ManagerOptions::shared_tokens; default false.
+  // Both read at start only, like `shared-state.redis`.
+  absl::Duration shared_refresh_lock_timeout = absl::Minutes(1);
+  bool shared_tokens = false;
   // Unknown keys, as paths ("routing.stratgey"); NearestConfigKey suggests what was meant.
   std::vector<std::string> warnings;
 

@@ -110,6 +110,21 @@ struct CooldownPolicies {
 // ("providers.claude.probe_interval: ..."), or a provider named twice or blank.
 [[nodiscard]] absl::Status ValidateCooldownPolicies(const CooldownPolicies& policies);
 
+// FleetLeases says how limits hold when several replicas serve one pool (shared_state.h).
+enum class FleetLeases {
+  // With a shared state, a pick of a limited credential also takes a place in it: the limit
+  // holds across the fleet exactly, for one round trip per such pick (bounded by
+  // ManagerOptions::shared_lookup_timeout; when the shared state does not answer, the pick goes
+  // on with the local place alone). Without one, as kLocal. The default.
+  kExact,
+  // Each replica enforces its share of every limit, floor(limit / fleet_replicas) and at least 1,
+  // with no round trip. Holds across the fleet while no more than fleet_replicas replicas run
+  // and each limit is at least fleet_replicas; needs no shared state.
+  kShare,
+  // Each replica enforces every limit on its own (a fleet of N serves up to N times the limit).
+  kLocal,
+};
+
 // LeaseOptions configures concurrency leases.
 struct LeaseOptions {
   // The max-in-flight limit of a credential whose record sets none; 0: unlimited.
@@ -127,6 +142,10 @@ struct LeaseOptions {
   // rotation order) instead of the next in rotation. Only limited credentials count leases.
   // Default: false.
   bool least_in_flight = false;
+  // How limits hold across replicas. Default: kExact.
+  FleetLeases fleet = FleetLeases::kExact;
+  // The replicas a kShare limit is divided among. REQUIRES: 1..1000. Default: 1.
+  int64_t fleet_replicas = 1;
 
   friend bool operator==(const LeaseOptions&, const LeaseOptions&) = default;
 };

@@ -166,13 +166,25 @@ struct ManagerOptions {
   RefreshOptions refresh{};
 
   // --- several replicas (shared_state.h) ---
-  // Where replicas share cooldowns, session bindings and disable/enable: NewRedisSharedState,
-  // or the host's own. One SharedState per Manager. Default: none (this Manager decides alone).
+  // Where replicas share cooldowns, session bindings, concurrency leases, token refreshes and
+  // disable/enable: NewRedisSharedState, or the host's own. One SharedState per Manager.
+  // Default: none (this Manager decides alone).
   std::shared_ptr<SharedState> shared_state{};
-  // How long a pick whose session binding is unknown here waits for the shared state's answer;
-  // then it places the conversation itself (rendezvous placement makes replicas agree anyway).
-  // 0: never ask. REQUIRES: 0 .. 1 s. Default: 10 ms.
+  // How long a pick waits for the shared state's answer when it asks: a session binding unknown
+  // here (then it places the conversation itself; rendezvous placement makes replicas agree
+  // anyway), and the fleet-wide place of a limited credential (LeaseOptions::fleet kExact; then
+  // the local place alone holds). 0: never ask. REQUIRES: 0 .. 1 s. Default: 10 ms.
   absl::Duration shared_lookup_timeout = absl::Milliseconds(10);
+  // How long a replica holds a credential's refresh lock at most: a replica that dies holding
+  // it blocks the fleet's refreshes of that credential this long, and one whose refresh outlasts
+  // it is fenced off if another took the lock since. Also the longest a replica waits for the
+  // holder's new tokens. REQUIRES: 1 s .. 10 min, and more than refresh.timeout. Default: 1 min.
+  absl::Duration shared_refresh_lock_timeout = absl::Minutes(1);
+  // Store refreshed tokens in the shared state too, so that replicas that share no Store adopt
+  // them from there. They are secrets: turn it on only for a shared state as trusted as the
+  // Store (an ACL user, TLS or a unix socket). Default: false (replicas adopt through the Store
+  // they share, ManagerOptions::store).
+  bool shared_tokens = false;
 };
 
 // RefreshStats counts the refresh loop's work (for monitoring, and for tests that check it does
@@ -604,6 +616,10 @@ class Manager {
   // PickPlaced is PickUnbound for a conversation without a binding (SessionPlacement).
   absl::StatusOr<PickResult> PickPlaced(const PickRequest& request, std::string_view session_key);
   absl::StatusOr<PickResult> PickSession(const PickRequest& request, SessionOutcome* outcome);
+  // PickFleet takes the fleet-wide places of `pick` (LeaseOptions::fleet kExact), picking again
+  // past credentials full across the fleet.
+  absl::StatusOr<PickResult> PickFleet(const PickRequest& request, absl::StatusOr<PickResult> pick,
+                                       SessionOutcome* session);
   // PickCounting is Pick; with `count_failures` false a failed pick is not counted (Execute
   // counts the one failure it returns, not the end of every round).
   absl::StatusOr<PickResult> PickCounting(const PickRequest& request, bool count_failures);

@@ -53,6 +53,17 @@ struct TokenUpdate {
                                                           const TokenUpdate& update,
                                                           absl::Time now);
 
+// TokenUpdateToJson writes `update` as a JSON object: {"access_token": ..., "refresh_token":
+// ..., "expires_at": "<RFC 3339>", "id_token": ..., "token_type": ...}, the members it has.
+// The form refreshers of the C ABI return and replicas share (ManagerOptions::shared_tokens).
+// The text holds secrets: never log it.
+std::string TokenUpdateToJson(const TokenUpdate& update);
+
+// TokenUpdateFromJson parses that form; "expires_in" (seconds from `now`) is read when
+// "expires_at" is absent. Returns InvalidArgumentError (naming the problem, never a value) for
+// anything but a JSON object with a non-empty access_token, or text over 1 MiB or not UTF-8.
+[[nodiscard]] absl::StatusOr<TokenUpdate> TokenUpdateFromJson(std::string_view json, absl::Time now);
+
 // RefreshContext accompanies one refresh call.
 struct RefreshContext {
   // The call must end within this: the refresher passes it to its HTTP calls. It

@@ -8,13 +8,20 @@
 //     on the others as soon as the notice arrives;
 //   * session bindings: a conversation bound on one replica is found by the others (a pick that
 //     misses locally asks the shared state once, with a timeout);
-//   * (planned, not yet shared: fleet-wide concurrency leases and token-refresh coordination;
-//     each replica enforces its own limits and refreshes on its own schedule).
+//   * fleet-wide concurrency leases: with LeaseOptions::fleet kExact (the default), a pick of a
+//     limited credential also takes one of its places in the shared state, so max-in-flight
+//     holds across the fleet. That costs one round trip per such pick; kShare instead divides
+//     each limit among LeaseOptions::fleet_replicas replicas, with no round trip;
+//   * token refresh as one flight across the fleet: a per-credential lock with a fencing token,
+//     and a "token changed, version N" notice that the other replicas wait for and adopt
+//     (from the shared Store, or from the shared state itself when
+//     ManagerOptions::shared_tokens opts in to tokens in it);
 //   * disable/enable of credentials.
 //
 // Local state stays authoritative for a pick: a pick never waits for the shared state except for
-// that one lookup of a binding it does not know, which gives up after
-// ManagerOptions::shared_lookup_timeout. Remote changes are applied to the local pool as they
+// that one lookup of a binding it does not know and the fleet lease of a limited credential,
+// each of which gives up after ManagerOptions::shared_lookup_timeout (the pick then goes on with
+// local state alone). Remote changes are applied to the local pool as they
 // arrive, so steady-state picks cost what they cost without shared state.
 //
 // NewRedisSharedState gives the default implementation over Redis (docs/shared-state.md lists
@@ -69,6 +76,32 @@ std::string SharedHealthToJson(const ModelState& state);
 // 0000..9999, text over 64 KiB or not valid UTF-8.
 [[nodiscard]] absl::StatusOr<ModelState> SharedHealthFromJson(std::string_view json);
 
+// SharedRefreshLock answers SharedState::AcquireRefreshLock.
+struct SharedRefreshLock {
+  // This replica holds the credential's refresh lock now, until the expiry it asked for.
+  bool acquired = false;
+  // When acquired: the fencing token, larger than every one handed out before for the
+  // credential. CompleteRefresh accepts a write only from the latest holder.
+  uint64_t fence = 0;
+  // The token version published last (0: none yet), whether acquired or not, and the
+  // fingerprint of its tokens (SharedToken::fingerprint).
+  uint64_t version = 0;
+  std::string fingerprint;
+  // When not acquired: the expiry the holder asked for (its clock); it is free after that.
+  absl::Time holder_expires = ZeroTime();
+};
+
+// SharedToken is what the shared state holds of a credential's token.
+struct SharedToken {
+  uint64_t version = 0;  // 0: no refresh published yet
+  // A one-way digest of the access and refresh token of that version (32 hex digits; no secret),
+  // so that a replica can tell whether the tokens it holds are the newest.
+  std::string fingerprint;
+  // The new tokens as TokenUpdateToJson wrote them (refresh.h); empty unless the publishing
+  // replica shares tokens (ManagerOptions::shared_tokens). A secret: never logged.
+  std::string tokens;
+};
+
 // SharedStateListener hears what other replicas changed. The Manager implements it; a
 // SharedState calls it from any thread (its own, typically), one call at a time, never while
 // holding a lock the Manager could wait for. Each method returns quickly: it only updates the
@@ -84,6 +117,9 @@ class SharedStateListener {
   virtual void OnHealth(const SharedHealth& health) = 0;
   // OnDisabled: another replica disabled or enabled `credential_id`.
   virtual void OnDisabled(std::string_view credential_id, bool disabled) = 0;
+  // OnTokenChanged: a replica refreshed `credential_id`; its token version is now `version`
+  // (deliver this replica's own notices too: they are ignored).
+  virtual void OnTokenChanged(std::string_view credential_id, uint64_t version) = 0;
   // OnResync: the connection was (re)established, so notices may have been missed: the
   // listener reads every credential it holds back (SharedState::Read), adopts what is newer
   // there, and publishes again what the shared state lost (a restart or flush of the server).
@@ -104,6 +140,12 @@ struct SharedStateStats {
   uint64_t lookup_timeouts = 0;    // lookups that gave up (timeout, disconnected)
   uint64_t reconnects = 0;         // connections re-established after a loss
   uint64_t resyncs = 0;            // full resyncs run
+  uint64_t leases_taken = 0;       // fleet leases acquired
+  uint64_t leases_refused = 0;     // fleet leases refused (every place held across the fleet)
+  uint64_t lease_failures = 0;     // fleet lease requests that failed (the pick went on locally)
+  uint64_t refresh_locks = 0;      // refresh locks acquired
+  uint64_t refresh_waits = 0;      // refreshes that waited for another replica's
+  uint64_t refresh_fenced = 0;     // refresh results fenced off (a newer holder took the lock)
 };
 
 // SharedState is where replicas meet. The Manager calls it outside its locks.
@@ -135,6 +177,37 @@ class SharedState {
   // most `timeout` and then returns DeadlineExceededError (UnavailableError when disconnected).
   virtual absl::StatusOr<std::optional<std::string>> LookupBinding(std::string_view key,
                                                                    absl::Duration timeout) = 0;
+
+  // AcquireLease takes one of the `limit` places of `credential_id` (with `model` non-empty: of
+  // that canonical model of it) across the fleet, until `expires`. Places whose expiry is not
+  // after `now` count as free (a replica that died holding them). Returns the lease's token, or
+  // std::nullopt when all `limit` places are held; waits at most `timeout`, then
+  // DeadlineExceededError (UnavailableError when disconnected).
+  virtual absl::StatusOr<std::optional<std::string>> AcquireLease(std::string_view credential_id,
+                                                                  std::string_view model, uint32_t limit,
+                                                                  absl::Time now, absl::Time expires,
+                                                                  absl::Duration timeout) = 0;
+  // ReleaseLease gives the place `token` took back. Queued.
+  virtual void ReleaseLease(std::string_view credential_id, std::string_view model, std::string_view token) = 0;
+
+  // AcquireRefreshLock takes the refresh lock of `credential_id` until `expires`, unless
+  // another replica holds it with an expiry after `now`. Waits at most `timeout`.
+  virtual absl::StatusOr<SharedRefreshLock> AcquireRefreshLock(std::string_view credential_id, absl::Time now,
+                                                               absl::Time expires, absl::Duration timeout) = 0;
+  // CompleteRefresh publishes a refresh made under the lock `fence` took: the token version
+  // goes up by one, `fingerprint` and `tokens` (TokenUpdateToJson; "" when tokens are not
+  // shared) are stored, the lock is released and every replica hears OnTokenChanged. Returns
+  // the new version, or FailedPreconditionError when another replica took the lock since (the
+  // write is fenced off: nothing changes). Waits at most `timeout`.
+  virtual absl::StatusOr<uint64_t> CompleteRefresh(std::string_view credential_id, uint64_t fence,
+                                                   std::string_view fingerprint, std::string_view tokens,
+                                                   absl::Duration timeout) = 0;
+  // ReleaseRefreshLock gives back the lock `fence` took, after a refresh that changed nothing
+  // (a failure, an adoption). Does nothing when another replica took it since. Queued.
+  virtual void ReleaseRefreshLock(std::string_view credential_id, uint64_t fence) = 0;
+  // ReadToken returns the token version and shared tokens of `credential_id`. Waits at most
+  // `timeout`.
+  virtual absl::StatusOr<SharedToken> ReadToken(std::string_view credential_id, absl::Duration timeout) = 0;
 
   // Stats returns the counters.
   virtual SharedStateStats Stats() const = 0;

@@ -189,6 +189,23 @@ absl::Status ParseLeases(element v, Config* c) {
       absl::StatusOr<bool> b = GetBool(f.value, path);
       if (!b.ok()) return b.status();
       c->leases.least_in_flight = *b;
+    } else if (f.key == "fleet") {
+      absl::StatusOr<std::string> m = GetString(f.value, path);
+      if (!m.ok()) return m.status();
+      if (*m == "exact") {
+        c->leases.fleet = FleetLeases::kExact;
+      } else if (*m == "share") {
+        c->leases.fleet = FleetLeases::kShare;
+      } else if (*m == "local") {
+        c->leases.fleet = FleetLeases::kLocal;
+      } else {
+        return Bad(path, "must be \"exact\", \"share\" or \"local\"");
+      }
+    } else if (f.key == "fleet-replicas") {
+      absl::StatusOr<int64_t> n = GetInt(f.value, path);
+      if (!n.ok()) return n.status();
+      if (*n < 1 || *n > kMaxInFlight) return Bad(path, "must be an integer between 1 and 1000");
+      c->leases.fleet_replicas = *n;
     } else {
       c->warnings.push_back(path);
     }
@@ -208,6 +225,19 @@ absl::Status ParseSharedState(element v, Config* c) {
                                                            true, "of 0 (never ask) or between 1ms and 1s, like \"10ms\"");
       if (!d.ok()) return d.status();
       c->shared_lookup_timeout = *d;
+      continue;
+    }
+    if (f.key == "refresh-lock-timeout") {
+      absl::StatusOr<absl::Duration> d = GetDurationString(f.value, path, absl::Seconds(1), absl::Minutes(10),
+                                                           false, "between 1s and 10m, like \"1m\"");
+      if (!d.ok()) return d.status();
+      c->shared_refresh_lock_timeout = *d;
+      continue;
+    }
+    if (f.key == "share-tokens") {
+      absl::StatusOr<bool> b = GetBool(f.value, path);
+      if (!b.ok()) return b.status();
+      c->shared_tokens = *b;
       continue;
     }
     if (f.key != "redis") {
@@ -367,6 +397,8 @@ constexpr std::string_view kKnownKeys[] = {
     "leases.ttl",
     "leases.busy-retry-after",
     "leases.least-in-flight",
+    "leases.fleet",
+    "leases.fleet-replicas",
     "shared-state.redis.url",
     "shared-state.redis.user",
     "shared-state.redis.password",
@@ -378,6 +410,8 @@ constexpr std::string_view kKnownKeys[] = {
     "shared-state.redis.queue-limit",
     "shared-state.redis.health-ttl",
     "shared-state.lookup-timeout",
+    "shared-state.refresh-lock-timeout",
+    "shared-state.share-tokens",
     "auth-auto-refresh-workers",
     "refresh-profiles.<provider>.token-url",
     "refresh-profiles.<provider>.client-id",
@@ -676,6 +710,8 @@ absl::Status ApplyToOptions(const Config& config, ManagerOptions& options,
   options.refresh.workers = config.refresh_workers;
   options.model_catalog = config.model_catalog;
   options.shared_lookup_timeout = config.shared_lookup_timeout;
+  options.shared_refresh_lock_timeout = config.shared_refresh_lock_timeout;
+  options.shared_tokens = config.shared_tokens;
   if (config.redis) {
     RedisOptions redis = *config.redis;
     redis.logger = options.logger;
@@ -833,7 +869,9 @@ absl::StatusOr<std::vector<std::string>> ApplyConfigChanges(Manager& manager, co
   }
   if (next.auth_dir != previous.auth_dir) changed.emplace_back("auth-dir");
   // Read at start only (a Manager keeps the shared state it was created with).
-  if (next.redis != previous.redis || next.shared_lookup_timeout != previous.shared_lookup_timeout) {
+  if (next.redis != previous.redis || next.shared_lookup_timeout != previous.shared_lookup_timeout ||
+      next.shared_refresh_lock_timeout != previous.shared_refresh_lock_timeout ||
+      next.shared_tokens != previous.shared_tokens) {
     changed.emplace_back("shared-state");
   }
   return changed;

@@ -83,6 +83,12 @@ absl::Status ValidateLeaseOptions(const LeaseOptions& o) {
   if (o.busy_retry_after < absl::Seconds(1) || o.busy_retry_after > absl::Hours(1)) {
     return Bad("", "busy_retry_after", "must be between 1s and 1h");
   }
+  if (o.fleet != FleetLeases::kExact && o.fleet != FleetLeases::kShare && o.fleet != FleetLeases::kLocal) {
+    return Bad("", "fleet", "must be exact, share or local");
+  }
+  if (o.fleet_replicas < 1 || o.fleet_replicas > kMaxInFlight) {
+    return Bad("", "fleet_replicas", internal::Cat("must be between 1 and ", kMaxInFlight));
+  }
   return absl::OkStatus();
 }
 
@@ -106,6 +112,7 @@ absl::Status Manager::SetLeaseOptions(const LeaseOptions& options) {
   std::unique_lock lock(impl_->mu);
   if (options == impl_->scheduler.lease_options()) return absl::OkStatus();
   impl_->scheduler.SetLeaseOptions(options, impl_->clock->Now());
+  impl_->SetFleetLeases(options);
   return absl::OkStatus();
 }
 

@@ -232,6 +232,13 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
       options.shared_lookup_timeout > absl::Seconds(1)) {
     return absl::InvalidArgumentError("shared_lookup_timeout must be between 0 and 1s");
   }
+  if (options.shared_refresh_lock_timeout < absl::Seconds(1) ||
+      options.shared_refresh_lock_timeout > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("shared_refresh_lock_timeout must be between 1s and 10m");
+  }
+  if (options.shared_state && options.shared_refresh_lock_timeout <= options.refresh.timeout) {
+    return absl::InvalidArgumentError("shared_refresh_lock_timeout must be longer than refresh.timeout");
+  }
   auto impl = std::make_unique<Impl>();
   impl->metrics = std::make_unique<observe::Metrics>(options.metrics, options.metrics_credentials);
   impl->selector_budget = options.selector_budget;
@@ -253,6 +260,7 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
   impl->cooldowns = internal::NormalizePolicies(options.cooldowns);
   impl->scheduler.SetPolicies(impl->cooldowns, impl->clock->Now());
   impl->scheduler.SetLeaseOptions(options.leases, impl->clock->Now());
+  impl->SetFleetLeases(options.leases);
   impl->catalog = NormalizeCatalog(options.model_catalog);
   impl->selector = std::move(options.selector);
   auto manager = std::unique_ptr<Manager>(new Manager(std::move(impl)));
@@ -262,6 +270,8 @@ absl::StatusOr<std::unique_ptr<Manager>> Manager::Create(ManagerOptions options)
     }
   }
   if (options.shared_state) {
+    manager->impl_->shared_refresh_lock_timeout = options.shared_refresh_lock_timeout;
+    manager->impl_->shared_tokens = options.shared_tokens;
     manager->impl_->AttachShared(std::move(options.shared_state), options.shared_lookup_timeout);
   }
   return manager;
@@ -937,6 +947,9 @@ absl::StatusOr<PickResult> Manager::PickCounting(const PickRequest& request, boo
   absl::StatusOr<PickResult> pick = impl.affinity.load(std::memory_order_acquire)
                                         ? PickSession(request, &session)
                                         : PickUnbound(request);
+  if (pick.ok() && pick->lease.held() && impl.FleetExact()) [[unlikely]] {
+    pick = PickFleet(request, std::move(pick), &session);
+  }
   if (impl.metrics->enabled()) [[likely]] {
     if (pick.ok()) [[likely]] {
       impl.metrics->CountPicked(pick->provider, pick->credential->id);
@@ -947,6 +960,55 @@ absl::StatusOr<PickResult> Manager::PickCounting(const PickRequest& request, boo
   }
   if (request.decision != nullptr) [[unlikely]] impl.Explain(request, pick, session, request.decision);
   return pick;
+}
+
+namespace {
+// The credentials this thread's pick found full across the fleet (PickFleet), for the session
+// logic: a bound one among them is busy, so the request goes elsewhere and the binding stays.
+thread_local const std::deque<std::string>* t_fleet_full = nullptr;
+
+bool FleetFull(std::string_view id) {
+  return t_fleet_full != nullptr && std::find(t_fleet_full->begin(), t_fleet_full->end(), id) != t_fleet_full->end();
+}
+}  // namespace
+
+absl::StatusOr<PickResult> Manager::PickFleet(const PickRequest& request, absl::StatusOr<PickResult> pick,
+                                              SessionOutcome* session) {
+  // At most this many credentials found full across the fleet before the pick answers busy.
+  constexpr size_t kMaxFleetRounds = 16;
+  Impl& impl = *impl_;
+  const std::string model_key(CanonicalModelKey(request.model));
+  std::deque<std::string> full;  // stable addresses: `tried` views them
+  std::vector<std::string_view> tried(request.tried.begin(), request.tried.end());
+  PickRequest retry = request;
+  retry.decision = nullptr;
+  while (pick.ok() && pick->lease.held()) {
+    if (impl.TakeFleetLease(&*pick, model_key)) return pick;
+    full.push_back(pick->credential->id);
+    tried.push_back(full.back());
+    pick = absl::UnavailableError("");  // releases the local place
+    if (full.size() >= kMaxFleetRounds) break;
+    retry.tried = tried;
+    t_fleet_full = &full;
+    pick = impl.affinity.load(std::memory_order_acquire) ? PickSession(retry, session) : PickUnbound(retry);
+    t_fleet_full = nullptr;
+  }
+  if (pick.ok()) return pick;  // an unlimited credential took it
+  std::optional<RoutingError> e = GetRoutingError(pick.status());
+  if (full.size() < kMaxFleetRounds && e &&
+      e->reason != RoutingReason::kAllTried && e->reason != RoutingReason::kAllBusy) {
+    return pick;  // the rest are out for their own reasons
+  }
+  const std::string_view label = request.providers.size() == 1 ? request.providers.front() : "mixed";
+  absl::Duration retry_after = absl::Seconds(1);
+  {
+    std::shared_lock lock(impl.mu);
+    retry_after = impl.scheduler.lease_options().busy_retry_after;
+  }
+  return AuthBusyError(request.model, label, retry_after,
+                       {RoutingReason::kAllBusy,
+                        internal::Cat(static_cast<int64_t>(full.size()),
+                                      " credentials are at their concurrency limit across the fleet")});
 }
 
 absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, SessionOutcome* outcome) {
@@ -1009,6 +1071,10 @@ absl::StatusOr<PickResult> Manager::PickSession(const PickRequest& request, Sess
   // `bound_busy`: it could, but is at its concurrency limit.
   bool bound_busy = false;
   const auto pick_bound = [&](std::string_view id) -> std::optional<PickResult> {
+    if (FleetFull(id)) [[unlikely]] {
+      bound_busy = true;
+      return std::nullopt;
+    }
     {
       std::shared_lock lock(impl.mu);
       SchedulerPick r = impl.scheduler.PickBound(spec, id, *impl.clock);

@@ -96,6 +96,11 @@ struct Event {
   bool done = false;
 };
 
+// TokenFingerprint is the shared digest of a record's access and refresh token (SharedToken).
+std::string TokenFingerprint(const Credential& c);
+// MarkRefreshed sets what a successful refresh (or adoption) sets on `next`.
+void MarkRefreshed(Credential& next, absl::Time now, const RefreshOptions& options);
+
 // SharedOp is one change on its way to the shared state (shared_state.h): a health entry, or the
 // disabled flag of health.credential_id.
 struct SharedOp {
@@ -210,6 +215,64 @@ struct Manager::Impl {
   bool shared_draining = false;              // guarded by shared_mu
   void AttachShared(std::shared_ptr<SharedState> state, absl::Duration lookup_timeout);
   void DetachShared();
+  // Fleet leases (LeaseOptions::fleet; shared.cc). Set by SetFleetLeases under `mu` or at
+  // creation; read by picks without it.
+  std::atomic<FleetLeases> fleet_leases{FleetLeases::kExact};
+  std::atomic<int64_t> fleet_lease_ttl_ms{600'000};
+  void SetFleetLeases(const LeaseOptions& options) {
+    fleet_leases.store(options.fleet, std::memory_order_relaxed);
+    fleet_lease_ttl_ms.store(absl::ToInt64Milliseconds(options.ttl), std::memory_order_relaxed);
+  }
+  bool FleetExact() const {
+    return shared != nullptr && fleet_leases.load(std::memory_order_relaxed) == FleetLeases::kExact;
+  }
+  // TakeFleetLease takes the fleet-wide places of what `pick->lease` holds locally and adds them
+  // to it. False when the fleet has no room (the local lease is then still held); true when
+  // taken, or when the shared state did not answer (the pick goes on with the local place).
+  bool TakeFleetLease(PickResult* pick, std::string_view model_key);
+  // Counters the Manager keeps of its shared-state work (SharedStateStats).
+  std::atomic<uint64_t> fleet_taken{0}, fleet_refused{0}, fleet_failures{0};
+  std::atomic<uint64_t> refresh_locks{0}, refresh_waits{0}, refresh_fenced{0};
+  // Refresh across the fleet (shared_state.h; shared_refresh.cc). Replicas waiting for another's
+  // refresh wait on `token_cv` for a notice about it (OnTokenChanged).
+  absl::Duration shared_refresh_lock_timeout = absl::Minutes(1);
+  bool shared_tokens = false;
+  std::mutex token_mu;
+  std::condition_variable token_cv;
+  // OnTokenChanged: a notice about the refresh of `id` (a new version, or its lock released).
+  void OnTokenChanged(std::string_view id, uint64_t /*version*/) {
+    {
+      std::lock_guard<std::mutex> lock(token_mu);
+      auto it = token_notices.find(id);
+      if (it == token_notices.end()) {
+        token_notices.emplace(std::string(id), 1);
+      } else {
+        ++it->second;
+      }
+    }
+    token_cv.notify_all();
+  }
+  // TokenNotices counts the notices heard about the refresh of `id`. REQUIRES: token_mu held.
+  uint64_t TokenNoticesLocked(std::string_view id) const {
+    auto it = token_notices.find(id);
+    return it == token_notices.end() ? 0 : it->second;
+  }
+  internal::StringMap<uint64_t> token_notices;  // guarded by token_mu
+  // FleetTurn is this replica's part in a refresh (shared_refresh.cc): refresh under the lock
+  // `fence` took (0: alone, the shared state did not answer), or `adopted`, the tokens another
+  // replica refreshed.
+  struct FleetTurn {
+    uint64_t fence = 0;
+    std::shared_ptr<const Credential> adopted;
+  };
+  // FleetRefreshTurn takes the fleet's refresh lock of `id`, or waits for the replica holding
+  // it and adopts its tokens. REQUIRES: shared set; no lock held.
+  absl::StatusOr<FleetTurn> FleetRefreshTurn(std::string_view id, absl::Time now, const RefreshOptions& options);
+  // AdoptFleetToken takes the tokens of token version `version` (`fingerprint`) from the shared
+  // state or the Store into the local record.
+  absl::StatusOr<std::shared_ptr<const Credential>> AdoptFleetToken(std::string_view id, uint64_t version,
+                                                                    const std::string& fingerprint, absl::Time now,
+                                                                    const RefreshOptions& options);
   // QueueHealthDiff queues the health entries that differ between `before` and `after`.
   // REQUIRES: mu held exclusively (the queue order is the change order).
   void QueueHealthDiff(const Credential& before, const Credential& after);

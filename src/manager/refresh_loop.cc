@@ -212,13 +212,47 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
   if (credential->IsApiKey()) {
     return absl::FailedPreconditionError("an API-key credential has no token to refresh");
   }
-  const std::string started_token = internal::RefreshTokenOf(*credential);
+  std::string started_token = internal::RefreshTokenOf(*credential);
   std::shared_ptr<Refresher> refresher = RefresherFor(*options, credential->provider);
   if (!refresher) {
     return absl::FailedPreconditionError(internal::Cat(
         "no refresher for provider \"", internal::ProviderKey(credential->provider),
         "\""));
   }
+
+  // Across the fleet: one replica refreshes under the shared lock, the others adopt its tokens.
+  uint64_t fence = 0;
+  if (impl.shared) {
+    absl::StatusOr<Impl::FleetTurn> turn =
+        impl.FleetRefreshTurn(id, fixed_now.value_or(impl.clock->Now()), *options);
+    if (!turn.ok()) return turn.status();
+    if (turn->adopted) return turn->adopted;
+    fence = turn->fence;
+    if (fence != 0) {
+      // The tokens may have changed while this replica waited: refresh what it holds now.
+      std::shared_lock lock(impl.mu);
+      auto it = impl.records.find(id);
+      if (it == impl.records.end()) {
+        impl.shared->ReleaseRefreshLock(id, fence);
+        return internal::CredentialNotFound(id);
+      }
+      credential = it->second;
+      started_token = internal::RefreshTokenOf(*credential);
+    }
+  }
+  // The lock goes back whatever happens, unless a completed refresh released it.
+  struct LockGuard {
+    Impl& impl;
+    std::string_view id;
+    uint64_t fence;
+    ~LockGuard() {
+      if (fence == 0) return;
+      try {
+        impl.shared->ReleaseRefreshLock(id, fence);
+      } catch (...) {
+      }
+    }
+  } lock_guard{impl, id, fence};
 
   rs.started.fetch_add(1, std::memory_order_relaxed);
   RefreshContext context;
@@ -241,6 +275,40 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
       impl.metrics->CountRefresh(internal::ProviderKey(credential->provider), outcome, took);
     }
   };
+
+  // Under the fleet's lock: publish the new version first; a lock that expired and was taken
+  // since fences this result off (the newer holder's tokens win).
+  if (fence != 0 && update.ok()) {
+    absl::StatusOr<Credential> preview = ApplyTokenUpdate(*credential, *update, now);
+    if (preview.ok()) {
+      absl::StatusOr<uint64_t> published = absl::UnavailableError("");
+      try {
+        published = impl.shared->CompleteRefresh(id, fence, internal::TokenFingerprint(*preview),
+                                                 impl.shared_tokens ? TokenUpdateToJson(*update) : std::string(),
+                                                 absl::Seconds(1));
+      } catch (...) {
+        published = absl::InternalError("the shared state threw an exception");
+      }
+      if (published.ok()) {
+        lock_guard.fence = 0;  // released by the completion
+      } else if (absl::IsFailedPrecondition(published.status())) {
+        lock_guard.fence = 0;
+        impl.refresh_fenced.fetch_add(1, std::memory_order_relaxed);
+        rs.dropped.fetch_add(1, std::memory_order_relaxed);
+        count(observe::RefreshOutcome::kDropped);
+        impl.Log(LogLevel::kWarning, "refresh",
+                 internal::Cat("the refresh of ", id,
+                               " finished after its fleet lock expired and another replica took it: its tokens are "
+                               "dropped (fenced off); the newer holder's are adopted"));
+        return absl::AbortedError("the refresh was fenced off: another replica took the refresh lock since");
+      } else {
+        impl.Log(LogLevel::kError, "refresh",
+                 internal::Cat("refreshed ", id, " but could not tell the fleet (",
+                               internal::ToStd(published.status().message()),
+                               "); other replicas may refresh it again"));
+      }
+    }
+  }
 
   std::shared_ptr<Event> event;
   std::shared_ptr<const Credential> snapshot;
@@ -293,19 +361,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> Manager::RefreshOnce(
       return failure;
     }
     Credential& next = *merged;
-    next.last_refreshed_at = now;
-    next.next_refresh_after = ZeroTime();
-    next.last_error.reset();
-    next.updated_at = now;
-    if (next.status == CredentialStatus::kError && next.status_message == "unauthorized") {
-      next.status = CredentialStatus::kActive;
-      next.status_message.clear();
-      next.unavailable = false;
-    }
-    // Later fix D1: a refresh that left the credential due waits 30 s instead of looping.
-    if (ShouldRefresh(next, now, *options)) {
-      next.next_refresh_after = now + kRefreshIneffectiveBackoff;
-    }
+    internal::MarkRefreshed(next, now, *options);
     snapshot = std::make_shared<const Credential>(std::move(next));
     impl.Publish(snapshot);
     event = impl.Enqueue(Event::Kind::kUpdated, snapshot, true);
@@ -452,6 +508,9 @@ int GetWorkersLocked(internal::RefreshState& rs) {
 absl::Status Manager::SetRefreshOptions(RefreshOptions options) {
   if (absl::Status s = ValidateRefreshOptions(options); !s.ok()) return s;
   Impl& impl = *impl_;
+  if (impl.shared && options.timeout >= impl.shared_refresh_lock_timeout) {
+    return absl::InvalidArgumentError("refresh timeout must be shorter than shared_refresh_lock_timeout");
+  }
   internal::RefreshState& rs = impl.refresh;
   const bool in_callback = internal::ManagerAccess::InCallback(*this);
   // A callback must not wait for a thread that starts or stops the loop (see StartRefreshLoop).

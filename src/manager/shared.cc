@@ -6,6 +6,7 @@
 #include "authrouter/shared_state.h"
 #include "internal/strings.h"
 #include "manager/manager_impl.h"
+#include "routing/lease_slots.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -56,6 +57,9 @@ struct Manager::Impl::SharedLink final : public SharedStateListener {
     impl_->ApplyRemoteDisabled(credential_id, disabled);
   }
   bool OnResync() override { return impl_->ResyncShared({}); }
+  void OnTokenChanged(std::string_view credential_id, uint64_t version) override {
+    impl_->OnTokenChanged(credential_id, version);
+  }
 
   Manager::Impl* const impl_;
 };
@@ -335,9 +339,83 @@ void Manager::Impl::PublishBindings(std::span<const std::string_view> keys, std:
   }
 }
 
+namespace {
+
+// SharedFleetHold is the fleet-wide part of a lease: its places in the shared state, given back
+// when the lease is released (the shared state outlives the Manager if the lease does).
+class SharedFleetHold final : public internal::FleetHold {
+ public:
+  SharedFleetHold(std::shared_ptr<SharedState> shared, std::string id, std::string model)
+      : shared_(std::move(shared)), id_(std::move(id)), model_(std::move(model)) {}
+  void Release() override {
+    if (!credential_token.empty()) shared_->ReleaseLease(id_, "", credential_token);
+    if (!model_token.empty()) shared_->ReleaseLease(id_, model_, model_token);
+    credential_token.clear();
+    model_token.clear();
+  }
+  ~SharedFleetHold() override {
+    try {
+      Release();
+    } catch (...) {
+    }
+  }
+  std::string credential_token, model_token;
+
+ private:
+  const std::shared_ptr<SharedState> shared_;
+  const std::string id_, model_;
+};
+
+}  // namespace
+
+bool Manager::Impl::TakeFleetLease(PickResult* pick, std::string_view model_key) {
+  uint32_t credential_limit = 0, model_limit = 0;
+  internal::LeaseAccess::Limits(pick->lease, &credential_limit, &model_limit);
+  if (shared_lookup_timeout <= absl::ZeroDuration()) return true;  // asked for no round trips
+  const absl::Time now = clock->Now();
+  const absl::Time expires = now + absl::Milliseconds(fleet_lease_ttl_ms.load(std::memory_order_relaxed));
+  auto hold = std::make_unique<SharedFleetHold>(shared, pick->credential->id, std::string(model_key));
+  // Take: 1 taken, 0 refused, -1 no answer (local state decides).
+  const auto take = [&](std::string_view model, uint32_t limit, std::string* token) -> int {
+    absl::StatusOr<std::optional<std::string>> got;
+    try {
+      got = shared->AcquireLease(pick->credential->id, model, limit, now, expires, shared_lookup_timeout);
+    } catch (...) {
+      got = absl::InternalError("the shared state threw an exception");
+    }
+    if (!got.ok()) {
+      fleet_failures.fetch_add(1, std::memory_order_relaxed);
+      return -1;
+    }
+    if (!got->has_value()) {
+      fleet_refused.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    }
+    fleet_taken.fetch_add(1, std::memory_order_relaxed);
+    *token = **std::move(got);
+    return 1;
+  };
+  if (credential_limit > 0 && take("", credential_limit, &hold->credential_token) == 0) return false;
+  if (model_limit > 0 && take(model_key, model_limit, &hold->model_token) == 0) {
+    hold->Release();  // the credential's place goes back: this pick goes elsewhere
+    return false;
+  }
+  if (!hold->credential_token.empty() || !hold->model_token.empty()) {
+    internal::LeaseAccess::AddFleet(pick->lease, std::move(hold));
+  }
+  return true;
+}
+
 std::optional<SharedStateStats> Manager::SharedStats() const {
   if (!impl_->shared) return std::nullopt;
-  return impl_->shared->Stats();
+  SharedStateStats s = impl_->shared->Stats();
+  s.leases_taken = impl_->fleet_taken.load(std::memory_order_relaxed);
+  s.leases_refused = impl_->fleet_refused.load(std::memory_order_relaxed);
+  s.lease_failures = impl_->fleet_failures.load(std::memory_order_relaxed);
+  s.refresh_locks = impl_->refresh_locks.load(std::memory_order_relaxed);
+  s.refresh_waits = impl_->refresh_waits.load(std::memory_order_relaxed);
+  s.refresh_fenced = impl_->refresh_fenced.load(std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace v0

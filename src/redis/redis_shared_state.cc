@@ -61,6 +61,54 @@ constexpr const char* kHealthScript =
 constexpr const char* kDisabledScript =
     "redis.call('SET', KEYS[1], ARGV[1]) redis.call('PUBLISH', ARGV[2], ARGV[3]) return 1";
 
+// Takes a fleet lease: KEYS[1] the lease set (member: token, score: expiry ms); ARGV: now (ms),
+// expiry (ms), limit, token. Places expired at `now` are dropped first. 1 taken, 0 full.
+constexpr const char* kLeaseScript =
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) "
+    "if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end "
+    "redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4]) "
+    "local ttl = tonumber(ARGV[2]) - tonumber(ARGV[1]) + 60000 "
+    "if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end "
+    "return 1";
+// Takes a refresh lock: KEYS[1] the refresh hash (fence, holder, expires, version, tokens);
+// ARGV: now (ms), expiry (ms), holder, the key's TTL (ms). Returns {taken 1|0, fence, version,
+// fingerprint, the holder's expiry (ms; 0 when taken)}.
+constexpr const char* kLockScript =
+    "local h = redis.call('HMGET', KEYS[1], 'holder', 'expires', 'fence', 'version', 'fp') "
+    "local v = tonumber(h[4]) or 0 "
+    "local fp = h[5] or '' "
+    "if h[1] and h[1] ~= '' and (tonumber(h[2]) or 0) > tonumber(ARGV[1]) then "
+    "return {0, tonumber(h[3]) or 0, v, fp, tonumber(h[2]) or 0} end "
+    "local f = redis.call('HINCRBY', KEYS[1], 'fence', 1) "
+    "redis.call('HSET', KEYS[1], 'holder', ARGV[3], 'expires', ARGV[2]) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[4]) "
+    "return {1, f, v, fp, 0}";
+// Publishes a refresh made under fence ARGV[1]: ARGV: fence, tokens, the channel, the notice
+// around the version (head, tail), the key's TTL (ms), the fingerprint. Returns {1, version} or
+// {0, 0} (fenced).
+constexpr const char* kCompleteScript =
+    "if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return {0, 0} end "
+    "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
+    "redis.call('HSET', KEYS[1], 'holder', '', 'expires', '0', 'tokens', ARGV[2], 'fp', ARGV[7]) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[6]) "
+    "redis.call('PUBLISH', ARGV[3], ARGV[4] .. v .. ARGV[5]) "
+    "return {1, v}";
+// Gives a refresh lock back and tells the replicas waiting for it: ARGV: fence, the channel, the
+// notice around the version (head, tail). 1 released, 0 another holder took it since.
+constexpr const char* kUnlockScript =
+    "if redis.call('HGET', KEYS[1], 'fence') ~= ARGV[1] then return 0 end "
+    "redis.call('HSET', KEYS[1], 'holder', '', 'expires', '0') "
+    "redis.call('PUBLISH', ARGV[2], ARGV[3] .. (redis.call('HGET', KEYS[1], 'version') or '0') .. ARGV[4]) "
+    "return 1";
+
+// ParseCount reads a non-negative decimal counter.
+std::optional<uint64_t> ParseCount(std::string_view v) {
+  uint64_t n = 0;
+  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || ptr != v.data() + v.size()) return std::nullopt;
+  return n;
+}
+
 struct ReplyDeleter {
   void operator()(redisReply* r) const {
     if (r != nullptr) freeReplyObject(r);
@@ -109,16 +157,27 @@ struct Call {
   absl::Status status;
   std::optional<std::string> value;  // a lookup's answer
   SharedRecord record;               // a read's answer
+  SharedRefreshLock lock;            // a refresh lock's answer
+  uint64_t version = 0;              // a completed refresh's version
+  bool refused = false;              // a lease found full, a refresh fenced off
+  SharedToken token;                 // a token read's answer
 };
 
 struct Op {
-  enum Kind { kHealth, kDisabled, kBinding, kLookup, kRead } kind;
-  std::string key, a, b;  // kHealth: credential, model, value; kBinding: key, credential
-  int64_t ms = 0;         // kBinding: ttl
+  enum Kind {
+    kHealth, kDisabled, kBinding, kLookup, kRead,
+    kLeaseTake, kLeaseGive, kLockTake, kLockComplete, kLockGive, kTokenRead
+  } kind;
+  // kHealth: credential, model, value; kBinding: key, credential; kLease*: credential, model,
+  // token; kLock*, kTokenRead: credential (kLockComplete: tokens in `a`)
+  std::string key, a, b;
+  int64_t ms = 0;         // kBinding: ttl; kLeaseTake, kLockTake: now
   bool flag = false;      // kDisabled
   std::chrono::steady_clock::time_point queued;
   std::shared_ptr<Call> call;
   std::chrono::steady_clock::time_point deadline{};  // a call's: its caller gave up after it
+  int64_t expires_ms = 0;  // kLeaseTake, kLockTake
+  uint64_t n = 0;          // kLeaseTake: the limit; kLockComplete, kLockGive: the fence
 };
 
 class RedisSharedState final : public SharedState {
@@ -201,6 +260,62 @@ class RedisSharedState final : public SharedState {
     absl::Status s = Wait(Op{Op::kRead, std::string(credential_id), {}, {}, 0, false, {}, call}, timeout);
     if (!s.ok()) return s;
     return std::move(call->record);
+  }
+
+  absl::StatusOr<std::optional<std::string>> AcquireLease(std::string_view credential_id, std::string_view model,
+                                                          uint32_t limit, absl::Time now, absl::Time expires,
+                                                          absl::Duration timeout) override {
+    auto call = std::make_shared<Call>();
+    Op op{Op::kLeaseTake, std::string(credential_id), std::string(model),
+          Cat(origin_, ":", lease_seq_.fetch_add(1, std::memory_order_relaxed)), absl::ToUnixMillis(now),
+          false, {}, call};
+    op.expires_ms = absl::ToUnixMillis(expires);
+    op.n = limit;
+    std::string token = op.b;
+    if (absl::Status s = Wait(std::move(op), timeout); !s.ok()) return s;
+    if (call->refused) return std::optional<std::string>();
+    return std::optional<std::string>(std::move(token));
+  }
+
+  void ReleaseLease(std::string_view credential_id, std::string_view model, std::string_view token) override {
+    Enqueue(Op{Op::kLeaseGive, std::string(credential_id), std::string(model), std::string(token), 0, false, {}, nullptr});
+  }
+
+  absl::StatusOr<SharedRefreshLock> AcquireRefreshLock(std::string_view credential_id, absl::Time now,
+                                                       absl::Time expires, absl::Duration timeout) override {
+    auto call = std::make_shared<Call>();
+    Op op{Op::kLockTake, std::string(credential_id), {}, {}, absl::ToUnixMillis(now), false, {}, call};
+    op.expires_ms = absl::ToUnixMillis(expires);
+    if (absl::Status s = Wait(std::move(op), timeout); !s.ok()) return s;
+    return call->lock;
+  }
+
+  absl::StatusOr<uint64_t> CompleteRefresh(std::string_view credential_id, uint64_t fence,
+                                           std::string_view fingerprint, std::string_view tokens,
+                                           absl::Duration timeout) override {
+    auto call = std::make_shared<Call>();
+    Op op{Op::kLockComplete, std::string(credential_id), std::string(tokens), std::string(fingerprint), 0, false, {}, call};
+    op.n = fence;
+    if (absl::Status s = Wait(std::move(op), timeout); !s.ok()) return s;
+    if (call->refused) {
+      return absl::FailedPreconditionError("shared state: another replica took the refresh lock since (fenced)");
+    }
+    return call->version;
+  }
+
+  void ReleaseRefreshLock(std::string_view credential_id, uint64_t fence) override {
+    Op op{Op::kLockGive, std::string(credential_id), {}, {}, 0, false, {}, nullptr};
+    op.n = fence;
+    Enqueue(std::move(op));
+  }
+
+  absl::StatusOr<SharedToken> ReadToken(std::string_view credential_id, absl::Duration timeout) override {
+    auto call = std::make_shared<Call>();
+    if (absl::Status s = Wait(Op{Op::kTokenRead, std::string(credential_id), {}, {}, 0, false, {}, call}, timeout);
+        !s.ok()) {
+      return s;
+    }
+    return std::move(call->token);
   }
 
   SharedStateStats Stats() const override {
@@ -358,7 +473,7 @@ class RedisSharedState final : public SharedState {
       w.String(model);
       w.Key("s");
       w.Raw(value);
-    } else {
+    } else if (kind == "d") {
       w.Key("d");
       w.Bool(value == "1");
     }
@@ -415,6 +530,94 @@ class RedisSharedState final : public SharedState {
       case Op::kRead: {
         r = ReadRecord(c, op);
         if (r == nullptr) break;
+        return true;
+      }
+      case Op::kLeaseTake: {
+        const std::string now = std::to_string(op.ms), expires = std::to_string(op.expires_ms),
+                          limit = std::to_string(op.n);
+        r = EvalScript(c, lease_sha_, kLeaseScript, LeaseKey(op.key, op.a), {now, expires, limit, op.b});
+        if (r == nullptr) break;
+        if (r->type != REDIS_REPLY_INTEGER) {
+          Reject(Cat("the fleet lease set of ", op.key, " is unusable (", ReplyProblem(*r), ")"));
+          Finish(op.call, absl::InternalError("shared state: the fleet lease set is unusable"));
+          return true;
+        }
+        op.call->refused = r->integer == 0;
+        Finish(op.call, absl::OkStatus());
+        return true;
+      }
+      case Op::kLeaseGive: {
+        const std::string key = LeaseKey(op.key, op.a);
+        r.reset(static_cast<redisReply*>(redisCommand(c, "ZREM %b %b", key.data(), key.size(), op.b.data(), op.b.size())));
+        break;
+      }
+      case Op::kLockTake: {
+        const std::string now = std::to_string(op.ms), expires = std::to_string(op.expires_ms);
+        r = EvalScript(c, lock_sha_, kLockScript, RefreshKey(op.key), {now, expires, origin_, KeyTtl()});
+        if (r == nullptr) break;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 || r->element[4]->type != REDIS_REPLY_INTEGER || r->element[0]->type != REDIS_REPLY_INTEGER ||
+            r->element[1]->type != REDIS_REPLY_INTEGER || r->element[2]->type != REDIS_REPLY_INTEGER ||
+            r->element[3]->type != REDIS_REPLY_STRING || r->element[1]->integer < 0 ||
+            r->element[2]->integer < 0) {
+          Reject(Cat("the refresh lock of ", op.key, " is unusable (", ReplyProblem(*r), ")"));
+          Finish(op.call, absl::InternalError("shared state: the refresh lock is unusable"));
+          return true;
+        }
+        op.call->lock.acquired = r->element[0]->integer == 1;
+        op.call->lock.fence = static_cast<uint64_t>(r->element[1]->integer);
+        op.call->lock.version = static_cast<uint64_t>(r->element[2]->integer);
+        if (!op.call->lock.acquired && r->element[4]->integer > 0 && r->element[4]->integer < int64_t{253402300800000}) {
+          op.call->lock.holder_expires = absl::FromUnixMillis(r->element[4]->integer);
+        }
+        op.call->lock.fingerprint.assign(r->element[3]->str, std::min<size_t>(r->element[3]->len, 64));
+        Finish(op.call, absl::OkStatus());
+        return true;
+      }
+      case Op::kLockComplete: {
+        const std::string fence = std::to_string(op.n);
+        const std::string head = TokenNoticeHead(op.key);
+        r = EvalScript(c, complete_sha_, kCompleteScript, RefreshKey(op.key),
+                       {fence, op.a, channel_, head, "}", KeyTtl(), op.b});
+        if (r == nullptr) break;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || r->element[0]->type != REDIS_REPLY_INTEGER ||
+            r->element[1]->type != REDIS_REPLY_INTEGER || r->element[1]->integer < 0) {
+          Reject(Cat("the refresh record of ", op.key, " is unusable (", ReplyProblem(*r), ")"));
+          Finish(op.call, absl::InternalError("shared state: the refresh record is unusable"));
+          return true;
+        }
+        op.call->refused = r->element[0]->integer == 0;
+        op.call->version = static_cast<uint64_t>(r->element[1]->integer);
+        Finish(op.call, absl::OkStatus());
+        return true;
+      }
+      case Op::kLockGive: {
+        const std::string fence = std::to_string(op.n);
+        const std::string head = TokenNoticeHead(op.key);
+        r = EvalScript(c, unlock_sha_, kUnlockScript, RefreshKey(op.key), {fence, channel_, head, "}"});
+        break;
+      }
+      case Op::kTokenRead: {
+        const std::string key = RefreshKey(op.key);
+        r.reset(static_cast<redisReply*>(redisCommand(c, "HMGET %b version tokens fp", key.data(), key.size())));
+        if (r == nullptr) break;
+        SharedToken& t = op.call->token;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+          Reject(Cat("the refresh record of ", op.key, " is not a hash"));
+        } else {
+          const redisReply* v = r->element[0];
+          const redisReply* tokens = r->element[1];
+          if (v->type == REDIS_REPLY_STRING) {
+            if (std::optional<uint64_t> n = ParseCount(std::string_view(v->str, v->len))) {
+              t.version = *n;
+            } else {
+              Reject(Cat("the token version of ", op.key, " is not a number"));
+            }
+          }
+          if (tokens->type == REDIS_REPLY_STRING) t.tokens.assign(tokens->str, tokens->len);
+          const redisReply* fp = r->element[2];
+          if (fp->type == REDIS_REPLY_STRING) t.fingerprint.assign(fp->str, std::min<size_t>(fp->len, 64));
+        }
+        Finish(op.call, absl::OkStatus());
         return true;
       }
     }
@@ -515,6 +718,27 @@ class RedisSharedState final : public SharedState {
     return health;
   }
 
+  // LeaseKey: the fleet lease set of a credential ("lease:<len>:<id>") or of one of its models
+  // ("lease:<len>:<id>:<model>"); the length keeps an ID with colons from reading as a model.
+  std::string LeaseKey(std::string_view id, std::string_view model) const {
+    std::string key = Cat(options_.prefix, "lease:", static_cast<int64_t>(id.size()), ":", id);
+    if (!model.empty()) internal::Append(&key, ":", model);
+    return key;
+  }
+  // TokenNoticeHead is a token notice up to its version: {"k":"t","o":...,"id":...,"v":
+  std::string TokenNoticeHead(std::string_view id) const {
+    std::string head = Notice("t", id, {}, {});
+    head.pop_back();
+    head += ",\"v\":";
+    return head;
+  }
+  std::string RefreshKey(std::string_view id) const { return Cat(options_.prefix, "refresh:", id); }
+  std::string KeyTtl() const { return std::to_string(absl::ToInt64Milliseconds(options_.health_ttl)); }
+  static std::string ReplyProblem(const redisReply& r) {
+    if (r.type == REDIS_REPLY_ERROR) return std::string(std::string_view(r.str, r.len).substr(0, 64));
+    return "unexpected reply";
+  }
+
   void Reject(std::string_view what) {
     rejected_.fetch_add(1, std::memory_order_relaxed);
     Log(LogLevel::kWarning, Cat("rejected bad data in redis: ", what));
@@ -554,8 +778,9 @@ class RedisSharedState final : public SharedState {
         if (!Backoff(&delay)) return;
         continue;
       }
-      health_sha_.clear();
-      disabled_sha_.clear();
+      for (std::string* sha : {&health_sha_, &disabled_sha_, &lease_sha_, &lock_sha_, &complete_sha_, &unlock_sha_}) {
+        sha->clear();
+      }
       delay = options_.min_backoff;
       if (ever) {
         reconnects_.fetch_add(1, std::memory_order_relaxed);
@@ -637,6 +862,17 @@ class RedisSharedState final : public SharedState {
       if (listener_ != nullptr) {
         received_.fetch_add(1, std::memory_order_relaxed);
         listener_->OnDisabled(id, disabled);
+      }
+    } else if (kind == "t") {
+      uint64_t version = 0;
+      if (root["v"].get(version)) {
+        Reject("a token notice lacks its version");
+        return;
+      }
+      std::lock_guard<std::mutex> lock(listener_mu_);
+      if (listener_ != nullptr) {
+        received_.fetch_add(1, std::memory_order_relaxed);
+        listener_->OnTokenChanged(id, version);
       }
     } else {
       Reject("a notice of an unknown kind");
@@ -753,7 +989,8 @@ class RedisSharedState final : public SharedState {
   internal::RedisEndpoint endpoint_;
   const std::string origin_;
   std::string channel_, marker_;
-  std::string health_sha_, disabled_sha_;  // command thread only
+  std::string health_sha_, disabled_sha_, lease_sha_, lock_sha_, complete_sha_, unlock_sha_;  // command thread
+  std::atomic<uint64_t> lease_seq_{1};  // makes lease tokens unique
   simdjson::dom::parser parser_;           // subscriber thread only
 
   std::mutex mu_;

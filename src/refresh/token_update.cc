@@ -10,6 +10,7 @@
 #include "internal/json_writer.h"
 #include "internal/strings.h"
 #include "internal/unicode.h"
+#include "simdjson.h"
 
 namespace authrouter {
 inline namespace v0 {
@@ -113,6 +114,60 @@ absl::StatusOr<Credential> ApplyTokenUpdate(const Credential& credential,
   Credential next = credential;
   next.metadata = *std::move(metadata);
   return next;
+}
+
+std::string TokenUpdateToJson(const TokenUpdate& update) {
+  std::string out;
+  internal::JsonWriter w(&out);
+  w.BeginObject();
+  w.Key("access_token");
+  w.String(update.access_token);
+  if (update.refresh_token) {
+    w.Key("refresh_token");
+    w.String(*update.refresh_token);
+  }
+  if (update.expires_at) {
+    w.Key("expires_at");
+    w.String(absl::FormatTime(absl::RFC3339_full, *update.expires_at, absl::UTCTimeZone()));
+  }
+  if (update.id_token) {
+    w.Key("id_token");
+    w.String(*update.id_token);
+  }
+  if (update.token_type) {
+    w.Key("token_type");
+    w.String(*update.token_type);
+  }
+  w.EndObject();
+  return out;
+}
+
+absl::StatusOr<TokenUpdate> TokenUpdateFromJson(std::string_view json, absl::Time now) {
+  if (json.size() > (size_t{1} << 20)) return absl::InvalidArgumentError("the tokens are over 1 MiB");
+  if (!internal::IsValidUtf8(json)) return absl::InvalidArgumentError("the tokens are not valid UTF-8");
+  simdjson::dom::parser parser;
+  simdjson::dom::object o;
+  if (parser.parse(json.data(), json.size()).get_object().get(o)) {
+    return absl::InvalidArgumentError("the tokens are not a JSON object");
+  }
+  TokenUpdate u;
+  std::string_view s;
+  if (o["access_token"].get_string().get(s) || s.empty()) {
+    return absl::InvalidArgumentError("the tokens have no access_token");
+  }
+  u.access_token = std::string(s);
+  if (!o["refresh_token"].get_string().get(s) && !s.empty()) u.refresh_token = std::string(s);
+  if (!o["id_token"].get_string().get(s) && !s.empty()) u.id_token = std::string(s);
+  if (!o["token_type"].get_string().get(s) && !s.empty()) u.token_type = std::string(s);
+  if (!o["expires_at"].get_string().get(s)) {
+    if (std::optional<absl::Time> t = ParseTimeString(s)) u.expires_at = *t;
+  }
+  int64_t seconds = 0;
+  if (!u.expires_at && !o["expires_in"].get_int64().get(seconds) && seconds > 0 &&
+      seconds < int64_t{10} * 365 * 24 * 3600) {
+    u.expires_at = now + absl::Seconds(seconds);
+  }
+  return u;
 }
 
 }  // namespace v0

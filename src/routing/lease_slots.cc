@@ -108,6 +108,7 @@ LeaseState* NewState() {
 }
 
 void FreeState(LeaseState* s) {
+  s->fleet.reset();
   s->credential.reset();
   s->model.reset();
   if (t_free_gone || t_free_count >= kMaxFreeStates) {
@@ -142,6 +143,16 @@ const LeasedCredential* LeaseAccess::Owner(const Lease& lease) {
   return lease.state_ == nullptr ? nullptr : &lease.state_->owner();
 }
 
+void LeaseAccess::Limits(const Lease& lease, uint32_t* credential, uint32_t* model) {
+  const LeaseState* s = lease.state_;
+  *credential = s != nullptr && s->credential ? s->credential->limit() : 0;
+  *model = s != nullptr && s->model ? s->model->limit() : 0;
+}
+
+void LeaseAccess::AddFleet(Lease& lease, std::unique_ptr<FleetHold> hold) {
+  if (lease.state_ != nullptr) lease.state_->fleet = std::move(hold);
+}
+
 }  // namespace authrouter::internal
 
 namespace authrouter {
@@ -152,6 +163,12 @@ void Lease::ReleaseHeld() {
   state_ = nullptr;
   if (s->model) s->model->Release(s->model_slot, s->model_token);
   if (s->credential) s->credential->Release(s->credential_slot, s->credential_token);
+  if (s->fleet) {
+    try {
+      s->fleet->Release();
+    } catch (...) {  // a host's shared state threw: the local places are back either way
+    }
+  }
   internal::FreeState(s);
 }
 

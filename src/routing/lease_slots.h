@@ -70,6 +70,14 @@ class LeaseSlots {
   const std::shared_ptr<LeasedCredential> owner_;
 };
 
+// FleetHold is what a lease holds beyond this replica (fleet-wide places in a shared state,
+// LeaseOptions::fleet kExact): given back once, when the lease is released.
+class FleetHold {
+ public:
+  virtual ~FleetHold() = default;
+  virtual void Release() = 0;
+};
+
 // LeaseState is what a held Lease holds: its places (credential and model; either may be absent).
 // States come from a per-thread free list (LeaseAccess::Hold), so that leasing allocates nothing
 // in steady state.
@@ -77,6 +85,7 @@ struct LeaseState {
   std::shared_ptr<LeaseSlots> credential, model;
   uint32_t credential_slot = 0, model_slot = 0;
   uint64_t credential_token = 0, model_token = 0;
+  std::unique_ptr<FleetHold> fleet;  // the fleet-wide places, when taken
   LeaseState* next = nullptr;  // in the free list
 
   // The credential whose places these are (either place knows it).
@@ -92,6 +101,11 @@ struct LeaseAccess {
   // Owner is the credential a held `lease` belongs to; nullptr when it holds nothing. Valid
   // while the lease is held.
   static const LeasedCredential* Owner(const Lease& lease);
+  // Limits reports the limits of the places a held `lease` took (0 for a place it does not
+  // hold: no credential or no model limit).
+  static void Limits(const Lease& lease, uint32_t* credential, uint32_t* model);
+  // AddFleet makes a held `lease` give `hold` back too when it is released.
+  static void AddFleet(Lease& lease, std::unique_ptr<FleetHold> hold);
 };
 
 // LeaseMillis is `t` as lease time: milliseconds since the Unix epoch, at least 1.

@@ -1610,14 +1610,17 @@ void SchedulerCore::SetPolicies(const CooldownPolicies& policies, absl::Time now
 void SchedulerCore::ApplyLimits(Meta* meta) {
   const Credential& c = *meta->credential;
   meta->max_in_flight = c.MaxInFlight().value_or(lease_options_.max_in_flight);
-  meta->max_in_flight_per_model = c.MaxInFlightPerModel().value_or(lease_options_.max_in_flight_per_model);
+  // kShare: this replica's part of the per-model limit.
+  meta->max_in_flight_per_model =
+      ReplicaShare(c.MaxInFlightPerModel().value_or(lease_options_.max_in_flight_per_model));
   const bool was = meta->limited;
-  if (meta->max_in_flight <= 0) {
+  const int64_t limit = ReplicaShare(meta->max_in_flight);
+  if (limit <= 0) {
     meta->leases.reset();
-  } else if (meta->leases == nullptr || meta->leases->capacity() < meta->max_in_flight) {
-    meta->leases = std::make_shared<LeaseSlots>(static_cast<uint32_t>(meta->max_in_flight), meta->owner);
+  } else if (meta->leases == nullptr || meta->leases->capacity() < limit) {
+    meta->leases = std::make_shared<LeaseSlots>(static_cast<uint32_t>(limit), meta->owner);
   } else {
-    meta->leases->SetLimit(static_cast<uint32_t>(meta->max_in_flight));
+    meta->leases->SetLimit(static_cast<uint32_t>(limit));
   }
   // A per-model limit alone makes the pool limited too.
   const bool is = meta->max_in_flight > 0 || meta->max_in_flight_per_model > 0;
@@ -1631,13 +1634,20 @@ void SchedulerCore::ApplyLimits(Meta* meta) {
   meta->limited = is;
 }
 
+int64_t SchedulerCore::ReplicaShare(int64_t limit) const {
+  if (limit <= 0 || lease_options_.fleet != FleetLeases::kShare) return limit;
+  return std::max<int64_t>(1, limit / std::max<int64_t>(1, lease_options_.fleet_replicas));
+}
+
 void SchedulerCore::SetLeaseOptions(const LeaseOptions& options, absl::Time now) {
+  const bool share_changed = options.fleet != lease_options_.fleet ||
+                             options.fleet_replicas != lease_options_.fleet_replicas;
   lease_options_ = options;
   for (auto& [key, ps] : providers_) {
     for (auto& [id, meta] : ps->metas) {
       const int64_t before = meta->max_in_flight_per_model;
       ApplyLimits(meta.get());
-      if (meta->max_in_flight_per_model != before) ApplyModels(meta.get(), now);
+      if (meta->max_in_flight_per_model != before || share_changed) ApplyModels(meta.get(), now);
     }
   }
 }

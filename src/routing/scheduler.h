@@ -461,6 +461,8 @@ class SchedulerCore {
   // SetLeaseOptions installs the lease defaults and re-derives every credential's limits.
   // REQUIRES: exclusive lock.
   void SetLeaseOptions(const LeaseOptions& options, absl::Time now);
+  // ReplicaShare is the part of `limit` this replica enforces (LeaseOptions::fleet kShare).
+  int64_t ReplicaShare(int64_t limit) const;
   const LeaseOptions& lease_options() const { return lease_options_; }
   // LeaseChosen takes the places of credential `id` for `spec`'s model, for a host selector's
   // choice (false when it filled up since the candidates were collected; true, with an empty
