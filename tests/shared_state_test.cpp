@@ -524,3 +524,21 @@ TEST_CASE("shared state: a replica starting with a stale cooldown adopts the new
   CHECK_FALSE(b.Cooling("c1"));
   CHECK(server.Command({"HGET", "t:health:c1", "m"}).find("\"unavailable\":false") != std::string::npos);
 }
+
+TEST_CASE("shared state: a replica's own notices on their way never undo its newer changes") {
+  // Each round cools c1 on a and clears it again at once, before a has heard its own notices:
+  // those must not bring the cooldown back on a, and the clear must reach b every time.
+  RedisServer server;
+  Replica a(server.url()), b(server.url());
+  ConnectAll({&a, &b});
+  int undone = 0;
+  for (int round = 0; round < 200; ++round) {
+    REQUIRE(a.m().MarkResult(Failure("c1", 429, absl::Hours(1))).ok());
+    REQUIRE(Eventually([&] { return b.Cooling("c1"); }));
+    REQUIRE(a.m().MarkResult(Success("c1")).ok());
+    for (int k = 0; k < 20; ++k) undone += a.Cooling("c1") ? 1 : 0;
+    REQUIRE(Eventually([&] { return !b.Cooling("c1"); }));
+  }
+  CHECK(undone == 0);
+  CHECK_FALSE(a.Cooling("c1"));
+}

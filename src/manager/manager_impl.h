@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <vector>
 #include <deque>
@@ -213,6 +214,21 @@ struct Manager::Impl {
   std::mutex shared_mu;
   std::deque<internal::SharedOp> shared_out;  // guarded by shared_mu
   bool shared_draining = false;              // guarded by shared_mu
+  // The health this replica published and has not heard back yet, per entry ("<id>\0<model>"):
+  // the shared form, and when it was queued. A notice for such an entry is either its own (the
+  // oldest pending one) or one stored before it, which the pending write supersedes: neither is
+  // applied, so a notice on its way never undoes a newer local change. Entries older than
+  // kSharedPendingLimit are forgotten (a publish the shared state dropped).
+  struct PendingHealth {
+    std::string json;
+    std::chrono::steady_clock::time_point queued;
+  };
+  internal::StringMap<std::deque<PendingHealth>> shared_pending;  // guarded by shared_mu
+  // QueueHealthLocked queues `h` for publishing and records it as pending. REQUIRES: shared_mu.
+  void QueueHealthLocked(SharedHealth h);
+  // OwnOrSuperseded reports whether a notice of `h` is this replica's own pending write or one it
+  // supersedes (then it is not applied). REQUIRES: shared_mu.
+  bool OwnOrSupersededLocked(const SharedHealth& h);
   void AttachShared(std::shared_ptr<SharedState> state, absl::Duration lookup_timeout);
   void DetachShared();
   // Fleet leases (LeaseOptions::fleet; shared.cc). Set by SetFleetLeases under `mu` or at

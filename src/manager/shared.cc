@@ -79,20 +79,53 @@ void Manager::Impl::QueueHealthDiff(const Credential& before, const Credential& 
   std::lock_guard<std::mutex> lock(shared_mu);
   for (const auto& [model, state] : after.model_states) {
     if (!SameHealth(StateOf(before, model), state)) {
-      shared_out.push_back(internal::SharedOp{false, SharedHealth{after.id, model, state}});
+      QueueHealthLocked(SharedHealth{after.id, model, state});
     }
   }
   for (const auto& [model, state] : before.model_states) {
     if (!after.model_states.contains(model) && !internal::IsClean(state)) {
       ModelState clean;
       clean.updated_at = after.updated_at;
-      shared_out.push_back(internal::SharedOp{false, SharedHealth{after.id, model, clean}});
+      QueueHealthLocked(SharedHealth{after.id, model, clean});
     }
   }
   const ModelState record = RecordState(after);
   if (!SameHealth(RecordState(before), record)) {
-    shared_out.push_back(internal::SharedOp{false, SharedHealth{after.id, "", record}});
+    QueueHealthLocked(SharedHealth{after.id, "", record});
   }
+}
+
+namespace {
+// How long a published health entry waits for its own notice before it is forgotten.
+constexpr auto kSharedPendingLimit = std::chrono::seconds(10);
+
+std::string PendingKey(const SharedHealth& h) {
+  std::string key = h.credential_id;
+  key.push_back('\0');
+  key += h.model;
+  return key;
+}
+}  // namespace
+
+void Manager::Impl::QueueHealthLocked(SharedHealth h) {
+  shared_pending[PendingKey(h)].push_back(
+      PendingHealth{SharedHealthToJson(h.state), std::chrono::steady_clock::now()});
+  shared_out.push_back(internal::SharedOp{false, std::move(h)});
+}
+
+bool Manager::Impl::OwnOrSupersededLocked(const SharedHealth& h) {
+  auto it = shared_pending.find(PendingKey(h));
+  if (it == shared_pending.end()) return false;
+  std::deque<PendingHealth>& pending = it->second;
+  const auto oldest = std::chrono::steady_clock::now() - kSharedPendingLimit;
+  while (!pending.empty() && pending.front().queued < oldest) pending.pop_front();
+  bool skip = false;
+  if (!pending.empty()) {
+    skip = true;  // this replica's newer write is stored after it
+    if (pending.front().json == SharedHealthToJson(h.state)) pending.pop_front();  // its own
+  }
+  if (pending.empty()) shared_pending.erase(it);
+  return skip;
 }
 
 void Manager::Impl::QueueDisabled(std::string_view id, bool disabled, absl::Time at) {
@@ -163,6 +196,10 @@ void Manager::Impl::ApplyRemoteHealth(const SharedHealth& h) {
     std::unique_lock lock(mu);
     auto it = records.find(h.credential_id);
     if (it == records.end()) return;  // read when it is registered (ResyncShared)
+    {
+      std::lock_guard<std::mutex> out(shared_mu);  // the order: mu, then shared_mu
+      if (OwnOrSupersededLocked(h)) return;
+    }
     const absl::Time now = clock->Now();
     std::unique_ptr<Credential> next = snapshots->Copy(*it->second);
     if (!AdoptHealth(*next, h, now)) {
@@ -214,6 +251,12 @@ bool Manager::Impl::ResyncShared(const std::vector<std::string>& only) {
       }
     }
   }
+  if (only.empty()) {
+    // After a (re)connect: notices of writes still pending may have been lost with the old
+    // connection; the resync below settles those entries instead.
+    std::lock_guard<std::mutex> out(shared_mu);
+    shared_pending.clear();
+  }
   bool complete = true;
   size_t adopted = 0, republished = 0;
   for (const std::string& id : ids) {
@@ -244,6 +287,7 @@ bool Manager::Impl::ResyncShared(const std::vector<std::string>& only) {
       std::lock_guard<std::mutex> out(shared_mu);  // the order: mu, then shared_mu
       for (const SharedHealth& h : record->health) {
         remote_models.insert(h.model);
+        if (shared_pending.contains(PendingKey(h))) continue;  // a newer write of ours is on its way
         if (h.model.empty()) {
           // The credential's own state: its updated_at is the record's, which edits and
           // refreshes move too, so it says nothing about which health is newer: the shared one
@@ -257,7 +301,7 @@ bool Manager::Impl::ResyncShared(const std::vector<std::string>& only) {
         const ModelState& local = StateOf(*next, h.model);
         if (SameHealth(local, h.state)) continue;
         if (local.updated_at > h.state.updated_at) {
-          shared_out.push_back(internal::SharedOp{false, SharedHealth{id, h.model, local}});
+          QueueHealthLocked(SharedHealth{id, h.model, local});
           ++republished;
         } else if (AdoptHealth(*next, h, now)) {
           changed = true;
@@ -268,7 +312,7 @@ bool Manager::Impl::ResyncShared(const std::vector<std::string>& only) {
       // Cleared states are stored too (tombstones), so a missing one is never a newer clear.
       for (const auto& [model, state] : next->model_states) {
         if (!remote_models.contains(model) && !internal::IsClean(state)) {
-          shared_out.push_back(internal::SharedOp{false, SharedHealth{id, model, state}});
+          QueueHealthLocked(SharedHealth{id, model, state});
           ++republished;
         }
       }
@@ -276,7 +320,7 @@ bool Manager::Impl::ResyncShared(const std::vector<std::string>& only) {
       const bool own_clean = !own.unavailable && IsZeroTime(own.next_retry_after) &&
                              own.quota == QuotaState{} && !own.last_error && own.failure_streak == 0;
       if (!remote_models.contains("") && !own_clean) {
-        shared_out.push_back(internal::SharedOp{false, SharedHealth{id, "", own}});
+        QueueHealthLocked(SharedHealth{id, "", own});
         ++republished;
       }
       // The operator flag: the later change wins (the shared one's time against the record's
