@@ -915,11 +915,15 @@ static void bus_detach(void *ud, authrouter_shared_listener *l) {
 }
 static int32_t bus_health(void *ud, const char *id, size_t id_len, const char *model, size_t model_len,
                           const char *state, size_t state_len) {
-  authrouter_shared_listener *peer = g_bus.listeners[1 - *(int *)ud];
+  int side;
+  (void)ud;
   ++g_bus.health_sent;
-  if (peer != NULL) {
-    CHECK(authrouter_shared_listener_health(peer, id, id_len, model, model_len, state, state_len, NULL) ==
-          AUTHROUTER_OK);
+  /* Every manager hears every notice, the publisher's own included (as the header asks). */
+  for (side = 0; side < 2; ++side) {
+    if (g_bus.listeners[side] != NULL) {
+      CHECK(authrouter_shared_listener_health(g_bus.listeners[side], id, id_len, model, model_len, state,
+                                              state_len, NULL) == AUTHROUTER_OK);
+    }
   }
   return 0;
 }

@@ -545,7 +545,8 @@ typedef struct authrouter_shared_listener authrouter_shared_listener;
  * `timeout_ms`. A health state is the shared JSON form (authrouter/shared_state.h:
  * {"state":{"status":...,"unavailable":...,"next_retry_after":...},"failure_streak":N}), carried
  * as opaque text; a clean state is published too (store it: it keeps its updated_at). Deliver
- * every notice, this manager's own included, in the order they were stored. One struct serves
+ * every notice, this manager's own included, in the order they were stored (a manager that never
+ * hears its own ignores the others' changes of an entry for 2 s after each change of its own). One struct serves
  * one manager (a second authrouter_manager_new with the same options fails). attach and detach
  * are called under the adapter's own mutex, never under a manager lock. All functions but
  * destroy are required. */

@@ -110,10 +110,14 @@ class SharedStateListener {
  public:
   virtual ~SharedStateListener() = default;
 
-  // OnHealth: `health.state` is the stored state now. Applied as is, in the shared state's order
-  // of changes; deliver this replica's own notices too, so that two replicas changing the same
-  // entry at once both end with the state stored last. A notice for a credential this replica
-  // does not hold is dropped (it reads the shared record when the credential is registered).
+  // OnHealth: `health.state` is the stored state now. Deliver notices in the shared state's
+  // order of changes, this replica's own included: a notice of an entry this replica published
+  // and has not heard back yet is its own older write, or one stored before it, and is not
+  // applied; every other one is applied as is. So two replicas changing the same entry at once
+  // both end with the state stored last, and a notice on its way never undoes a newer local
+  // change. (A replica that never hears its own notices ignores the others' changes of an entry
+  // for 2 s after each change of its own.) A notice for a credential this replica does not hold
+  // is dropped (it reads the shared record when the credential is registered).
   virtual void OnHealth(const SharedHealth& health) = 0;
   // OnDisabled: another replica disabled or enabled `credential_id`.
   virtual void OnDisabled(std::string_view credential_id, bool disabled) = 0;

@@ -218,7 +218,8 @@ struct Manager::Impl {
   // the shared form, and when it was queued. A notice for such an entry is either its own (the
   // oldest pending one) or one stored before it, which the pending write supersedes: neither is
   // applied, so a notice on its way never undoes a newer local change. Entries older than
-  // kSharedPendingLimit are forgotten (a publish the shared state dropped).
+  // kSharedPendingLimit (2 s) are forgotten (a publish the shared state dropped, or a host's
+  // client that does not deliver a replica's own notices).
   struct PendingHealth {
     std::string json;
     std::chrono::steady_clock::time_point queued;

@@ -97,7 +97,7 @@ void Manager::Impl::QueueHealthDiff(const Credential& before, const Credential& 
 
 namespace {
 // How long a published health entry waits for its own notice before it is forgotten.
-constexpr auto kSharedPendingLimit = std::chrono::seconds(10);
+constexpr auto kSharedPendingLimit = std::chrono::seconds(2);
 
 std::string PendingKey(const SharedHealth& h) {
   std::string key = h.credential_id;
