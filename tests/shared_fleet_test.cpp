@@ -93,7 +93,7 @@ TEST_CASE("fleet leases: max-in-flight holds across three replicas under concurr
           res.success = true;
           res.http_status = 200;
           res.lease = &p->lease;
-          REQUIRE(r->m().MarkResult(res).ok());
+          if (!r->m().MarkResult(res).ok()) other.fetch_add(1);  // checked after the join (Catch2 is not thread-safe)
           served.fetch_add(1);
         }
       });
