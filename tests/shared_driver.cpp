@@ -8,15 +8,47 @@
 //   ok <id>              -> ok          (a success on model m)
 //   state <id>           -> cooling | ready
 //   pick [<session>]     -> <id> | <error code>
+//   hold-refresh         -> holding     (refreshes the codex credential "acct" in the background
+//                                        with a refresher that never returns: the process holds
+//                                        the fleet's refresh lock of "acct" until it dies)
 //   quit
+#include <condition_variable>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "authrouter/manager.h"
+#include "authrouter/refresh.h"
 #include "authrouter/shared_state.h"
 
 namespace ar = authrouter;
+
+namespace {
+
+// HangingRefresher enters and never comes back (until the process ends).
+class HangingRefresher final : public ar::Refresher {
+ public:
+  absl::StatusOr<ar::TokenUpdate> Refresh(const ar::Credential&, const ar::RefreshContext&) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    entered_ = true;
+    cv_.notify_all();
+    cv_.wait(lock, [] { return false; });
+    return absl::InternalError("unreachable");
+  }
+  void WaitEntered() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return entered_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool entered_ = false;
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -38,6 +70,8 @@ int main(int argc, char** argv) {
   o.shared_lookup_timeout = absl::Milliseconds(500);
   o.session_affinity = true;
   o.session_placement = ar::SessionPlacement::kStrategy;
+  auto refresher = std::make_shared<HangingRefresher>();
+  o.refresh.refreshers["codex"] = refresher;
   auto manager = ar::Manager::Create(std::move(o));
   if (!manager.ok()) return 2;
   ar::Manager& m = **manager;
@@ -48,6 +82,15 @@ int main(int argc, char** argv) {
     c.status = ar::CredentialStatus::kActive;
     if (!m.Register(std::move(c)).ok()) return 2;
     m.RegisterModels(id, {"m"});
+  }
+  {
+    ar::Credential c;
+    c.id = "acct";
+    c.provider = "codex";  // out of the claude pool the other commands pick from
+    c.status = ar::CredentialStatus::kActive;
+    c.metadata = *ar::Metadata::Parse(
+        R"({"type":"codex","access_token":"access-0","refresh_token":"refresh-0","expired":"2026-04-17T01:00:00Z"})");
+    if (!m.Register(std::move(c)).ok()) return 2;
   }
   std::string line;
   while (std::getline(std::cin, line)) {
@@ -87,6 +130,10 @@ int main(int argc, char** argv) {
       if (!arg.empty()) req.headers = headers;
       auto pick = m.Pick(req);
       std::cout << (pick.ok() ? pick->credential->id : std::string("<error>")) << std::endl;
+    } else if (cmd == "hold-refresh") {
+      std::thread([&m] { (void)m.Refresh("acct"); }).detach();
+      refresher->WaitEntered();
+      std::cout << "holding" << std::endl;
     } else {
       std::cout << "unknown" << std::endl;
     }

@@ -19,6 +19,7 @@
 #include "authrouter/manager.h"
 #include "authrouter/shared_state.h"
 #include "redis_server.h"
+#include "support/fake_refresher.h"
 #include "support/manager_fixture.h"
 
 namespace ar = authrouter;
@@ -392,7 +393,19 @@ class Driver {
     in_ = fdopen(to[1], "w");
     out_ = fdopen(from[0], "r");
   }
+  // Kill ends the process with SIGKILL (no goodbye: what holds a lock keeps holding it).
+  void Kill() {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    killed_ = true;
+  }
   ~Driver() {
+    if (killed_) {
+      fclose(in_);
+      fclose(out_);
+      return;
+    }
     fputs("quit\n", in_);
     fclose(in_);
     fclose(out_);
@@ -411,6 +424,7 @@ class Driver {
 
  private:
   pid_t pid_ = -1;
+  bool killed_ = false;
   FILE* in_ = nullptr;
   FILE* out_ = nullptr;
 };
@@ -541,4 +555,39 @@ TEST_CASE("shared state: a replica's own notices on their way never undo its new
   }
   CHECK(undone == 0);
   CHECK_FALSE(a.Cooling("c1"));
+}
+
+TEST_CASE("fleet refresh: a replica killed with SIGKILL while holding the refresh lock delays refreshes only until the lock expires") {
+  RedisServer server;
+  Driver holder(server.url(), "t:");
+  REQUIRE(Eventually([&] { return holder.Ask("connected") == "yes"; }));
+  REQUIRE(holder.Ask("hold-refresh") == "holding");  // in its refresher, holding the lock
+  holder.Kill();
+
+  auto refresher = std::make_shared<authrouter::testing::FakeRefresher>();
+  ar::ManagerOptions o;
+  ar::RedisOptions ro;
+  ro.url = server.url();
+  ro.prefix = "t:";
+  o.shared_state = *ar::NewRedisSharedState(ro);
+  o.refresh.refreshers["codex"] = refresher;
+  ManagerFixture f(std::move(o));
+  f.clock.Set(absl::Now());  // the dead holder's lock expires a minute after it took it, by its clock
+  ar::Credential c = f.Make({.id = "acct", .provider = "codex"});
+  c.metadata = *ar::Metadata::Parse(
+      R"({"type":"codex","access_token":"access-0","refresh_token":"refresh-0","expired":"2026-04-17T01:00:00Z"})");
+  f.AddCredential(std::move(c));
+  REQUIRE(Eventually([&] { return f.manager->SharedStats()->connected; }));
+
+  absl::StatusOr<std::shared_ptr<const ar::Credential>> refreshed = absl::UnknownError("");
+  std::thread waiting([&] { refreshed = f.manager->Refresh("acct"); });
+  REQUIRE(Eventually([&] { return f.manager->SharedStats()->refresh_waits == 1; }));
+  CHECK(refresher->Calls().empty());  // the lock still holds
+  f.clock.Advance(absl::Seconds(61));
+  waiting.join();
+  REQUIRE(refreshed.ok());
+  CHECK(refresher->Calls() == std::vector<std::string>{"acct"});
+  CHECK(f.manager->Get("acct")->metadata.GetString("access_token") == "fresh-acct");
+  CHECK(server.Command({"HGET", "t:refresh:acct", "version"}) == "1");
+  CHECK(server.Command({"HGET", "t:refresh:acct", "fence"}) == "2");
 }
