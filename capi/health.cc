@@ -65,6 +65,26 @@ ar::LeaseOptions Leases(int64_t max_in_flight, int64_t per_model, int64_t ttl_ms
   return l;
 }
 
+// WithFleet is `o` with the fleet mode `mode` (AUTHROUTER_FLEET_LEASES_*) and `replicas`.
+absl::StatusOr<ar::LeaseOptions> WithFleet(ar::LeaseOptions o, int32_t mode, int64_t replicas) {
+  switch (mode) {
+    case AUTHROUTER_FLEET_LEASES_EXACT:
+      o.fleet = ar::FleetLeases::kExact;
+      break;
+    case AUTHROUTER_FLEET_LEASES_SHARE:
+      o.fleet = ar::FleetLeases::kShare;
+      break;
+    case AUTHROUTER_FLEET_LEASES_LOCAL:
+      o.fleet = ar::FleetLeases::kLocal;
+      break;
+    default:
+      return absl::InvalidArgumentError("fleet lease mode must be AUTHROUTER_FLEET_LEASES_EXACT, _SHARE or _LOCAL");
+  }
+  o.fleet_replicas = replicas;
+  if (absl::Status s = ar::ValidateLeaseOptions(o); !s.ok()) return s;
+  return o;
+}
+
 }  // namespace
 
 extern "C" {
@@ -103,27 +123,6 @@ int32_t authrouter_options_set_leases(authrouter_options* o, int64_t max_in_flig
   return Ok(err);
 }
 
-namespace {
-// WithFleet is `o` with the fleet mode `mode` (AUTHROUTER_FLEET_LEASES_*) and `replicas`.
-absl::StatusOr<ar::LeaseOptions> WithFleet(ar::LeaseOptions o, int32_t mode, int64_t replicas) {
-  switch (mode) {
-    case AUTHROUTER_FLEET_LEASES_EXACT:
-      o.fleet = ar::FleetLeases::kExact;
-      break;
-    case AUTHROUTER_FLEET_LEASES_SHARE:
-      o.fleet = ar::FleetLeases::kShare;
-      break;
-    case AUTHROUTER_FLEET_LEASES_LOCAL:
-      o.fleet = ar::FleetLeases::kLocal;
-      break;
-    default:
-      return absl::InvalidArgumentError("fleet lease mode must be AUTHROUTER_FLEET_LEASES_EXACT, _SHARE or _LOCAL");
-  }
-  o.fleet_replicas = replicas;
-  if (absl::Status s = ar::ValidateLeaseOptions(o); !s.ok()) return s;
-  return o;
-}
-}  // namespace
 
 int32_t authrouter_options_set_fleet_leases(authrouter_options* o, int32_t mode, int64_t replicas,
                                             authrouter_error** err) {
